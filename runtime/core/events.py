@@ -1,0 +1,96 @@
+"""History events: the append-only log of an execution, shaped as AWS Step Functions logs it.
+
+An execution's state is ``fold(evolve, events)``; nothing else about it is kept. Each event is a
+``HistoryEvent``: AWS's ``type`` (``ExecutionStarted``, ``TaskStateEntered``, ``LambdaFunctionFailed``
+...), ``id`` (dense, from 1), ``previous_event_id``, ``timestamp`` and ``details``, the
+``<type>EventDetails`` object exactly as ``GetExecutionHistory`` returns it (camelCase keys).
+
+Why one Struct with a ``details`` mapping rather than one Struct per type: AWS's history already is
+a tagged union keyed by ``type``, and keeping its details verbatim makes export to and import from
+AWS lossless (a history exported with ``aws stepfunctions get-execution-history`` folds here).
+
+Facts AWS does not log but replay needs live in two extra places, stripped on export:
+``frame`` (which Parallel branch or Map iteration the event belongs to; ``""`` is the top level)
+and ``details`` keys that start with ``statemill`` (e.g. a recorded retry delay).
+
+Evolution: new fields get defaults; never rename or retype a field. ``ExecutionStarted`` records
+``statemillLogicVersion`` in its details.
+
+Imports only the standard library and msgspec.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Final
+
+import msgspec
+
+JSON = Any
+
+#: Version of the decision logic that wrote a history; old histories fold by their own version.
+LOGIC_VERSION: Final = 1
+
+#: Prefix of detail keys that are Statemill's own and not AWS's (stripped by ``to_aws``).
+PRIVATE_PREFIX: Final = "statemill"
+
+
+class HistoryEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One event of an execution's history."""
+
+    id: int
+    type: str
+    timestamp: float
+    """Seconds since the Unix epoch (the clock reading the decision was made at)."""
+    previous_event_id: int = 0
+    details: dict[str, JSON] = msgspec.field(default_factory=dict)
+    frame: str = ""
+    """The branch/iteration the event belongs to: ``""`` at top level, else a ``/``-joined path
+    of ``<entered event id>:<index>`` steps (e.g. ``"4:2"`` is iteration 2 of the Map state
+    entered at event 4)."""
+
+    def to_aws(self) -> dict[str, JSON]:
+        """This event as ``GetExecutionHistory`` shows it (``<type>EventDetails`` key, ISO time)."""
+        out: dict[str, JSON] = {
+            "timestamp": _dt.datetime.fromtimestamp(self.timestamp, _dt.UTC).isoformat(),
+            "type": self.type,
+            "id": self.id,
+            "previousEventId": self.previous_event_id,
+        }
+        public = {k: v for k, v in self.details.items() if not k.startswith(PRIVATE_PREFIX)}
+        if public or self.type in _ALWAYS_HAS_DETAILS:
+            out[details_key(self.type)] = public
+        return out
+
+
+_ALWAYS_HAS_DETAILS: Final = frozenset({"ExecutionStarted", "ExecutionSucceeded"})
+
+_DETAILS_KEY_OVERRIDES: Final = {
+    # AWS names the details of every *StateEntered / *StateExited event after the generic kind.
+    "Entered": "stateEnteredEventDetails",
+    "Exited": "stateExitedEventDetails",
+}
+
+
+def details_key(event_type: str) -> str:
+    """The key AWS uses for an event type's details, e.g. ``taskScheduledEventDetails``."""
+    if event_type.endswith("StateEntered"):
+        return _DETAILS_KEY_OVERRIDES["Entered"]
+    if event_type.endswith("StateExited"):
+        return _DETAILS_KEY_OVERRIDES["Exited"]
+    return event_type[0].lower() + event_type[1:] + "EventDetails"
+
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(HistoryEvent)
+_list_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
+
+
+def encode_event(event: HistoryEvent) -> bytes:
+    """MessagePack bytes of one event (the store's row payload)."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> HistoryEvent:
+    """Inverse of :func:`encode_event`."""
+    return _decoder.decode(data)

@@ -1,0 +1,210 @@
+"""The compiled, immutable model of a state machine definition (the IR).
+
+``definition.load`` turns ASL JSON into these frozen Structs after validation; every path,
+payload template, intrinsic call and Choice rule is compiled once, here, so evaluation never
+parses. Nothing in this module does I/O or mutates anything. Field names are ASL's, in
+snake_case; ``None`` means "field absent" unless a docstring says otherwise.
+
+Invariants: a ``StateMachine``'s ``states`` holds every state of its own level (Parallel
+branches and Map processors are nested ``StateMachine``s); ``start_at`` and every ``next`` name a
+state of the same level (checked by ``definition.validate``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+from runtime.lang.choice import ChoiceRule
+from runtime.lang.paths import Path
+from runtime.lang.payload import Expression, Payload
+
+JSON: TypeAlias = Any
+"""Any JSON value (dict, list, str, int, float, bool, None), never mutated once built."""
+
+QueryLanguage: TypeAlias = Literal["JSONPath", "JSONata"]
+
+
+class Retrier(msgspec.Struct, frozen=True, kw_only=True):
+    """One element of a ``Retry`` array (ASL "Retrying after error")."""
+
+    error_equals: tuple[str, ...]
+    interval_seconds: int = 1
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+    max_delay_seconds: int | None = None
+    jitter_strategy: Literal["FULL", "NONE"] = "NONE"
+
+
+class Catcher(msgspec.Struct, frozen=True, kw_only=True):
+    """One element of a ``Catch`` array (ASL "Fallback states")."""
+
+    error_equals: tuple[str, ...]
+    next: str
+    result_path: Path | None = None
+    """Where the error output goes; ``None`` when ``ResultPath`` is JSON null (discard)."""
+    result_path_set: bool = False
+    """True when the definition gave ``ResultPath`` explicitly (absent means ``$``)."""
+    assign: JSON = None
+    output: JSON = None
+
+
+class IOPaths(msgspec.Struct, frozen=True, kw_only=True):
+    """Input/output processing fields shared by most state types.
+
+    Absent ``InputPath``/``OutputPath``/``ResultPath`` default to ``$``; JSON ``null`` is kept
+    as ``None`` with the matching ``*_null`` flag set, which ASL gives distinct meanings
+    (``InputPath: null`` passes ``{}``, ``ResultPath: null`` discards the result, ``OutputPath:
+    null`` emits ``{}``).
+    """
+
+    input_path: Path | None = None
+    output_path: Path | None = None
+    result_path: Path | None = None
+    input_path_null: bool = False
+    output_path_null: bool = False
+    result_path_null: bool = False
+
+
+class StateBase(msgspec.Struct, frozen=True, kw_only=True):
+    """Fields every state type has."""
+
+    name: str
+    comment: str | None = None
+    query_language: QueryLanguage = "JSONPath"
+    next: str | None = None
+    end: bool = False
+    io: IOPaths = msgspec.field(default_factory=IOPaths)
+    assign: JSON = None
+    """Raw ``Assign`` object (variables); evaluated by the JSONata/variables layer."""
+    output: JSON = None
+    """Raw JSONata ``Output`` (JSONata states only)."""
+    pointer: str = ""
+    """JSON Pointer of this state in the definition, e.g. ``/States/Foo``."""
+
+
+class Pass(StateBase, frozen=True, kw_only=True, tag="Pass"):
+    """A Pass state: copies input to output, optionally injecting ``Result``."""
+
+    parameters: Payload | None = None
+    result: JSON = None
+    has_result: bool = False
+
+
+class Task(StateBase, frozen=True, kw_only=True, tag="Task"):
+    """A Task state: calls the handler named by ``Resource``."""
+
+    resource: str
+    parameters: Payload | None = None
+    arguments: JSON = None
+    result_selector: Payload | None = None
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+    timeout_seconds: int | None = None
+    timeout_seconds_path: Path | None = None
+    heartbeat_seconds: int | None = None
+    heartbeat_seconds_path: Path | None = None
+    timeout_expr: JSON = None
+    heartbeat_expr: JSON = None
+    credentials: JSON = None
+
+
+class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
+    """A Choice state: the first matching rule's ``Next`` wins, else ``Default``."""
+
+    choices: tuple[ChoiceRule, ...] = ()
+    default: str | None = None
+
+
+class Wait(StateBase, frozen=True, kw_only=True, tag="Wait"):
+    """A Wait state: exactly one of the four duration fields is set."""
+
+    seconds: int | None = None
+    timestamp: str | None = None
+    seconds_path: Path | None = None
+    timestamp_path: Path | None = None
+    seconds_expr: JSON = None
+    timestamp_expr: JSON = None
+
+
+class Succeed(StateBase, frozen=True, kw_only=True, tag="Succeed"):
+    """A Succeed state: ends its (sub)machine successfully."""
+
+
+class Fail(StateBase, frozen=True, kw_only=True, tag="Fail"):
+    """A Fail state: ends its (sub)machine with ``Error``/``Cause`` (or their paths)."""
+
+    error: str | None = None
+    cause: str | None = None
+    error_path: Expression | None = None
+    cause_path: Expression | None = None
+    """``ErrorPath``/``CausePath`` accept a reference path or an intrinsic call."""
+    error_expr: JSON = None
+    cause_expr: JSON = None
+
+
+class Parallel(StateBase, frozen=True, kw_only=True, tag="Parallel"):
+    """A Parallel state: runs every branch on the same input; output is the list of outputs."""
+
+    branches: tuple[StateMachine, ...]
+    parameters: Payload | None = None
+    arguments: JSON = None
+    result_selector: Payload | None = None
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+
+class ItemBatcher(msgspec.Struct, frozen=True, kw_only=True):
+    """A distributed Map's ``ItemBatcher``."""
+
+    max_items_per_batch: int | None = None
+    max_items_per_batch_path: Path | None = None
+    max_input_bytes_per_batch: int | None = None
+    max_input_bytes_per_batch_path: Path | None = None
+    batch_input: Payload | None = None
+
+
+class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
+    """A Map state, inline or distributed (``ProcessorConfig.Mode``)."""
+
+    processor: StateMachine
+    mode: Literal["INLINE", "DISTRIBUTED"] = "INLINE"
+    execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    items_path: Path | None = None
+    items_expr: JSON = None
+    item_selector: Payload | None = None
+    """``ItemSelector``, or the legacy ``Parameters`` field (same meaning)."""
+    arguments: JSON = None
+    result_selector: Payload | None = None
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+    max_concurrency: int = 0
+    max_concurrency_path: Path | None = None
+    max_concurrency_expr: JSON = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_count_path: Path | None = None
+    tolerated_failure_percentage: float | None = None
+    tolerated_failure_percentage_path: Path | None = None
+    tolerated_failure_count_expr: JSON = None
+    tolerated_failure_percentage_expr: JSON = None
+    label: str | None = None
+    item_batcher: ItemBatcher | None = None
+    item_reader: JSON = None
+    result_writer: JSON = None
+
+
+State: TypeAlias = Pass | Task | Choice | Wait | Succeed | Fail | Parallel | Map
+
+
+class StateMachine(msgspec.Struct, frozen=True, kw_only=True):
+    """A (sub)machine: the top-level definition, a Parallel branch or a Map processor."""
+
+    start_at: str
+    states: dict[str, State]
+    comment: str | None = None
+    timeout_seconds: int | None = None
+    query_language: QueryLanguage = "JSONPath"
+    version: str | None = None
+    source: JSON = None
+    """The ASL JSON this was compiled from (kept for export and hashing)."""

@@ -1,0 +1,187 @@
+"""Errors: host exceptions named after the Step Functions API, and the ``States.*`` error table.
+
+Two families live here and never mix:
+
+* **Host exceptions** are raised to the caller of the Python API or the CLI. They take the names
+  of the Step Functions API errors::
+
+      StatemillError
+      ├── InvalidDefinition          (code + JSON Pointer of the offending field)
+      ├── InvalidExecutionInput
+      ├── InvalidName
+      ├── InvalidArn
+      ├── ExecutionAlreadyExists
+      ├── ExecutionDoesNotExist
+      ├── StateMachineDoesNotExist
+      ├── StateMachineAlreadyExists
+      ├── TaskDoesNotExist
+      ├── InvalidToken
+      ├── ConcurrencyConflict        (an append lost an optimistic-concurrency race)
+      ├── NondeterminismError        (replay diverged from a recorded history)
+      └── InternalError              (a bug in Statemill)
+
+* **In-machine failures** are data: an ``(error, cause)`` pair that Retry and Catch match. The
+  pure evaluators raise :class:`StatesError`; the core converts it into a failure at the state
+  boundary. Handlers raise :class:`TaskFailed` to choose both fields themselves.
+
+This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+__all__ = [
+    "STATES_ERRORS",
+    "ConcurrencyConflict",
+    "ExecutionAlreadyExists",
+    "ExecutionDoesNotExist",
+    "InternalError",
+    "InvalidArn",
+    "InvalidDefinition",
+    "InvalidExecutionInput",
+    "InvalidName",
+    "InvalidToken",
+    "NondeterminismError",
+    "StateMachineAlreadyExists",
+    "StateMachineDoesNotExist",
+    "StatemillError",
+    "StatesError",
+    "TaskDoesNotExist",
+    "TaskFailed",
+    "error_matches",
+]
+
+
+class StatemillError(Exception):
+    """Root of every exception Statemill raises to its caller."""
+
+
+@final
+class InvalidDefinition(StatemillError):
+    """The state machine definition is not valid ASL (CreateStateMachine's error).
+
+    Attributes:
+        code: AWS's rule code, e.g. ``SCHEMA_VALIDATION_FAILED``.
+        detail: what is wrong, in AWS's wording.
+        pointer: JSON Pointer of the offending field, e.g. ``/States/A/Next``.
+    """
+
+    def __init__(self, code: str, detail: str, pointer: str = "/") -> None:
+        self.code = code
+        self.detail = detail
+        self.pointer = pointer
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The message as AWS words it."""
+        return f"Invalid State Machine Definition: '{self.code}: {self.detail} at {self.pointer}'"
+
+
+class InvalidExecutionInput(StatemillError):
+    """The execution input is not valid JSON or is too large."""
+
+
+class InvalidName(StatemillError):
+    """A state machine, execution or activity name breaks AWS's naming rules."""
+
+
+class InvalidArn(StatemillError):
+    """An ARN is malformed."""
+
+
+class ExecutionAlreadyExists(StatemillError):
+    """An execution with this name exists with a different input, or has ended."""
+
+
+class ExecutionDoesNotExist(StatemillError):
+    """No execution has this ARN."""
+
+
+class StateMachineDoesNotExist(StatemillError):
+    """No state machine has this ARN."""
+
+
+class StateMachineAlreadyExists(StatemillError):
+    """A state machine with this name exists with a different definition."""
+
+
+class TaskDoesNotExist(StatemillError):
+    """The task token names a task that is no longer waiting."""
+
+
+class InvalidToken(StatemillError):
+    """The task token is malformed or was never issued."""
+
+
+class ConcurrencyConflict(StatemillError):
+    """An append found the sequence number already taken: another writer won the race."""
+
+
+class NondeterminismError(StatemillError):
+    """Re-deciding a recorded history produced different events; names the first divergence."""
+
+
+class InternalError(StatemillError):
+    """A bug in Statemill: an invariant did not hold."""
+
+
+class StatesError(Exception):
+    """An in-machine failure raised by the pure evaluators (paths, intrinsics, Choice rules).
+
+    It is data, not a host exception: the core turns it into a failed state that Retry/Catch see.
+    """
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        self.error = error
+        self.cause = cause
+        super().__init__(f"{error}: {cause}")
+
+
+class TaskFailed(Exception):  # noqa: N818 - the name a handler author expects, as in Step Functions
+    """Raised by a Task handler to fail its Task with a chosen error name and cause."""
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        self.error = error
+        self.cause = cause
+        super().__init__(f"{error}: {cause}")
+
+
+#: The predefined error names (ASL "Error names") and what each means.
+STATES_ERRORS: Final[dict[str, str]] = {
+    "States.ALL": "wildcard: any error except States.DataLimitExceeded and States.Runtime",
+    "States.DataLimitExceeded": "a payload exceeded the 256 KiB limit (not caught by States.ALL)",
+    "States.Runtime": "an exception the interpreter could not process (not caught by States.ALL)",
+    "States.HeartbeatTimeout": "a Task stopped sending heartbeats for longer than HeartbeatSeconds",
+    "States.Timeout": "a Task ran longer than TimeoutSeconds, or missed a heartbeat",
+    "States.TaskFailed": "wildcard: any error except States.Timeout",
+    "States.Permissions": "insufficient privileges to run the Task",
+    "States.ResultPathMatchFailure": "ResultPath cannot be applied to the state's input",
+    "States.ParameterPathFailure": "a path in Parameters does not match the input",
+    "States.BranchFailed": "a branch of a Parallel state failed",
+    "States.NoChoiceMatched": "no Choice rule matched and there is no Default",
+    "States.IntrinsicFailure": "an intrinsic function failed",
+    "States.ExceedToleratedFailureThreshold": "a Map run failed more items than tolerated",
+    "States.ItemReaderFailed": "a Map state could not read its items",
+    "States.ResultWriterFailed": "a Map state could not write its results",
+    "States.QueryEvaluationError": "a JSONata expression failed to evaluate",
+}
+
+_UNCATCHABLE_BY_ALL: Final = frozenset({"States.DataLimitExceeded", "States.Runtime"})
+
+
+def error_matches(pattern: str, error: str) -> bool:
+    """ErrorEquals matching for one name (ASL "Retrying after error" / "Fallback states").
+
+    ``States.ALL`` matches everything except ``States.DataLimitExceeded`` and ``States.Runtime``;
+    ``States.TaskFailed`` matches everything except ``States.Timeout`` (and the two above);
+    any other name matches only itself.
+    """
+    if pattern == error:
+        return True
+    if pattern == "States.ALL":
+        return error not in _UNCATCHABLE_BY_ALL
+    if pattern == "States.TaskFailed":
+        return error not in _UNCATCHABLE_BY_ALL and error != "States.Timeout"
+    return False

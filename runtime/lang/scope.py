@@ -1,0 +1,55 @@
+"""What an expression evaluation may read besides its input: the ``$$`` context object, the
+workflow variables in scope, and a deterministic source of entropy.
+
+``Entropy`` is a seeded PRNG: the shell draws a seed once per decision and the core records
+every value that matters in the log (the state's output), so replay never re-draws. This module
+imports only the standard library and msgspec.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping
+from typing import Any, final
+
+JSON = Any
+
+
+@final
+class Entropy:
+    """Deterministic random values for ``States.UUID``, ``States.MathRandom`` and retry jitter."""
+
+    __slots__ = ("_rng",)
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def uuid4(self) -> str:
+        """A version-4 UUID string drawn from the seeded generator."""
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def random(self) -> float:
+        """A float in [0, 1)."""
+        return self._rng.random()
+
+    def randint(self, low: int, high: int) -> int:
+        """An integer in [low, high]."""
+        return self._rng.randint(low, high)
+
+
+@final
+class Scope:
+    """The read-only environment of one evaluation."""
+
+    __slots__ = ("context", "entropy", "variables")
+
+    def __init__(
+        self,
+        context: JSON = None,
+        variables: Mapping[str, JSON] | None = None,
+        entropy: Entropy | None = None,
+    ) -> None:
+        self.context: JSON = {} if context is None else context
+        self.variables: Mapping[str, JSON] = {} if variables is None else variables
+        self.entropy: Entropy = Entropy(0) if entropy is None else entropy
