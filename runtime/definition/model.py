@@ -48,6 +48,8 @@ class Catcher(msgspec.Struct, frozen=True, kw_only=True):
     """True when the definition gave ``ResultPath`` explicitly (absent means ``$``)."""
     assign: JSON = None
     output: JSON = None
+    has_output: bool = False
+    """True when the catcher gives a JSONata ``Output`` (which may be JSON null)."""
 
 
 class IOPaths(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +82,8 @@ class StateBase(msgspec.Struct, frozen=True, kw_only=True):
     """Raw ``Assign`` object (variables); evaluated by the JSONata/variables layer."""
     output: JSON = None
     """Raw JSONata ``Output`` (JSONata states only)."""
+    has_output: bool = False
+    """True when the state gives ``Output`` (which may be JSON null)."""
     pointer: str = ""
     """JSON Pointer of this state in the definition, e.g. ``/States/Foo``."""
 
@@ -173,6 +177,10 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
     items_path: Path | None = None
     items_expr: JSON = None
+    item_selector_expr: JSON = None
+    """Raw ``ItemSelector`` of a JSONata Map (``item_selector`` is the JSONPath one)."""
+    item_batcher_expr: JSON = None
+    """Raw ``ItemBatcher`` of a JSONata Map (``item_batcher`` is the JSONPath one)."""
     item_selector: Payload | None = None
     """``ItemSelector``, or the legacy ``Parameters`` field (same meaning)."""
     arguments: JSON = None
@@ -208,3 +216,6 @@ class StateMachine(msgspec.Struct, frozen=True, kw_only=True):
     version: str | None = None
     source: JSON = None
     """The ASL JSON this was compiled from (kept for export and hashing)."""
+    pointer: str = ""
+    """JSON Pointer of this (sub)machine: ``""`` at top level, ``/States/P/Branches[0]`` or
+    ``/States/M/ItemProcessor`` (``/Iterator``) when nested."""

@@ -1,10 +1,570 @@
-"""STUB: being written."""
+"""Choice rules (ASL "Choice Rules"): compiled once into closures, evaluated many times.
+
+A Choice state's ``Choices`` array holds rules. A rule is either a *comparison* (``Variable`` plus
+exactly one operator such as ``NumericGreaterThanEquals`` or ``StringMatches``), a boolean
+combination (``And``/``Or`` over a non-empty array of rules, ``Not`` over one rule) or, in a
+JSONata state, a ``Condition``. Only top-level rules carry ``Next`` (and ``Assign``/``Output``).
+
+AWS semantics implemented here:
+
+* a comparison whose ``Variable`` (or ``...Path`` operand) has the wrong JSON type is *false*,
+  never an error (``NumericEquals`` on ``"1"``, ``BooleanEquals`` on ``1``, ...);
+* numbers compare by value (``1`` equals ``1.0``); booleans are not numbers;
+* strings compare by UTF-16 code units, as the Java service does;
+* timestamps are RFC 3339 strings with an upper-case ``T`` and ``Z`` (or a numeric offset) and
+  compare as instants;
+* a ``Variable`` that selects nothing raises ``States.Runtime`` except under ``IsPresent``.
+
+Compilation raises :class:`~runtime.errors.InvalidDefinition` with the JSON Pointer of the faulty
+field; evaluation never parses. This module imports only the standard library and the sibling
+``paths`` module; it must not import ``definition``, ``core`` or ``engine``.
+"""
+
 from __future__ import annotations
-from typing import Any
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final, final
+
+from runtime.errors import InvalidDefinition, StatesError
+from runtime.lang.paths import Path, PathNotFound
+from runtime.lang.scope import Scope
+
+__all__ = ["COMPARISON_OPERATORS", "ChoiceRule", "parse_timestamp", "timestamp_instant"]
+
+JSON = Any
+_Test = Callable[[JSON, Scope], bool]
+
+_SCHEMA: Final = "SCHEMA_VALIDATION_FAILED"
+
+_ORDERINGS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "Equals": operator.eq,
+    "LessThan": operator.lt,
+    "GreaterThan": operator.gt,
+    "LessThanEquals": operator.le,
+    "GreaterThanEquals": operator.ge,
+}
+
+_FAMILIES: Final = ("String", "Numeric", "Timestamp")
+
+#: Every comparison operator name (without the ``Path`` variants), mapped to its operand kind.
+COMPARISON_OPERATORS: Final[dict[str, str]] = {
+    **{f"{family}{suffix}": family for family in _FAMILIES for suffix in _ORDERINGS},
+    "BooleanEquals": "Boolean",
+    "StringMatches": "Matches",
+    "IsNull": "Is",
+    "IsPresent": "Is",
+    "IsNumeric": "Is",
+    "IsString": "Is",
+    "IsBoolean": "Is",
+    "IsTimestamp": "Is",
+}
+
+_PATH_OPERATORS: Final = frozenset(
+    f"{name}Path"
+    for name, kind in COMPARISON_OPERATORS.items()
+    if kind in ("String", "Numeric", "Timestamp", "Boolean")
+)
+
+_ALL_OPERATORS: Final = frozenset(COMPARISON_OPERATORS) | _PATH_OPERATORS
+
+_BOOLEAN_OPERATORS: Final = ("And", "Or", "Not")
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps
+# ---------------------------------------------------------------------------------------------
+
+_TIMESTAMP: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """Parse an ASL timestamp (ASL "Timestamps"), or return ``None`` when it is not one.
+
+    ASL requires the RFC 3339 profile of ISO 8601 with an upper-case ``T`` between date and
+    time and an upper-case ``Z`` when no numeric offset is given. Fractions of a second beyond
+    microseconds are truncated in the returned ``datetime`` (see :func:`timestamp_instant`
+    for an exact comparison key).
+    """
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone == "Z":
+        tz = UTC
+    else:
+        offset_h, offset_m = int(zone[1:3]), int(zone[4:6])
+        if offset_h > 23 or offset_m > 59:
+            return None
+        delta = timedelta(hours=offset_h, minutes=offset_m)
+        tz = timezone(-delta if zone[0] == "-" else delta)
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tz
+        )
+    except ValueError:
+        return None
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_instant(text: str) -> tuple[int, int] | None:
+    """An exact, totally ordered key for an ASL timestamp: (UTC epoch seconds, nanoseconds).
+
+    ``None`` when ``text`` is not a valid ASL timestamp. Two timestamps naming the same instant
+    in different offsets get equal keys.
+    """
+    parsed = parse_timestamp(text)
+    if parsed is None:
+        return None
+    match = _TIMESTAMP.fullmatch(text)
+    assert match is not None  # parse_timestamp succeeded, so the pattern matched
+    fraction = match.group(7) or ""
+    whole = parsed.replace(microsecond=0) - _EPOCH
+    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
+    return (whole.days * 86400 + whole.seconds, nanos)
+
+
+# ---------------------------------------------------------------------------------------------
+# Operand kinds: which JSON values a family accepts, and the comparison key for each
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_number(value: JSON) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_bmp(text: str) -> bool:
+    return text.isascii() or max(text) <= "\uffff"
+
+
+def _utf16_order(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """Java orders strings by UTF-16 code units; only astral characters make that differ."""
+    if compare is operator.eq:
+        return compare
+
+    def ordered(left: str, right: str) -> bool:
+        if _is_bmp(left) and _is_bmp(right):
+            return compare(left, right)
+        return compare(left.encode("utf-16-be"), right.encode("utf-16-be"))
+
+    return ordered
+
+
+def _string_key(value: JSON) -> Any:
+    return value if isinstance(value, str) else None
+
+
+def _number_key(value: JSON) -> Any:
+    return value if _is_number(value) else None
+
+
+def _timestamp_key(value: JSON) -> Any:
+    return timestamp_instant(value) if isinstance(value, str) else None
+
+
+def _boolean_key(value: JSON) -> Any:
+    return value if isinstance(value, bool) else None
+
+
+_KEYS: Final[dict[str, Callable[[JSON], Any]]] = {
+    "String": _string_key,
+    "Numeric": _number_key,
+    "Timestamp": _timestamp_key,
+    "Boolean": _boolean_key,
+}
+
+_TYPE_NAMES: Final = {"String": "STRING", "Numeric": "NUMBER", "Boolean": "BOOLEAN"}
+
+
+def _compile_wildcard(pattern: str) -> re.Pattern[str]:
+    """``StringMatches``: ``*`` matches any run of characters; ``\\*`` and ``\\\\`` are literals."""
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        parts.append(".*" if char == "*" else re.escape(char))
+        i += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compilation helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _fail(detail: str, pointer: str) -> InvalidDefinition:
+    return InvalidDefinition(_SCHEMA, detail, pointer)
+
+
+def _compile_path(text: JSON, field: str, pointer: str) -> Path:
+    if not isinstance(text, str):
+        raise _fail(f"The value for the field '{field}' must be a STRING", pointer)
+    try:
+        path = Path.compile(text)
+    except ValueError:
+        path = None
+    if path is None or not path.is_reference:
+        raise _fail(f"The value for the field '{field}' must be a valid JSONPath", pointer)
+    return path
+
+
+def _missing_variable(variable: Path) -> StatesError:
+    return StatesError(
+        "States.Runtime",
+        f"Invalid path '{variable.text}': The choice state's condition path references an "
+        "invalid value.",
+    )
+
+
+def _read(variable: Path, data: JSON, scope: Scope) -> JSON:
+    try:
+        return variable.evaluate(data, scope)
+    except PathNotFound:
+        raise _missing_variable(variable) from None
+
+
+def _is_test(name: str, variable: Path, expected: bool) -> _Test:
+    """The type tests (ASL "IsNull", "IsPresent", "IsNumeric", "IsString", ...)."""
+    if name == "IsPresent":
+
+        def is_present(data: JSON, scope: Scope) -> bool:
+            try:
+                variable.evaluate(data, scope)
+            except PathNotFound:
+                return not expected
+            return expected
+
+        return is_present
+
+    predicates: dict[str, Callable[[JSON], bool]] = {
+        "IsNull": lambda v: v is None,
+        "IsNumeric": _is_number,
+        "IsString": lambda v: isinstance(v, str),
+        "IsBoolean": lambda v: isinstance(v, bool),
+        "IsTimestamp": lambda v: isinstance(v, str) and timestamp_instant(v) is not None,
+    }
+    predicate = predicates[name]
+
+    def is_type(data: JSON, scope: Scope) -> bool:
+        return predicate(_read(variable, data, scope)) is expected
+
+    return is_type
+
+
+def _literal_test(
+    key: Callable[[JSON], Any], compare: Callable[[Any, Any], bool], variable: Path, operand: Any
+) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        value = key(_read(variable, data, scope))
+        return value is not None and compare(value, operand)
+
+    return test
+
+
+def _path_test(
+    key: Callable[[JSON], Any], compare: Callable[[Any, Any], bool], variable: Path, operand: Path
+) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        value = key(_read(variable, data, scope))
+        other = key(_read(operand, data, scope))
+        return value is not None and other is not None and compare(value, other)
+
+    return test
+
+
+def _compare(family: str, name: str) -> Callable[[Any, Any], bool]:
+    compare = _ORDERINGS[name[len(family) :]]
+    return _utf16_order(compare) if family == "String" else compare
+
+
+def _compile_comparison(name: str, operand: JSON, variable: Path, pointer: str) -> _Test:
+    """One comparison operator applied to ``Variable`` (ASL "Choice Rules", comparison)."""
+    if name in _PATH_OPERATORS:
+        base = name[: -len("Path")]
+        family = COMPARISON_OPERATORS[base]
+        other = _compile_path(operand, name, pointer)
+        return _path_test(_KEYS[family], _compare(family, base), variable, other)
+    family = COMPARISON_OPERATORS[name]
+    if family == "Is":
+        if not isinstance(operand, bool):
+            raise _fail(f"The value for the field '{name}' must be a BOOLEAN", pointer)
+        return _is_test(name, variable, operand)
+    if family == "Matches":
+        if not isinstance(operand, str):
+            raise _fail(f"The value for the field '{name}' must be a STRING", pointer)
+        regex = _compile_wildcard(operand)
+
+        def matches(data: JSON, scope: Scope) -> bool:
+            value = _read(variable, data, scope)
+            return isinstance(value, str) and regex.fullmatch(value) is not None
+
+        return matches
+    key = _KEYS[family]
+    if family == "Timestamp":
+        literal = timestamp_instant(operand) if isinstance(operand, str) else None
+        if literal is None:
+            raise _fail("String does not match RFC3339 timestamp", f"{pointer}/{name}")
+    else:
+        literal = key(operand)
+        if literal is None:
+            raise _fail(
+                f"The value for the field '{name}' must be a {_TYPE_NAMES[family]}", pointer
+            )
+    return _literal_test(key, _compare(family, name), variable, literal)
+
+
+def _all(tests: tuple[_Test, ...]) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        return all(t(data, scope) for t in tests)
+
+    return test
+
+
+def _any(tests: tuple[_Test, ...]) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        return any(t(data, scope) for t in tests)
+
+    return test
+
+
+def _not(inner: _Test) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        return not inner(data, scope)
+
+    return test
+
+
+def _constant(value: bool) -> _Test:
+    def test(data: JSON, scope: Scope) -> bool:
+        return value
+
+    return test
+
+
+def _jsonata_pending(data: JSON, scope: Scope) -> bool:
+    raise NotImplementedError("JSONata Choice conditions are evaluated by runtime.lang.jsonata")
+
+
+_TOP_LEVEL_FIELDS: Final = frozenset({"Next", "Assign", "Output", "Comment"})
+
+
+@final
 class ChoiceRule:
-    next: str
+    """A compiled Choice rule.
+
+    Attributes:
+        next: the state to go to when a top-level rule matches (``None`` for nested rules).
+        assign: the raw ``Assign`` object of a top-level rule (``None`` when absent).
+        output: the raw JSONata ``Output`` of a top-level rule (``None`` when absent).
+        condition: the raw JSONata ``Condition`` (a ``{% %}`` string or a constant), or
+            ``None`` in a JSONPath rule.
+        has_condition: ``True`` when the rule is a JSONata ``Condition`` rule.
+        pointer: JSON Pointer of the rule in the definition.
+        source: the rule's JSON, as written.
+    """
+
+    __slots__ = (
+        "_test",
+        "assign",
+        "condition",
+        "has_condition",
+        "has_output",
+        "next",
+        "output",
+        "pointer",
+        "source",
+    )
+
+    def __init__(
+        self,
+        *,
+        test: _Test,
+        next: str | None,
+        pointer: str,
+        source: JSON,
+        assign: JSON = None,
+        output: JSON = None,
+        has_output: bool = False,
+        condition: JSON = None,
+        has_condition: bool = False,
+    ) -> None:
+        self._test = test
+        self.next = next
+        self.pointer = pointer
+        self.source = source
+        self.assign = assign
+        self.output = output
+        self.has_output = has_output
+        self.condition = condition
+        self.has_condition = has_condition
+
+    def __repr__(self) -> str:
+        return f"ChoiceRule({self.source!r}, pointer={self.pointer!r})"
+
     @classmethod
-    def compile(cls, rule: Any, pointer: str) -> ChoiceRule:
-        raise NotImplementedError
-    def evaluate(self, data: Any, scope: Any) -> bool:
-        raise NotImplementedError
+    def compile(
+        cls,
+        rule: JSON,
+        pointer: str,
+        *,
+        top_level: bool = True,
+        query_language: str = "JSONPath",
+    ) -> ChoiceRule:
+        """Compile one Choice rule (ASL "Choice Rules").
+
+        Args:
+            rule: the rule's JSON object.
+            pointer: its JSON Pointer, e.g. ``/States/Check/Choices[0]``.
+            top_level: ``True`` for an element of ``Choices`` (which must carry ``Next``),
+                ``False`` for a rule nested in ``And``/``Or``/``Not`` (which must not).
+            query_language: the state's effective query language; a JSONata rule is a
+                ``Condition``.
+
+        Raises:
+            InvalidDefinition: the rule is malformed (``SCHEMA_VALIDATION_FAILED``).
+        """
+        if not isinstance(rule, Mapping):
+            raise _fail("The value must be an OBJECT", pointer)
+        next_state: str | None = None
+        if top_level:
+            if "Next" not in rule:
+                raise _fail("The field 'Next' is required but was missing", pointer)
+            next_state = rule["Next"]
+            if not isinstance(next_state, str):
+                raise _fail("The value for the field 'Next' must be a STRING", pointer)
+        if query_language == "JSONata":
+            test, condition = cls._compile_condition(rule, pointer, top_level)
+            return cls(
+                test=test,
+                next=next_state,
+                pointer=pointer,
+                source=rule,
+                assign=rule.get("Assign"),
+                output=rule.get("Output"),
+                has_output="Output" in rule,
+                condition=condition,
+                has_condition=True,
+            )
+        test = cls._compile_jsonpath(rule, pointer, top_level)
+        return cls(
+            test=test,
+            next=next_state,
+            pointer=pointer,
+            source=rule,
+            assign=rule.get("Assign"),
+        )
+
+    @staticmethod
+    def _check_fields(rule: Mapping[str, JSON], allowed: frozenset[str], pointer: str) -> None:
+        for field in rule:
+            if field not in allowed:
+                raise _fail(f"Field '{field}' is not supported", pointer)
+
+    @classmethod
+    def _compile_condition(
+        cls, rule: Mapping[str, JSON], pointer: str, top_level: bool
+    ) -> tuple[_Test, JSON]:
+        """A JSONata rule: ``Condition`` plus ``Next``/``Assign``/``Output``."""
+        allowed = frozenset({"Condition"}) | (_TOP_LEVEL_FIELDS if top_level else frozenset())
+        for field in rule:
+            if field in _ALL_OPERATORS or field in _BOOLEAN_OPERATORS or field == "Variable":
+                raise _fail(
+                    "The QueryLanguage is set to 'JSONata', but field "
+                    f"'{field}' is only supported for the 'JSONPath' QueryLanguage",
+                    pointer,
+                )
+        cls._check_fields(rule, allowed, pointer)
+        if "Condition" not in rule:
+            raise _fail("The field 'Condition' is required but was missing", pointer)
+        condition = rule["Condition"]
+        if isinstance(condition, bool):
+            return _constant(condition), condition
+        if not isinstance(condition, str):
+            raise _fail("The value for the field 'Condition' must be a STRING", pointer)
+        text = condition.strip()
+        if not (text.startswith("{%") and text.endswith("%}")):
+            raise _fail(
+                "The value for the field 'Condition' must be a JSONata expression "
+                "enclosed in '{%' and '%}'",
+                pointer,
+            )
+        return _jsonata_pending, condition
+
+    @classmethod
+    def _compile_jsonpath(cls, rule: Mapping[str, JSON], pointer: str, top_level: bool) -> _Test:
+        """A JSONPath rule: a comparison, or ``And``/``Or``/``Not``."""
+        if "Condition" in rule:
+            raise _fail(
+                "The QueryLanguage is set to 'JSONPath', but field 'Condition' is only "
+                "supported for the 'JSONata' QueryLanguage",
+                pointer,
+            )
+        extra = _TOP_LEVEL_FIELDS if top_level else frozenset({"Comment"})
+        if not top_level and "Next" in rule:
+            raise _fail("Field 'Next' is not supported", pointer)
+        if not top_level and "Assign" in rule:
+            raise _fail("Field 'Assign' is not supported", pointer)
+        if "Output" in rule:
+            raise _fail(
+                "The QueryLanguage is set to 'JSONPath', but field 'Output' is only "
+                "supported for the 'JSONata' QueryLanguage",
+                pointer,
+            )
+        combinators = [name for name in _BOOLEAN_OPERATORS if name in rule]
+        operators = [name for name in rule if name in _ALL_OPERATORS]
+        if combinators:
+            cls._check_fields(rule, frozenset(combinators) | extra, pointer)
+            if len(combinators) > 1:
+                raise _fail("A choice rule must have exactly one comparison operator", pointer)
+            return cls._compile_combinator(combinators[0], rule[combinators[0]], pointer)
+        cls._check_fields(rule, _ALL_OPERATORS | {"Variable"} | extra, pointer)
+        if not operators:
+            raise _fail("A choice rule must have exactly one comparison operator", pointer)
+        if len(operators) > 1:
+            raise _fail("A choice rule must have exactly one comparison operator", pointer)
+        if "Variable" not in rule:
+            raise _fail("The field 'Variable' is required but was missing", pointer)
+        variable = _compile_path(rule["Variable"], "Variable", pointer)
+        name = operators[0]
+        return _compile_comparison(name, rule[name], variable, pointer)
+
+    @classmethod
+    def _compile_combinator(cls, name: str, value: JSON, pointer: str) -> _Test:
+        """``And``/``Or`` over a non-empty array, ``Not`` over one rule."""
+        here = f"{pointer}/{name}"
+        if name == "Not":
+            if not isinstance(value, Mapping):
+                raise _fail("The value for the field 'Not' must be an OBJECT", pointer)
+            return _not(cls._compile_jsonpath(value, here, top_level=False))
+        if not isinstance(value, list):
+            raise _fail(f"The value for the field '{name}' must be an ARRAY", pointer)
+        if not value:
+            raise _fail(f"The field '{name}' must have at least 1 item", pointer)
+        tests: list[_Test] = []
+        for index, item in enumerate(value):
+            item_pointer = f"{here}[{index}]"
+            if not isinstance(item, Mapping):
+                raise _fail("The value must be an OBJECT", item_pointer)
+            tests.append(cls._compile_jsonpath(item, item_pointer, top_level=False))
+        return _all(tuple(tests)) if name == "And" else _any(tuple(tests))
+
+    def evaluate(self, data: JSON, scope: Scope) -> bool:
+        """Whether the rule matches ``data`` (the Choice state's effective input).
+
+        Raises:
+            StatesError: ``States.Runtime`` when ``Variable`` selects nothing (except under
+                ``IsPresent``).
+            NotImplementedError: for a JSONata ``Condition`` string (evaluated by the
+                JSONata layer, which reads :attr:`condition`).
+        """
+        return self._test(data, scope)

@@ -1,0 +1,13 @@
+"""Ready-made Task handlers and the handlers of the shipped examples.
+
+Each module builds its own :class:`runtime.HandlerRegistry` (a plain object, no global registry)
+and decorates its async functions with ``@registry.handler("Name")``; a runtime takes it as
+``Runtime(handlers=module.registry)`` and the CLI as ``statemill run ... --handlers MODULE``.
+
+- :mod:`handlers.orders`: the online order process (check stock, create the order, invoice,
+  payment, confirmation, or tell the customer an item is out of stock).
+- :mod:`handlers.billing`: the monthly billing run (load customers, price, invoice, send), with a
+  transient e-mail failure for Retry and a permanent one for Catch.
+
+This package imports only the public ``runtime`` API.
+"""

@@ -1,0 +1,66 @@
+"""Statemill: an asyncio-native, event-sourced runtime for Amazon States Language state machines.
+
+The public API is what ``__all__`` lists; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from runtime.api import ExecutionDescription, Runtime, StartExecutionOutput
+from runtime.core.events import HistoryEvent
+from runtime.definition.load import load_definition
+from runtime.engine.clock import Clock, ManualClock, SystemClock
+from runtime.engine.handlers import Handler, HandlerRegistry, TaskContext
+from runtime.errors import (
+    ConcurrencyConflict,
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    InternalError,
+    InvalidArn,
+    InvalidDefinition,
+    InvalidExecutionInput,
+    InvalidName,
+    InvalidToken,
+    NondeterminismError,
+    StateMachineAlreadyExists,
+    StateMachineDoesNotExist,
+    StatemillError,
+    TaskDoesNotExist,
+    TaskFailed,
+)
+from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
+from runtime.store.memory import MemoryStore
+from runtime.store.sqlite import SqliteStore
+
+__all__ = [
+    "Clock",
+    "ConcurrencyConflict",
+    "EventStore",
+    "ExecutionAlreadyExists",
+    "ExecutionDescription",
+    "ExecutionDoesNotExist",
+    "ExecutionRecord",
+    "Handler",
+    "HandlerRegistry",
+    "HistoryEvent",
+    "InternalError",
+    "InvalidArn",
+    "InvalidDefinition",
+    "InvalidExecutionInput",
+    "InvalidName",
+    "InvalidToken",
+    "ManualClock",
+    "MemoryStore",
+    "NondeterminismError",
+    "Runtime",
+    "SqliteStore",
+    "StartExecutionOutput",
+    "StateMachineAlreadyExists",
+    "StateMachineDoesNotExist",
+    "StateMachineRecord",
+    "StatemillError",
+    "SystemClock",
+    "TaskContext",
+    "TaskDoesNotExist",
+    "TaskFailed",
+    "load_definition",
+]

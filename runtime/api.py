@@ -1,0 +1,426 @@
+"""The Python API: a ``Runtime`` with the Step Functions verbs, over an engine and a store.
+
+``Runtime`` is an async context manager. It opens its store (SQLite by default, ``"memory"`` for
+tests and EXPRESS-style runs), resumes the executions that were open, and runs the engine until
+the ``async with`` block ends. Verbs take and return Step Functions' vocabulary in snake_case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, Self, final
+
+import anyio
+import msgspec
+
+from runtime.core.decide import dumps, start_event
+from runtime.core.events import HistoryEvent
+from runtime.core.evolve import fold
+from runtime.core.state import ExecutionState
+from runtime.definition.load import load_definition
+from runtime.definition.model import StateMachine
+from runtime.engine.clock import Clock, ManualClock, SystemClock
+from runtime.engine.handlers import Handler, HandlerRegistry
+from runtime.engine.scheduler import Engine, Live
+from runtime.errors import (
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    InvalidExecutionInput,
+    InvalidName,
+    StateMachineAlreadyExists,
+    StateMachineDoesNotExist,
+)
+from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
+from runtime.store.memory import MemoryStore
+from runtime.store.sqlite import SqliteStore
+
+JSON = Any
+
+DEFAULT_STORE: Final = "statemill.db"
+_NAME: Final = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
+_MAX_INPUT_BYTES: Final = 256 * 1024
+
+
+class StartExecutionOutput(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``start_execution`` returns."""
+
+    execution_arn: str
+    start_date: float
+
+
+class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``describe_execution`` returns (DescribeExecution's fields, snake_case)."""
+
+    execution_arn: str
+    state_machine_arn: str
+    name: str
+    status: str
+    start_date: float
+    input: str
+    stop_date: float | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    redrive_count: int = 0
+
+    @property
+    def output_value(self) -> JSON:
+        """The output parsed from its JSON text (None when there is none)."""
+        return None if self.output is None else msgspec.json.decode(self.output)
+
+    @classmethod
+    def of(cls, record: ExecutionRecord) -> ExecutionDescription:
+        return cls(
+            execution_arn=record.execution_arn,
+            state_machine_arn=record.state_machine_arn,
+            name=record.name,
+            status=record.status,
+            start_date=record.start_date,
+            input=record.input,
+            stop_date=record.stop_date,
+            output=record.output,
+            error=record.error,
+            cause=record.cause,
+            redrive_count=record.redrive_count,
+        )
+
+
+@final
+class Runtime:
+    """Runs ASL state machines with Python handlers; every execution is an event log.
+
+    Args:
+        store: an ``EventStore``, ``"memory"``, or the path of a SQLite file (the default).
+        handlers: a ``HandlerRegistry`` or a mapping of resource name to async callable.
+        clock: the clock to use; ``virtual_time=True`` makes it a ``ManualClock`` whose time
+            jumps to the next timer whenever nothing else can progress.
+        workers: scheduler workers (decisions in parallel across executions).
+        max_handler_concurrency: global cap on handler calls in flight.
+    """
+
+    def __init__(
+        self,
+        store: EventStore | str = DEFAULT_STORE,
+        *,
+        handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+        clock: Clock | None = None,
+        virtual_time: bool = False,
+        workers: int = 4,
+        max_handler_concurrency: int | None = None,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ) -> None:
+        self._store_arg = store
+        self.handlers = HandlerRegistry()
+        if handlers is not None:
+            self.handlers.update(handlers)
+        if clock is None:
+            clock = ManualClock() if virtual_time else SystemClock()
+        self.clock = clock
+        self.region = region
+        self.account = account
+        self._workers = workers
+        self._max_handler_concurrency = max_handler_concurrency
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._store: EventStore | None = None
+        self._engine: Engine | None = None
+        self._machines: dict[str, StateMachine] = {}
+        self._machine_records: dict[str, StateMachineRecord] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            store = self._store_arg
+            if isinstance(store, str):
+                if store == "memory":
+                    store = MemoryStore()
+                else:
+                    store = await stack.enter_async_context(SqliteStore.open(store))
+            self._store = store
+            engine = Engine(
+                store,
+                self.handlers,
+                self.clock,
+                workers=self._workers,
+                max_handler_concurrency=self._max_handler_concurrency,
+            )
+            self._engine = engine
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            await tg.start(engine.run)
+            for record in await store.list_state_machines():
+                self._remember(record, load_definition(record.definition))
+            await engine.recover(await store.open_executions(), self._machines)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._exit_stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is not None:
+            engine = self._engine
+            if engine is not None:
+                for live in engine.live.values():
+                    for running in live.running.values():
+                        running.cancel()
+            # Close without handing the caller's exception to the task group, which would wrap
+            # it in an ExceptionGroup: the caller's exception propagates unchanged.
+            await stack.aclose()
+
+    @property
+    def store(self) -> EventStore:
+        """The open store."""
+        if self._store is None:
+            raise RuntimeError("use 'async with Runtime(...)' first")
+        return self._store
+
+    @property
+    def engine(self) -> Engine:
+        """The running engine."""
+        if self._engine is None:
+            raise RuntimeError("use 'async with Runtime(...)' first")
+        return self._engine
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def register_handler(
+        self, name: str, fn: Handler, *, max_concurrency: int | None = None
+    ) -> None:
+        """Register ``fn`` as the handler for resource (or Lambda function) ``name``."""
+        self.handlers.register(name, fn, max_concurrency=max_concurrency)
+
+    def handler(
+        self, name: str, *, max_concurrency: int | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`register_handler`."""
+        return self.handlers.handler(name, max_concurrency=max_concurrency)
+
+    # -- state machines -----------------------------------------------------------------------
+
+    def _remember(self, record: StateMachineRecord, machine: StateMachine) -> None:
+        self._machines[record.arn] = machine
+        self._machine_records[record.arn] = record
+
+    async def create_state_machine(
+        self,
+        name: str,
+        definition: str | Mapping[str, JSON],
+        *,
+        type: str = "STANDARD",  # noqa: A002 - the Step Functions parameter name
+    ) -> StateMachineRecord:
+        """Validate and store a state machine (CreateStateMachine).
+
+        Raises:
+            InvalidDefinition: the definition is not valid ASL (AWS's message and JSON path).
+            StateMachineAlreadyExists: ``name`` exists with a different definition or type.
+        """
+        if not _NAME.match(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
+        text = definition if isinstance(definition, str) else dumps(definition)
+        machine = load_definition(text, machine_type=type)
+        arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+        existing = await self.store.get_state_machine(arn)
+        if existing is not None:
+            if existing.definition != text or existing.type != type:
+                raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+            self._remember(existing, machine)
+            return existing
+        record = StateMachineRecord(
+            arn=arn,
+            name=name,
+            definition=text,
+            type=type,
+            creation_date=self.clock.now(),
+            revision_id=hashlib.sha256(text.encode()).hexdigest()[:32],
+        )
+        await self.store.put_state_machine(record)
+        self._remember(record, machine)
+        return record
+
+    async def describe_state_machine(self, state_machine_arn: str) -> StateMachineRecord:
+        """The stored state machine (DescribeStateMachine)."""
+        record = await self.store.get_state_machine(state_machine_arn)
+        if record is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        return record
+
+    async def list_state_machines(self) -> list[StateMachineRecord]:
+        """Every stored state machine (ListStateMachines)."""
+        return await self.store.list_state_machines()
+
+    # -- executions ---------------------------------------------------------------------------
+
+    async def start_execution(
+        self, state_machine_arn: str, input: JSON = None, *, name: str | None = None
+    ) -> StartExecutionOutput:
+        """Start an execution (StartExecution). ``input`` is a JSON value (default ``{}``).
+
+        Raises:
+            StateMachineDoesNotExist, InvalidName, InvalidExecutionInput, ExecutionAlreadyExists.
+        """
+        machine = self._machines.get(state_machine_arn)
+        sm_record = self._machine_records.get(state_machine_arn)
+        if machine is None or sm_record is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        name = name or str(uuid.uuid4())
+        if not _NAME.match(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
+        try:
+            text = dumps({} if input is None else input)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise InvalidExecutionInput(f"Invalid execution input: {exc}") from None
+        if len(text.encode()) > _MAX_INPUT_BYTES:
+            raise InvalidExecutionInput("Execution input exceeds the 256 KiB limit")
+        kind = "express" if sm_record.type == "EXPRESS" else "execution"
+        execution_arn = (
+            f"arn:aws:states:{self.region}:{self.account}:{kind}:{sm_record.name}:{name}"
+        )
+        now = self.clock.now()
+        event = start_event(
+            execution_arn=execution_arn,
+            state_machine_arn=state_machine_arn,
+            name=name,
+            input=msgspec.json.decode(text),
+            now=now,
+            role_arn=f"arn:aws:iam::{self.account}:role/statemill",
+        )
+        record = ExecutionRecord(
+            execution_arn=execution_arn,
+            state_machine_arn=state_machine_arn,
+            name=name,
+            status="RUNNING",
+            start_date=now,
+            input=text,
+            machine_type=sm_record.type,
+        )
+        if await self.store.get_execution(execution_arn) is not None:
+            raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'")
+        await self.store.create_execution(record, [event])
+        state = fold([event])
+        self.engine.adopt(Live(record, machine, state))
+        return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
+
+    async def wait_for_execution(
+        self, execution_arn: str, *, timeout: float | None = None
+    ) -> ExecutionDescription:
+        """Wait until the execution ends and describe it (not an AWS verb)."""
+        live = self.engine.live.get(execution_arn)
+        if live is not None:
+            with anyio.fail_after(timeout):
+                await live.done.wait()
+        return await self.describe_execution(execution_arn)
+
+    async def describe_execution(self, execution_arn: str) -> ExecutionDescription:
+        """The execution's status, input and result (DescribeExecution)."""
+        live = self.engine.live.get(execution_arn)
+        if live is not None and live.done.is_set():
+            return ExecutionDescription.of(live.record)
+        record = await self.store.get_execution(execution_arn)
+        if record is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
+        return ExecutionDescription.of(record)
+
+    async def get_execution_history(
+        self, execution_arn: str, *, include_map_runs: bool = False
+    ) -> list[HistoryEvent]:
+        """The execution's events, oldest first (GetExecutionHistory).
+
+        A distributed Map's iterations run as their own map run; as in AWS, their events are
+        not part of the parent's history unless ``include_map_runs`` is set.
+        """
+        if await self.store.get_execution(execution_arn) is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
+        events = await self.store.read(execution_arn)
+        return events if include_map_runs else hide_map_runs(events)
+
+    async def list_executions(
+        self,
+        state_machine_arn: str | None = None,
+        *,
+        status_filter: str | None = None,
+        max_results: int = 1000,
+    ) -> list[ExecutionDescription]:
+        """Executions, newest first (ListExecutions)."""
+        records = await self.store.list_executions(
+            state_machine_arn, status=status_filter, limit=max_results
+        )
+        return [ExecutionDescription.of(r) for r in records]
+
+    async def stop_execution(
+        self, execution_arn: str, *, error: str | None = None, cause: str | None = None
+    ) -> ExecutionDescription:
+        """Stop a running execution (StopExecution): status ABORTED."""
+        live = self.engine.live.get(execution_arn)
+        if live is None:
+            return await self.describe_execution(execution_arn)
+        if not live.done.is_set():
+            self.engine.stop(execution_arn, error, cause)
+            await live.done.wait()
+        return await self.describe_execution(execution_arn)
+
+    async def start_sync_execution(
+        self, state_machine_arn: str, input: JSON = None, *, name: str | None = None
+    ) -> ExecutionDescription:
+        """Start an execution and wait for its result (StartSyncExecution)."""
+        started = await self.start_execution(state_machine_arn, input, name=name)
+        return await self.wait_for_execution(started.execution_arn)
+
+    async def state_of(self, execution_arn: str) -> ExecutionState:
+        """The execution's state folded from its stored log."""
+        return fold(await self.store.read(execution_arn))
+
+    async def run(
+        self,
+        definition: str | Mapping[str, JSON],
+        input: JSON = None,
+        *,
+        type: str = "STANDARD",  # noqa: A002 - the Step Functions parameter name
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> ExecutionDescription:
+        """Create (or reuse) a state machine for ``definition``, run one execution, wait."""
+        text = definition if isinstance(definition, str) else dumps(definition)
+        machine_name = name or "sm-" + hashlib.sha256(f"{type}:{text}".encode()).hexdigest()[:16]
+        record = await self.create_state_machine(machine_name, text, type=type)
+        started = await self.start_execution(record.arn, input)
+        return await self.wait_for_execution(started.execution_arn, timeout=timeout)
+
+
+def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:
+    """Drop the events of distributed-Map iterations (they belong to the map run)."""
+    hidden_prefixes: set[str] = set()
+    run_frames: set[str] = set()
+    map_started: dict[str, int] = {}
+    out: list[HistoryEvent] = []
+    for event in events:
+        frame = event.frame
+        if any(frame.startswith(prefix) for prefix in hidden_prefixes):
+            continue
+        kind = event.type
+        if kind == "MapStateStarted":
+            map_started[frame] = event.id
+        elif kind == "MapRunStarted" and frame in map_started:
+            base = f"{frame}/" if frame else ""
+            hidden_prefixes.add(f"{base}{map_started[frame]}:")
+            run_frames.add(frame)
+        elif kind.startswith("MapIteration") and frame in run_frames:
+            continue
+        elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted"):
+            run_frames.discard(frame)
+        out.append(event)
+    return out

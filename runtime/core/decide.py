@@ -1,0 +1,969 @@
+"""decide(machine, state, incoming) -> Decision: the next events and effects of an execution.
+
+This is ASL's semantics as a pure function. Given the compiled definition, the state folded from
+the log, and one incoming fact (a clock reading, a Task's result, a stop request), it returns the
+events to append and the effects to run once they are durable. Every event it emits is applied
+with ``evolve`` before the next step is decided, so the state it reasons about is always the fold
+of the log: a decision can stop anywhere and resume from the folded state alone.
+
+Each frame (top level, Parallel branch, Map iteration) advances through ``Phase``s one step at a
+time; a frame that starts children drives them depth-first before it goes on, which yields the
+event order AWS records for sequential work. No clock, randomness or I/O: ``now`` and the random
+``seed`` arrive in the incoming fact, and the values drawn from them are recorded in the events.
+
+Imports only the standard library, msgspec, ``runtime.errors``, ``runtime.lang``,
+``runtime.definition.model`` and ``runtime.core``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, Final, assert_never
+
+import msgspec
+
+from runtime.core.effects import Decision, Incoming, RunTask, StopRequested, TaskResult, Wake
+from runtime.core.events import LOGIC_VERSION, HistoryEvent
+from runtime.core.evolve import evolve
+from runtime.core.state import ExecutionState, Frame, Phase
+from runtime.definition.model import (
+    Catcher,
+    Choice,
+    Fail,
+    Map,
+    Parallel,
+    Pass,
+    State,
+    StateMachine,
+    Succeed,
+    Task,
+    Wait,
+)
+from runtime.errors import StatesError, error_matches
+from runtime.lang.paths import Path, PathNotFound, apply_result_path
+from runtime.lang.scope import Entropy, Scope
+
+JSON = Any
+
+#: AWS's payload quota: 256 KiB of UTF-8 for any input, output or result.
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+
+LAMBDA_INVOKE: Final = "arn:aws:states:::lambda:invoke"
+_LAMBDA_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$")
+_SERVICE_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:::([a-zA-Z0-9-]+):([^.]+)(\..*)?$")
+_RFC3339: Final = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+_encode = msgspec.json.encode
+
+
+def dumps(value: JSON) -> str:
+    """Compact JSON text, as AWS writes inputs and outputs in histories."""
+    return _encode(value).decode()
+
+
+def iso_time(timestamp: float) -> str:
+    """``2024-05-01T12:00:00.123Z``: the format of ``$$.Execution.StartTime`` and friends."""
+    moment = _dt.datetime.fromtimestamp(timestamp, _dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp with an offset, or None if invalid."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
+def start_event(
+    *,
+    execution_arn: str,
+    state_machine_arn: str,
+    name: str,
+    input: JSON,
+    now: float,
+    role_arn: str = "",
+    redrive_count: int = 0,
+) -> HistoryEvent:
+    """The ``ExecutionStarted`` event that opens every history."""
+    return HistoryEvent(
+        id=1,
+        type="ExecutionStarted",
+        timestamp=now,
+        details={
+            "input": dumps(input),
+            "inputDetails": {"truncated": False},
+            "roleArn": role_arn,
+            "stateMachineArn": state_machine_arn,
+            "statemillExecutionArn": execution_arn,
+            "statemillName": name,
+            "statemillRedriveCount": redrive_count,
+            "statemillLogicVersion": LOGIC_VERSION,
+        },
+    )
+
+
+def decide(machine: StateMachine, state: ExecutionState, incoming: Incoming) -> Decision:
+    """Advance ``state`` (in place, through ``evolve``) as far as ``incoming`` allows."""
+    return _Decider(machine, state, incoming).run()
+
+
+def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ...]:
+    """The Task attempts a folded state owes results for (re-run after a restart)."""
+    decider = _Decider(machine, state, Wake(now=state.start_time))
+    return tuple(
+        decider.run_task_effect(frame) for frame in state.frames.values()
+        if frame.phase == Phase.STARTED
+    )
+
+
+class _Failure(Exception):  # noqa: N818 - internal control flow, never escapes this module
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.cause = cause
+
+
+class _Decider:
+    """One decision's working memory: the emitted events, effects and timers."""
+
+    def __init__(self, machine: StateMachine, state: ExecutionState, incoming: Incoming) -> None:
+        self.machine = machine
+        self.state = state
+        self.incoming = incoming
+        self.now = incoming.now
+        self.entropy = Entropy(incoming.seed)
+        self.events: list[HistoryEvent] = []
+        self.tasks: list[RunTask] = []
+        self.timers: dict[str, float] = {}
+        self._machines: dict[tuple[tuple[str, int], ...], StateMachine] = {(): machine}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def run(self) -> Decision:
+        state = self.state
+        if state.is_terminal or not state.frames:
+            return Decision()
+        incoming = self.incoming
+        if isinstance(incoming, StopRequested):
+            details: dict[str, JSON] = {}
+            if incoming.error is not None:
+                details["error"] = incoming.error
+            if incoming.cause is not None:
+                details["cause"] = incoming.cause
+            self.emit("ExecutionAborted", "", details)
+            return self.decision()
+        if self.machine.timeout_seconds is not None:
+            deadline = state.start_time + self.machine.timeout_seconds
+            if self.now >= deadline:
+                self.emit(
+                    "ExecutionTimedOut",
+                    "",
+                    {"error": "States.Timeout", "cause": "The execution timed out."},
+                )
+                return self.decision()
+            self.timers["$execution"] = deadline
+        if isinstance(incoming, TaskResult):
+            self.apply_task_result(incoming)
+        elif isinstance(incoming, Wake):
+            pass
+        else:
+            assert_never(incoming)
+        self.drive("")
+        return self.decision()
+
+    def decision(self) -> Decision:
+        wake_at = None
+        if not self.state.is_terminal:
+            times = list(self.timers.values())
+            times.extend(
+                f.fire_at
+                for f in self.state.frames.values()
+                if f.phase == Phase.RETRY_WAIT and f.fire_at is not None
+            )
+            wake_at = min(times) if times else None
+        return Decision(events=tuple(self.events), tasks=tuple(self.tasks), wake_at=wake_at)
+
+    def emit(self, kind: str, frame: str, details: dict[str, JSON]) -> HistoryEvent:
+        last = self.state.last_event_id
+        event = HistoryEvent(
+            id=last + 1,
+            type=kind,
+            timestamp=self.now,
+            previous_event_id=last,
+            details=details,
+            frame=frame,
+        )
+        evolve(self.state, event)
+        self.events.append(event)
+        return event
+
+    def machine_of(self, frame: Frame) -> StateMachine:
+        cached = self._machines.get(frame.machine)
+        if cached is not None:
+            return cached
+        current = self.machine
+        for state_name, index in frame.machine:
+            owner = current.states[state_name]
+            if isinstance(owner, Parallel):
+                current = owner.branches[index]
+            elif isinstance(owner, Map):
+                current = owner.processor
+            else:  # pragma: no cover - frames are only created by Parallel and Map
+                raise AssertionError(f"state {state_name} has no sub-machines")
+        self._machines[frame.machine] = current
+        return current
+
+    def state_of(self, frame: Frame) -> State:
+        assert frame.state is not None
+        return self.machine_of(frame).states[frame.state]
+
+    def scope(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> Scope:
+        state = self.state
+        context: dict[str, JSON] = {
+            "Execution": {
+                "Id": state.execution_arn,
+                "Input": state.input,
+                "Name": state.name,
+                "RoleArn": state.role_arn,
+                "StartTime": iso_time(state.start_time),
+                "RedriveCount": state.redrive_count,
+            },
+            "State": {
+                "EnteredTime": iso_time(frame.entered_at),
+                "Name": frame.state,
+                "RetryCount": frame.retry_total,
+            },
+            "StateMachine": {
+                "Id": state.state_machine_arn,
+                "Name": state.state_machine_arn.rsplit(":", 1)[-1],
+            },
+        }
+        if task_token is not None:
+            context["Task"] = {"Token": task_token}
+        if item is not None:
+            context["Map"] = {"Item": item}
+        return Scope(context=context, entropy=self.entropy)
+
+    # -- driving frames -----------------------------------------------------------------------
+
+    def drive(self, frame_id: str) -> bool:
+        """Step ``frame_id`` until it blocks; True if anything happened."""
+        progressed = False
+        while not self.state.is_terminal:
+            frame = self.state.frames.get(frame_id)
+            if frame is None or not self.step(frame):
+                break
+            progressed = True
+        return progressed
+
+    def step(self, frame: Frame) -> bool:
+        phase = frame.phase
+        if phase == Phase.START:
+            machine = self.machine_of(frame)
+            self.enter(frame, machine.start_at, frame.data)
+            return True
+        if phase == Phase.TRANSITION:
+            assert frame.next is not None
+            self.enter(frame, frame.next, frame.data)
+            return True
+        if phase == Phase.DONE:
+            if frame.parent is None:
+                self.emit(
+                    "ExecutionSucceeded",
+                    "",
+                    {"output": dumps(frame.data), "outputDetails": {"truncated": False}},
+                )
+                return True
+            return False
+        if phase in (Phase.STARTED, Phase.REPORTED):
+            return False
+        state = self.state_of(frame)
+        try:
+            return self.step_state(frame, state)
+        except _Failure as failure:
+            self.fail_state(frame, state, failure.error, failure.cause)
+            return True
+        except StatesError as error:
+            self.fail_state(frame, state, error.error, self.cause(frame, error.cause))
+            return True
+
+    def cause(self, frame: Frame, detail: str) -> str:
+        return (
+            f"An error occurred while executing the state '{frame.state}' "
+            f"(entered at the event id #{frame.entered_id}). {detail}"
+        )
+
+    def enter(self, frame: Frame, name: str, data: JSON) -> None:
+        state = self.machine_of(frame).states[name]
+        self.emit(
+            f"{type(state).__name__}StateEntered",
+            frame.id,
+            {"name": name, "input": dumps(data), "inputDetails": {"truncated": False}},
+        )
+
+    def exit(self, frame: Frame, state: State, output: JSON, next_state: str | None) -> None:
+        text = dumps(output)
+        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+            raise _Failure(
+                "States.DataLimitExceeded",
+                self.cause(
+                    frame,
+                    f"The state/task '{state.name}' returned a result with a size exceeding "
+                    "the maximum number of bytes service limit.",
+                ),
+            )
+        details: dict[str, JSON] = {
+            "name": state.name,
+            "output": text,
+            "outputDetails": {"truncated": False},
+        }
+        if next_state is not None:
+            details["statemillNext"] = next_state
+        self.emit(f"{type(state).__name__}StateExited", frame.id, details)
+
+    def step_state(self, frame: Frame, state: State) -> bool:
+        phase = frame.phase
+        if phase == Phase.ENTERED:
+            return self.on_entered(frame, state)
+        if phase == Phase.SCHEDULED:
+            self.start_task(frame, state)
+            return True
+        if phase == Phase.TASK_SUCCEEDED:
+            self.finish_with_result(frame, state, frame.result)
+            return True
+        if phase in (Phase.TASK_FAILED, Phase.CHILDREN_FAILED):
+            self.fail_state(frame, state, frame.error or "States.TaskFailed", frame.cause or "")
+            return True
+        if phase == Phase.RETRY_WAIT:
+            assert frame.fire_at is not None
+            if self.now < frame.fire_at:
+                return False
+            if isinstance(state, Task):
+                self.schedule(frame, state, frame.task_input)
+            else:
+                self.on_entered(frame, state)
+            return True
+        if phase == Phase.CHILDREN:
+            if isinstance(state, Map):
+                return self.step_map(frame, state)
+            if isinstance(state, Parallel):
+                return self.step_parallel(frame, state)
+        return False
+
+    # -- input and output processing ----------------------------------------------------------
+
+    def effective_input(self, frame: Frame, state: State) -> JSON:
+        io = state.io
+        if io.input_path_null:
+            return {}
+        if io.input_path is None:
+            return frame.data
+        return self.select(io.input_path, frame.data, frame, "InputPath")
+
+    def select(self, path: Path, data: JSON, frame: Frame, field: str) -> JSON:
+        try:
+            return path.evaluate(data, self.scope(frame))
+        except PathNotFound as missing:
+            raise _Failure(
+                "States.Runtime", self.cause(frame, f"Invalid path '{path.text}' : {missing}")
+            ) from None
+
+    def output(self, frame: Frame, state: State, result: JSON) -> JSON:
+        """ResultPath then OutputPath, applied to the state's raw input."""
+        io = state.io
+        if io.result_path_null:
+            merged = frame.data
+        elif io.result_path is None:
+            merged = result
+        else:
+            try:
+                merged = apply_result_path(io.result_path, frame.data, result)
+            except StatesError as error:
+                raise _Failure(error.error, self.cause(frame, error.cause)) from None
+        return self.output_path(frame, state, merged)
+
+    def output_path(self, frame: Frame, state: State, data: JSON) -> JSON:
+        io = state.io
+        if io.output_path_null:
+            return {}
+        if io.output_path is None:
+            return data
+        return self.select(io.output_path, data, frame, "OutputPath")
+
+    # -- per state type -----------------------------------------------------------------------
+
+    def on_entered(self, frame: Frame, state: State) -> bool:
+        match state:
+            case Pass():
+                effective = self.effective_input(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(effective, self.scope(frame))
+                result = state.result if state.has_result else effective
+                self.exit(frame, state, self.output(frame, state, result), state.next)
+            case Task():
+                effective = self.effective_input(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(effective, self.scope(frame))
+                self.schedule(frame, state, effective)
+            case Choice():
+                self.on_choice(frame, state)
+            case Wait():
+                return self.on_wait(frame, state)
+            case Succeed():
+                effective = self.effective_input(frame, state)
+                self.exit(frame, state, self.output_path(frame, state, effective), None)
+            case Fail():
+                self.on_fail(frame, state)
+            case Parallel():
+                effective = self.effective_input(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(effective, self.scope(frame))
+                self.emit(
+                    "ParallelStateStarted",
+                    frame.id,
+                    {"statemillInput": effective, "statemillBranches": len(state.branches)},
+                )
+            case Map():
+                self.on_map(frame, state)
+            case _:
+                assert_never(state)
+        return True
+
+    def on_choice(self, frame: Frame, state: Choice) -> None:
+        effective = self.effective_input(frame, state)
+        scope = self.scope(frame)
+        target = state.default
+        for rule in state.choices:
+            if rule.evaluate(effective, scope):
+                target = rule.next
+                break
+        if target is None:
+            raise _Failure(
+                "States.NoChoiceMatched",
+                self.cause(frame, "No Matches!"),
+            )
+        self.exit(frame, state, self.output_path(frame, state, effective), target)
+
+    def on_wait(self, frame: Frame, state: Wait) -> bool:
+        effective = self.effective_input(frame, state)
+        fire_at = self.wait_until(frame, state, effective)
+        if self.now < fire_at:
+            self.timers[frame.id] = fire_at
+            return False
+        self.exit(frame, state, self.output_path(frame, state, effective), state.next)
+        return True
+
+    def wait_until(self, frame: Frame, state: Wait, effective: JSON) -> float:
+        """Wait: ``Seconds``, ``Timestamp``, ``SecondsPath`` or ``TimestampPath``."""
+        if state.seconds is not None:
+            return frame.entered_at + state.seconds
+        if state.timestamp is not None:
+            moment = parse_timestamp(state.timestamp)
+            assert moment is not None  # validated at load time
+            return moment
+        if state.seconds_path is not None:
+            path = state.seconds_path
+            value = self.select(path, effective, frame, "SecondsPath")
+            shown = dumps(value) if not isinstance(value, str) else value
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter cannot be parsed as a long value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            if isinstance(value, float) and not value.is_integer():
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter cannot be parsed as a long value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            if value < 0:
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter references a negative value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            return frame.entered_at + int(value)
+        if state.timestamp_path is not None:
+            path = state.timestamp_path
+            value = self.select(path, effective, frame, "TimestampPath")
+            moment = parse_timestamp(value)
+            if moment is None:
+                shown = value if isinstance(value, str) else dumps(value)
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The TimestampPath parameter does not reference a valid ISO-8601 "
+                        f"extended offset date-time format string: {path.text} == {shown}",
+                    ),
+                )
+            return moment
+        return frame.entered_at
+
+    def on_fail(self, frame: Frame, state: Fail) -> None:
+        scope = self.scope(frame)
+        error = state.error
+        cause = state.cause
+        if state.error_path is not None:
+            value = state.error_path.evaluate(frame.data, scope)
+            error = value if isinstance(value, str) else dumps(value)
+        if state.cause_path is not None:
+            value = state.cause_path.evaluate(frame.data, scope)
+            cause = value if isinstance(value, str) else dumps(value)
+        self.fail_frame(frame, error, cause)
+
+    # -- Task ---------------------------------------------------------------------------------
+
+    def schedule(self, frame: Frame, state: Task, effective: JSON) -> None:
+        size = len(dumps(effective).encode())
+        if size > MAX_PAYLOAD_BYTES:
+            raise _Failure(
+                "States.DataLimitExceeded",
+                self.cause(
+                    frame,
+                    f"The state/task '{state.resource}' input exceeds the maximum number of "
+                    "bytes service limit.",
+                ),
+            )
+        timeout = self.task_seconds(frame, state.timeout_seconds, state.timeout_seconds_path)
+        heartbeat = self.task_seconds(
+            frame, state.heartbeat_seconds, state.heartbeat_seconds_path
+        )
+        resource = state.resource
+        if _LAMBDA_ARN.match(resource):
+            details: dict[str, JSON] = {
+                "resource": resource,
+                "input": dumps(effective),
+                "inputDetails": {"truncated": False},
+            }
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            if heartbeat is not None:
+                details["heartbeatInSeconds"] = heartbeat
+            self.emit("LambdaFunctionScheduled", frame.id, details)
+            return
+        resource_type, action = resource_parts(resource)
+        details = {
+            "resourceType": resource_type,
+            "resource": action,
+            "region": "us-east-1",
+            "parameters": dumps(effective),
+        }
+        if timeout is not None:
+            details["timeoutInSeconds"] = timeout
+        if heartbeat is not None:
+            details["heartbeatInSeconds"] = heartbeat
+        self.emit("TaskScheduled", frame.id, details)
+
+    def task_seconds(self, frame: Frame, fixed: int | None, path: Path | None) -> int | None:
+        if fixed is not None:
+            return fixed
+        if path is None:
+            return None
+        value = self.select(path, frame.data, frame, path.text)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise _Failure(
+                "States.Runtime",
+                self.cause(frame, f"The value at {path.text} is not a positive integer: {value}"),
+            )
+        return value
+
+    def start_task(self, frame: Frame, state: State) -> None:
+        assert isinstance(state, Task)
+        if _LAMBDA_ARN.match(state.resource):
+            self.emit("LambdaFunctionStarted", frame.id, {})
+        else:
+            resource_type, action = resource_parts(state.resource)
+            self.emit(
+                "TaskStarted", frame.id, {"resourceType": resource_type, "resource": action}
+            )
+        self.tasks.append(self.run_task_effect(frame))
+
+    def run_task_effect(self, frame: Frame) -> RunTask:
+        state = self.state_of(frame)
+        assert isinstance(state, Task)
+        resource = state.resource
+        handler_input = frame.task_input
+        handler_name = resource
+        lambda_invoke = resource.startswith(LAMBDA_INVOKE)
+        match = _LAMBDA_ARN.match(resource)
+        if lambda_invoke:
+            params = frame.task_input if isinstance(frame.task_input, dict) else {}
+            function = str(params.get("FunctionName", ""))
+            arn_match = _LAMBDA_ARN.match(function)
+            handler_name = arn_match.group(1) if arn_match else function.split(":")[0]
+            handler_input = lambda_payload(params.get("Payload"))
+        elif match:
+            handler_name = match.group(1)
+        return RunTask(
+            frame=frame.id,
+            scheduled_id=frame.scheduled_id,
+            state_name=state.name,
+            resource=resource,
+            handler_name=handler_name,
+            input=handler_input,
+            attempt=frame.retry_total,
+            timeout_seconds=frame.task_timeout,
+            heartbeat_seconds=frame.task_heartbeat,
+            lambda_invoke=lambda_invoke,
+            lambda_function=bool(match) or lambda_invoke,
+        )
+
+    def apply_task_result(self, result: TaskResult) -> None:
+        frame = self.state.frames.get(result.frame)
+        if frame is None or frame.phase != Phase.STARTED:
+            return
+        if frame.scheduled_id != result.scheduled_id:
+            return
+        state = self.state_of(frame)
+        assert isinstance(state, Task)
+        is_lambda = bool(_LAMBDA_ARN.match(state.resource))
+        resource_type, action = resource_parts(state.resource)
+        base: dict[str, JSON] = (
+            {} if is_lambda else {"resourceType": resource_type, "resource": action}
+        )
+        outcome = result.outcome
+        error = result.error or ""
+        cause = result.cause or ""
+        if outcome == "succeeded":
+            output = result.output
+            if state.resource.startswith(LAMBDA_INVOKE):
+                output = self.lambda_invoke_result(output)
+            text = dumps(output)
+            if len(text.encode()) <= MAX_PAYLOAD_BYTES:
+                self.emit(
+                    "LambdaFunctionSucceeded" if is_lambda else "TaskSucceeded",
+                    frame.id,
+                    {**base, "output": text, "outputDetails": {"truncated": False}},
+                )
+                return
+            shown = state.resource if is_lambda else resource_type
+            outcome, error = "failed", "States.DataLimitExceeded"
+            cause = (
+                f"The state/task '{shown}' returned a result with a size exceeding the "
+                "maximum number of bytes service limit."
+            )
+        details: dict[str, JSON] = {**base, "error": error, "cause": cause}
+        retry = self.retry_delay(frame, state, error)
+        if retry is not None:
+            details["statemillRetrier"], details["statemillRetryDelay"] = retry
+        if outcome == "timed_out":
+            kind = "LambdaFunctionTimedOut" if is_lambda else "TaskTimedOut"
+        else:
+            kind = "LambdaFunctionFailed" if is_lambda else "TaskFailed"
+        self.emit(kind, frame.id, details)
+
+    def lambda_invoke_result(self, payload: JSON) -> JSON:
+        """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does."""
+        return {
+            "ExecutedVersion": "$LATEST",
+            "Payload": payload,
+            "SdkHttpMetadata": {
+                "AllHttpHeaders": {
+                    "X-Amz-Executed-Version": ["$LATEST"],
+                    "Content-Type": ["application/json"],
+                },
+                "HttpHeaders": {
+                    "X-Amz-Executed-Version": "$LATEST",
+                    "Content-Type": "application/json",
+                },
+                "HttpStatusCode": 200,
+            },
+            "SdkResponseMetadata": {"RequestId": self.entropy.uuid4()},
+            "StatusCode": 200,
+        }
+
+    def retry_delay(self, frame: Frame, state: Task | Parallel | Map, error: str) -> tuple[int, float] | None:
+        """Retrier: the first retrier whose ErrorEquals matches decides (ASL "Retrying")."""
+        if error == "States.Runtime":
+            return None
+        for index, retrier in enumerate(state.retry):
+            if not any(error_matches(name, error) for name in retrier.error_equals):
+                continue
+            count = frame.retry_counts.get(index, 0)
+            if count >= retrier.max_attempts:
+                return None
+            delay = retrier.interval_seconds * retrier.backoff_rate**count
+            if retrier.max_delay_seconds is not None:
+                delay = min(delay, float(retrier.max_delay_seconds))
+            if retrier.jitter_strategy == "FULL":
+                delay = self.entropy.random() * delay
+            return index, delay
+        return None
+
+    def finish_with_result(self, frame: Frame, state: State, result: JSON) -> None:
+        """ResultSelector, ResultPath, OutputPath for Task, Parallel and Map."""
+        assert isinstance(state, Task | Parallel | Map)
+        if state.result_selector is not None:
+            result = state.result_selector.evaluate(result, self.scope(frame))
+        self.exit(frame, state, self.output(frame, state, result), state.next)
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def fail_state(self, frame: Frame, state: State, error: str, cause: str) -> None:
+        """A state failed: Catch (ASL "Fallback states") or fail the frame."""
+        catch: tuple[Catcher, ...] = getattr(state, "catch", ())
+        if error != "States.Runtime":
+            for catcher in catch:
+                if any(error_matches(name, error) for name in catcher.error_equals):
+                    self.caught(frame, state, catcher, error, cause)
+                    return
+        self.fail_frame(frame, error, cause)
+
+    def caught(self, frame: Frame, state: State, catcher: Catcher, error: str, cause: str) -> None:
+        error_output = {"Error": error, "Cause": cause}
+        if catcher.result_path_set and catcher.result_path is None:
+            output = frame.data
+        elif catcher.result_path is None:
+            output = error_output
+        else:
+            try:
+                output = apply_result_path(catcher.result_path, frame.data, error_output)
+            except StatesError as failure:
+                self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
+                return
+        self.exit(frame, state, output, catcher.next)
+
+    def fail_frame(self, frame: Frame, error: str | None, cause: str | None) -> None:
+        """The frame's machine failed: fail the execution, the iteration or the branch."""
+        if frame.parent is None:
+            details: dict[str, JSON] = {}
+            if error is not None:
+                details["error"] = error
+            if cause is not None:
+                details["cause"] = cause
+            self.emit("ExecutionFailed", "", details)
+            return
+        parent = self.state.frames[frame.parent]
+        owner = self.state_of(parent)
+        private = {"statemillError": error, "statemillCause": cause}
+        if isinstance(owner, Map):
+            self.emit(
+                "MapIterationFailed",
+                parent.id,
+                {"name": owner.name, "index": frame.index, **private},
+            )
+            return
+        assert isinstance(owner, Parallel)
+        self.children_failed(parent, owner, "ParallelStateFailed", error, cause)
+
+    def children_failed(
+        self, frame: Frame, state: Parallel | Map, kind: str, error: str | None, cause: str | None
+    ) -> None:
+        details: dict[str, JSON] = {"statemillError": error, "statemillCause": cause}
+        retry = self.retry_delay(frame, state, error or "")
+        if retry is not None:
+            details["statemillRetrier"], details["statemillRetryDelay"] = retry
+        self.emit(kind, frame.id, details)
+
+    # -- Parallel and Map ---------------------------------------------------------------------
+
+    def step_parallel(self, frame: Frame, state: Parallel) -> bool:
+        progressed = False
+        for child_id in list(frame.children):
+            progressed |= self.drive(child_id)
+            if frame.phase != Phase.CHILDREN:
+                return True
+        children = [self.state.frames[c] for c in frame.children if c in self.state.frames]
+        if all(child.phase == Phase.DONE for child in children):
+            self.emit("ParallelStateSucceeded", frame.id, {})
+            return True
+        return progressed
+
+    def on_map(self, frame: Frame, state: Map) -> None:
+        effective = self.effective_input(frame, state)
+        items = effective
+        if state.items_path is not None:
+            items = self.select(state.items_path, effective, frame, "ItemsPath")
+        if not isinstance(items, list):
+            raise _Failure(
+                "States.Runtime",
+                self.cause(frame, f"Map state input must be an array but was: {dumps(items)}"),
+            )
+        max_concurrency = state.max_concurrency
+        if state.max_concurrency_path is not None:
+            max_concurrency = self.int_from_path(
+                frame, state.max_concurrency_path, effective, "MaxConcurrencyPath"
+            )
+        tolerated_count = state.tolerated_failure_count
+        if state.tolerated_failure_count_path is not None:
+            tolerated_count = self.int_from_path(
+                frame, state.tolerated_failure_count_path, effective, "ToleratedFailureCountPath"
+            )
+        if tolerated_count is not None and tolerated_count < 0:
+            raise _Failure(
+                "States.Runtime", self.cause(frame, "ToleratedFailureCount cannot be negative.")
+            )
+        tolerated_percentage = state.tolerated_failure_percentage
+        if state.tolerated_failure_percentage_path is not None:
+            path = state.tolerated_failure_percentage_path
+            value = self.select(path, effective, frame, "ToleratedFailurePercentagePath")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The ToleratedFailurePercentagePath field refers to value "
+                        f"{dumps(value)} which is not a valid number: {path.text}",
+                    ),
+                )
+            tolerated_percentage = float(value)
+        if tolerated_percentage is not None and not 0 <= tolerated_percentage <= 100:
+            raise _Failure(
+                "States.Runtime",
+                self.cause(frame, "ToleratedFailurePercentage must be between 0 and 100."),
+            )
+        inputs = [
+            self.iteration_input(frame, state, effective, index, item)
+            for index, item in enumerate(items)
+        ]
+        if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
+            inputs = self.batches(frame, state, effective, items)
+        details: dict[str, JSON] = {
+            "length": len(inputs),
+            "statemillItems": inputs,
+            "statemillMaxConcurrency": max_concurrency,
+        }
+        if tolerated_count is not None:
+            details["statemillToleratedFailureCount"] = tolerated_count
+        if tolerated_percentage is not None:
+            details["statemillToleratedFailurePercentage"] = tolerated_percentage
+        self.emit("MapStateStarted", frame.id, details)
+        if state.mode == "DISTRIBUTED":
+            label = f"{state.label}" if state.label else state.name
+            self.emit(
+                "MapRunStarted",
+                frame.id,
+                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
+            )
+
+    def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
+        value = self.select(path, data, frame, field)
+        if isinstance(value, bool) or not isinstance(value, int):
+            shown = dumps(value)
+            raise _Failure(
+                "States.Runtime",
+                self.cause(
+                    frame,
+                    f"The {field} field refers to value {dumps(shown)} which is not a valid "
+                    f"integer: {path.text}",
+                ),
+            )
+        return value
+
+    def iteration_input(
+        self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON
+    ) -> JSON:
+        if state.item_selector is None:
+            return item
+        scope = self.scope(frame, item={"Index": index, "Value": item})
+        return state.item_selector.evaluate(effective, scope)
+
+    def batches(self, frame: Frame, state: Map, effective: JSON, items: list[JSON]) -> list[JSON]:
+        """ItemBatcher: group items into ``{"Items": [...]}`` (plus BatchInput)."""
+        batcher = state.item_batcher
+        assert batcher is not None
+        size = batcher.max_items_per_batch
+        if batcher.max_items_per_batch_path is not None:
+            size = self.int_from_path(
+                frame, batcher.max_items_per_batch_path, effective, "MaxItemsPerBatchPath"
+            )
+        size = size or len(items) or 1
+        batch_input = None
+        if batcher.batch_input is not None:
+            batch_input = batcher.batch_input.evaluate(effective, self.scope(frame))
+        out: list[JSON] = []
+        for start in range(0, len(items), size):
+            batch: dict[str, JSON] = {"Items": items[start : start + size]}
+            if batch_input is not None:
+                batch["BatchInput"] = batch_input
+            out.append(batch)
+        return out
+
+    def step_map(self, frame: Frame, state: Map) -> bool:
+        progressed = False
+        while frame.phase == Phase.CHILDREN and not self.state.is_terminal:
+            for child_id in list(frame.children):
+                progressed |= self.drive(child_id)
+                if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+                    return True
+            for child_id in list(frame.children):
+                child = self.state.frames.get(child_id)
+                if child is not None and child.phase == Phase.DONE:
+                    self.emit_iteration(frame, state, "MapIterationSucceeded", child.index)
+                    progressed = True
+            if self.exceeds_tolerance(frame):
+                self.map_failed(frame, state)
+                return True
+            if frame.child_started < frame.child_total and (
+                frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency
+            ):
+                self.emit_iteration(frame, state, "MapIterationStarted", frame.child_started)
+                progressed = True
+                continue
+            if frame.child_started == frame.child_total and frame.child_running == 0:
+                if frame.map_run:
+                    self.emit("MapRunSucceeded", frame.id, {})
+                self.emit("MapStateSucceeded", frame.id, {})
+                return True
+            break
+        return progressed
+
+    def emit_iteration(self, frame: Frame, state: Map, kind: str, index: int) -> None:
+        self.emit(kind, frame.id, {"name": state.name, "index": index})
+
+    def exceeds_tolerance(self, frame: Frame) -> bool:
+        failed = frame.child_failed
+        if failed == 0:
+            return False
+        if frame.tolerated_count is None and frame.tolerated_percentage is None:
+            return True
+        if frame.tolerated_count is not None and failed > frame.tolerated_count:
+            return True
+        if frame.tolerated_percentage is not None and frame.child_total:
+            return failed * 100.0 / frame.child_total > frame.tolerated_percentage
+        return False
+
+    def map_failed(self, frame: Frame, state: Map) -> None:
+        error, cause = frame.error, frame.cause
+        if frame.tolerated_count is not None or frame.tolerated_percentage is not None:
+            error = "States.ExceedToleratedFailureThreshold"
+            cause = "The specified tolerated failure threshold was exceeded"
+        if frame.map_run:
+            self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
+        self.children_failed(frame, state, "MapStateFailed", error, cause)
+
+
+def resource_parts(resource: str) -> tuple[str, str]:
+    """(resourceType, resource) as TaskScheduled details show them."""
+    match = _SERVICE_ARN.match(resource)
+    if match:
+        return match.group(1), match.group(2) + (match.group(3) or "")
+    return "statemill", resource
+
+
+def lambda_payload(payload: JSON) -> JSON:
+    """Lambda receives ``Payload`` as raw bytes: a string holding JSON arrives parsed."""
+    if isinstance(payload, str):
+        try:
+            return msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return payload
+    return payload

@@ -1,0 +1,123 @@
+"""ExecutionState: what an execution is at a point of its history, rebuilt by folding events.
+
+An execution is a tree of *frames*: the top level (frame ``""``), and one frame per Parallel
+branch or Map iteration in flight. A frame is a cursor into one (sub)machine of the definition
+plus the data the next step needs. Each frame is in one ``Phase``; ``decide`` advances a frame by
+looking only at its phase and fields, so any state folded from a log can be continued.
+
+Ownership: an ``ExecutionState`` belongs to one writer, and ``core.evolve`` is the only code that
+changes it. Frames are mutable Structs on purpose: a Map over 10,000 items would otherwise copy
+its bookkeeping on every event (measured by ``benchmarks``); ``snapshot()`` gives a deep copy.
+
+Imports only the standard library and msgspec.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+JSON = Any
+
+
+class Phase(enum.IntEnum):
+    """Where a frame is in its current state's life."""
+
+    START = 11
+    """The frame's machine has not begun: enter its ``StartAt`` with ``data`` as input."""
+    TRANSITION = 0
+    """About to enter ``next`` with ``data`` as input (or finish, when ``next`` is None)."""
+    ENTERED = 1
+    """``state`` entered with ``data`` as its raw input; nothing else happened yet."""
+    SCHEDULED = 2
+    """A Task attempt was scheduled (``task_*`` fields hold it)."""
+    STARTED = 3
+    """A Task attempt is running in a handler: the shell owes a result."""
+    TASK_SUCCEEDED = 4
+    """The attempt returned ``result``; output processing comes next."""
+    TASK_FAILED = 5
+    """The attempt failed with ``error``/``cause`` and no retry applies: Catch or fail."""
+    RETRY_WAIT = 6
+    """Waiting until ``fire_at`` before the next attempt."""
+    CHILDREN = 7
+    """A Parallel or Map state waits for its child frames."""
+    CHILDREN_FAILED = 8
+    """A Parallel or Map state failed with ``error``/``cause``: Catch or fail."""
+    DONE = 9
+    """The frame's machine ended: ``data`` is its output, or ``error``/``cause`` are set."""
+    REPORTED = 10
+    """A finished child whose end was recorded by the parent (MapIterationSucceeded...)."""
+
+
+class Frame(msgspec.Struct, kw_only=True):
+    """One branch of control: the top level, a Parallel branch or a Map iteration."""
+
+    id: str
+    machine: tuple[tuple[str, int], ...] = ()
+    """Path from the top-level machine to this frame's machine: (state name, branch index);
+    index ``-1`` is a Map's ItemProcessor."""
+    parent: str | None = None
+    index: int = 0
+    phase: Phase = Phase.TRANSITION
+    state: str | None = None
+    next: str | None = None
+    data: JSON = None
+    entered_id: int = 0
+    entered_at: float = 0.0
+    retry_counts: dict[int, int] = msgspec.field(default_factory=dict)
+    retry_total: int = 0
+    scheduled_id: int = 0
+    task_input: JSON = None
+    task_timeout: float | None = None
+    task_heartbeat: float | None = None
+    result: JSON = None
+    error: str | None = None
+    cause: str | None = None
+    fire_at: float | None = None
+    failed: bool = False
+    # Parallel / Map bookkeeping (the parent frame's side)
+    items: list[JSON] | None = None
+    results: list[JSON] | None = None
+    child_total: int = 0
+    child_started: int = 0
+    child_running: int = 0
+    child_succeeded: int = 0
+    child_failed: int = 0
+    max_concurrency: int = 0
+    tolerated_count: int | None = None
+    tolerated_percentage: float | None = None
+    children: list[str] = msgspec.field(default_factory=list)
+    map_run: bool = False
+    run_id: int = 0
+    """Event id of the ParallelStateStarted/MapStateStarted that created the current children."""
+
+
+class ExecutionState(msgspec.Struct, kw_only=True):
+    """The whole execution: identity, status and the frame tree."""
+
+    execution_arn: str = ""
+    state_machine_arn: str = ""
+    name: str = ""
+    role_arn: str = ""
+    input: JSON = None
+    start_time: float = 0.0
+    redrive_count: int = 0
+    status: str = "PENDING"
+    output: JSON = None
+    error: str | None = None
+    cause: str | None = None
+    stop_time: float | None = None
+    last_event_id: int = 0
+    frames: dict[str, Frame] = msgspec.field(default_factory=dict)
+    logic_version: int = 1
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the execution has ended (any status but RUNNING/PENDING)."""
+        return self.status not in ("RUNNING", "PENDING")
+
+    def snapshot(self) -> ExecutionState:
+        """A deep copy, safe to keep while this state goes on evolving."""
+        return msgspec.convert(msgspec.to_builtins(self), ExecutionState)

@@ -1,0 +1,402 @@
+"""The async shell: ready queue, group commit, timers, handler calls, virtual-time autojump.
+
+How work flows (DESIGN.md "The shell"):
+
+1. An incoming fact (start, timer, handler result, stop) goes into its execution's inbox and the
+   execution onto the ready queue, once: one decision at a time per execution.
+2. A fixed pool of workers takes ready executions and runs ``decide`` over the inbox.
+3. The events go to the committer, which appends many executions' events in one transaction
+   (group commit). Only after the commit do effects run: handler calls start, timers are armed.
+4. Handler outcomes come back as ``TaskResult``s; timers as ``Wake``s.
+
+Append before acting: a decision's events are durable before its effects run, and after a
+restart ``recover`` re-derives pending effects from the folded logs (handler calls are
+at-least-once; each carries a stable idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import random
+from typing import Any, Final, final
+
+import anyio
+import msgspec
+import structlog
+from anyio.abc import TaskGroup
+
+from runtime.core.decide import decide, dumps, in_flight
+from runtime.core.effects import Incoming, RunTask, StopRequested, TaskResult, Wake
+from runtime.core.events import HistoryEvent
+from runtime.core.evolve import fold
+from runtime.core.state import ExecutionState
+from runtime.definition.model import StateMachine
+from runtime.engine.clock import Clock, ManualClock
+from runtime.engine.handlers import HandlerRegistry
+from runtime.engine.tasks import call_handler
+from runtime.errors import ConcurrencyConflict, InternalError
+from runtime.store.base import Append, EventStore, ExecutionRecord
+
+JSON = Any
+log = structlog.get_logger("statemill.engine")
+
+#: Most events appended in one group-commit transaction.
+MAX_BATCH_EVENTS: Final = 4096
+
+
+@final
+class Live:
+    """An execution held in memory: its folded state and its scheduling bookkeeping."""
+
+    __slots__ = (
+        "done",
+        "inbox",
+        "machine",
+        "queued",
+        "record",
+        "running",
+        "seq",
+        "state",
+        "timer_at",
+    )
+
+    def __init__(self, record: ExecutionRecord, machine: StateMachine, state: ExecutionState):
+        self.record = record
+        self.machine = machine
+        self.state = state
+        self.seq = state.last_event_id
+        self.inbox: collections.deque[Incoming] = collections.deque()
+        self.queued = False
+        self.done = asyncio.Event()
+        self.timer_at: float | None = None
+        self.running: dict[int, asyncio.Task[None]] = {}
+        if state.is_terminal:
+            self.done.set()
+
+
+@final
+class Engine:
+    """Owns the live executions and the tasks that move them."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        handlers: HandlerRegistry,
+        clock: Clock,
+        *,
+        workers: int = 4,
+        max_handler_concurrency: int | None = None,
+    ) -> None:
+        self.store = store
+        self.handlers = handlers
+        self.clock = clock
+        self.workers = workers
+        self.live: dict[str, Live] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: list[tuple[Append, asyncio.Future[None]]] = []
+        self._pending_event = asyncio.Event()
+        self._timers: list[tuple[float, str]] = []
+        self._timers_changed = asyncio.Event()
+        self._busy = 0
+        self._activity = asyncio.Event()
+        self._random = random.Random()
+        self._tg: TaskGroup | None = None
+        self._global_limit = (
+            anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
+        )
+        self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the engine's tasks until cancelled."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for _ in range(self.workers):
+                tg.start_soon(self._worker)
+            tg.start_soon(self._committer)
+            tg.start_soon(self._timer_loop)
+            if isinstance(self.clock, ManualClock):
+                tg.start_soon(self._autojump, self.clock)
+            task_status.started()
+
+    def _set_busy(self, delta: int) -> None:
+        self._busy += delta
+        self._activity.set()
+
+    # -- submitting work ----------------------------------------------------------------------
+
+    def submit(self, arn: str, incoming: Incoming) -> None:
+        """Queue ``incoming`` for execution ``arn`` and make it ready."""
+        live = self.live.get(arn)
+        if live is None:
+            return
+        live.inbox.append(incoming)
+        if not live.queued:
+            live.queued = True
+            self._set_busy(+1)
+            self._ready.put_nowait(arn)
+
+    def seed(self) -> int:
+        return self._random.getrandbits(63)
+
+    def adopt(self, live: Live) -> None:
+        """Hold ``live`` in memory and start it moving."""
+        self.live[live.record.execution_arn] = live
+        self.submit(live.record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
+
+    async def recover(self, records: list[ExecutionRecord], machines: dict[str, StateMachine]) -> int:
+        """Resume open executions: fold their logs, re-run owed handler calls, re-arm timers."""
+        resumed = 0
+        for record in records:
+            machine = machines.get(record.state_machine_arn)
+            if machine is None:
+                log.warning("recover.no_state_machine", execution=record.execution_arn)
+                continue
+            events = await self.store.read(record.execution_arn)
+            state = fold(events)
+            live = Live(record, machine, state)
+            self.live[record.execution_arn] = live
+            for task in in_flight(state, machine):
+                self._start_task(live, task)
+            self.submit(record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
+            resumed += 1
+        return resumed
+
+    # -- workers and group commit -------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            arn = await self._ready.get()
+            live = self.live.get(arn)
+            try:
+                if live is not None:
+                    await self._process(live)
+            except Exception:  # an engine bug must not kill the worker pool
+                log.exception("engine.decision_failed", execution=arn)
+            finally:
+                self._set_busy(-1)
+
+    async def _process(self, live: Live) -> None:
+        events: list[HistoryEvent] = []
+        tasks: list[RunTask] = []
+        wake_at: float | None = live.timer_at
+        while live.inbox:
+            incoming = live.inbox.popleft()
+            decision = decide(live.machine, live.state, incoming)
+            events.extend(decision.events)
+            tasks.extend(decision.tasks)
+            wake_at = decision.wake_at
+        live.queued = False
+        if events:
+            record = None
+            if live.state.is_terminal:
+                record = self._final_record(live)
+            append = Append(
+                execution_arn=live.record.execution_arn,
+                expected_seq=live.seq,
+                events=tuple(events),
+                record=record,
+            )
+            await self._commit(append)
+            live.seq = events[-1].id
+            if record is not None:
+                live.record = record
+        # Effects only after the commit (append before acting).
+        for task in tasks:
+            self._start_task(live, task)
+        if live.state.is_terminal:
+            for running in live.running.values():
+                running.cancel()
+            live.timer_at = None
+            live.done.set()
+            return
+        if wake_at is not None and wake_at != live.timer_at:
+            live.timer_at = wake_at
+            heapq.heappush(self._timers, (wake_at, live.record.execution_arn))
+            self._timers_changed.set()
+
+    def _final_record(self, live: Live) -> ExecutionRecord:
+        state = live.state
+        return msgspec.structs.replace(
+            live.record,
+            status=state.status,
+            stop_date=state.stop_time,
+            output=dumps(state.output) if state.status == "SUCCEEDED" else None,
+            error=state.error,
+            cause=state.cause,
+        )
+
+    async def _commit(self, append: Append) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((append, future))
+        self._pending_event.set()
+        await future
+
+    async def _committer(self) -> None:
+        while True:
+            await self._pending_event.wait()
+            self._pending_event.clear()
+            while self._pending:
+                batch: list[tuple[Append, asyncio.Future[None]]] = []
+                count = 0
+                while self._pending and count < MAX_BATCH_EVENTS:
+                    item = self._pending.pop(0)
+                    batch.append(item)
+                    count += len(item[0].events)
+                await self._append(batch)
+
+    async def _append(self, batch: list[tuple[Append, asyncio.Future[None]]]) -> None:
+        try:
+            await self.store.append([append for append, _ in batch])
+        except ConcurrencyConflict:
+            # One execution lost a race: commit the others alone, fail only the loser.
+            for append, future in batch:
+                try:
+                    await self.store.append([append])
+                except Exception as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+            return
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in batch:
+            future.set_result(None)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            if not self._timers:
+                self._timers_changed.clear()
+                await self._timers_changed.wait()
+                continue
+            fire_at, _ = self._timers[0]
+            if fire_at > self.clock.now():
+                self._timers_changed.clear()
+                sleeper = asyncio.ensure_future(self.clock.sleep_until(fire_at))
+                changed = asyncio.ensure_future(self._timers_changed.wait())
+                try:
+                    await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    changed.cancel()
+                continue
+            now = self.clock.now()
+            while self._timers and self._timers[0][0] <= now:
+                at, arn = heapq.heappop(self._timers)
+                live = self.live.get(arn)
+                if live is not None and live.timer_at == at:
+                    live.timer_at = None
+                    self.submit(arn, Wake(now=now, seed=self.seed()))
+
+    async def _autojump(self, clock: ManualClock) -> None:
+        """Virtual time: when nothing can progress, jump to the next deadline."""
+        while True:
+            if self._busy > 0:
+                self._activity.clear()
+                await self._activity.wait()
+                continue
+            for _ in range(8):  # let just-woken coroutines register work or sleeps
+                await asyncio.sleep(0)
+            if self._busy > 0:
+                continue
+            deadline = clock.next_deadline()
+            if deadline is None:
+                self._activity.clear()
+                clock.sleeper_added.clear()
+                activity = asyncio.ensure_future(self._activity.wait())
+                sleeper = asyncio.ensure_future(clock.sleeper_added.wait())
+                try:
+                    await asyncio.wait({activity, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    activity.cancel()
+                    sleeper.cancel()
+                continue
+            clock.advance_to(deadline)
+
+    # -- handler calls ------------------------------------------------------------------------
+
+    def _start_task(self, live: Live, task: RunTask) -> None:
+        if self._tg is None:
+            raise InternalError("engine is not running")
+        self._set_busy(+1)
+        running = asyncio.ensure_future(self._run_task(live, task))
+        live.running[task.scheduled_id] = running
+        running.add_done_callback(lambda _: live.running.pop(task.scheduled_id, None))
+
+    async def _run_task(self, live: Live, task: RunTask) -> None:
+        arn = live.record.execution_arn
+        try:
+            limiter = self._limiter_for(task.handler_name)
+            async with _maybe(limiter), _maybe(self._global_limit):
+                outcome, output, error, cause = await call_handler(
+                    task,
+                    self.handlers,
+                    self.clock,
+                    execution_arn=arn,
+                    state_machine_arn=live.record.state_machine_arn,
+                    sleep=self._idle_sleep,
+                )
+            self.submit(
+                arn,
+                TaskResult(
+                    now=self.clock.now(),
+                    frame=task.frame,
+                    scheduled_id=task.scheduled_id,
+                    outcome=outcome,
+                    output=output,
+                    error=error,
+                    cause=cause,
+                    seed=self.seed(),
+                ),
+            )
+        finally:
+            self._set_busy(-1)
+
+    def _limiter_for(self, handler_name: str) -> anyio.CapacityLimiter | None:
+        spec = self.handlers.resolve(handler_name)
+        if spec is None or spec.max_concurrency is None:
+            return None
+        limiter = self._handler_limits.get(spec.name)
+        if limiter is None:
+            limiter = anyio.CapacityLimiter(spec.max_concurrency)
+            self._handler_limits[spec.name] = limiter
+        return limiter
+
+    async def _idle_sleep(self, seconds: float) -> None:
+        """A handler's sleep on the runtime clock; it does not count as busy meanwhile."""
+        self._set_busy(-1)
+        try:
+            await self.clock.sleep_until(self.clock.now() + seconds)
+        finally:
+            self._set_busy(+1)
+
+    def stop(self, arn: str, error: str | None, cause: str | None) -> None:
+        """Ask execution ``arn`` to stop; its running handler calls are cancelled."""
+        self.submit(
+            arn, StopRequested(now=self.clock.now(), error=error, cause=cause, seed=self.seed())
+        )
+
+
+class _maybe:  # noqa: N801 - reads as a keyword in ``async with``
+    """``async with`` a limiter if there is one."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter | None) -> None:
+        self.limiter = limiter
+
+    async def __aenter__(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.limiter is not None:
+            self.limiter.release()
+
+

@@ -1,0 +1,208 @@
+"""The storage port: records, the ``EventStore`` Protocol and the shared codec.
+
+Every store (memory, sqlite, later postgres) implements :class:`EventStore` and passes the one
+contract suite in ``tests/store``. The contract, in short:
+
+* An execution's history is append-only and dense: event ids are ``1..last_seq`` with no gaps.
+* :meth:`EventStore.append` takes a *batch* of :class:`Append` (the engine's group commit) and
+  applies it in ONE transaction, all or nothing. Each ``Append`` carries the ``expected_seq`` its
+  writer last saw (optimistic concurrency); a mismatch, or an ``(execution_arn, seq)`` that is
+  already taken, raises :class:`~runtime.errors.ConcurrencyConflict` naming the execution and
+  writes nothing. Two ``Append`` for the same execution in one batch chain: the second expects
+  the seq the first ends at.
+* ``ExecutionRecord.last_seq`` is owned by the store: whatever a caller passes is ignored and
+  the stored value (the id of the last event) is returned.
+* Timers are durable rows keyed by ``(execution_arn, timer_id)``; putting an existing key moves
+  it. ``due_timers`` does not consume them: the engine deletes a timer once its firing event has
+  been appended.
+
+Imports only ``core.events`` and msgspec (no I/O here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+import msgspec
+
+from runtime.core.events import HistoryEvent
+
+__all__ = [
+    "EXECUTION_STATUSES",
+    "Append",
+    "EventStore",
+    "ExecutionRecord",
+    "StateMachineRecord",
+    "Timer",
+    "check_dense",
+    "decode_events",
+]
+
+#: ``DescribeExecution`` statuses.
+EXECUTION_STATUSES: Final = frozenset(
+    {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"}
+)
+
+
+class StateMachineRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A state machine as ``DescribeStateMachine`` knows it."""
+
+    arn: str
+    name: str
+    definition: str
+    """The ASL JSON text, verbatim."""
+    type: str
+    """``"STANDARD"`` or ``"EXPRESS"``."""
+    creation_date: float
+    revision_id: str = ""
+
+
+class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The summary row of one execution (what ``DescribeExecution`` and listing need)."""
+
+    execution_arn: str
+    state_machine_arn: str
+    name: str
+    status: str
+    """One of :data:`EXECUTION_STATUSES`."""
+    start_date: float
+    input: str
+    """JSON text."""
+    stop_date: float | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    machine_type: str = "STANDARD"
+    redrive_count: int = 0
+    parent_execution_arn: str | None = None
+    last_seq: int = 0
+    """Id of the last stored event; maintained by the store, ignored on write."""
+
+
+class Append(msgspec.Struct, frozen=True, kw_only=True):
+    """Events for one execution, to be appended after ``expected_seq``.
+
+    ``events`` must have ids ``expected_seq + 1, expected_seq + 2, ...``. ``record``, if given,
+    replaces the execution's summary row in the same transaction (status, output...).
+    """
+
+    execution_arn: str
+    expected_seq: int
+    events: tuple[HistoryEvent, ...]
+    record: ExecutionRecord | None = None
+
+
+class Timer(msgspec.Struct, frozen=True, kw_only=True):
+    """A durable timer: at ``fire_at`` (epoch seconds) ``timer_id`` of the execution is due."""
+
+    execution_arn: str
+    timer_id: str
+    fire_at: float
+
+
+class EventStore(Protocol):
+    """The port every store implements (see the module docstring for the contract)."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether committed data survives the process."""
+        ...
+
+    async def put_state_machine(self, rec: StateMachineRecord) -> None:
+        """Insert or replace a state machine (the API layer decides on conflicts)."""
+        ...
+
+    async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        """The state machine with this ARN, or ``None``."""
+        ...
+
+    async def list_state_machines(self) -> list[StateMachineRecord]:
+        """All state machines, oldest first."""
+        ...
+
+    async def create_execution(
+        self, record: ExecutionRecord, events: Sequence[HistoryEvent]
+    ) -> None:
+        """Store a new execution and its first events (ids from 1) in one transaction.
+
+        Raises:
+            ExecutionAlreadyExists: an execution with this ARN is stored.
+            ValueError: the event ids are not ``1..n``.
+        """
+        ...
+
+    async def append(self, batch: Sequence[Append]) -> None:
+        """Append every item of ``batch`` in one transaction (all or nothing).
+
+        Raises:
+            ConcurrencyConflict: an ``expected_seq`` is not the stored last seq, or a seq is taken.
+            ExecutionDoesNotExist: an item names an execution that is not stored.
+            ValueError: an item's event ids are not dense after ``expected_seq``, or its
+                ``record`` names another execution.
+        """
+        ...
+
+    async def read(self, execution_arn: str, after_seq: int = 0) -> list[HistoryEvent]:
+        """The events of an execution with id > ``after_seq``, in order (``[]`` if unknown)."""
+        ...
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        """The execution's summary row, or ``None``."""
+        ...
+
+    async def list_executions(
+        self,
+        state_machine_arn: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[ExecutionRecord]:
+        """Executions, newest ``start_date`` first (ties: ARN descending), optionally filtered."""
+        ...
+
+    async def open_executions(self) -> list[ExecutionRecord]:
+        """Every ``RUNNING`` execution, oldest first (crash recovery re-derives their work)."""
+        ...
+
+    async def put_timers(self, timers: Sequence[Timer]) -> None:
+        """Insert timers; an existing ``(execution_arn, timer_id)`` is moved to the new time."""
+        ...
+
+    async def delete_timers(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete timers by ``(execution_arn, timer_id)``; unknown keys are ignored."""
+        ...
+
+    async def due_timers(self, until: float, limit: int) -> list[Timer]:
+        """Up to ``limit`` timers with ``fire_at <= until``, earliest first (not consumed)."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources; idempotent."""
+        ...
+
+
+def check_dense(execution_arn: str, after_seq: int, events: Sequence[HistoryEvent]) -> None:
+    """Raise ``ValueError`` unless the event ids are ``after_seq + 1, after_seq + 2, ...``."""
+    for offset, event in enumerate(events, start=after_seq + 1):
+        if event.id != offset:
+            raise ValueError(
+                f"execution {execution_arn}: event ids must be dense after {after_seq}; "
+                f"expected id {offset}, got {event.id}"
+            )
+
+
+# One reused decoder for whole histories: stored rows hold single MessagePack events, so a
+# history is decoded in one call by prefixing the concatenated rows with an array header.
+_history_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
+
+
+def decode_events(payloads: Sequence[bytes]) -> list[HistoryEvent]:
+    """Decode ``encode_event`` payloads (in order) with one decoder call."""
+    n = len(payloads)
+    if n < 16:
+        header = bytes((0x90 | n,))
+    elif n < 0x10000:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return _history_decoder.decode(header + b"".join(payloads))

@@ -1,0 +1,175 @@
+"""In-memory reference store: plain dicts, no I/O, nothing survives the process.
+
+Used by unit tests, the no-durability mode, and as the benchmark baseline, so the hot paths
+(``append``, ``read``) do as little as possible. It honours the whole ``EventStore`` contract,
+including all-or-nothing batches: a batch is validated completely before anything is mutated.
+
+Invariant: ``len(self._events[arn])`` is the execution's last seq (ids are dense from 1), so the
+stored ``ExecutionRecord.last_seq`` is filled in on the way out rather than kept up to date.
+
+Imports only ``store.base``, ``core.events``, ``errors`` and msgspec.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import final
+
+import msgspec
+
+from runtime.core.events import HistoryEvent
+from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
+from runtime.store.base import (
+    Append,
+    EventStore,
+    ExecutionRecord,
+    StateMachineRecord,
+    Timer,
+    check_dense,
+)
+
+__all__ = ["MemoryStore"]
+
+
+@final
+class MemoryStore:
+    """An ``EventStore`` in dicts (see :mod:`runtime.store.base` for the contract)."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._machines: dict[str, StateMachineRecord] = {}
+        self._records: dict[str, ExecutionRecord] = {}
+        self._events: dict[str, list[HistoryEvent]] = {}
+        self._timers: dict[tuple[str, str], float] = {}
+        # Min-heap of (fire_at, arn, timer_id); entries whose key was deleted or moved are stale
+        # and skipped lazily (a timer's current time is the one in ``_timers``).
+        self._heap: list[tuple[float, str, str]] = []
+
+    # -- state machines ---------------------------------------------------------------------
+
+    async def put_state_machine(self, rec: StateMachineRecord) -> None:
+        self._machines[rec.arn] = rec
+
+    async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        return self._machines.get(arn)
+
+    async def list_state_machines(self) -> list[StateMachineRecord]:
+        return sorted(self._machines.values(), key=lambda r: (r.creation_date, r.arn))
+
+    # -- executions and events --------------------------------------------------------------
+
+    async def create_execution(
+        self, record: ExecutionRecord, events: Sequence[HistoryEvent]
+    ) -> None:
+        arn = record.execution_arn
+        check_dense(arn, 0, events)
+        if arn in self._records:
+            raise ExecutionAlreadyExists(f"execution {arn} already exists")
+        self._records[arn] = record
+        self._events[arn] = list(events)
+
+    async def append(self, batch: Sequence[Append]) -> None:
+        # Validate everything first so that a failing batch leaves no trace.
+        ends: dict[str, int] = {}
+        for item in batch:
+            arn = item.execution_arn
+            stored = ends.get(arn)
+            if stored is None:
+                log = self._events.get(arn)
+                if log is None:
+                    raise ExecutionDoesNotExist(f"execution {arn} does not exist")
+                stored = len(log)
+            if item.expected_seq != stored:
+                raise ConcurrencyConflict(
+                    f"execution {arn}: expected seq {item.expected_seq}, stored seq is {stored}"
+                )
+            check_dense(arn, stored, item.events)
+            if item.record is not None and item.record.execution_arn != arn:
+                raise ValueError(
+                    f"append to {arn} carries the record of {item.record.execution_arn}"
+                )
+            ends[arn] = stored + len(item.events)
+        for item in batch:
+            self._events[item.execution_arn].extend(item.events)
+            if item.record is not None:
+                self._records[item.execution_arn] = item.record
+
+    async def read(self, execution_arn: str, after_seq: int = 0) -> list[HistoryEvent]:
+        log = self._events.get(execution_arn)
+        if log is None:
+            return []
+        return log[max(after_seq, 0) :]
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        record = self._records.get(arn)
+        return None if record is None else self._with_seq(record)
+
+    async def list_executions(
+        self,
+        state_machine_arn: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[ExecutionRecord]:
+        found = [
+            r
+            for r in self._records.values()
+            if (state_machine_arn is None or r.state_machine_arn == state_machine_arn)
+            and (status is None or r.status == status)
+        ]
+        newest = heapq.nlargest(max(limit, 0), found, key=lambda r: (r.start_date, r.execution_arn))
+        return [self._with_seq(r) for r in newest]
+
+    async def open_executions(self) -> list[ExecutionRecord]:
+        running = [r for r in self._records.values() if r.status == "RUNNING"]
+        running.sort(key=lambda r: (r.start_date, r.execution_arn))
+        return [self._with_seq(r) for r in running]
+
+    def _with_seq(self, record: ExecutionRecord) -> ExecutionRecord:
+        seq = len(self._events[record.execution_arn])
+        if record.last_seq == seq:
+            return record
+        return msgspec.structs.replace(record, last_seq=seq)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def put_timers(self, timers: Sequence[Timer]) -> None:
+        for t in timers:
+            key = (t.execution_arn, t.timer_id)
+            if self._timers.get(key) != t.fire_at:
+                self._timers[key] = t.fire_at
+                heapq.heappush(self._heap, (t.fire_at, t.execution_arn, t.timer_id))
+        self._compact()
+
+    async def delete_timers(self, keys: Sequence[tuple[str, str]]) -> None:
+        for key in keys:
+            self._timers.pop(key, None)
+        self._compact()
+
+    async def due_timers(self, until: float, limit: int) -> list[Timer]:
+        heap = self._heap
+        taken: list[tuple[float, str, str]] = []
+        while heap and len(taken) < limit and heap[0][0] <= until:
+            entry = heapq.heappop(heap)
+            fire_at, arn, timer_id = entry
+            # Skip stale entries and duplicates (a timer moved away and back again).
+            if self._timers.get((arn, timer_id)) == fire_at and (not taken or taken[-1] != entry):
+                taken.append(entry)
+        for entry in taken:
+            heapq.heappush(heap, entry)
+        return [Timer(execution_arn=a, timer_id=i, fire_at=f) for f, a, i in taken]
+
+    def _compact(self) -> None:
+        # Rebuild when stale entries dominate, so the heap stays O(live timers).
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._timers):
+            self._heap = [(f, a, i) for (a, i), f in self._timers.items()]
+            heapq.heapify(self._heap)
+
+    async def close(self) -> None:
+        return None
+
+
+def _implements_protocol(store: MemoryStore) -> EventStore:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``EventStore``."""
+    return store

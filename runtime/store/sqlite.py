@@ -1,0 +1,501 @@
+"""SQLite store (the default): one file, WAL, group-committed appends, indexed listing and timers.
+
+Open it with ``async with SqliteStore.open(path) as store:``; constructing a ``SqliteStore``
+does no I/O. Opening applies the versioned migrations in :data:`MIGRATIONS` (tracked in
+``PRAGMA user_version``) inside one transaction, so opening twice, or an old file, is safe.
+
+Schema (version 1):
+
+* ``state_machines(arn PK, ...)``
+* ``executions(execution_arn PK, ..., last_seq)`` indexed for listing by state machine, by
+  status and by ``start_date``; ``last_seq`` is the optimistic-concurrency check.
+* ``events(execution_id, seq, type, timestamp, payload)`` with ``PRIMARY KEY (execution_id,
+  seq)``, where ``execution_id`` is the integer ``executions.id``; ``payload`` is
+  ``encode_event`` (MessagePack); ``type``/``timestamp`` are copies for operators' SQL.
+  Measured on a group commit of 1,000 executions x 1 event: keying events by the integer id
+  rather than the ARN text writes 2-4x faster as the table grows (a ~10x smaller key index, so
+  far fewer dirty pages per commit), and a rowid table beat ``WITHOUT ROWID`` 2x on writes.
+* ``timers(execution_arn, timer_id, fire_at)`` keyed by ``(execution_arn, timer_id)`` and
+  indexed on ``fire_at``.
+
+Concurrency: aiosqlite runs one connection on one thread, and a transaction spans several
+statements, so every operation holds ``self._lock``: concurrent ``append`` calls from several
+tasks are serialized and a reader never sees another task's uncommitted rows. Write
+transactions are ``BEGIN IMMEDIATE`` so that another *process* on the same file waits
+(``busy_timeout``) instead of failing halfway.
+
+Imports ``store.base``, ``core.events``, ``errors``, anyio and aiosqlite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, Literal, final
+
+import aiosqlite
+import anyio
+
+from runtime.core.events import HistoryEvent, encode_event
+from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
+from runtime.store.base import (
+    Append,
+    EventStore,
+    ExecutionRecord,
+    StateMachineRecord,
+    Timer,
+    check_dense,
+    decode_events,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+#: ``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append only; never edit a
+#: released migration (files in the field were built by it).
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE state_machines (
+            arn TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            definition TEXT NOT NULL,
+            type TEXT NOT NULL,
+            creation_date REAL NOT NULL,
+            revision_id TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE executions (
+            id INTEGER PRIMARY KEY,
+            execution_arn TEXT NOT NULL UNIQUE,
+            state_machine_arn TEXT NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            start_date REAL NOT NULL,
+            input TEXT NOT NULL,
+            stop_date REAL,
+            output TEXT,
+            error TEXT,
+            cause TEXT,
+            machine_type TEXT NOT NULL DEFAULT 'STANDARD',
+            redrive_count INTEGER NOT NULL DEFAULT 0,
+            parent_execution_arn TEXT,
+            last_seq INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE INDEX executions_by_machine
+            ON executions (state_machine_arn, start_date, execution_arn)""",
+        "CREATE INDEX executions_by_status ON executions (status, start_date, execution_arn)",
+        "CREATE INDEX executions_by_start ON executions (start_date, execution_arn)",
+        """CREATE TABLE events (
+            execution_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        )""",
+        """CREATE TABLE timers (
+            execution_arn TEXT NOT NULL,
+            timer_id TEXT NOT NULL,
+            fire_at REAL NOT NULL,
+            PRIMARY KEY (execution_arn, timer_id)
+        )""",
+        "CREATE INDEX timers_by_fire_at ON timers (fire_at, execution_arn, timer_id)",
+    ),
+)
+
+#: The schema version this code writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+_EXECUTION_COLUMNS: Final = (
+    "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
+    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
+)
+_SELECT_EXECUTIONS: Final = f"SELECT {_EXECUTION_COLUMNS} FROM executions"
+# The execution's integer id is looked up per row by the UNIQUE index on execution_arn.
+_INSERT_EVENT: Final = (
+    "INSERT INTO events (execution_id, seq, type, timestamp, payload) "
+    "SELECT id, ?, ?, ?, ? FROM executions WHERE execution_arn = ?"
+)
+# The WHERE clauses are the optimistic-concurrency check: a row whose last_seq moved on is not
+# updated, and the cursor's rowcount tells. (One CASE-per-column statement for both kinds was
+# measured 5x slower than these two.)
+_BUMP_SEQ: Final = "UPDATE executions SET last_seq = ? WHERE execution_arn = ? AND last_seq = ?"
+_REPLACE_EXECUTION: Final = (
+    "UPDATE executions SET state_machine_arn = ?, name = ?, status = ?, start_date = ?, "
+    "input = ?, stop_date = ?, output = ?, error = ?, cause = ?, machine_type = ?, "
+    "redrive_count = ?, parent_execution_arn = ?, last_seq = ? "
+    "WHERE execution_arn = ? AND last_seq = ?"
+)
+
+
+def _execution(row: Iterable[Any]) -> ExecutionRecord:
+    (
+        arn,
+        machine,
+        name,
+        status,
+        start,
+        inp,
+        stop,
+        out,
+        err,
+        cause,
+        mtype,
+        redrives,
+        parent,
+        seq,
+    ) = row
+    return ExecutionRecord(
+        execution_arn=arn,
+        state_machine_arn=machine,
+        name=name,
+        status=status,
+        start_date=start,
+        input=inp,
+        stop_date=stop,
+        output=out,
+        error=err,
+        cause=cause,
+        machine_type=mtype,
+        redrive_count=redrives,
+        parent_execution_arn=parent,
+        last_seq=seq,
+    )
+
+
+def _event_rows(arn: str, events: Iterable[HistoryEvent]) -> list[tuple[Any, ...]]:
+    return [(e.id, e.type, e.timestamp, encode_event(e), arn) for e in events]
+
+
+@final
+class SqliteStore:
+    """An ``EventStore`` on one SQLite file (see :mod:`runtime.store.base` for the contract)."""
+
+    durable = True
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        """Wrap an open, migrated connection; use :meth:`open` instead."""
+        self._conn = conn
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout_ms: int = 5000,
+    ) -> AsyncIterator[SqliteStore]:
+        """Open (creating and migrating if needed) the store at ``path``; close it on exit.
+
+        Args:
+            path: the database file (``":memory:"`` for a throwaway one).
+            synchronous: SQLite's ``PRAGMA synchronous``. ``FULL`` (default) fsyncs every commit
+                so a committed append survives power loss; ``NORMAL`` may lose the last commits
+                on power loss (not on a process crash) and is much faster.
+            busy_timeout_ms: how long to wait for another process's write lock.
+        """
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        store = cls(conn)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute(f"PRAGMA synchronous = {synchronous}")
+            await store.migrate()
+            yield store
+        finally:
+            await store.close()
+
+    async def pragma(self, name: str) -> Any:
+        """The value of ``PRAGMA name`` (for tests and diagnostics)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a pragma name: {name!r}")
+        async with self._lock:
+            rows = list(await self._conn.execute_fetchall(f"PRAGMA {name}"))
+        return rows[0][0] if rows else None
+
+    async def migrate(self) -> int:
+        """Apply pending migrations in one transaction; return the schema version (idempotent)."""
+        async with self._transaction():
+            rows = list(await self._conn.execute_fetchall("PRAGMA user_version"))
+            version = int(rows[0][0])
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"database schema version {version} is newer than this Statemill "
+                    f"understands ({SCHEMA_VERSION}); upgrade Statemill"
+                )
+            for migration in MIGRATIONS[version:]:
+                for statement in migration:
+                    await self._conn.execute(statement)
+            if version != SCHEMA_VERSION:
+                await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return SCHEMA_VERSION
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """Hold the lock and run the body in one write transaction (commit, or roll back).
+
+        The transaction is shielded from cancellation: a cancelled caller must not leave a
+        half-open transaction on the shared connection (the next writer's BEGIN would fail),
+        nor be told "cancelled" about a commit that happened.
+        """
+        async with self._lock:
+            with anyio.CancelScope(shield=True):
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                await self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self._conn.close()
+
+    # -- state machines ---------------------------------------------------------------------
+
+    async def put_state_machine(self, rec: StateMachineRecord) -> None:
+        async with self._lock:
+            await self._conn.execute(
+                "INSERT OR REPLACE INTO state_machines "
+                "(arn, name, definition, type, creation_date, revision_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rec.arn, rec.name, rec.definition, rec.type, rec.creation_date, rec.revision_id),
+            )
+
+    async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        machines = await self._machines("WHERE arn = ?", (arn,))
+        return machines[0] if machines else None
+
+    async def list_state_machines(self) -> list[StateMachineRecord]:
+        return await self._machines("ORDER BY creation_date, arn", ())
+
+    async def _machines(self, clause: str, params: tuple[Any, ...]) -> list[StateMachineRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT arn, name, definition, type, creation_date, revision_id "
+                f"FROM state_machines {clause}",
+                params,
+            )
+        return [
+            StateMachineRecord(
+                arn=arn,
+                name=name,
+                definition=definition,
+                type=mtype,
+                creation_date=created,
+                revision_id=revision,
+            )
+            for arn, name, definition, mtype, created, revision in rows
+        ]
+
+    # -- executions and events --------------------------------------------------------------
+
+    async def create_execution(
+        self, record: ExecutionRecord, events: Sequence[HistoryEvent]
+    ) -> None:
+        arn = record.execution_arn
+        check_dense(arn, 0, events)
+        rows = _event_rows(arn, events)
+        async with self._transaction():
+            try:
+                await self._conn.execute(
+                    f"INSERT INTO executions ({_EXECUTION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        arn,
+                        record.state_machine_arn,
+                        record.name,
+                        record.status,
+                        record.start_date,
+                        record.input,
+                        record.stop_date,
+                        record.output,
+                        record.error,
+                        record.cause,
+                        record.machine_type,
+                        record.redrive_count,
+                        record.parent_execution_arn,
+                        len(rows),
+                    ),
+                )
+                if rows:
+                    await self._conn.executemany(_INSERT_EVENT, rows)
+            except sqlite3.IntegrityError as exc:
+                raise ExecutionAlreadyExists(f"execution {arn} already exists") from exc
+
+    async def append(self, batch: Sequence[Append]) -> None:
+        if not batch:
+            return
+        # Fold the items of each execution into one (expected, end, record): chained items must
+        # meet end to end, and then each execution row is checked and updated exactly once.
+        merged: dict[str, tuple[int, int, ExecutionRecord | None]] = {}
+        rows: list[tuple[Any, ...]] = []
+        for item in batch:
+            arn = item.execution_arn
+            check_dense(arn, item.expected_seq, item.events)
+            rec = item.record
+            if rec is not None and rec.execution_arn != arn:
+                raise ValueError(f"append to {arn} carries the record of {rec.execution_arn}")
+            end = item.expected_seq + len(item.events)
+            prior = merged.get(arn)
+            if prior is None:
+                merged[arn] = (item.expected_seq, end, rec)
+            elif item.expected_seq != prior[1]:
+                raise ConcurrencyConflict(
+                    f"execution {arn}: expected seq {item.expected_seq}, but an earlier item "
+                    f"of the same batch ends at seq {prior[1]}"
+                )
+            else:
+                merged[arn] = (prior[0], end, rec if rec is not None else prior[2])
+            rows.extend(_event_rows(arn, item.events))
+        bumps: list[tuple[Any, ...]] = []
+        replaces: list[tuple[Any, ...]] = []
+        for arn, (expected, end, rec) in merged.items():
+            if rec is None:
+                bumps.append((end, arn, expected))
+            else:
+                replaces.append(
+                    (
+                        rec.state_machine_arn,
+                        rec.name,
+                        rec.status,
+                        rec.start_date,
+                        rec.input,
+                        rec.stop_date,
+                        rec.output,
+                        rec.error,
+                        rec.cause,
+                        rec.machine_type,
+                        rec.redrive_count,
+                        rec.parent_execution_arn,
+                        end,
+                        arn,
+                        expected,
+                    )
+                )
+        async with self._transaction():
+            updated = 0
+            if bumps:
+                updated += (await self._conn.executemany(_BUMP_SEQ, bumps)).rowcount
+            if replaces:
+                updated += (await self._conn.executemany(_REPLACE_EXECUTION, replaces)).rowcount
+            if updated != len(merged):
+                await self._raise_conflict({arn: m[0] for arn, m in merged.items()})
+            try:
+                await self._conn.executemany(_INSERT_EVENT, rows)
+            except sqlite3.IntegrityError as exc:
+                raise ConcurrencyConflict(
+                    f"an event seq in the batch is already taken ({exc}); "
+                    f"executions: {sorted(merged)}"
+                ) from exc
+
+    async def _raise_conflict(self, expected: dict[str, int]) -> None:
+        """Name the first execution whose expected seq did not match (inside the transaction)."""
+        # Roll back first: the stored seqs must be read as they were before this batch.
+        await self._conn.execute("ROLLBACK")
+        await self._conn.execute("BEGIN")
+        for arn, seq in expected.items():
+            found = list(
+                await self._conn.execute_fetchall(
+                    "SELECT last_seq FROM executions WHERE execution_arn = ?", (arn,)
+                )
+            )
+            if not found:
+                raise ExecutionDoesNotExist(f"execution {arn} does not exist")
+            stored = int(found[0][0])
+            if seq != stored:
+                raise ConcurrencyConflict(
+                    f"execution {arn}: expected seq {seq}, stored seq is {stored}"
+                )
+        raise ConcurrencyConflict(  # pragma: no cover - another process changed the rows
+            f"a concurrent writer changed executions {sorted(expected)}"
+        )
+
+    async def read(self, execution_arn: str, after_seq: int = 0) -> list[HistoryEvent]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT payload FROM events WHERE execution_id = "
+                "(SELECT id FROM executions WHERE execution_arn = ?) AND seq > ? ORDER BY seq",
+                (execution_arn, after_seq),
+            )
+        return decode_events([row[0] for row in rows])
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        found = await self._executions("WHERE execution_arn = ?", (arn,))
+        return found[0] if found else None
+
+    async def list_executions(
+        self,
+        state_machine_arn: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[ExecutionRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if state_machine_arn is not None:
+            where.append("state_machine_arn = ?")
+            params.append(state_machine_arn)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        params.append(max(limit, 0))
+        return await self._executions(
+            f"{clause}ORDER BY start_date DESC, execution_arn DESC LIMIT ?", tuple(params)
+        )
+
+    async def open_executions(self) -> list[ExecutionRecord]:
+        return await self._executions(
+            "WHERE status = 'RUNNING' ORDER BY start_date, execution_arn", ()
+        )
+
+    async def _executions(self, clause: str, params: tuple[Any, ...]) -> list[ExecutionRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(f"{_SELECT_EXECUTIONS} {clause}", params)
+        return [_execution(row) for row in rows]
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def put_timers(self, timers: Sequence[Timer]) -> None:
+        if not timers:
+            return
+        await self._write_many(
+            "INSERT OR REPLACE INTO timers (execution_arn, timer_id, fire_at) VALUES (?, ?, ?)",
+            [(t.execution_arn, t.timer_id, t.fire_at) for t in timers],
+        )
+
+    async def delete_timers(self, keys: Sequence[tuple[str, str]]) -> None:
+        if not keys:
+            return
+        await self._write_many(
+            "DELETE FROM timers WHERE execution_arn = ? AND timer_id = ?", list(keys)
+        )
+
+    async def due_timers(self, until: float, limit: int) -> list[Timer]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT execution_arn, timer_id, fire_at FROM timers WHERE fire_at <= ? "
+                "ORDER BY fire_at, execution_arn, timer_id LIMIT ?",
+                (until, max(limit, 0)),
+            )
+        return [Timer(execution_arn=a, timer_id=i, fire_at=f) for a, i, f in rows]
+
+    async def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self._transaction():
+            await self._conn.executemany(sql, rows)
+
+
+def _implements_protocol(store: SqliteStore) -> EventStore:
+    """Static check only (mypy): ``SqliteStore`` satisfies ``EventStore``."""
+    return store
