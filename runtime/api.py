@@ -286,10 +286,13 @@ class Runtime:
             raise InvalidExecutionInput(f"Invalid execution input: {exc}") from None
         if len(text.encode()) > _MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Execution input exceeds the 256 KiB limit")
-        kind = "express" if sm_record.type == "EXPRESS" else "execution"
-        execution_arn = (
-            f"arn:aws:states:{self.region}:{self.account}:{kind}:{sm_record.name}:{name}"
-        )
+        execution_arn = f"arn:aws:states:{self.region}:{self.account}:execution:{sm_record.name}:{name}"
+        if sm_record.type == "EXPRESS":
+            # EXPRESS execution ARNs carry one more part, a unique id (as AWS's do).
+            execution_arn = (
+                f"arn:aws:states:{self.region}:{self.account}:express:{sm_record.name}:{name}:"
+                f"{uuid.uuid4()}"
+            )
         now = self.clock.now()
         event = start_event(
             execution_arn=execution_arn,

@@ -17,6 +17,7 @@ Imports only the standard library, msgspec, ``runtime.errors``, ``runtime.lang``
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import re
 from typing import Any, Final, assert_never
@@ -225,21 +226,30 @@ class _Decider:
         return self.machine_of(frame).states[frame.state]
 
     def scope(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> Scope:
+        """The evaluation scope of ``frame``'s current state: the ``$$`` context object."""
         state = self.state
+        execution: dict[str, JSON] = {
+            "Id": state.execution_arn,
+            "Input": state.input,
+            "Name": state.name,
+            "RoleArn": state.role_arn,
+            "StartTime": iso_time(state.start_time),
+        }
+        if ":express:" not in state.execution_arn:
+            # EXPRESS executions cannot be redriven; AWS omits the field for them.
+            execution["RedriveCount"] = state.redrive_count
+        state_context: dict[str, JSON] = {
+            "EnteredTime": iso_time(frame.entered_at),
+            "Name": frame.state,
+        }
+        if frame.state is not None and isinstance(
+            self.machine_of(frame).states.get(frame.state), Task | Parallel | Map
+        ):
+            # Only states that can retry carry RetryCount.
+            state_context["RetryCount"] = frame.retry_total
         context: dict[str, JSON] = {
-            "Execution": {
-                "Id": state.execution_arn,
-                "Input": state.input,
-                "Name": state.name,
-                "RoleArn": state.role_arn,
-                "StartTime": iso_time(state.start_time),
-                "RedriveCount": state.redrive_count,
-            },
-            "State": {
-                "EnteredTime": iso_time(frame.entered_at),
-                "Name": frame.state,
-                "RetryCount": frame.retry_total,
-            },
+            "Execution": execution,
+            "State": state_context,
             "StateMachine": {
                 "Id": state.state_machine_arn,
                 "Name": state.state_machine_arn.rsplit(":", 1)[-1],
@@ -371,9 +381,7 @@ class _Decider:
         try:
             return path.evaluate(data, self.scope(frame))
         except PathNotFound as missing:
-            raise _Failure(
-                "States.Runtime", self.cause(frame, f"Invalid path '{path.text}' : {missing}")
-            ) from None
+            raise _Failure("States.Runtime", self.cause(frame, str(missing))) from None
 
     def output(self, frame: Frame, state: State, result: JSON) -> JSON:
         """ResultPath then OutputPath, applied to the state's raw input."""
@@ -645,7 +653,7 @@ class _Decider:
         if outcome == "succeeded":
             output = result.output
             if state.resource.startswith(LAMBDA_INVOKE):
-                output = self.lambda_invoke_result(output)
+                output = self.lambda_invoke_result(output, frame.task_input)
             text = dumps(output)
             if len(text.encode()) <= MAX_PAYLOAD_BYTES:
                 self.emit(
@@ -670,9 +678,9 @@ class _Decider:
             kind = "LambdaFunctionFailed" if is_lambda else "TaskFailed"
         self.emit(kind, frame.id, details)
 
-    def lambda_invoke_result(self, payload: JSON) -> JSON:
+    def lambda_invoke_result(self, payload: JSON, parameters: JSON) -> JSON:
         """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does."""
-        return {
+        wrapped: dict[str, JSON] = {
             "ExecutedVersion": "$LATEST",
             "Payload": payload,
             "SdkHttpMetadata": {
@@ -689,6 +697,10 @@ class _Decider:
             "SdkResponseMetadata": {"RequestId": self.entropy.uuid4()},
             "StatusCode": 200,
         }
+        if isinstance(parameters, dict) and parameters.get("LogType") == "Tail":
+            log_tail = f"START RequestId: {self.entropy.uuid4()} Version: $LATEST\n"
+            wrapped["LogResult"] = base64.b64encode(log_tail.encode()).decode()
+        return wrapped
 
     def retry_delay(self, frame: Frame, state: Task | Parallel | Map, error: str) -> tuple[int, float] | None:
         """Retrier: the first retrier whose ErrorEquals matches decides (ASL "Retrying")."""
@@ -755,11 +767,15 @@ class _Decider:
         owner = self.state_of(parent)
         private = {"statemillError": error, "statemillCause": cause}
         if isinstance(owner, Map):
-            self.emit(
-                "MapIterationFailed",
-                parent.id,
-                {"name": owner.name, "index": frame.index, **private},
-            )
+            details: dict[str, JSON] = {"name": owner.name, "index": frame.index, **private}
+            if self.exceeds_tolerance(parent, extra_failure=True):
+                # The Map fails with this iteration; when a retrier applies, AWS logs no
+                # MapStateFailed, so the retry decision is recorded here.
+                map_error, _ = self.map_failure(parent, error, cause)
+                retry = self.retry_delay(parent, owner, map_error or "")
+                if retry is not None:
+                    details["statemillRetrier"], details["statemillRetryDelay"] = retry
+            self.emit("MapIterationFailed", parent.id, details)
             return
         assert isinstance(owner, Parallel)
         self.children_failed(parent, owner, "ParallelStateFailed", error, cause)
@@ -783,7 +799,8 @@ class _Decider:
                 return True
         children = [self.state.frames[c] for c in frame.children if c in self.state.frames]
         if all(child.phase == Phase.DONE for child in children):
-            self.emit("ParallelStateSucceeded", frame.id, {})
+            # AWS logs no ParallelStateSucceeded: the state exits with the branches' outputs.
+            self.finish_with_result(frame, state, [child.data for child in children])
             return True
         return progressed
 
@@ -802,6 +819,40 @@ class _Decider:
             max_concurrency = self.int_from_path(
                 frame, state.max_concurrency_path, effective, "MaxConcurrencyPath"
             )
+        try:
+            tolerated_count, tolerated_percentage = self.map_tolerance(frame, state, effective)
+        except _Failure:
+            # AWS evaluates the failure tolerance after logging MapStateStarted.
+            self.emit("MapStateStarted", frame.id, {"length": len(items)})
+            raise
+        inputs = [
+            self.iteration_input(frame, state, effective, index, item)
+            for index, item in enumerate(items)
+        ]
+        if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
+            inputs = self.batches(frame, state, effective, items)
+        details: dict[str, JSON] = {
+            "length": len(inputs),
+            "statemillItems": inputs,
+            "statemillMaxConcurrency": max_concurrency,
+        }
+        if tolerated_count is not None:
+            details["statemillToleratedFailureCount"] = tolerated_count
+        if tolerated_percentage is not None:
+            details["statemillToleratedFailurePercentage"] = tolerated_percentage
+        self.emit("MapStateStarted", frame.id, details)
+        if state.mode == "DISTRIBUTED":
+            label = f"{state.label}" if state.label else state.name
+            self.emit(
+                "MapRunStarted",
+                frame.id,
+                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
+            )
+
+    def map_tolerance(
+        self, frame: Frame, state: Map, effective: JSON
+    ) -> tuple[int | None, float | None]:
+        """ToleratedFailureCount(Path) and ToleratedFailurePercentage(Path)."""
         tolerated_count = state.tolerated_failure_count
         if state.tolerated_failure_count_path is not None:
             tolerated_count = self.int_from_path(
@@ -830,39 +881,17 @@ class _Decider:
                 "States.Runtime",
                 self.cause(frame, "ToleratedFailurePercentage must be between 0 and 100."),
             )
-        inputs = [
-            self.iteration_input(frame, state, effective, index, item)
-            for index, item in enumerate(items)
-        ]
-        if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
-            inputs = self.batches(frame, state, effective, items)
-        details: dict[str, JSON] = {
-            "length": len(inputs),
-            "statemillItems": inputs,
-            "statemillMaxConcurrency": max_concurrency,
-        }
-        if tolerated_count is not None:
-            details["statemillToleratedFailureCount"] = tolerated_count
-        if tolerated_percentage is not None:
-            details["statemillToleratedFailurePercentage"] = tolerated_percentage
-        self.emit("MapStateStarted", frame.id, details)
-        if state.mode == "DISTRIBUTED":
-            label = f"{state.label}" if state.label else state.name
-            self.emit(
-                "MapRunStarted",
-                frame.id,
-                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
-            )
+        return tolerated_count, tolerated_percentage
 
     def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
         value = self.select(path, data, frame, field)
         if isinstance(value, bool) or not isinstance(value, int):
-            shown = dumps(value)
+            shown = value if isinstance(value, str) else dumps(value)
             raise _Failure(
                 "States.Runtime",
                 self.cause(
                     frame,
-                    f"The {field} field refers to value {dumps(shown)} which is not a valid "
+                    f'The {field} field refers to value "{shown}" which is not a valid '
                     f"integer: {path.text}",
                 ),
             )
@@ -929,8 +958,8 @@ class _Decider:
     def emit_iteration(self, frame: Frame, state: Map, kind: str, index: int) -> None:
         self.emit(kind, frame.id, {"name": state.name, "index": index})
 
-    def exceeds_tolerance(self, frame: Frame) -> bool:
-        failed = frame.child_failed
+    def exceeds_tolerance(self, frame: Frame, *, extra_failure: bool = False) -> bool:
+        failed = frame.child_failed + (1 if extra_failure else 0)
         if failed == 0:
             return False
         if frame.tolerated_count is None and frame.tolerated_percentage is None:
@@ -941,11 +970,19 @@ class _Decider:
             return failed * 100.0 / frame.child_total > frame.tolerated_percentage
         return False
 
-    def map_failed(self, frame: Frame, state: Map) -> None:
-        error, cause = frame.error, frame.cause
+    def map_failure(
+        self, frame: Frame, error: str | None, cause: str | None
+    ) -> tuple[str | None, str | None]:
+        """The Map's own error once its iterations failed beyond what it tolerates."""
         if frame.tolerated_count is not None or frame.tolerated_percentage is not None:
-            error = "States.ExceedToleratedFailureThreshold"
-            cause = "The specified tolerated failure threshold was exceeded"
+            return (
+                "States.ExceedToleratedFailureThreshold",
+                "The specified tolerated failure threshold was exceeded",
+            )
+        return error, cause
+
+    def map_failed(self, frame: Frame, state: Map) -> None:
+        error, cause = self.map_failure(frame, frame.error, frame.cause)
         if frame.map_run:
             self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
         self.children_failed(frame, state, "MapStateFailed", error, cause)
@@ -960,7 +997,10 @@ def resource_parts(resource: str) -> tuple[str, str]:
 
 
 def lambda_payload(payload: JSON) -> JSON:
-    """Lambda receives ``Payload`` as raw bytes: a string holding JSON arrives parsed."""
+    """Lambda receives ``Payload`` as raw bytes: a string holding JSON arrives parsed, and no
+    payload at all arrives as an empty object."""
+    if payload is None:
+        return {}
     if isinstance(payload, str):
         try:
             return msgspec.json.decode(payload)

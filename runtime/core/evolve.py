@@ -78,6 +78,9 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
         frame.result = frame.error = frame.cause = None
         frame.fire_at = None
     elif kind.endswith("StateExited"):
+        if frame.children:
+            _drop_children(state, frame)
+            frame.results = frame.items = None
         frame.data = _json_decode(details["output"]) if "output" in details else None
         frame.next = details.get("statemillNext")
         frame.phase = Phase.TRANSITION if frame.next is not None else Phase.DONE
@@ -226,9 +229,12 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent)
 
 def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent) -> None:
     index = int(event.details["index"])
-    child = state.frames.pop(_child_id(frame, index), None)
-    if child is not None and child.id in frame.children:
-        frame.children.remove(child.id)
+    child = state.frames.get(_child_id(frame, index))
+    if child is not None:
+        _drop_children(state, child)
+        del state.frames[child.id]
+        if child.id in frame.children:
+            frame.children.remove(child.id)
     frame.child_running -= 1
     if event.type == "MapIterationSucceeded":
         frame.child_succeeded += 1
@@ -239,6 +245,11 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent) -
         if frame.error is None:
             frame.error = event.details.get("statemillError")
             frame.cause = event.details.get("statemillCause")
+        if "statemillRetryDelay" in event.details:
+            # The Map failed and a retrier applies (AWS logs no MapStateFailed then).
+            _drop_children(state, frame)
+            frame.results = frame.items = None
+            _failed_or_retry(frame, event)
 
 
 def _drop_children(state: ExecutionState, frame: Frame) -> None:
