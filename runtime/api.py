@@ -221,7 +221,7 @@ class Runtime:
         name: str,
         definition: str | Mapping[str, JSON],
         *,
-        type: str = "STANDARD",  # noqa: A002 - the Step Functions parameter name
+        type: str = "STANDARD",
     ) -> StateMachineRecord:
         """Validate and store a state machine (CreateStateMachine).
 
@@ -286,13 +286,11 @@ class Runtime:
             raise InvalidExecutionInput(f"Invalid execution input: {exc}") from None
         if len(text.encode()) > _MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Execution input exceeds the 256 KiB limit")
-        execution_arn = f"arn:aws:states:{self.region}:{self.account}:execution:{sm_record.name}:{name}"
+        prefix = f"arn:aws:states:{self.region}:{self.account}"
+        execution_arn = f"{prefix}:execution:{sm_record.name}:{name}"
         if sm_record.type == "EXPRESS":
             # EXPRESS execution ARNs carry one more part, a unique id (as AWS's do).
-            execution_arn = (
-                f"arn:aws:states:{self.region}:{self.account}:express:{sm_record.name}:{name}:"
-                f"{uuid.uuid4()}"
-            )
+            execution_arn = f"{prefix}:express:{sm_record.name}:{name}:{uuid.uuid4()}"
         now = self.clock.now()
         event = start_event(
             execution_arn=execution_arn,
@@ -392,7 +390,7 @@ class Runtime:
         definition: str | Mapping[str, JSON],
         input: JSON = None,
         *,
-        type: str = "STANDARD",  # noqa: A002 - the Step Functions parameter name
+        type: str = "STANDARD",
         name: str | None = None,
         timeout: float | None = None,
     ) -> ExecutionDescription:

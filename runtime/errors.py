@@ -139,7 +139,7 @@ class StatesError(Exception):
         super().__init__(f"{error}: {cause}")
 
 
-class TaskFailed(Exception):  # noqa: N818 - the name a handler author expects, as in Step Functions
+class TaskFailed(Exception):
     """Raised by a Task handler to fail its Task with a chosen error name and cause."""
 
     def __init__(self, error: str, cause: str = "") -> None:

@@ -53,9 +53,7 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024
 LAMBDA_INVOKE: Final = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$")
 _SERVICE_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:::([a-zA-Z0-9-]+):([^.]+)(\..*)?$")
-_RFC3339: Final = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
-)
+_RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$")
 
 _encode = msgspec.json.encode
 
@@ -119,12 +117,13 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
     """The Task attempts a folded state owes results for (re-run after a restart)."""
     decider = _Decider(machine, state, Wake(now=state.start_time))
     return tuple(
-        decider.run_task_effect(frame) for frame in state.frames.values()
+        decider.run_task_effect(frame)
+        for frame in state.frames.values()
         if frame.phase == Phase.STARTED
     )
 
 
-class _Failure(Exception):  # noqa: N818 - internal control flow, never escapes this module
+class _Failure(Exception):
     def __init__(self, error: str, cause: str) -> None:
         super().__init__(error)
         self.error = error
@@ -551,9 +550,7 @@ class _Decider:
                 ),
             )
         timeout = self.task_seconds(frame, state.timeout_seconds, state.timeout_seconds_path)
-        heartbeat = self.task_seconds(
-            frame, state.heartbeat_seconds, state.heartbeat_seconds_path
-        )
+        heartbeat = self.task_seconds(frame, state.heartbeat_seconds, state.heartbeat_seconds_path)
         resource = state.resource
         if _LAMBDA_ARN.match(resource):
             details: dict[str, JSON] = {
@@ -599,9 +596,7 @@ class _Decider:
             self.emit("LambdaFunctionStarted", frame.id, {})
         else:
             resource_type, action = resource_parts(state.resource)
-            self.emit(
-                "TaskStarted", frame.id, {"resourceType": resource_type, "resource": action}
-            )
+            self.emit("TaskStarted", frame.id, {"resourceType": resource_type, "resource": action})
         self.tasks.append(self.run_task_effect(frame))
 
     def run_task_effect(self, frame: Frame) -> RunTask:
@@ -702,7 +697,9 @@ class _Decider:
             wrapped["LogResult"] = base64.b64encode(log_tail.encode()).decode()
         return wrapped
 
-    def retry_delay(self, frame: Frame, state: Task | Parallel | Map, error: str) -> tuple[int, float] | None:
+    def retry_delay(
+        self, frame: Frame, state: Task | Parallel | Map, error: str
+    ) -> tuple[int, float] | None:
         """Retrier: the first retrier whose ErrorEquals matches decides (ASL "Retrying")."""
         if error == "States.Runtime":
             return None
@@ -756,12 +753,12 @@ class _Decider:
     def fail_frame(self, frame: Frame, error: str | None, cause: str | None) -> None:
         """The frame's machine failed: fail the execution, the iteration or the branch."""
         if frame.parent is None:
-            details: dict[str, JSON] = {}
+            failed: dict[str, JSON] = {}
             if error is not None:
-                details["error"] = error
+                failed["error"] = error
             if cause is not None:
-                details["cause"] = cause
-            self.emit("ExecutionFailed", "", details)
+                failed["cause"] = cause
+            self.emit("ExecutionFailed", "", failed)
             return
         parent = self.state.frames[frame.parent]
         owner = self.state_of(parent)

@@ -1,8 +1,8 @@
 """History events: the append-only log of an execution, shaped as AWS Step Functions logs it.
 
-An execution's state is ``fold(evolve, events)``; nothing else about it is kept. Each event is a
-``HistoryEvent``: AWS's ``type`` (``ExecutionStarted``, ``TaskStateEntered``, ``LambdaFunctionFailed``
-...), ``id`` (dense, from 1), ``previous_event_id``, ``timestamp`` and ``details``, the
+An execution's state is ``fold(evolve, events)``; nothing else about it is kept. Each event is
+a ``HistoryEvent``: AWS's ``type`` (``ExecutionStarted``, ``TaskStateEntered``,
+``LambdaFunctionFailed`` ...), ``id`` (dense, from 1), ``previous_event_id``, ``timestamp`` and ``details``, the
 ``<type>EventDetails`` object exactly as ``GetExecutionHistory`` returns it (camelCase keys).
 
 Why one Struct with a ``details`` mapping rather than one Struct per type: AWS's history already is

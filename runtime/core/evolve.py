@@ -213,7 +213,8 @@ def _child_id(frame: Frame, index: int) -> str:
 def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent) -> None:
     index = int(event.details["index"])
     child_id = _child_id(frame, index)
-    assert frame.state is not None and frame.items is not None
+    assert frame.state is not None
+    assert frame.items is not None
     state.frames[child_id] = Frame(
         id=child_id,
         machine=(*frame.machine, (frame.state, -1)),

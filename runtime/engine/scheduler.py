@@ -110,7 +110,9 @@ class Engine:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def run(self, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run the engine's tasks until cancelled."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
@@ -147,7 +149,9 @@ class Engine:
         self.live[live.record.execution_arn] = live
         self.submit(live.record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
 
-    async def recover(self, records: list[ExecutionRecord], machines: dict[str, StateMachine]) -> int:
+    async def recover(
+        self, records: list[ExecutionRecord], machines: dict[str, StateMachine]
+    ) -> int:
         """Resume open executions: fold their logs, re-run owed handler calls, re-arm timers."""
         resumed = 0
         for record in records:
@@ -385,7 +389,7 @@ class Engine:
         )
 
 
-class _maybe:  # noqa: N801 - reads as a keyword in ``async with``
+class _maybe:
     """``async with`` a limiter if there is one."""
 
     def __init__(self, limiter: anyio.CapacityLimiter | None) -> None:
@@ -398,5 +402,3 @@ class _maybe:  # noqa: N801 - reads as a keyword in ``async with``
     async def __aexit__(self, *exc: object) -> None:
         if self.limiter is not None:
             self.limiter.release()
-
-

@@ -31,7 +31,8 @@ def available() -> bool:
 def load_compare() -> ModuleType:
     """The comparison rules, imported from the conformance folder itself."""
     spec = importlib.util.spec_from_file_location("conformance_compare", CONFORMANCE / "compare.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -48,7 +49,7 @@ def load_case(path: Path) -> dict[str, JSON]:
     return data
 
 
-class CustomException(Exception):  # noqa: N818 - the name the recordings use
+class CustomException(Exception):
     """The exception class ``raise_custom_exception`` raises."""
 
 
@@ -61,7 +62,7 @@ async def echo_function(event: JSON, context: TaskContext) -> JSON:
 
 
 async def raise_exception(event: JSON, context: TaskContext) -> JSON:
-    raise Exception("Some exception was raised.")  # noqa: TRY002 - the recorded behaviour
+    raise Exception("Some exception was raised.")
 
 
 async def raise_custom_exception(event: JSON, context: TaskContext) -> JSON:
@@ -109,9 +110,7 @@ async def run_case(case: dict[str, JSON]) -> dict[str, JSON]:
         except InvalidDefinition as exc:
             return {"status": "ADAPTER_ERROR", "detail": f"rejected definition: {exc}"}
         started = await rt.start_execution(machine.arn, case["input"])
-        desc: ExecutionDescription = await rt.wait_for_execution(
-            started.execution_arn, timeout=30
-        )
+        desc: ExecutionDescription = await rt.wait_for_execution(started.execution_arn, timeout=30)
         history = await rt.get_execution_history(started.execution_arn)
     result: dict[str, JSON] = {
         "status": desc.status,
