@@ -214,6 +214,8 @@ class Runtime:
 
     def _remember(self, record: StateMachineRecord, machine: StateMachine) -> None:
         self._machines[record.arn] = machine
+        if self._engine is not None:
+            self._engine.machines[record.arn] = machine
         self._machine_records[record.arn] = record
 
     async def create_state_machine(
@@ -309,28 +311,31 @@ class Runtime:
             input=text,
             machine_type=sm_record.type,
         )
-        if await self.store.get_execution(execution_arn) is not None:
+        engine = self.engine
+        if execution_arn in engine.live or execution_arn in engine.parked:
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'")
-        await self.store.create_execution(record, [event])
+        await engine.admit()
+        try:
+            await engine.create(record, [event])
+        except ExecutionAlreadyExists:
+            raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'") from None
         state = fold([event])
-        self.engine.adopt(Live(record, machine, state))
+        engine.adopt(Live(record, machine, state))
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
 
     async def wait_for_execution(
         self, execution_arn: str, *, timeout: float | None = None
     ) -> ExecutionDescription:
         """Wait until the execution ends and describe it (not an AWS verb)."""
-        live = self.engine.live.get(execution_arn)
-        if live is not None:
-            with anyio.fail_after(timeout):
-                await live.done.wait()
+        with anyio.fail_after(timeout):
+            await self.engine.wait(execution_arn)
         return await self.describe_execution(execution_arn)
 
     async def describe_execution(self, execution_arn: str) -> ExecutionDescription:
         """The execution's status, input and result (DescribeExecution)."""
-        live = self.engine.live.get(execution_arn)
-        if live is not None and live.done.is_set():
-            return ExecutionDescription.of(live.record)
+        recent = self.engine.recent.get(execution_arn)
+        if recent is not None:
+            return ExecutionDescription.of(recent)
         record = await self.store.get_execution(execution_arn)
         if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
@@ -366,12 +371,12 @@ class Runtime:
         self, execution_arn: str, *, error: str | None = None, cause: str | None = None
     ) -> ExecutionDescription:
         """Stop a running execution (StopExecution): status ABORTED."""
-        live = self.engine.live.get(execution_arn)
-        if live is None:
-            return await self.describe_execution(execution_arn)
-        if not live.done.is_set():
-            self.engine.stop(execution_arn, error, cause)
-            await live.done.wait()
+        engine = self.engine
+        if execution_arn in engine.parked:
+            await engine.revive(execution_arn)
+        if execution_arn in engine.live:
+            engine.stop(execution_arn, error, cause)
+            await engine.wait(execution_arn)
         return await self.describe_execution(execution_arn)
 
     async def start_sync_execution(

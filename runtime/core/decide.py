@@ -42,7 +42,15 @@ from runtime.definition.model import (
     Wait,
 )
 from runtime.errors import StatesError, error_matches
+from runtime.lang.jsonata import (
+    Env,
+    QueryEvaluationError,
+    compile_expression,
+    evaluate_template,
+    is_expression,
+)
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
+from runtime.lang.payload import Payload
 from runtime.lang.scope import Entropy, Scope
 
 JSON = Any
@@ -54,6 +62,9 @@ LAMBDA_INVOKE: Final = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$")
 _SERVICE_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:::([a-zA-Z0-9-]+):([^.]+)(\..*)?$")
 _RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$")
+
+_INTEGER_TEXT: Final = re.compile(r"^[+-]?\d+$")
+_NUMBER_TEXT: Final = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 _encode = msgspec.json.encode
 
@@ -121,6 +132,23 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
         for frame in state.frames.values()
         if frame.phase == Phase.STARTED
     )
+
+
+_ASSIGN_PAYLOADS: dict[int, tuple[JSON, Payload]] = {}
+_ASSIGN_CACHE_SIZE: Final = 4096
+
+
+def _assign_payload(raw: JSON) -> Payload:
+    """A JSONPath ``Assign`` object compiled as a payload template, memoised by identity (the
+    definition keeps it raw; ``definition.load`` has already checked that it compiles)."""
+    entry = _ASSIGN_PAYLOADS.get(id(raw))
+    if entry is not None and entry[0] is raw:
+        return entry[1]
+    if len(_ASSIGN_PAYLOADS) >= _ASSIGN_CACHE_SIZE:
+        _ASSIGN_PAYLOADS.clear()
+    payload = Payload.compile(raw, "/Assign")
+    _ASSIGN_PAYLOADS[id(raw)] = (raw, payload)
+    return payload
 
 
 class _Failure(Exception):
@@ -225,7 +253,22 @@ class _Decider:
         return self.machine_of(frame).states[frame.state]
 
     def scope(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> Scope:
-        """The evaluation scope of ``frame``'s current state: the ``$$`` context object."""
+        """The evaluation scope of ``frame``'s current state: the ``$$`` context object and the
+        workflow variables in scope."""
+        return Scope(
+            context=self.context(frame, task_token=task_token, item=item),
+            variables=frame.variables,
+            entropy=self.entropy,
+        )
+
+    def jsonata_env(self, frame: Frame, *, item: JSON = None, **states: JSON) -> Env:
+        """The JSONata environment of ``frame``'s current state: ``$states`` (``input`` is the
+        state's raw input; ``result``/``errorOutput`` when given) and the variables."""
+        bound = {"input": frame.data, "context": self.context(frame, item=item), **states}
+        return Env(bound, frame.variables, self.entropy, self.now)
+
+    def context(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> JSON:
+        """The context object (``$$`` in JSONPath, ``$states.context`` in JSONata)."""
         state = self.state
         execution: dict[str, JSON] = {
             "Id": state.execution_arn,
@@ -258,7 +301,7 @@ class _Decider:
             context["Task"] = {"Token": task_token}
         if item is not None:
             context["Map"] = {"Item": item}
-        return Scope(context=context, entropy=self.entropy)
+        return context
 
     # -- driving frames -----------------------------------------------------------------------
 
@@ -300,8 +343,23 @@ class _Decider:
             self.fail_state(frame, state, failure.error, failure.cause)
             return True
         except StatesError as error:
-            self.fail_state(frame, state, error.error, self.cause(frame, error.cause))
+            cause = self.cause(frame, error.cause)
+            if isinstance(error, QueryEvaluationError):
+                self.evaluation_failed(frame, error, cause)
+                if isinstance(state, Map) and frame.phase == Phase.ENTERED:
+                    # AWS fails a Map whose Items/ItemSelector/... did not evaluate with
+                    # MapStateFailed, which its Retry and Catch then see.
+                    self.children_failed(frame, state, "MapStateFailed", error.error, cause)
+                    return True
+            self.fail_state(frame, state, error.error, cause)
             return True
+
+    def evaluation_failed(self, frame: Frame, error: QueryEvaluationError, cause: str) -> None:
+        """``EvaluationFailed``: AWS logs every failed JSONata evaluation before the failure."""
+        details: dict[str, JSON] = {"error": error.error, "cause": cause, "state": frame.state}
+        if error.location:
+            details["location"] = error.location
+        self.emit("EvaluationFailed", frame.id, details)
 
     def cause(self, frame: Frame, detail: str) -> str:
         return (
@@ -317,7 +375,16 @@ class _Decider:
             {"name": name, "input": dumps(data), "inputDetails": {"truncated": False}},
         )
 
-    def exit(self, frame: Frame, state: State, output: JSON, next_state: str | None) -> None:
+    def exit(
+        self,
+        frame: Frame,
+        state: State,
+        output: JSON,
+        next_state: str | None,
+        assigned: dict[str, JSON] | None = None,
+    ) -> None:
+        """``<Kind>StateExited``: the output, the next state and the variables assigned (ASL
+        "Assign"; AWS records each value as JSON text in ``assignedVariables``)."""
         text = dumps(output)
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise _Failure(
@@ -333,9 +400,58 @@ class _Decider:
             "output": text,
             "outputDetails": {"truncated": False},
         }
+        if assigned is not None:
+            details["assignedVariables"] = {name: dumps(value) for name, value in assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
         if next_state is not None:
             details["statemillNext"] = next_state
         self.emit(f"{type(state).__name__}StateExited", frame.id, details)
+
+    def assign_jsonpath(self, frame: Frame, raw: JSON, data: JSON) -> dict[str, JSON] | None:
+        """JSONPath ``Assign``: a payload template over ``data`` (the state's result, or its
+        effective input for Choice and Wait, or the error output in a Catcher); ``$name``
+        reads the variables as they were when the state was entered."""
+        if raw is None:
+            return None
+        value: dict[str, JSON] = _assign_payload(raw).evaluate(data, self.scope(frame))
+        return value
+
+    def exit_jsonata(
+        self,
+        frame: Frame,
+        state: State,
+        env: Env,
+        default: JSON,
+        next_state: str | None,
+        *,
+        output: JSON = None,
+        has_output: bool = False,
+        assign: tuple[JSON, ...] = (),
+    ) -> None:
+        """Leave a JSONata state: ``Assign`` then ``Output`` (default ``default``), both over the
+        same ``$states`` and variables, so neither sees the values being assigned."""
+        assigned: dict[str, JSON] | None = None
+        for template in assign:
+            if template is not None:
+                values = evaluate_template(template, env, "Assign")
+                assigned = values if assigned is None else {**assigned, **values}
+        result = evaluate_template(output, env, "Output") if has_output else default
+        self.exit(frame, state, result, next_state, assigned)
+
+    def exit_state_jsonata(
+        self, frame: Frame, state: State, env: Env, default: JSON, next_state: str | None
+    ) -> None:
+        """:meth:`exit_jsonata` with the state's own ``Output`` and ``Assign``."""
+        self.exit_jsonata(
+            frame,
+            state,
+            env,
+            default,
+            next_state,
+            output=state.output,
+            has_output=state.has_output,
+            assign=(state.assign,),
+        )
 
     def step_state(self, frame: Frame, state: State) -> bool:
         phase = frame.phase
@@ -407,13 +523,16 @@ class _Decider:
     # -- per state type -----------------------------------------------------------------------
 
     def on_entered(self, frame: Frame, state: State) -> bool:
+        if state.query_language == "JSONata":
+            return self.on_entered_jsonata(frame, state)
         match state:
             case Pass():
                 effective = self.effective_input(frame, state)
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
                 result = state.result if state.has_result else effective
-                self.exit(frame, state, self.output(frame, state, result), state.next)
+                assigned = self.assign_jsonpath(frame, state.assign, result)
+                self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
             case Task():
                 effective = self.effective_input(frame, state)
                 if state.parameters is not None:
@@ -443,20 +562,116 @@ class _Decider:
                 assert_never(state)
         return True
 
+    def on_entered_jsonata(self, frame: Frame, state: State) -> bool:
+        """A JSONata state (ASL "Transforming data with JSONata"): no paths; ``Arguments`` is
+        the input of the work, ``Output`` the state output (default: the result, else the
+        input), ``Assign`` the variables; every ``{% %}`` string sees ``$states``."""
+        env = self.jsonata_env(frame)
+        match state:
+            case Pass() | Succeed():
+                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
+            case Task():
+                arguments = frame.data
+                if state.arguments is not None:
+                    arguments = evaluate_template(state.arguments, env, "Arguments")
+                self.schedule(frame, state, arguments)
+            case Choice():
+                self.on_choice_jsonata(frame, state, env)
+            case Wait():
+                fire_at = self.wait_until_jsonata(frame, state, env)
+                if self.now < fire_at:
+                    self.timers[frame.id] = fire_at
+                    return False
+                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
+            case Fail():
+                error = state.error
+                cause = state.cause
+                if state.error_expr is not None:
+                    error = self.jsonata_string(state.error_expr, env, "Error")
+                if state.cause_expr is not None:
+                    cause = self.jsonata_string(state.cause_expr, env, "Cause")
+                self.fail_frame(frame, error, cause)
+            case Parallel():
+                branch_input = frame.data
+                if state.arguments is not None:
+                    branch_input = evaluate_template(state.arguments, env, "Arguments")
+                self.emit(
+                    "ParallelStateStarted",
+                    frame.id,
+                    {"statemillInput": branch_input, "statemillBranches": len(state.branches)},
+                )
+            case Map():
+                self.on_map(frame, state)
+            case _:
+                assert_never(state)
+        return True
+
+    def jsonata_string(self, source: JSON, env: Env, field: str) -> str:
+        expression = compile_expression(source)
+        value = expression.evaluate(env, field)
+        if not isinstance(value, str):
+            raise expression.wrong_type(value, "string", field)
+        return value
+
+    def jsonata_number(
+        self, source: JSON, env: Env, field: str, *, integer: bool = True, minimum: float = 0
+    ) -> float:
+        """A numeric field given as an expression (``TimeoutSeconds``, ``MaxConcurrency``...)."""
+        expression = compile_expression(source)
+        value = expression.evaluate(env, field)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or (integer and not float(value).is_integer()):
+            raise expression.wrong_type(value, "integer" if integer else "number", field)
+        if value < minimum:
+            raise QueryEvaluationError(
+                f"The JSONata expression '{expression.text}' specified for the field '{field}' "
+                f"returned a value smaller than {minimum:g}: {dumps(value)}",
+                field,
+            )
+        return int(value) if integer else float(value)
+
     def on_choice(self, frame: Frame, state: Choice) -> None:
         effective = self.effective_input(frame, state)
         scope = self.scope(frame)
         target = state.default
+        rule_assign = None
         for rule in state.choices:
             if rule.evaluate(effective, scope):
                 target = rule.next
+                rule_assign = rule.assign
                 break
         if target is None:
             raise _Failure(
                 "States.NoChoiceMatched",
                 self.cause(frame, "No Matches!"),
             )
-        self.exit(frame, state, self.output_path(frame, state, effective), target)
+        # The state's Assign applies whichever rule matched; the rule's own comes on top.
+        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        from_rule = self.assign_jsonpath(frame, rule_assign, effective)
+        if from_rule is not None:
+            assigned = from_rule if assigned is None else {**assigned, **from_rule}
+        self.exit(frame, state, self.output_path(frame, state, effective), target, assigned)
+
+    def on_choice_jsonata(self, frame: Frame, state: Choice, env: Env) -> None:
+        """JSONata Choice: the first rule whose ``Condition`` is true wins; its ``Assign`` adds
+        to the state's, its ``Output`` replaces the state's."""
+        for rule in state.choices:
+            if rule.evaluate_condition(env):
+                has_output = rule.has_output or state.has_output
+                self.exit_jsonata(
+                    frame,
+                    state,
+                    env,
+                    frame.data,
+                    rule.next,
+                    output=rule.output if rule.has_output else state.output,
+                    has_output=has_output,
+                    assign=(state.assign, rule.assign),
+                )
+                return
+        if state.default is None:
+            raise _Failure("States.NoChoiceMatched", self.cause(frame, "No Matches!"))
+        self.exit_state_jsonata(frame, state, env, frame.data, state.default)
 
     def on_wait(self, frame: Frame, state: Wait) -> bool:
         effective = self.effective_input(frame, state)
@@ -464,8 +679,26 @@ class _Decider:
         if self.now < fire_at:
             self.timers[frame.id] = fire_at
             return False
-        self.exit(frame, state, self.output_path(frame, state, effective), state.next)
+        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        self.exit(frame, state, self.output_path(frame, state, effective), state.next, assigned)
         return True
+
+    def wait_until_jsonata(self, frame: Frame, state: Wait, env: Env) -> float:
+        """JSONata Wait: ``Seconds`` or ``Timestamp`` may be expressions."""
+        if state.seconds_expr is not None:
+            return frame.entered_at + self.jsonata_number(state.seconds_expr, env, "Seconds")
+        if state.timestamp_expr is not None:
+            value = compile_expression(state.timestamp_expr).evaluate(env, "Timestamp")
+            moment = parse_timestamp(value)
+            if moment is None:
+                shown = value if isinstance(value, str) else dumps(value)
+                raise QueryEvaluationError(
+                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+                    f"date-time format string: {shown}",
+                    "Timestamp",
+                )
+            return moment
+        return self.wait_until(frame, state, frame.data)
 
     def wait_until(self, frame: Frame, state: Wait, effective: JSON) -> float:
         """Wait: ``Seconds``, ``Timestamp``, ``SecondsPath`` or ``TimestampPath``."""
@@ -551,6 +784,16 @@ class _Decider:
             )
         timeout = self.task_seconds(frame, state.timeout_seconds, state.timeout_seconds_path)
         heartbeat = self.task_seconds(frame, state.heartbeat_seconds, state.heartbeat_seconds_path)
+        if state.timeout_expr is not None or state.heartbeat_expr is not None:
+            env = self.jsonata_env(frame)
+            if state.timeout_expr is not None:
+                timeout = int(
+                    self.jsonata_number(state.timeout_expr, env, "TimeoutSeconds", minimum=1)
+                )
+            if state.heartbeat_expr is not None:
+                heartbeat = int(
+                    self.jsonata_number(state.heartbeat_expr, env, "HeartbeatSeconds", minimum=1)
+                )
         resource = state.resource
         if _LAMBDA_ARN.match(resource):
             details: dict[str, JSON] = {
@@ -720,9 +963,14 @@ class _Decider:
     def finish_with_result(self, frame: Frame, state: State, result: JSON) -> None:
         """ResultSelector, ResultPath, OutputPath for Task, Parallel and Map."""
         assert isinstance(state, Task | Parallel | Map)
+        if state.query_language == "JSONata":
+            env = self.jsonata_env(frame, result=result)
+            self.exit_state_jsonata(frame, state, env, result, state.next)
+            return
         if state.result_selector is not None:
             result = state.result_selector.evaluate(result, self.scope(frame))
-        self.exit(frame, state, self.output(frame, state, result), state.next)
+        assigned = self.assign_jsonpath(frame, state.assign, result)
+        self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
 
     # -- failures -----------------------------------------------------------------------------
 
@@ -738,6 +986,31 @@ class _Decider:
 
     def caught(self, frame: Frame, state: State, catcher: Catcher, error: str, cause: str) -> None:
         error_output = {"Error": error, "Cause": cause}
+        if state.query_language == "JSONata":
+            # Catcher Output (default: the error output) and Assign see $states.errorOutput.
+            env = self.jsonata_env(frame, errorOutput=error_output)
+            try:
+                self.exit_jsonata(
+                    frame,
+                    state,
+                    env,
+                    error_output,
+                    catcher.next,
+                    output=catcher.output,
+                    has_output=catcher.has_output,
+                    assign=(catcher.assign,),
+                )
+            except StatesError as failure:
+                failed_cause = self.cause(frame, failure.cause)
+                if isinstance(failure, QueryEvaluationError):
+                    self.evaluation_failed(frame, failure, failed_cause)
+                self.fail_frame(frame, failure.error, failed_cause)
+            return
+        try:
+            assigned = self.assign_jsonpath(frame, catcher.assign, error_output)
+        except StatesError as failure:
+            self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
+            return
         if catcher.result_path_set and catcher.result_path is None:
             output = frame.data
         elif catcher.result_path is None:
@@ -748,7 +1021,7 @@ class _Decider:
             except StatesError as failure:
                 self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
                 return
-        self.exit(frame, state, output, catcher.next)
+        self.exit(frame, state, output, catcher.next, assigned)
 
     def fail_frame(self, frame: Frame, error: str | None, cause: str | None) -> None:
         """The frame's machine failed: fail the execution, the iteration or the branch."""
@@ -802,23 +1075,33 @@ class _Decider:
         return progressed
 
     def on_map(self, frame: Frame, state: Map) -> None:
-        effective = self.effective_input(frame, state)
-        items = effective
-        if state.items_path is not None:
-            items = self.select(state.items_path, effective, frame, "ItemsPath")
-        if not isinstance(items, list):
-            raise _Failure(
-                "States.Runtime",
-                self.cause(frame, f"Map state input must be an array but was: {dumps(items)}"),
-            )
-        max_concurrency = state.max_concurrency
-        if state.max_concurrency_path is not None:
-            max_concurrency = self.int_from_path(
-                frame, state.max_concurrency_path, effective, "MaxConcurrencyPath"
-            )
+        if state.query_language == "JSONata":
+            env = self.jsonata_env(frame)
+            effective = frame.data
+            items = self.map_items_jsonata(state, env)
+            max_concurrency = state.max_concurrency
+            if state.max_concurrency_expr is not None:
+                max_concurrency = int(
+                    self.jsonata_number(state.max_concurrency_expr, env, "MaxConcurrency")
+                )
+        else:
+            effective = self.effective_input(frame, state)
+            items = effective
+            if state.items_path is not None:
+                items = self.select(state.items_path, effective, frame, "ItemsPath")
+            if not isinstance(items, list):
+                raise _Failure(
+                    "States.Runtime",
+                    self.cause(frame, f"Map state input must be an array but was: {dumps(items)}"),
+                )
+            max_concurrency = state.max_concurrency
+            if state.max_concurrency_path is not None:
+                max_concurrency = self.int_from_path(
+                    frame, state.max_concurrency_path, effective, "MaxConcurrencyPath"
+                )
         try:
             tolerated_count, tolerated_percentage = self.map_tolerance(frame, state, effective)
-        except _Failure:
+        except (_Failure, StatesError):
             # AWS evaluates the failure tolerance after logging MapStateStarted.
             self.emit("MapStateStarted", frame.id, {"length": len(items)})
             raise
@@ -828,6 +1111,8 @@ class _Decider:
         ]
         if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
             inputs = self.batches(frame, state, effective, items)
+        elif state.mode == "DISTRIBUTED" and state.item_batcher_expr is not None:
+            inputs = self.batches_jsonata(frame, state, inputs)
         details: dict[str, JSON] = {
             "length": len(inputs),
             "statemillItems": inputs,
@@ -846,10 +1131,62 @@ class _Decider:
                 {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
             )
 
+    def map_items_jsonata(self, state: Map, env: Env) -> list[JSON]:
+        """JSONata ``Items``: an array (whose strings may be expressions) or one expression
+        that must give an array; absent, the state input must be an array."""
+        template = state.items_expr
+        if template is None:
+            items = env.states["input"]
+            if not isinstance(items, list):
+                raise QueryEvaluationError(
+                    f"Map state input must be an array but was: {dumps(items)}", "Items"
+                )
+            return items
+        if is_expression(template):
+            expression = compile_expression(template)
+            value = expression.evaluate(env, "Items")
+            if not isinstance(value, list):
+                raise expression.wrong_type(value, "array", "Items")
+            return value
+        value = evaluate_template(template, env, "Items")
+        if not isinstance(value, list):
+            raise QueryEvaluationError(
+                f"The field 'Items' must be an array but was: {dumps(value)}", "Items"
+            )
+        return value
+
+    def batches_jsonata(self, frame: Frame, state: Map, items: list[JSON]) -> list[JSON]:
+        """JSONata ``ItemBatcher``: ``MaxItemsPerBatch`` and ``BatchInput`` as templates."""
+        batcher = state.item_batcher_expr
+        assert isinstance(batcher, dict)
+        env = self.jsonata_env(frame)
+        size_value = batcher.get("MaxItemsPerBatch")
+        size = 0
+        if is_expression(size_value):
+            size = int(self.jsonata_number(size_value, env, "MaxItemsPerBatch"))
+        elif isinstance(size_value, int):
+            size = size_value
+        size = size or len(items) or 1
+        batch_input = None
+        if "BatchInput" in batcher:
+            batch_input = evaluate_template(batcher["BatchInput"], env, "BatchInput")
+        out: list[JSON] = []
+        for start in range(0, len(items), size):
+            batch: dict[str, JSON] = {"Items": items[start : start + size]}
+            if batch_input is not None:
+                batch["BatchInput"] = batch_input
+            out.append(batch)
+        return out
+
     def map_tolerance(
         self, frame: Frame, state: Map, effective: JSON
     ) -> tuple[int | None, float | None]:
         """ToleratedFailureCount(Path) and ToleratedFailurePercentage(Path)."""
+        if state.query_language == "JSONata" and (
+            state.tolerated_failure_count_expr is not None
+            or state.tolerated_failure_percentage_expr is not None
+        ):
+            return self.map_tolerance_jsonata(frame, state)
         tolerated_count = state.tolerated_failure_count
         if state.tolerated_failure_count_path is not None:
             tolerated_count = self.int_from_path(
@@ -863,6 +1200,8 @@ class _Decider:
         if state.tolerated_failure_percentage_path is not None:
             path = state.tolerated_failure_percentage_path
             value = self.select(path, effective, frame, "ToleratedFailurePercentagePath")
+            if isinstance(value, str) and _NUMBER_TEXT.match(value):
+                value = float(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _Failure(
                     "States.Runtime",
@@ -880,8 +1219,35 @@ class _Decider:
             )
         return tolerated_count, tolerated_percentage
 
+    def map_tolerance_jsonata(self, frame: Frame, state: Map) -> tuple[int | None, float | None]:
+        env = self.jsonata_env(frame)
+        tolerated_count = state.tolerated_failure_count
+        if state.tolerated_failure_count_expr is not None:
+            tolerated_count = int(
+                self.jsonata_number(
+                    state.tolerated_failure_count_expr, env, "ToleratedFailureCount"
+                )
+            )
+        tolerated_percentage = state.tolerated_failure_percentage
+        if state.tolerated_failure_percentage_expr is not None:
+            tolerated_percentage = self.jsonata_number(
+                state.tolerated_failure_percentage_expr,
+                env,
+                "ToleratedFailurePercentage",
+                integer=False,
+            )
+            if tolerated_percentage > 100:
+                raise QueryEvaluationError(
+                    "ToleratedFailurePercentage must be between 0 and 100.",
+                    "ToleratedFailurePercentage",
+                )
+        return tolerated_count, tolerated_percentage
+
     def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
         value = self.select(path, data, frame, field)
+        if isinstance(value, str) and _INTEGER_TEXT.match(value):
+            # AWS parses a string holding an integer ("1"), e.g. a variable assigned as text.
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             shown = value if isinstance(value, str) else dumps(value)
             raise _Failure(
@@ -897,6 +1263,11 @@ class _Decider:
     def iteration_input(
         self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON
     ) -> JSON:
+        if state.query_language == "JSONata":
+            if state.item_selector_expr is None:
+                return item
+            env = self.jsonata_env(frame, item={"Index": index, "Value": item})
+            return evaluate_template(state.item_selector_expr, env, "ItemSelector")
         if state.item_selector is None:
             return item
         scope = self.scope(frame, item={"Index": index, "Value": item})

@@ -82,6 +82,13 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
             _drop_children(state, frame)
             frame.results = frame.items = None
         frame.data = _json_decode(details["output"]) if "output" in details else None
+        assigned = details.get("assignedVariables")
+        if assigned:
+            # Copy on write: children created earlier keep the scope they started with.
+            frame.variables = {
+                **frame.variables,
+                **{name: _json_decode(text) for name, text in assigned.items()},
+            }
         frame.next = details.get("statemillNext")
         frame.phase = Phase.TRANSITION if frame.next is not None else Phase.DONE
     elif kind in _TASK_SCHEDULED:
@@ -192,6 +199,7 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent) 
                 index=index,
                 phase=Phase.START,
                 data=branch_input,
+                variables=frame.variables,
             )
             frame.children.append(child_id)
         frame.child_started = frame.child_running = count
@@ -222,6 +230,8 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent)
         index=index,
         phase=Phase.START,
         data=frame.items[index],
+        # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
+        variables={} if frame.map_run else frame.variables,
     )
     frame.children.append(child_id)
     frame.child_started += 1

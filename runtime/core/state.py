@@ -92,6 +92,10 @@ class Frame(msgspec.Struct, kw_only=True):
     map_run: bool = False
     run_id: int = 0
     """Event id of the ParallelStateStarted/MapStateStarted that created the current children."""
+    variables: dict[str, JSON] = msgspec.field(default_factory=dict)
+    """The workflow variables in scope (ASL "Assign"): the parent's when the frame was created,
+    plus those assigned by this frame's states (``assignedVariables`` of a StateExited event).
+    Replaced, never mutated in place, so a child may share its parent's dict."""
 
 
 class ExecutionState(msgspec.Struct, kw_only=True):

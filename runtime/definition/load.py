@@ -45,6 +45,7 @@ from runtime.definition.model import (
 )
 from runtime.errors import InvalidDefinition
 from runtime.lang.choice import ChoiceRule
+from runtime.lang.jsonata import compile_template, is_expression
 from runtime.lang.paths import Path
 from runtime.lang.payload import Expression, Payload
 
@@ -198,11 +199,8 @@ def _fail(detail: str, pointer: str) -> InvalidDefinition:
 
 
 def _is_expr(value: JSON) -> bool:
-    """A JSONata ``{% ... %}`` string."""
-    if not isinstance(value, str):
-        return False
-    text = value.strip()
-    return text.startswith("{%") and text.endswith("%}")
+    """A JSONata ``{% ... %}`` string (exactly: AWS treats ``" {% x %} "`` as a constant)."""
+    return is_expression(value)
 
 
 def _is_int(value: JSON) -> bool:
@@ -482,6 +480,8 @@ class _Loader:
             )
         language = self.state_language(fields)
         validate.check_state_fields(raw, kind, language, pointer)
+        if language == "JSONata":
+            self.compile_jsonata(raw, pointer)
         common: dict[str, Any] = {
             "name": name,
             "comment": fields.string("Comment"),
@@ -530,6 +530,18 @@ class _Loader:
                 fields.pointer,
             )
         return cast("QueryLanguage", language)
+
+    @staticmethod
+    def compile_jsonata(raw: Mapping[str, JSON], pointer: str) -> None:
+        """Compile every ``{% %}`` expression of a JSONata state once, at load time (nested
+        machines are compiled with their own states)."""
+        for field, value in raw.items():
+            if field in ("Branches", "ItemProcessor", "Iterator"):
+                continue
+            try:
+                compile_template(value)
+            except ValueError as exc:
+                raise _fail(str(exc), f"{pointer}/{validate.escape_pointer(field)}") from None
 
     @staticmethod
     def assign(fields: _Fields, language: str) -> JSON:

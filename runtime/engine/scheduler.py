@@ -36,7 +36,7 @@ from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.tasks import call_handler
-from runtime.errors import ConcurrencyConflict, InternalError
+from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, InternalError
 from runtime.store.base import Append, EventStore, ExecutionRecord
 
 JSON = Any
@@ -77,6 +77,17 @@ class Live:
 
 
 @final
+class _Create:
+    """A new execution waiting for the group commit."""
+
+    __slots__ = ("events", "record")
+
+    def __init__(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
+        self.record = record
+        self.events = events
+
+
+@final
 class Engine:
     """Owns the live executions and the tasks that move them."""
 
@@ -88,6 +99,8 @@ class Engine:
         *,
         workers: int = 4,
         max_handler_concurrency: int | None = None,
+        evict_parked: bool = True,
+        max_live: int = 200_000,
     ) -> None:
         self.store = store
         self.handlers = handlers
@@ -95,7 +108,7 @@ class Engine:
         self.workers = workers
         self.live: dict[str, Live] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: list[tuple[Append, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Append | _Create, asyncio.Future[None]]] = []
         self._pending_event = asyncio.Event()
         self._timers: list[tuple[float, str]] = []
         self._timers_changed = asyncio.Event()
@@ -107,6 +120,15 @@ class Engine:
             anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
         )
         self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
+        self.machines: dict[str, StateMachine] = {}
+        self.parked: dict[str, tuple[float, str]] = {}
+        """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
+        self.recent: dict[str, ExecutionRecord] = {}
+        """The records of recently ended executions (so describe needs no store read)."""
+        self.evict_parked = evict_parked
+        self.max_live = max_live
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._space = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -143,6 +165,12 @@ class Engine:
 
     def seed(self) -> int:
         return self._random.getrandbits(63)
+
+    async def admit(self) -> None:
+        """Backpressure for new executions: wait while too many are held in memory."""
+        while len(self.live) >= self.max_live:
+            self._space.clear()
+            await self._space.wait()
 
     def adopt(self, live: Live) -> None:
         """Hold ``live`` in memory and start it moving."""
@@ -211,16 +239,64 @@ class Engine:
         # Effects only after the commit (append before acting).
         for task in tasks:
             self._start_task(live, task)
+        arn = live.record.execution_arn
         if live.state.is_terminal:
             for running in live.running.values():
                 running.cancel()
             live.timer_at = None
             live.done.set()
+            self._finished(arn)
             return
         if wake_at is not None and wake_at != live.timer_at:
             live.timer_at = wake_at
-            heapq.heappush(self._timers, (wake_at, live.record.execution_arn))
+            heapq.heappush(self._timers, (wake_at, arn))
             self._timers_changed.set()
+        if self.evict_parked and not live.running and not live.inbox and not live.queued:
+            # Parked on a timer only: keep the timer entry, not the state (rebuilt by replay).
+            if live.timer_at is not None:
+                del self.live[arn]
+                self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
+
+    def _finished(self, arn: str) -> None:
+        live = self.live.pop(arn, None)
+        waiter = self._waiters.pop(arn, None)
+        if waiter is not None:
+            waiter.set()
+        if live is not None:
+            self.recent[arn] = live.record
+            while len(self.recent) > 10_000:
+                self.recent.pop(next(iter(self.recent)))
+        self._space.set()
+
+    async def wait(self, arn: str) -> None:
+        """Return once execution ``arn`` (run by this engine) has ended."""
+        if arn in self.live or arn in self.parked:
+            waiter = self._waiters.setdefault(arn, asyncio.Event())
+            await waiter.wait()
+
+    async def revive(self, arn: str) -> None:
+        """Bring a parked execution back into memory (e.g. to stop it)."""
+        self._set_busy(+1)
+        try:
+            await self._wake_parked(arn)
+        finally:
+            self._set_busy(-1)
+
+    async def _wake_parked(self, arn: str) -> Live | None:
+        """Rebuild a parked execution from its log (replay) and hold it in memory again."""
+        entry = self.parked.pop(arn, None)
+        if entry is None:
+            return self.live.get(arn)
+        _, machine_arn = entry
+        machine = self.machines.get(machine_arn)
+        record = await self.store.get_execution(arn)
+        if machine is None or record is None:
+            log.error("engine.parked_execution_lost", execution=arn)
+            return None
+        state = fold(await self.store.read(arn))
+        live = Live(record, machine, state)
+        self.live[arn] = live
+        return live
 
     def _final_record(self, live: Live) -> ExecutionRecord:
         state = live.state
@@ -233,24 +309,58 @@ class Engine:
             cause=state.cause,
         )
 
-    async def _commit(self, append: Append) -> None:
+    async def _commit(self, work: Append | _Create) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((append, future))
+        self._pending.append((work, future))
         self._pending_event.set()
-        await future
+        self._set_busy(+1)
+        try:
+            await future
+        finally:
+            self._set_busy(-1)
+
+    async def create(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
+        """Durably create an execution (group-committed with other work)."""
+        await self._commit(_Create(record, events))
 
     async def _committer(self) -> None:
         while True:
             await self._pending_event.wait()
             self._pending_event.clear()
             while self._pending:
-                batch: list[tuple[Append, asyncio.Future[None]]] = []
                 count = 0
-                while self._pending and count < MAX_BATCH_EVENTS:
-                    item = self._pending.pop(0)
-                    batch.append(item)
-                    count += len(item[0].events)
-                await self._append(batch)
+                taken = 0
+                for work, _ in self._pending:
+                    taken += 1
+                    count += len(work.events)
+                    if count >= MAX_BATCH_EVENTS:
+                        break
+                batch, self._pending = self._pending[:taken], self._pending[taken:]
+                creates = [(w, f) for w, f in batch if isinstance(w, _Create)]
+                appends = [(w, f) for w, f in batch if isinstance(w, Append)]
+                if creates:
+                    await self._create_batch(creates)
+                if appends:
+                    await self._append(appends)
+
+    async def _create_batch(self, batch: list[tuple[_Create, asyncio.Future[None]]]) -> None:
+        try:
+            await self.store.create_executions([(w.record, w.events) for w, _ in batch])
+        except ExecutionAlreadyExists:
+            for work, future in batch:  # find the duplicate: create the others one by one
+                try:
+                    await self.store.create_executions([(work.record, work.events)])
+                except Exception as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+            return
+        except Exception as exc:
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for _, future in batch:
+            future.set_result(None)
 
     async def _append(self, batch: list[tuple[Append, asyncio.Future[None]]]) -> None:
         try:
@@ -293,12 +403,24 @@ class Engine:
                     changed.cancel()
                 continue
             now = self.clock.now()
+            woken: list[str] = []
             while self._timers and self._timers[0][0] <= now:
                 at, arn = heapq.heappop(self._timers)
                 live = self.live.get(arn)
                 if live is not None and live.timer_at == at:
                     live.timer_at = None
                     self.submit(arn, Wake(now=now, seed=self.seed()))
+                elif live is None and self.parked.get(arn, (None,))[0] == at:
+                    woken.append(arn)
+            if woken:
+                self._set_busy(+1)
+                try:
+                    for arn in woken:
+                        revived = await self._wake_parked(arn)
+                        if revived is not None:
+                            self.submit(arn, Wake(now=now, seed=self.seed()))
+                finally:
+                    self._set_busy(-1)
 
     async def _autojump(self, clock: ManualClock) -> None:
         """Virtual time: when nothing can progress, jump to the next deadline."""

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, final
 
 from runtime.errors import InvalidDefinition, StatesError
+from runtime.lang.jsonata import Env, compile_expression
 from runtime.lang.paths import Path, PathNotFound
 from runtime.lang.scope import Scope
 
@@ -351,8 +352,8 @@ def _constant(value: bool) -> _Test:
     return test
 
 
-def _jsonata_pending(data: JSON, scope: Scope) -> bool:
-    raise NotImplementedError("JSONata Choice conditions are evaluated by runtime.lang.jsonata")
+def _jsonata_condition(data: JSON, scope: Scope) -> bool:
+    raise TypeError("a JSONata Condition is evaluated with ChoiceRule.evaluate_condition")
 
 
 _TOP_LEVEL_FIELDS: Final = frozenset({"Next", "Assign", "Output", "Comment"})
@@ -498,7 +499,11 @@ class ChoiceRule:
                 "enclosed in '{%' and '%}'",
                 pointer,
             )
-        return _jsonata_pending, condition
+        try:
+            compile_expression(text)
+        except ValueError as exc:
+            raise _fail(f"The JSONata expression '{text}' is not valid: {exc}", pointer) from None
+        return _jsonata_condition, text
 
     @classmethod
     def _compile_jsonpath(cls, rule: Mapping[str, JSON], pointer: str, top_level: bool) -> _Test:
@@ -564,7 +569,22 @@ class ChoiceRule:
         Raises:
             StatesError: ``States.Runtime`` when ``Variable`` selects nothing (except under
                 ``IsPresent``).
-            NotImplementedError: for a JSONata ``Condition`` string (evaluated by the
-                JSONata layer, which reads :attr:`condition`).
+            TypeError: for a JSONata ``Condition`` (use :meth:`evaluate_condition`).
         """
         return self._test(data, scope)
+
+    def evaluate_condition(self, env: Env) -> bool:
+        """Whether a JSONata rule's ``Condition`` holds (a boolean constant or an expression
+        that must give a boolean).
+
+        Raises:
+            QueryEvaluationError: the expression failed or did not give a boolean.
+        """
+        condition = self.condition
+        if isinstance(condition, bool):
+            return condition
+        expression = compile_expression(condition)
+        value = expression.evaluate(env, "Condition")
+        if not isinstance(value, bool):
+            raise expression.wrong_type(value, "boolean", "Condition")
+        return value

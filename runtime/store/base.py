@@ -132,6 +132,15 @@ class EventStore(Protocol):
         """
         ...
 
+    async def create_executions(
+        self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> None:
+        """Create many executions in one transaction (group commit of StartExecution calls).
+
+        All or nothing: raises ``ExecutionAlreadyExists`` if any of them exists.
+        """
+        ...
+
     async def append(self, batch: Sequence[Append]) -> None:
         """Append every item of ``batch`` in one transaction (all or nothing).
 

@@ -70,6 +70,20 @@ class MemoryStore:
         self._records[arn] = record
         self._events[arn] = list(events)
 
+    async def create_executions(
+        self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> None:
+        seen: set[str] = set()
+        for record, events in items:
+            arn = record.execution_arn
+            check_dense(arn, 0, events)
+            if arn in self._records or arn in seen:
+                raise ExecutionAlreadyExists(f"execution {arn} already exists")
+            seen.add(arn)
+        for record, events in items:
+            self._records[record.execution_arn] = record
+            self._events[record.execution_arn] = list(events)
+
     async def append(self, batch: Sequence[Append]) -> None:
         # Validate everything first so that a failing batch leaves no trace.
         ends: dict[str, int] = {}

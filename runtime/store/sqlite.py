@@ -165,6 +165,31 @@ def _execution(row: Iterable[Any]) -> ExecutionRecord:
     )
 
 
+_INSERT_EXECUTION: Final = (
+    f"INSERT INTO executions ({_EXECUTION_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _record_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
+    return (
+        record.execution_arn,
+        record.state_machine_arn,
+        record.name,
+        record.status,
+        record.start_date,
+        record.input,
+        record.stop_date,
+        record.output,
+        record.error,
+        record.cause,
+        record.machine_type,
+        record.redrive_count,
+        record.parent_execution_arn,
+        last_seq,
+    )
+
+
 def _event_rows(arn: str, events: Iterable[HistoryEvent]) -> list[tuple[Any, ...]]:
     return [(e.id, e.type, e.timestamp, encode_event(e), arn) for e in events]
 
@@ -333,6 +358,27 @@ class SqliteStore:
                     await self._conn.executemany(_INSERT_EVENT, rows)
             except sqlite3.IntegrityError as exc:
                 raise ExecutionAlreadyExists(f"execution {arn} already exists") from exc
+
+    async def create_executions(
+        self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> None:
+        if not items:
+            return
+        records: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        for record, events in items:
+            check_dense(record.execution_arn, 0, events)
+            records.append(_record_row(record, len(events)))
+            rows.extend(_event_rows(record.execution_arn, events))
+        async with self._transaction():
+            try:
+                await self._conn.executemany(_INSERT_EXECUTION, records)
+                await self._conn.executemany(_INSERT_EVENT, rows)
+            except sqlite3.IntegrityError as exc:
+                arns = sorted(record.execution_arn for record, _ in items)
+                raise ExecutionAlreadyExists(
+                    f"one of these executions already exists: {arns[:3]}"
+                ) from exc
 
     async def append(self, batch: Sequence[Append]) -> None:
         if not batch:

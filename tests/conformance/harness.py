@@ -6,6 +6,7 @@ implemented here as Python handlers the way AWS Lambda's Python runtime ran them
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from runtime import InvalidDefinition, Runtime, TaskContext
+from runtime import InvalidDefinition, ManualClock, Runtime, TaskContext
 from runtime.api import ExecutionDescription
 
 JSON = Any
@@ -98,7 +99,36 @@ BEHAVIOURS = {
 }
 
 
-async def run_case(case: dict[str, JSON]) -> dict[str, JSON]:
+async def stalled(rt: Runtime, execution_arn: str, *, timeout: float = 30.0) -> bool:
+    """Wait for the execution to end on a virtual-time runtime; True if it stalled instead.
+
+    On virtual time, an execution that is not done while nobody sleeps on the clock and its
+    log does not grow can never move again (e.g. its decision raised): report that after a few
+    polls rather than waiting out ``timeout``. Raises ``TimeoutError`` after ``timeout`` seconds
+    of real time.
+    """
+    clock = rt.clock
+    assert isinstance(clock, ManualClock)
+    idle_polls = 0
+    last: tuple[int | None, float] | None = None
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await rt.wait_for_execution(execution_arn, timeout=0.02)
+            except TimeoutError:
+                pass
+            else:
+                return False
+            live = rt.engine.live.get(execution_arn)
+            marker = (None if live is None else live.state.last_event_id, clock.now())
+            idle = clock.next_deadline() is None and marker == last
+            idle_polls = idle_polls + 1 if idle else 0
+            if idle_polls >= 5:
+                return True
+            last = marker
+
+
+async def run_case(case: dict[str, JSON], *, timeout: float = 30.0) -> dict[str, JSON]:
     """Run one execution case; the result has ``status``, ``output``/``error``/``cause`` and
     ``history_types`` as ``compare.py`` expects."""
     handlers = {name: BEHAVIOURS[b] for name, b in (case.get("handlers") or {}).items()}
@@ -110,7 +140,9 @@ async def run_case(case: dict[str, JSON]) -> dict[str, JSON]:
         except InvalidDefinition as exc:
             return {"status": "ADAPTER_ERROR", "detail": f"rejected definition: {exc}"}
         started = await rt.start_execution(machine.arn, case["input"])
-        desc: ExecutionDescription = await rt.wait_for_execution(started.execution_arn, timeout=30)
+        if await stalled(rt, started.execution_arn, timeout=timeout):
+            return {"status": "ADAPTER_ERROR", "detail": "the execution stalled: no pending work"}
+        desc: ExecutionDescription = await rt.describe_execution(started.execution_arn)
         history = await rt.get_execution_history(started.execution_arn)
     result: dict[str, JSON] = {
         "status": desc.status,

@@ -1,0 +1,522 @@
+"""JSONata mode (ASL "Transforming data with JSONata"): ``{% ... %}`` expressions and templates.
+
+Responsibility: compile ``{% %}`` strings once, evaluate them with the ``$states`` binding and
+the workflow variables in scope, and turn every failure into ``States.QueryEvaluationError`` with
+AWS's wording. A *template* is any JSON value (``Arguments``, ``Output``, ``Assign``,
+``Items``, ``ItemSelector``) in which every string that starts with ``{%`` and ends with ``%}``
+is an expression and everything else is a constant, however deeply nested.
+
+The engine is ``jsonatapy`` (a Rust implementation of JSONata 2.x, chosen by measurement: see
+``benchmarks/jsonata_vs_jsonpath.py`` and the project notes). It sits behind :class:`Engine`, so
+another implementation can be swapped in without touching the core. A definition is data: the
+engine interprets JSONata, and no Python code is ever compiled or run from a definition.
+
+AWS's additions and restrictions, as Step Functions documents them:
+
+* ``$partition(array, size)``, ``$range(start, end, step)``, ``$hash(value, algorithm)``,
+  ``$random([seed])``, ``$uuid()``, ``$parse(json_text)``;
+* ``$eval`` is not available;
+* ``$now()``/``$millis()`` read the decision's clock (the ``now`` of the incoming fact), and
+  ``$random()``/``$uuid()`` draw from the decision's seeded :class:`~runtime.lang.scope.Entropy`,
+  so evaluation stays a pure function of (definition, log, incoming fact); the values that matter
+  are recorded in the log (outputs, assigned variables), never re-drawn on replay.
+
+Invariants: compiled expressions are cached by their text (like :mod:`re`), so the definition
+loader's compile is the only parse in practice; evaluation never mutates its inputs. This module
+imports only the standard library, msgspec, the JSONata engine and ``runtime.errors``/``scope``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import functools
+import hashlib
+import math
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, Protocol, final
+
+import jsonatapy
+import msgspec
+
+from runtime.errors import StatesError
+from runtime.lang.scope import Entropy
+
+__all__ = [
+    "AWS_FUNCTIONS",
+    "QUERY_EVALUATION_ERROR",
+    "Engine",
+    "Env",
+    "JsonataExpression",
+    "QueryEvaluationError",
+    "compile_expression",
+    "compile_template",
+    "describe_type",
+    "evaluate",
+    "evaluate_template",
+    "is_expression",
+    "set_engine",
+]
+
+JSON = Any
+
+QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"
+
+#: The functions Step Functions adds to JSONata, plus the built-ins it changes.
+AWS_FUNCTIONS: Final = frozenset(
+    {"partition", "range", "hash", "random", "uuid", "parse", "eval", "now", "millis"}
+)
+
+_VARIABLE: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_HASH_ALGORITHMS: Final = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
+_RANGE_LIMIT: Final = 1000
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: The result of an expression that selects nothing (JSONata's ``undefined``).
+UNDEFINED: Final = _Marker("UNDEFINED")
+#: The result of an expression whose value is a function (not representable in JSON).
+FUNCTION: Final = _Marker("FUNCTION")
+
+
+class QueryEvaluationError(StatesError):
+    """``States.QueryEvaluationError``: a JSONata evaluation failed or returned a wrong type.
+
+    ``cause`` is AWS's text without the "An error occurred while executing the state ..."
+    prefix (the core adds it); ``location`` is the field, for the ``EvaluationFailed`` event.
+    """
+
+    def __init__(self, cause: str, location: str = "") -> None:
+        super().__init__(QUERY_EVALUATION_ERROR, cause)
+        self.location = location
+
+
+def is_expression(value: object) -> bool:
+    """A JSONata ``{% ... %}`` string: exactly that, with no space outside the delimiters."""
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+
+
+def describe_type(value: JSON) -> str:
+    """JSONata's name for a JSON value's type, as AWS prints it in causes."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _shown(value: JSON) -> str:
+    return _encode(value).decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation environment
+# ---------------------------------------------------------------------------------------------
+
+
+@final
+class Env:
+    """What one state's expressions read: ``$states``, the variables, the clock, the entropy.
+
+    Attributes:
+        states: the ``$states`` object (``input``, ``context``, and ``result`` or
+            ``errorOutput`` when the state has one).
+        variables: the workflow variables in scope (read-only).
+        entropy: the decision's seeded random source (``$random()``, ``$uuid()``).
+        now: the decision's clock reading, seconds since the epoch (``$now()``, ``$millis()``).
+    """
+
+    __slots__ = ("_pending", "entropy", "now", "states", "variables")
+
+    def __init__(
+        self,
+        states: Mapping[str, JSON],
+        variables: Mapping[str, JSON] | None = None,
+        entropy: Entropy | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.states = states
+        self.variables: Mapping[str, JSON] = {} if variables is None else variables
+        self.entropy = Entropy(0) if entropy is None else entropy
+        self.now = now
+        self._pending: QueryEvaluationError | None = None
+
+    def with_states(self, **extra: JSON) -> Env:
+        """A copy whose ``$states`` has ``extra`` keys added (e.g. ``result``)."""
+        return Env({**self.states, **extra}, self.variables, self.entropy, self.now)
+
+
+_CURRENT: Final[contextvars.ContextVar[Env]] = contextvars.ContextVar("statemill_jsonata_env")
+
+
+class _HostError(Exception):
+    """Raised inside an AWS function; the evaluation re-raises the recorded cause."""
+
+
+def _fail(message: str) -> _HostError:
+    env = _CURRENT.get()
+    env._pending = QueryEvaluationError(message)
+    return _HostError(message)
+
+
+def _is_int(value: JSON) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _partition(array: JSON = None, size: JSON = None) -> JSON:
+    """``$partition(array, size)``: chunks of ``size`` items (the last may be shorter)."""
+    if not isinstance(array, list):
+        raise _fail("The first argument of $partition must be an array.")
+    if not _is_int(size) or size <= 0:
+        raise _fail("The second argument of $partition must be a positive integer.")
+    step = int(size)
+    return [array[i : i + step] for i in range(0, len(array), step)]
+
+
+def _range(start: JSON = None, end: JSON = None, step: JSON = None) -> JSON:
+    """``$range(start, end, step)``: integers from start to end inclusive."""
+    if not (_is_int(start) and _is_int(end) and _is_int(step)):
+        raise _fail("The arguments of $range must be integers.")
+    first, last, stride = int(start), int(end), int(step)
+    if stride == 0:
+        raise _fail("The step of $range must not be 0.")
+    values = list(range(first, last + (1 if stride > 0 else -1), stride))
+    if len(values) > _RANGE_LIMIT:
+        raise _fail(f"The result of $range exceeds the limit of {_RANGE_LIMIT} items.")
+    return values
+
+
+def _hash(value: JSON = None, algorithm: JSON = None) -> JSON:
+    """``$hash(value, algorithm)``: hex digest with MD5, SHA-1, SHA-256, SHA-384 or SHA-512."""
+    if not isinstance(value, str):
+        raise _fail("The first argument of $hash must be a string.")
+    name = _HASH_ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else None
+    if name is None:
+        raise _fail(
+            "The second argument of $hash must be one of "
+            f"[{', '.join(_HASH_ALGORITHMS)}], but was: {_shown(algorithm)}"
+        )
+    return hashlib.new(name, value.encode()).hexdigest()
+
+
+def _random(seed: JSON = None) -> JSON:
+    """``$random([seed])``: a float in [0, 1); with a seed, always the same float."""
+    if seed is None:
+        return _CURRENT.get().entropy.random()
+    if not _is_int(seed):
+        raise _fail("The seed of $random must be an integer.")
+    return random.Random(int(seed)).random()
+
+
+def _uuid() -> JSON:
+    """``$uuid()``: a version-4 UUID string."""
+    return _CURRENT.get().entropy.uuid4()
+
+
+def _parse(text: JSON = None) -> JSON:
+    """``$parse(json_text)``: the JSON value a string holds."""
+    if not isinstance(text, str):
+        raise _fail("The argument of $parse must be a string.")
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        raise _fail(f"The argument of $parse is not valid JSON: {text}") from None
+
+
+def _eval(*args: JSON) -> JSON:
+    raise _fail("The function $eval is not supported. Use $parse instead.")
+
+
+def _millis() -> JSON:
+    return int(_CURRENT.get().now * 1000)
+
+
+def _now(picture: JSON = None, timezone: JSON = None) -> JSON:
+    millis = int(_CURRENT.get().now * 1000)
+    if picture is None and timezone is None:
+        moment = _dt.datetime.fromtimestamp(millis / 1000, _dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    # Pictures and time zones are JSONata's own formatting: delegate to $fromMillis.
+    if timezone is None:
+        return _from_millis(False).run({"m": millis, "p": picture})
+    return _from_millis(True).run({"m": millis, "p": picture, "t": timezone})
+
+
+_HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
+    "partition": _partition,
+    "range": _range,
+    "hash": _hash,
+    "random": _random,
+    "uuid": _uuid,
+    "parse": _parse,
+    "eval": _eval,
+    "now": _now,
+    "millis": _millis,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine port
+# ---------------------------------------------------------------------------------------------
+
+
+class Compiled(Protocol):
+    """One expression compiled by an engine."""
+
+    def run(self, bindings: dict[str, JSON]) -> JSON:
+        """Evaluate with ``bindings`` (names without ``$``); return the value, :data:`UNDEFINED`
+        or :data:`FUNCTION`. Raises ``ValueError`` (any message) on an evaluation error."""
+        ...
+
+
+class Engine(Protocol):
+    """A JSONata implementation: compile text with the given host functions registered."""
+
+    def compile(self, text: str, functions: Mapping[str, Callable[..., JSON]]) -> Compiled:
+        """Raises ``ValueError`` on a syntax error."""
+        ...
+
+
+@final
+class _JsonatapyCompiled:
+    __slots__ = ("_expr",)
+
+    def __init__(self, expr: Any) -> None:
+        self._expr = expr
+
+    def run(self, bindings: dict[str, JSON]) -> JSON:
+        value = self._expr.evaluate(None, bindings)
+        if value is None:
+            # None stands for null, undefined and functions alike; the JSON form tells them
+            # apart (undefined has none, null is "null", a function serialises as "").
+            text = self._expr.evaluate_json_or_none(None, bindings)
+            if text is None:
+                return UNDEFINED
+            if text != "null":
+                return FUNCTION
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("D1001: Number out of range")
+        return value
+
+
+@final
+class JsonatapyEngine:
+    """The default engine: ``jsonatapy`` (Rust)."""
+
+    def compile(self, text: str, functions: Mapping[str, Callable[..., JSON]]) -> Compiled:
+        expr = jsonatapy.compile(text)
+        for name, function in functions.items():
+            try:
+                expr.register(name, function)
+            except ValueError:
+                # $random, $now, $millis and $eval are built-ins that AWS replaces.
+                expr.register_override(name, function)
+        return _JsonatapyCompiled(expr)
+
+
+_engine: Engine = JsonatapyEngine()
+
+
+def set_engine(engine: Engine) -> Engine:
+    """Swap the JSONata implementation (tests and engine comparisons); returns the old one."""
+    global _engine
+    previous, _engine = _engine, engine
+    compile_expression.cache_clear()
+    _from_millis.cache_clear()
+    return previous
+
+
+# ---------------------------------------------------------------------------------------------
+# Expressions
+# ---------------------------------------------------------------------------------------------
+
+
+@final
+class JsonataExpression:
+    """One compiled ``{% %}`` expression. Build with :func:`compile_expression`.
+
+    Attributes:
+        source: the string as written, with its delimiters.
+        text: the expression between the delimiters, stripped (as AWS quotes it in causes).
+        names: the ``$name`` variables the expression may read (a superset).
+    """
+
+    __slots__ = ("_compiled", "names", "source", "text", "uses_states")
+
+    def __init__(self, source: str, text: str, compiled: Compiled, names: frozenset[str]) -> None:
+        self.source = source
+        self.text = text
+        self._compiled = compiled
+        self.names = names - {"states"}
+        self.uses_states = "states" in names
+
+    def __repr__(self) -> str:
+        return f"JsonataExpression({self.source!r})"
+
+    def run(self, env: Env, field: str) -> JSON:
+        """The raw result: a JSON value, :data:`UNDEFINED` or :data:`FUNCTION`.
+
+        Raises:
+            QueryEvaluationError: the evaluation failed.
+        """
+        variables = env.variables
+        bindings = {name: variables[name] for name in self.names if name in variables}
+        if self.uses_states:
+            bindings["states"] = env.states
+        token = _CURRENT.set(env)
+        env._pending = None
+        try:
+            return self._compiled.run(bindings)
+        except ValueError as exc:
+            if env._pending is not None:
+                pending, env._pending = env._pending, None
+                pending.location = field
+                raise pending from None
+            raise QueryEvaluationError(
+                f"The JSONata expression '{self.text}' specified for the field '{field}' "
+                f"threw an error during evaluation. {_engine_message(exc)}",
+                field,
+            ) from None
+        finally:
+            _CURRENT.reset(token)
+
+    def evaluate(self, env: Env, field: str) -> JSON:
+        """A JSON value: undefined and function results are errors, as in AWS.
+
+        Raises:
+            QueryEvaluationError: the evaluation failed or returned no JSON value.
+        """
+        value = self.run(env, field)
+        if value is UNDEFINED:
+            raise QueryEvaluationError(
+                f"The JSONata expression '{self.text}' specified for the field '{field}' "
+                "returned nothing (undefined).",
+                field,
+            )
+        if value is FUNCTION:
+            raise QueryEvaluationError(
+                f"The JSONata expression '{self.text}' specified for the field '{field}' "
+                "returned an unsupported result type.",
+                field,
+            )
+        return value
+
+    def wrong_type(self, value: JSON, expected: str, field: str) -> QueryEvaluationError:
+        """AWS's error for a result of the wrong type (``Expected 'array', but was ...``)."""
+        return QueryEvaluationError(
+            f"The JSONata expression '{self.text}' specified for the field '{field}' returned "
+            f"an unexpected result type. Expected '{expected}', but was "
+            f"'{describe_type(value)}' for value: {_shown(value)}",
+            field,
+        )
+
+
+def _engine_message(exc: ValueError) -> str:
+    message = str(exc)
+    prefix = "host function raised "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+@functools.lru_cache(maxsize=8192)
+def compile_expression(source: str) -> JsonataExpression:
+    """Compile a ``{% ... %}`` string (cached by its text).
+
+    Raises:
+        ValueError: ``source`` is not a ``{% %}`` string, or its JSONata does not parse.
+    """
+    if not is_expression(source):
+        raise ValueError(f"not a JSONata expression: {source!r}")
+    text = source[2:-2].strip()
+    if not text:
+        raise ValueError("empty JSONata expression")
+    names = frozenset(_VARIABLE.findall(text))
+    functions = {name: _HOST_FUNCTIONS[name] for name in names & AWS_FUNCTIONS}
+    compiled = _engine.compile(text, functions)
+    return JsonataExpression(source, text, compiled, names)
+
+
+@functools.cache
+def _from_millis(with_timezone: bool) -> Compiled:
+    text = "$fromMillis($m, $p, $t)" if with_timezone else "$fromMillis($m, $p)"
+    return _engine.compile(text, {})
+
+
+def evaluate(source: str, env: Env, field: str) -> JSON:
+    """Evaluate one ``{% %}`` string to a JSON value (see :meth:`JsonataExpression.evaluate`)."""
+    return compile_expression(source).evaluate(env, field)
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates
+# ---------------------------------------------------------------------------------------------
+
+
+def _expressions(template: JSON) -> Iterator[str]:
+    if isinstance(template, str):
+        if is_expression(template):
+            yield template
+    elif isinstance(template, dict):
+        for value in template.values():
+            yield from _expressions(value)
+    elif isinstance(template, list):
+        for value in template:
+            yield from _expressions(value)
+
+
+def compile_template(template: JSON) -> None:
+    """Compile every expression of a template (at load time, so evaluation never parses).
+
+    Raises:
+        ValueError: an expression does not parse; the message names it.
+    """
+    for source in _expressions(template):
+        try:
+            compile_expression(source)
+        except ValueError as exc:
+            raise ValueError(f"The JSONata expression '{source}' is not valid: {exc}") from None
+
+
+def evaluate_template(template: JSON, env: Env, field: str) -> JSON:
+    """A template's value: each ``{% %}`` string replaced by its expression's value.
+
+    Raises:
+        QueryEvaluationError: an expression failed or returned no JSON value.
+    """
+    if isinstance(template, str):
+        if template.startswith("{%") and template.endswith("%}"):
+            return compile_expression(template).evaluate(env, field)
+        return template
+    if isinstance(template, dict):
+        return {key: evaluate_template(value, env, field) for key, value in template.items()}
+    if isinstance(template, list):
+        return [evaluate_template(value, env, field) for value in template]
+    return template
