@@ -8,6 +8,7 @@ the ``async with`` block ends. Verbs take and return Step Functions' vocabulary 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import re
 import uuid
@@ -101,6 +102,8 @@ class Runtime:
             jumps to the next timer whenever nothing else can progress.
         workers: scheduler workers (decisions in parallel across executions).
         max_handler_concurrency: global cap on handler calls in flight.
+        tune_gc: raise the garbage collector's thresholds while the runtime is open (it holds
+            many long-lived objects); the previous thresholds are restored on close.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class Runtime:
         virtual_time: bool = False,
         workers: int = 4,
         max_handler_concurrency: int | None = None,
+        tune_gc: bool = True,
         region: str = "us-east-1",
         account: str = "123456789012",
     ) -> None:
@@ -125,6 +129,8 @@ class Runtime:
         self.region = region
         self.account = account
         self._workers = workers
+        self._tune_gc = tune_gc
+        self._gc_threshold: tuple[int, int, int] | None = None
         self._max_handler_concurrency = max_handler_concurrency
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._store: EventStore | None = None
@@ -137,6 +143,13 @@ class Runtime:
     async def __aenter__(self) -> Self:
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
+        if self._tune_gc:
+            # Millions of long-lived objects (states, events) make CPython's default young
+            # generation threshold trigger full collections constantly: benchmarks/chain runs
+            # ~1.6x faster with these thresholds. Restored when the runtime closes.
+            self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(100_000, 50, 1000)
+            stack.callback(gc.set_threshold, *self._gc_threshold)
         try:
             store = self._store_arg
             if isinstance(store, str):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import re
 from typing import Any, Final, assert_never
 
@@ -74,6 +75,7 @@ def dumps(value: JSON) -> str:
     return _encode(value).decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def iso_time(timestamp: float) -> str:
     """``2024-05-01T12:00:00.123Z``: the format of ``$$.Execution.StartTime`` and friends."""
     moment = _dt.datetime.fromtimestamp(timestamp, _dt.UTC)
@@ -256,9 +258,9 @@ class _Decider:
         """The evaluation scope of ``frame``'s current state: the ``$$`` context object and the
         workflow variables in scope."""
         return Scope(
-            context=self.context(frame, task_token=task_token, item=item),
             variables=frame.variables,
             entropy=self.entropy,
+            context_factory=lambda: self.context(frame, task_token=task_token, item=item),
         )
 
     def jsonata_env(self, frame: Frame, *, item: JSON = None, **states: JSON) -> Env:
@@ -493,6 +495,8 @@ class _Decider:
         return self.select(io.input_path, frame.data, frame, "InputPath")
 
     def select(self, path: Path, data: JSON, frame: Frame, field: str) -> JSON:
+        if path.text == "$":  # the default InputPath/OutputPath: identity, no scope needed
+            return data
         try:
             return path.evaluate(data, self.scope(frame))
         except PathNotFound as missing:

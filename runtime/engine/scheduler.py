@@ -206,8 +206,10 @@ class Engine:
             try:
                 if live is not None:
                     await self._process(live)
-            except Exception:  # an engine bug must not kill the worker pool
+            except Exception:  # a store failure or an engine bug must not kill the worker pool
                 log.exception("engine.decision_failed", execution=arn)
+                if live is not None:
+                    await self._rebuild(live)
             finally:
                 self._set_busy(-1)
 
@@ -297,6 +299,24 @@ class Engine:
         live = Live(record, machine, state)
         self.live[arn] = live
         return live
+
+    async def _rebuild(self, live: Live) -> None:
+        """After a failed decision or commit, the memory may be ahead of the log: replay the
+        log (the truth) and try again."""
+        arn = live.record.execution_arn
+        try:
+            state = fold(await self.store.read(arn))
+        except Exception:
+            log.exception("engine.rebuild_failed", execution=arn)
+            return
+        live.state = state
+        live.seq = state.last_event_id
+        live.queued = False
+        if not state.is_terminal:
+            for task in in_flight(state, live.machine):
+                if task.scheduled_id not in live.running:
+                    self._start_task(live, task)
+            self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
     def _final_record(self, live: Live) -> ExecutionRecord:
         state = live.state

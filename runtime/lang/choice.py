@@ -353,7 +353,7 @@ def _constant(value: bool) -> _Test:
 
 
 def _jsonata_condition(data: JSON, scope: Scope) -> bool:
-    raise TypeError("a JSONata Condition is evaluated with ChoiceRule.evaluate_condition")
+    raise NotImplementedError("a JSONata Condition is evaluated by ChoiceRule.evaluate_condition")
 
 
 _TOP_LEVEL_FIELDS: Final = frozenset({"Next", "Assign", "Output", "Comment"})
@@ -569,7 +569,8 @@ class ChoiceRule:
         Raises:
             StatesError: ``States.Runtime`` when ``Variable`` selects nothing (except under
                 ``IsPresent``).
-            TypeError: for a JSONata ``Condition`` (use :meth:`evaluate_condition`).
+            NotImplementedError: for a JSONata ``Condition`` (use :meth:`evaluate_condition`,
+                which needs the ``$states`` environment).
         """
         return self._test(data, scope)
 

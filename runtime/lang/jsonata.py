@@ -54,6 +54,7 @@ __all__ = [
     "compile_expression",
     "compile_template",
     "describe_type",
+    "engine_name",
     "evaluate",
     "evaluate_template",
     "is_expression",
@@ -344,6 +345,13 @@ class JsonatapyEngine:
 
 
 _engine: Engine = JsonatapyEngine()
+
+
+def engine_name() -> str:
+    """The name of the JSONata implementation in use (for benchmarks and diagnostics)."""
+    if isinstance(_engine, JsonatapyEngine):
+        return f"jsonatapy {jsonatapy.__version__}"
+    return type(_engine).__name__
 
 
 def set_engine(engine: Engine) -> Engine:

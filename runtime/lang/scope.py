@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 JSON = Any
@@ -42,14 +42,27 @@ class Entropy:
 class Scope:
     """The read-only environment of one evaluation."""
 
-    __slots__ = ("context", "entropy", "variables")
+    __slots__ = ("_context", "_context_factory", "entropy", "variables")
 
     def __init__(
         self,
         context: JSON = None,
         variables: Mapping[str, JSON] | None = None,
         entropy: Entropy | None = None,
+        *,
+        context_factory: Callable[[], JSON] | None = None,
     ) -> None:
-        self.context: JSON = {} if context is None else context
+        self._context: JSON = context
+        # Building the context object costs more than most evaluations that never read it
+        # (benchmarks/chain: ~40% of a Pass transition), so it can be built on first use.
+        self._context_factory = context_factory
         self.variables: Mapping[str, JSON] = {} if variables is None else variables
         self.entropy: Entropy = Entropy(0) if entropy is None else entropy
+
+    @property
+    def context(self) -> JSON:
+        """The ``$$`` context object."""
+        if self._context is None:
+            factory = self._context_factory
+            self._context = {} if factory is None else factory()
+        return self._context

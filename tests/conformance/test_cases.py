@@ -74,7 +74,8 @@ def outcome(path: Path) -> Outcome:
 
 def _params() -> list[Any]:
     if not CASES or COMPARE is None:
-        return [pytest.param(None, id="no-conformance-data", marks=pytest.mark.skip(reason=MISSING))]
+        skip = pytest.mark.skip(reason=MISSING)
+        return [pytest.param(None, id="no-conformance-data", marks=skip)]
     params = []
     for path in CASES:
         reason = KNOWN_FAILURES.get(path.name)

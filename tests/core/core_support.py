@@ -34,7 +34,9 @@ Outcome = tuple[Any, ...]
 Script = Callable[[RunTask], Outcome]
 
 
-def machine_of(definition: Mapping[str, JSON] | str, machine_type: str = "STANDARD") -> StateMachine:
+def machine_of(
+    definition: Mapping[str, JSON] | str, machine_type: str = "STANDARD"
+) -> StateMachine:
     return load_definition(
         definition if isinstance(definition, str) else json.dumps(definition),
         machine_type=machine_type,
@@ -61,7 +63,7 @@ def types(events: list[HistoryEvent] | tuple[HistoryEvent, ...]) -> list[str]:
     return [event.type for event in events]
 
 
-def result_for(task: RunTask, outcome: Outcome, now: float, seed: int = 0) -> TaskResult:
+def result_for(task: RunTask, outcome: Outcome, now: float = T0, seed: int = 0) -> TaskResult:
     kind = outcome[0]
     if kind == "succeeded":
         return TaskResult(
@@ -104,7 +106,9 @@ class Driver:
         self.decisions: list[tuple[Incoming, Decision]] = []
         self.max_running = 0
 
-    def run(self, input: JSON = None, *, now: float = T0) -> tuple[list[HistoryEvent], ExecutionState]:
+    def run(
+        self, input: JSON = None, *, now: float = T0
+    ) -> tuple[list[HistoryEvent], ExecutionState]:
         first = started(input, now=now)
         state = fold([first])
         return [first, *self.resume(state, now=now)], state
