@@ -253,11 +253,11 @@ class Engine:
             live.timer_at = wake_at
             heapq.heappush(self._timers, (wake_at, arn))
             self._timers_changed.set()
-        if self.evict_parked and not live.running and not live.inbox and not live.queued:
+        idle = not live.running and not live.inbox and not live.queued
+        if self.evict_parked and idle and live.timer_at is not None:
             # Parked on a timer only: keep the timer entry, not the state (rebuilt by replay).
-            if live.timer_at is not None:
-                del self.live[arn]
-                self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
+            del self.live[arn]
+            self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
 
     def _finished(self, arn: str) -> None:
         live = self.live.pop(arn, None)

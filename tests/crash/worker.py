@@ -10,6 +10,7 @@ The test kills this process at a random moment and runs it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from typing import Any
@@ -61,7 +62,7 @@ def expected_output(index: int) -> dict[str, Any]:
     return {"total": sum(index * 10 + i for i in range(3))}
 
 
-class Flaky(Exception):  # noqa: N818 - the error name the definition retries on
+class Flaky(Exception):
     """A transient failure on the first attempt of some items."""
 
 
@@ -94,10 +95,8 @@ async def main(db: str, handler_log: str, count: int) -> None:
         async def start(index: int) -> None:
             name = f"exec-{index}"
             arn = machine.arn.replace(":stateMachine:", ":execution:") + f":{name}"
-            try:
+            with contextlib.suppress(ExecutionAlreadyExists):
                 await rt.start_execution(machine.arn, execution_input(index), name=name)
-            except ExecutionAlreadyExists:
-                pass
             arns.append(arn)
 
         await asyncio.gather(*(start(i) for i in range(count)))
