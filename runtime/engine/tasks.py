@@ -10,6 +10,7 @@ runtime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import traceback
 import uuid
@@ -72,6 +73,11 @@ async def call_handler(
     spec = registry.resolve(task.handler_name)
     if spec is None:
         return missing_handler(task)
+    beat = _Heartbeat(clock.now())
+
+    async def heartbeat() -> None:
+        beat.last = clock.now()
+
     context = TaskContext(
         execution_arn=execution_arn,
         state_machine_arn=state_machine_arn,
@@ -81,17 +87,21 @@ async def call_handler(
         idempotency_key=f"{execution_arn}/{task.frame}/{task.state_name}/{task.scheduled_id}",
         logger=bound_logger(execution_arn, task.state_name, task.attempt),
         sleep_fn=sleep,
+        heartbeat_fn=heartbeat,
     )
     try:
-        if task.timeout_seconds is None:
+        if task.timeout_seconds is None and task.heartbeat_seconds is None:
             output = await spec.fn(task.input, context)
         else:
-            output = await _with_deadline(
-                spec.fn(task.input, context), clock, clock.now() + task.timeout_seconds
+            deadline = None
+            if task.timeout_seconds is not None:
+                deadline = clock.now() + task.timeout_seconds
+            output = await _supervise(
+                spec.fn(task.input, context), clock, deadline, task.heartbeat_seconds, beat
             )
         msgspec.json.encode(output)
-    except TimeoutError:
-        return "timed_out", None, "States.Timeout", None
+    except _Expired as expired:
+        return "timed_out", None, expired.error, None
     except TaskFailed as failure:
         return "failed", None, failure.error, failure.cause
     except Exception as exc:  # a handler's bug fails its Task, never the runtime
@@ -100,28 +110,53 @@ async def call_handler(
     return "succeeded", output, None, None
 
 
-async def _with_deadline(call: Awaitable[JSON], clock: Clock, deadline: float) -> JSON:
-    """Await ``call`` unless ``clock`` reaches ``deadline`` first (then TimeoutError).
+class _Heartbeat:
+    """When the handler last reported progress."""
 
-    Raw asyncio rather than anyio.fail_after: the deadline must follow the runtime's Clock, which
-    may be virtual.
+    __slots__ = ("last",)
+
+    def __init__(self, last: float) -> None:
+        self.last = last
+
+
+class _Expired(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def _supervise(
+    call: Awaitable[JSON],
+    clock: Clock,
+    deadline: float | None,
+    heartbeat_seconds: float | None,
+    beat: _Heartbeat,
+) -> JSON:
+    """Await ``call`` under TimeoutSeconds (``deadline``) and HeartbeatSeconds.
+
+    Raw asyncio rather than anyio.fail_after: the deadlines follow the runtime's Clock, which
+    may be virtual. Raises ``_Expired("States.Timeout" | "States.HeartbeatTimeout")``.
     """
     work = asyncio.ensure_future(call)
-    timer = asyncio.ensure_future(clock.sleep_until(deadline))
     try:
-        done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        work.cancel()
-        timer.cancel()
-        raise
-    if work in done:
-        timer.cancel()
-        return work.result()
-    work.cancel()
-    try:
-        await work
-    except asyncio.CancelledError:
-        pass
-    except Exception:
-        pass
-    raise TimeoutError
+        while True:
+            limits = [] if deadline is None else [deadline]
+            if heartbeat_seconds is not None:
+                limits.append(beat.last + heartbeat_seconds)
+            timer = asyncio.ensure_future(clock.sleep_until(min(limits)))
+            try:
+                await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if work.done():
+                return work.result()
+            now = clock.now()
+            if deadline is not None and now >= deadline:
+                raise _Expired("States.Timeout")
+            if heartbeat_seconds is not None and now >= beat.last + heartbeat_seconds:
+                raise _Expired("States.HeartbeatTimeout")
+    finally:
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
