@@ -5,6 +5,8 @@ Subcommands (one ``_add_<name>`` function each registers its parser and its ``ru
     statemill validate DEFINITION
     statemill run DEFINITION [--input JSON|@FILE] [--handlers MODULE]... [--type STANDARD|EXPRESS]
                              [--history] [--store memory|PATH.db] [--virtual-time]
+    statemill bench [SCENARIO ...] [--quick] [--runs N] [--out DIR] [--loop asyncio|uvloop]
+                    [--param KEY=VALUE]... [--parked-n N]
 
 Every command prints one JSON document on stdout. Exit codes: 0 when the command did its job (for
 ``run``: the execution ran to an end, whatever its status), 1 when ``validate`` finds the definition
@@ -81,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     # Later: start, describe, history, list, replay, graph, serve, bench (DESIGN.md "Interfaces").
-    for add in (_add_validate, _add_run):
+    for add in (_add_validate, _add_run, _add_bench):
         add(subparsers)
     return parser
 
@@ -210,6 +212,68 @@ async def _execute(
             failure = exc
             message = f"{type(exc).__name__}: {exc}"
     raise UsageError(message) from failure
+
+
+# -- bench --------------------------------------------------------------------------------------
+
+
+def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run the benchmark suite (python -m benchmarks)",
+        description="Run benchmark scenarios (chain, map, parked, handlers, replay; default: "
+        "all): a table on stdout, a progress bar on stderr, JSON results with machine facts. "
+        "Needs the benchmarks package of a Statemill checkout (run from its root). "
+        "Exits 1 when an invariant check failed.",
+    )
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenarios to run")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run (CI)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per scenario (default: 3; 1 with --quick)"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", default=None, help="results directory (default: benchmarks/results)"
+    )
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default=None, help="event loop")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario size parameter (repeatable)",
+    )
+    parser.add_argument("--parked-n", type=int, default=None, metavar="N", help="parked: N")
+    parser.set_defaults(command=_bench, command_name="bench")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """A thin call into ``benchmarks.suite.main`` with the same arguments."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        suite = importlib.import_module("benchmarks.suite")
+    except ImportError as exc:
+        raise UsageError(
+            f"cannot import the benchmark suite ({exc}); run from a Statemill checkout"
+        ) from exc
+    argv: list[str] = list(args.scenarios)
+    if args.quick:
+        argv.append("--quick")
+    for flag, value in (
+        ("--runs", args.runs),
+        ("--out", args.out),
+        ("--loop", args.loop),
+        ("--parked-n", args.parked_n),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    for item in args.param:
+        argv += ["--param", item]
+    try:
+        code = suite.main(argv)
+    except SystemExit as exc:  # the suite's own usage errors (argparse)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return int(code)
 
 
 # -- shared helpers ----------------------------------------------------------------------------

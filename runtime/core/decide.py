@@ -266,8 +266,14 @@ class _Decider:
     def jsonata_env(self, frame: Frame, *, item: JSON = None, **states: JSON) -> Env:
         """The JSONata environment of ``frame``'s current state: ``$states`` (``input`` is the
         state's raw input; ``result``/``errorOutput`` when given) and the variables."""
-        bound = {"input": frame.data, "context": self.context(frame, item=item), **states}
-        return Env(bound, frame.variables, self.entropy, self.now)
+        bound = {"input": frame.data, **states}
+        return Env(
+            bound,
+            frame.variables,
+            self.entropy,
+            self.now,
+            context=lambda: self.context(frame, item=item),
+        )
 
     def context(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> JSON:
         """The context object (``$$`` in JSONPath, ``$states.context`` in JSONata)."""
@@ -347,21 +353,39 @@ class _Decider:
         except StatesError as error:
             cause = self.cause(frame, error.cause)
             if isinstance(error, QueryEvaluationError):
+                # Logged first; the failure itself follows from the EVALUATION_FAILED phase,
+                # so a decision cut right after this event resumes without evaluating again.
                 self.evaluation_failed(frame, error, cause)
-                if isinstance(state, Map) and frame.phase == Phase.ENTERED:
-                    # AWS fails a Map whose Items/ItemSelector/... did not evaluate with
-                    # MapStateFailed, which its Retry and Catch then see.
-                    self.children_failed(frame, state, "MapStateFailed", error.error, cause)
-                    return True
+                return True
             self.fail_state(frame, state, error.error, cause)
             return True
 
-    def evaluation_failed(self, frame: Frame, error: QueryEvaluationError, cause: str) -> None:
+    def evaluation_failed(
+        self,
+        frame: Frame,
+        error: QueryEvaluationError,
+        cause: str,
+        *,
+        in_catch: bool = False,
+    ) -> None:
         """``EvaluationFailed``: AWS logs every failed JSONata evaluation before the failure."""
         details: dict[str, JSON] = {"error": error.error, "cause": cause, "state": frame.state}
         if error.location:
             details["location"] = error.location
+        if in_catch:
+            details["statemillInCatch"] = True
         self.emit("EvaluationFailed", frame.id, details)
+
+    def after_evaluation_failed(self, frame: Frame, state: State) -> None:
+        """The state whose evaluation failed fails: AWS fails a Map that could not start
+        (Items, ItemSelector...) with MapStateFailed, which its Retry and Catch then see."""
+        error = frame.error or "States.QueryEvaluationError"
+        cause = frame.cause or ""
+        # run_id < entered_id: no MapStateStarted since the state was entered.
+        if isinstance(state, Map) and frame.run_id < frame.entered_id:
+            self.children_failed(frame, state, "MapStateFailed", error, cause)
+            return
+        self.fail_state(frame, state, error, cause)
 
     def cause(self, frame: Frame, detail: str) -> str:
         return (
@@ -464,6 +488,12 @@ class _Decider:
             return True
         if phase == Phase.TASK_SUCCEEDED:
             self.finish_with_result(frame, state, frame.result)
+            return True
+        if phase == Phase.EVALUATION_FAILED:
+            self.after_evaluation_failed(frame, state)
+            return True
+        if phase == Phase.CATCH_FAILED:
+            self.fail_frame(frame, frame.error, frame.cause)
             return True
         if phase in (Phase.TASK_FAILED, Phase.CHILDREN_FAILED):
             self.fail_state(frame, state, frame.error or "States.TaskFailed", frame.cause or "")
@@ -1007,7 +1037,8 @@ class _Decider:
             except StatesError as failure:
                 failed_cause = self.cause(frame, failure.cause)
                 if isinstance(failure, QueryEvaluationError):
-                    self.evaluation_failed(frame, failure, failed_cause)
+                    self.evaluation_failed(frame, failure, failed_cause, in_catch=True)
+                    return
                 self.fail_frame(frame, failure.error, failed_cause)
             return
         try:
@@ -1140,7 +1171,7 @@ class _Decider:
         that must give an array; absent, the state input must be an array."""
         template = state.items_expr
         if template is None:
-            items = env.states["input"]
+            items = env.base["input"]
             if not isinstance(items, list):
                 raise QueryEvaluationError(
                     f"Map state input must be an array but was: {dumps(items)}", "Items"

@@ -108,6 +108,11 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
         frame.error = details.get("error")
         frame.cause = details.get("cause")
         _failed_or_retry(frame, event)
+    elif kind == "EvaluationFailed":
+        frame.error = details.get("error")
+        frame.cause = details.get("cause")
+        in_catch = details.get("statemillInCatch", False)
+        frame.phase = Phase.CATCH_FAILED if in_catch else Phase.EVALUATION_FAILED
     elif kind in ("ParallelStateStarted", "MapStateStarted"):
         _children_started(state, frame, event)
     elif kind == "MapRunStarted":

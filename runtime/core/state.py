@@ -49,6 +49,11 @@ class Phase(enum.IntEnum):
     """The frame's machine ended: ``data`` is its output, or ``error``/``cause`` are set."""
     REPORTED = 10
     """A finished child whose end was recorded by the parent (MapIterationSucceeded...)."""
+    EVALUATION_FAILED = 12
+    """A JSONata evaluation failed (EvaluationFailed logged, ``error``/``cause`` set): the state
+    fails next (a Map through MapStateFailed), and Retry/Catch apply."""
+    CATCH_FAILED = 13
+    """A Catcher's JSONata ``Output``/``Assign`` failed: the frame fails, nothing catches it."""
 
 
 class Frame(msgspec.Struct, kw_only=True):

@@ -71,6 +71,8 @@ AWS_FUNCTIONS: Final = frozenset(
 )
 
 _VARIABLE: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_STATES: Final = re.compile(r"\$states\b")
+_STATES_WITHOUT_CONTEXT: Final = re.compile(r"\$states\s*\.\s*(input|result|errorOutput)\b")
 _HASH_ALGORITHMS: Final = {
     "MD5": "md5",
     "SHA-1": "sha1",
@@ -146,14 +148,18 @@ class Env:
     """What one state's expressions read: ``$states``, the variables, the clock, the entropy.
 
     Attributes:
-        states: the ``$states`` object (``input``, ``context``, and ``result`` or
+        base: ``$states`` without ``context`` unless given in it (``input``, and ``result`` or
             ``errorOutput`` when the state has one).
         variables: the workflow variables in scope (read-only).
         entropy: the decision's seeded random source (``$random()``, ``$uuid()``).
         now: the decision's clock reading, seconds since the epoch (``$now()``, ``$millis()``).
+
+    The context object is built only for expressions that read ``$states.context`` (or use
+    ``$states`` as a whole): it repeats the execution input, which would double the cost of
+    handing ``$states`` to the engine.
     """
 
-    __slots__ = ("_pending", "entropy", "now", "states", "variables")
+    __slots__ = ("_context", "_full", "_pending", "base", "entropy", "now", "variables")
 
     def __init__(
         self,
@@ -161,16 +167,23 @@ class Env:
         variables: Mapping[str, JSON] | None = None,
         entropy: Entropy | None = None,
         now: float = 0.0,
+        context: Callable[[], JSON] | None = None,
     ) -> None:
-        self.states = states
+        self.base = states
+        self._context = context
+        self._full: Mapping[str, JSON] | None = None if context is not None else states
         self.variables: Mapping[str, JSON] = {} if variables is None else variables
         self.entropy = Entropy(0) if entropy is None else entropy
         self.now = now
         self._pending: QueryEvaluationError | None = None
 
-    def with_states(self, **extra: JSON) -> Env:
-        """A copy whose ``$states`` has ``extra`` keys added (e.g. ``result``)."""
-        return Env({**self.states, **extra}, self.variables, self.entropy, self.now)
+    @property
+    def states(self) -> Mapping[str, JSON]:
+        """The whole ``$states`` object, context included."""
+        if self._full is None:
+            assert self._context is not None
+            self._full = {**self.base, "context": self._context()}
+        return self._full
 
 
 _CURRENT: Final[contextvars.ContextVar[Env]] = contextvars.ContextVar("statemill_jsonata_env")
@@ -378,7 +391,7 @@ class JsonataExpression:
         names: the ``$name`` variables the expression may read (a superset).
     """
 
-    __slots__ = ("_compiled", "names", "source", "text", "uses_states")
+    __slots__ = ("_compiled", "names", "source", "text", "uses_context", "uses_states")
 
     def __init__(self, source: str, text: str, compiled: Compiled, names: frozenset[str]) -> None:
         self.source = source
@@ -386,6 +399,8 @@ class JsonataExpression:
         self._compiled = compiled
         self.names = names - {"states"}
         self.uses_states = "states" in names
+        # True unless every $states is followed by .input, .result or .errorOutput.
+        self.uses_context = len(_STATES.findall(text)) > len(_STATES_WITHOUT_CONTEXT.findall(text))
 
     def __repr__(self) -> str:
         return f"JsonataExpression({self.source!r})"
@@ -399,7 +414,7 @@ class JsonataExpression:
         variables = env.variables
         bindings = {name: variables[name] for name in self.names if name in variables}
         if self.uses_states:
-            bindings["states"] = env.states
+            bindings["states"] = env.states if self.uses_context else env.base
         token = _CURRENT.set(env)
         env._pending = None
         try:

@@ -405,3 +405,35 @@ async def test_start_sync_execution_returns_the_result() -> None:
     assert result.status == "SUCCEEDED"
     assert result.output_value == {"n": 10}
     assert ":express:" in result.execution_arn
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: an exception raised by decide is logged by the worker (engine.decision_failed) "
+        "and the execution stays RUNNING forever instead of failing; e.g. a JSONata Choice "
+        "whose condition raised NotImplementedError hung wait_for_execution"
+    ),
+)
+async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runtime.engine.scheduler as scheduler
+
+    real_decide = scheduler.decide
+
+    def broken_decide(machine: Any, state: Any, incoming: Any) -> Any:
+        if state.name == "doomed":
+            raise RuntimeError("a bug in the core")
+        return real_decide(machine, state, incoming)
+
+    monkeypatch.setattr(scheduler, "decide", broken_decide)
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    async with virtual_runtime() as rt:
+        machine = await rt.create_state_machine("M", definition)
+        started = await rt.start_execution(machine.arn, {}, name="doomed")
+        result = await rt.wait_for_execution(started.execution_arn, timeout=1)
+        healthy = await rt.run(definition, {"ok": True}, timeout=5)
+
+    assert result.status == "FAILED"
+    assert healthy.status == "SUCCEEDED"

@@ -1,0 +1,214 @@
+"""The benchmark suite: every scenario runs at a tiny size and reports well-formed results.
+
+Figures are not asserted (they depend on the machine); the shape of the JSON document, the
+invariants (a concurrency limit never exceeded, every execution succeeded) and the plumbing
+(table, file, command line) are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import map as map_scenario
+from benchmarks.common import Metric, Progress, percentile
+from benchmarks.suite import SCENARIOS, git_commit, machine_facts, main, run_suite
+from runtime.cli import main as statemill
+
+#: Per scenario: overrides on top of --quick that keep the whole file well under 20 s.
+TINY: dict[str, dict[str, float]] = {
+    "chain": {"executions": 60, "in_flight": 20},
+    "map": {
+        "inline_items": 40,
+        "inline_mc_b": 7,
+        "distributed_start": 10,
+        "distributed_items": 100,
+        "distributed_mc": 9,
+    },
+    "parked": {"n": 40, "wait_s": 1, "wave": 15, "lateness_sample": 10},
+    "handlers": {"executions": 120, "limit": 8, "in_flight": 40, "handler_ms": 2},
+    "replay": {"fold_events": 400, "resume_n": 40, "resume_wave": 15},
+}
+
+DOCUMENT_KEYS = {
+    "scenario",
+    "description",
+    "date",
+    "quick",
+    "runs_requested",
+    "params",
+    "full_params",
+    "at_full_size",
+    "metrics",
+    "medians",
+    "comparisons",
+    "checks",
+    "notes",
+    "runs",
+    "machine",
+    "path",
+}
+MACHINE_KEYS = {
+    "date",
+    "python",
+    "implementation",
+    "platform",
+    "cpu_count",
+    "total_memory_bytes",
+    "loop",
+    "statemill_version",
+    "git_commit",
+}
+
+
+def run_tiny(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    [document] = run_suite(
+        [name],
+        quick=True,
+        runs=1,
+        out=tmp_path,
+        loop="asyncio",
+        overrides=TINY[name],
+        in_process=True,
+        progress=False,
+    )
+    table = capsys.readouterr().out
+    assert f"== {name} (" in table
+    assert "reduced size: targets not judged" in table
+    written = json.loads(Path(document["path"]).read_text(encoding="utf-8"))
+    assert written == {k: v for k, v in document.items() if k != "path"}
+    assert Path(document["path"]).name.startswith(f"{name}-")
+    return document
+
+
+def assert_shape(document: dict[str, Any], name: str) -> None:
+    assert set(document) >= DOCUMENT_KEYS
+    assert set(document["machine"]) >= MACHINE_KEYS
+    assert document["scenario"] == name
+    assert document["at_full_size"] is False
+    assert len(document["runs"]) == 1
+    assert document["params"] == {**SCENARIOS[name].quick, **TINY[name]}
+    for metric in document["metrics"]:
+        assert {"key", "label", "unit", "median", "runs", "target", "met"} <= set(metric)
+        assert math.isfinite(metric["median"])
+        assert metric["met"] is None  # never judged at a reduced size
+        assert metric["runs"] == [document["runs"][0]["values"][metric["key"]]]
+    for comparison in document["comparisons"]:
+        assert comparison["ratio"] is not None
+        assert comparison["ratio"] > 0
+    assert document["checks"]
+    assert all(document["checks"].values()), document["checks"]
+
+
+def test_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = run_tiny("chain", tmp_path, capsys)
+    assert_shape(document, "chain")
+    medians = document["medians"]
+    for store in ("memory", "sqlite"):
+        assert medians[f"{store}_transitions_per_s"] == pytest.approx(
+            10 * medians[f"{store}_executions_per_s"]
+        )
+
+
+def test_map_never_exceeds_max_concurrency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = run_tiny("map", tmp_path, capsys)
+    assert_shape(document, "map")
+    medians = document["medians"]
+    assert 1 <= medians["inline_b_max_concurrency"] <= 7
+    assert medians["inline_a_max_concurrency"] >= 1
+    assert 1 <= medians["distributed_max_concurrency"] <= 9
+    ladder = document["runs"][0]["info"]["distributed_ladder"]
+    assert [step["items"] for step in ladder] == [10, 100]
+    assert medians["distributed_items_run"] == 100
+    assert any("TARGET SIZE NOT RUN" in note for note in document["notes"]) is False
+
+
+def test_parked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = run_tiny("parked", tmp_path, capsys)
+    assert_shape(document, "parked")
+    medians = document["medians"]
+    assert medians["held_peak"] >= 1
+    assert medians["peak_rss_mib"] > 0
+    assert medians["lateness_p50_s"] <= medians["lateness_p99_s"] <= medians["lateness_max_s"]
+
+
+def test_handlers_never_exceed_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = run_tiny("handlers", tmp_path, capsys)
+    assert_shape(document, "handlers")
+    for store in ("memory", "sqlite"):
+        assert 1 <= document["medians"][f"{store}_max_in_flight"] <= 8
+
+
+def test_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = run_tiny("replay", tmp_path, capsys)
+    assert_shape(document, "replay")
+    assert document["medians"]["fold_map_events"] >= 400
+    assert document["medians"]["fold_map_events_per_s"] > 0
+
+
+def test_command_line_runs_a_scenario_in_a_child_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["chain", "--quick", "--out", str(tmp_path), "--no-progress", "--loop", "asyncio"]
+    argv += ["--param", "executions=30", "--param", "in_flight=10"]
+    assert main(argv) == 0
+    assert "== chain (executions=30, in_flight=10" in capsys.readouterr().out
+    [path] = tmp_path.glob("chain-*.json")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["runs"][0]["checks"]["sqlite_all_succeeded"] is True
+
+
+def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc_info:
+        main(["nosuch"])
+    assert exc_info.value.code == 2
+    with pytest.raises(SystemExit) as exc_info:
+        main(["chain", "--param", "nosuch=1"])
+    assert exc_info.value.code == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_statemill_bench_is_a_thin_call(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert statemill(["bench", "--help"]) == 0
+    assert "--quick" in capsys.readouterr().out
+    assert statemill(["bench", "nosuch", "--out", str(tmp_path)]) == 2
+
+
+def test_ladder_and_prediction() -> None:
+    assert map_scenario.ladder(1_000, 1_000_000) == [1_000, 10_000, 100_000, 1_000_000]
+    assert map_scenario.ladder(300, 300) == [300]
+    assert map_scenario.ladder(300, 2_000) == [300, 2_000]
+    # quadratic growth between the last two sizes predicts quadratic growth onwards
+    assert map_scenario.predict([(1_000, 1.0), (10_000, 100.0)], 100_000) == pytest.approx(10_000)
+    # never assumes better than linear
+    assert map_scenario.predict([(1_000, 2.0), (10_000, 4.0)], 100_000) == pytest.approx(40.0)
+
+
+def test_helpers() -> None:
+    assert percentile([], 0.99) == 0.0
+    assert percentile([float(i) for i in range(1, 101)], 0.99) == 99.0
+    assert percentile([float(i) for i in range(1, 101)], 0.50) == 50.0
+    assert Metric(key="x", label="x", unit="s", target=1, better="lower").meets(0.5) is True
+    assert Metric(key="x", label="x", unit="/s", target=10).meets(9) is False
+    assert Metric(key="x", label="x", unit="").meets(9) is None
+    facts = machine_facts("asyncio")
+    assert facts["cpu_count"] >= 1
+    root = Path(__file__).resolve().parent.parent
+    commit = git_commit(root)
+    assert commit is None or len(commit) == 40
+
+
+def test_progress_bar_is_quiet_when_disabled(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = Progress(enabled=False)
+    progress.start("x", 3)
+    progress.update(3)
+    progress.finish()
+    assert capsys.readouterr().err == ""
