@@ -172,11 +172,18 @@ class _Decider:
         self.events: list[HistoryEvent] = []
         self.tasks: list[RunTask] = []
         self.timers: dict[str, float] = {}
+        self.focus: set[str] | None = None
+        """When set, the frames this decision may need to drive (others wait on handlers)."""
         self._machines: dict[tuple[tuple[str, int], ...], StateMachine] = {(): machine}
 
     # -- plumbing -----------------------------------------------------------------------------
 
     def run(self) -> Decision:
+        incoming = self.incoming
+        if isinstance(incoming, TaskResult):
+            # Only the frame the result is for, and its ancestors, can move.
+            parts = incoming.frame.split("/") if incoming.frame else []
+            self.focus = {"", *("/".join(parts[: i + 1]) for i in range(len(parts)))}
         state = self.state
         if state.is_terminal or not state.frames:
             return Decision()
@@ -1136,10 +1143,19 @@ class _Decider:
                 )
         try:
             tolerated_count, tolerated_percentage = self.map_tolerance(frame, state, effective)
-        except (_Failure, StatesError):
-            # AWS evaluates the failure tolerance after logging MapStateStarted.
-            self.emit("MapStateStarted", frame.id, {"length": len(items)})
-            raise
+        except (_Failure, StatesError) as failure:
+            # AWS evaluates the failure tolerance after logging MapStateStarted. The failure
+            # is recorded with it, so a history cut right here resumes into the same failure.
+            error = failure.error
+            cause = (
+                failure.cause if isinstance(failure, _Failure) else self.cause(frame, failure.cause)
+            )
+            self.emit(
+                "MapStateStarted",
+                frame.id,
+                {"length": len(items), "statemillError": error, "statemillCause": cause},
+            )
+            raise _Failure(error, cause) from None
         inputs = [
             self.iteration_input(frame, state, effective, index, item)
             for index, item in enumerate(items)
@@ -1158,13 +1174,6 @@ class _Decider:
         if tolerated_percentage is not None:
             details["statemillToleratedFailurePercentage"] = tolerated_percentage
         self.emit("MapStateStarted", frame.id, details)
-        if state.mode == "DISTRIBUTED":
-            label = f"{state.label}" if state.label else state.name
-            self.emit(
-                "MapRunStarted",
-                frame.id,
-                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
-            )
 
     def map_items_jsonata(self, state: Map, env: Env) -> list[JSON]:
         """JSONata ``Items``: an array (whose strings may be expressions) or one expression
@@ -1331,31 +1340,62 @@ class _Decider:
 
     def step_map(self, frame: Frame, state: Map) -> bool:
         progressed = False
-        while frame.phase == Phase.CHILDREN and not self.state.is_terminal:
-            for child_id in list(frame.children):
-                progressed |= self.drive(child_id)
-                if frame.phase != Phase.CHILDREN or self.state.is_terminal:
-                    return True
-            for child_id in list(frame.children):
-                child = self.state.frames.get(child_id)
-                if child is not None and child.phase == Phase.DONE:
-                    self.emit_iteration(frame, state, "MapIterationSucceeded", child.index)
-                    progressed = True
+        if state.mode == "DISTRIBUTED" and not frame.map_run:
+            # Decided from the definition, not remembered: a history cut between
+            # MapStateStarted and MapRunStarted resumes into the same map run.
+            label = f"{state.label}" if state.label else state.name
+            self.emit(
+                "MapRunStarted",
+                frame.id,
+                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
+            )
+            progressed = True
+        # Iterations in flight: drive those that may move (a Task result reaches one frame, so
+        # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
+        for child_id in list(frame.children):
+            child = self.state.frames.get(child_id)
+            if child is None or (
+                self.focus is not None
+                and child_id not in self.focus
+                and (child.phase == Phase.STARTED)
+            ):
+                continue
+            progressed |= self.advance_iteration(frame, state, child_id)
+            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+                return True
+        if self.exceeds_tolerance(frame):
+            self.map_failed(frame, state)
+            return True
+        # Start iterations while MaxConcurrency allows; each runs depth-first until it blocks.
+        while frame.child_started < frame.child_total and (
+            frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency
+        ):
+            index = frame.child_started
+            self.emit_iteration(frame, state, "MapIterationStarted", index)
+            progressed = True
+            child_id = next(reversed(frame.children))
+            self.advance_iteration(frame, state, child_id)
+            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+                return True
             if self.exceeds_tolerance(frame):
                 self.map_failed(frame, state)
                 return True
-            if frame.child_started < frame.child_total and (
-                frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency
-            ):
-                self.emit_iteration(frame, state, "MapIterationStarted", frame.child_started)
-                progressed = True
-                continue
-            if frame.child_started == frame.child_total and frame.child_running == 0:
-                if frame.map_run:
-                    self.emit("MapRunSucceeded", frame.id, {})
-                self.emit("MapStateSucceeded", frame.id, {})
-                return True
-            break
+        if frame.child_started == frame.child_total and frame.child_running == 0:
+            if frame.map_run and not frame.map_run_ended:
+                self.emit("MapRunSucceeded", frame.id, {})
+            self.emit("MapStateSucceeded", frame.id, {})
+            return True
+        return progressed
+
+    def advance_iteration(self, frame: Frame, state: Map, child_id: str) -> bool:
+        """Drive one iteration; record its success when it reaches its end."""
+        progressed = self.drive(child_id)
+        if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+            return True
+        child = self.state.frames.get(child_id)
+        if child is not None and child.phase == Phase.DONE:
+            self.emit_iteration(frame, state, "MapIterationSucceeded", child.index)
+            return True
         return progressed
 
     def emit_iteration(self, frame: Frame, state: Map, kind: str, index: int) -> None:
@@ -1386,7 +1426,7 @@ class _Decider:
 
     def map_failed(self, frame: Frame, state: Map) -> None:
         error, cause = self.map_failure(frame, frame.error, frame.cause)
-        if frame.map_run:
+        if frame.map_run and not frame.map_run_ended:
             self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
         self.children_failed(frame, state, "MapStateFailed", error, cause)
 

@@ -117,6 +117,9 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
         _children_started(state, frame, event)
     elif kind == "MapRunStarted":
         frame.map_run = True
+        frame.map_run_ended = False
+    elif kind in ("MapRunSucceeded", "MapRunFailed", "MapRunAborted"):
+        frame.map_run_ended = True
     elif kind == "MapIterationStarted":
         _iteration_started(state, frame, event)
     elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
@@ -185,10 +188,11 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent) 
     details = event.details
     frame.phase = Phase.CHILDREN
     frame.run_id = event.id
+    frame.map_run = frame.map_run_ended = False
     frame.error = frame.cause = None
     frame.child_started = frame.child_running = 0
     frame.child_succeeded = frame.child_failed = 0
-    frame.children = []
+    frame.children = {}
     assert frame.state is not None
     if event.type == "ParallelStateStarted":
         branch_input = details.get("statemillInput")
@@ -206,8 +210,15 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent) 
                 data=branch_input,
                 variables=frame.variables,
             )
-            frame.children.append(child_id)
+            frame.children[child_id] = index
         frame.child_started = frame.child_running = count
+        return
+    if "statemillError" in details:
+        # The Map failed while starting (e.g. an invalid ToleratedFailureCountPath).
+        frame.phase = Phase.CHILDREN_FAILED
+        frame.error = details["statemillError"]
+        frame.cause = details.get("statemillCause")
+        frame.items = frame.results = None
         return
     items = details.get("statemillItems") or []
     frame.items = list(items)
@@ -238,7 +249,7 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent)
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
         variables={} if frame.map_run else frame.variables,
     )
-    frame.children.append(child_id)
+    frame.children[child_id] = index
     frame.child_started += 1
     frame.child_running += 1
 
@@ -249,8 +260,7 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent) -
     if child is not None:
         _drop_children(state, child)
         del state.frames[child.id]
-        if child.id in frame.children:
-            frame.children.remove(child.id)
+        frame.children.pop(child.id, None)
     frame.child_running -= 1
     if event.type == "MapIterationSucceeded":
         frame.child_succeeded += 1
@@ -274,5 +284,5 @@ def _drop_children(state: ExecutionState, frame: Frame) -> None:
     for child_id in [c for c in state.frames if c != frame.id and c.startswith(prefix)]:
         if prefix or state.frames[child_id].parent is not None:
             del state.frames[child_id]
-    frame.children = []
+    frame.children = {}
     frame.child_running = 0

@@ -93,8 +93,11 @@ class Frame(msgspec.Struct, kw_only=True):
     max_concurrency: int = 0
     tolerated_count: int | None = None
     tolerated_percentage: float | None = None
-    children: list[str] = msgspec.field(default_factory=list)
+    children: dict[str, int] = msgspec.field(default_factory=dict)
+    """Child frames in flight, in start order: frame id -> branch or iteration index (a dict,
+    so that ending one of 10,000 iterations is O(1))."""
     map_run: bool = False
+    map_run_ended: bool = False
     run_id: int = 0
     """Event id of the ParallelStateStarted/MapStateStarted that created the current children."""
     variables: dict[str, JSON] = msgspec.field(default_factory=dict)

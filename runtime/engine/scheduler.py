@@ -30,7 +30,7 @@ from anyio.abc import TaskGroup
 from runtime.core.decide import decide, dumps, in_flight
 from runtime.core.effects import Incoming, RunTask, StopRequested, TaskResult, Wake
 from runtime.core.events import HistoryEvent
-from runtime.core.evolve import fold
+from runtime.core.evolve import evolve, fold
 from runtime.core.state import ExecutionState
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock
@@ -51,6 +51,7 @@ class Live:
     """An execution held in memory: its folded state and its scheduling bookkeeping."""
 
     __slots__ = (
+        "committing",
         "done",
         "inbox",
         "machine",
@@ -69,11 +70,42 @@ class Live:
         self.seq = state.last_event_id
         self.inbox: collections.deque[Incoming] = collections.deque()
         self.queued = False
+        self.committing = False
         self.done = asyncio.Event()
         self.timer_at: float | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
         if state.is_terminal:
             self.done.set()
+
+
+@final
+class _AfterCommit:
+    """Completion of a decision's commit: runs its effects, or rebuilds it on failure."""
+
+    __slots__ = ("engine", "live", "tasks", "wake_at")
+
+    def __init__(
+        self, engine: Engine, live: Live, tasks: list[RunTask], wake_at: float | None
+    ) -> None:
+        self.engine = engine
+        self.live = live
+        self.tasks = tasks
+        self.wake_at = wake_at
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, _: None) -> None:
+        self.live.committing = False
+        self.engine._after_commit(self.live, self.tasks, self.wake_at)
+
+    def set_exception(self, exc: BaseException) -> None:
+        log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
+        self.live.committing = False
+        self.engine._spawn_rebuild(self.live)
+
+
+_Completion = asyncio.Future[None] | _AfterCommit
 
 
 @final
@@ -108,7 +140,7 @@ class Engine:
         self.workers = workers
         self.live: dict[str, Live] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: list[tuple[Append | _Create, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Append | _Create, _Completion]] = []
         self._pending_event = asyncio.Event()
         self._timers: list[tuple[float, str]] = []
         self._timers_changed = asyncio.Event()
@@ -129,6 +161,7 @@ class Engine:
         self.max_live = max_live
         self._waiters: dict[str, asyncio.Event] = {}
         self._space = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -158,7 +191,7 @@ class Engine:
         if live is None:
             return
         live.inbox.append(incoming)
-        if not live.queued:
+        if not live.queued and not live.committing:
             live.queued = True
             self._set_busy(+1)
             self._ready.put_nowait(arn)
@@ -182,12 +215,15 @@ class Engine:
     ) -> int:
         """Resume open executions: fold their logs, re-run owed handler calls, re-arm timers."""
         resumed = 0
-        for record in records:
+        loaded: list[tuple[ExecutionRecord, list[HistoryEvent]]] = []
+        for start in range(0, len(records), 2000):
+            chunk = [r.execution_arn for r in records[start : start + 2000]]
+            loaded.extend(await self.store.load_executions(chunk))
+        for record, events in loaded:
             machine = machines.get(record.state_machine_arn)
             if machine is None:
                 log.warning("recover.no_state_machine", execution=record.execution_arn)
                 continue
-            events = await self.store.read(record.execution_arn)
             state = fold(events)
             live = Live(record, machine, state)
             self.live[record.execution_arn] = live
@@ -214,31 +250,47 @@ class Engine:
                 self._set_busy(-1)
 
     async def _process(self, live: Live) -> None:
+        """Decide over the inbox, then hand the events to the group commit and move on.
+
+        The worker does not wait for the commit: it would cap a group commit at one execution
+        per worker (benchmarks/handlers saw 143 of 1,000 handler slots used). The execution
+        itself is not decided again until its commit is done (``live.committing``).
+        """
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
         wake_at: float | None = live.timer_at
         while live.inbox:
             incoming = live.inbox.popleft()
-            decision = decide(live.machine, live.state, incoming)
+            try:
+                decision = decide(live.machine, live.state, incoming)
+            except Exception as exc:  # a bug in the core: fail the execution, never hang it
+                log.exception("engine.decide_failed", execution=live.record.execution_arn)
+                events.append(await self._internal_failure(live, events, exc))
+                live.inbox.clear()
+                tasks.clear()
+                break
             events.extend(decision.events)
             tasks.extend(decision.tasks)
             wake_at = decision.wake_at
         live.queued = False
-        if events:
-            record = None
-            if live.state.is_terminal:
-                record = self._final_record(live)
-            append = Append(
-                execution_arn=live.record.execution_arn,
-                expected_seq=live.seq,
-                events=tuple(events),
-                record=record,
-            )
-            await self._commit(append)
-            live.seq = events[-1].id
-            if record is not None:
-                live.record = record
-        # Effects only after the commit (append before acting).
+        if not events:
+            self._after_commit(live, tasks, wake_at)
+            return
+        record = self._final_record(live) if live.state.is_terminal else None
+        append = Append(
+            execution_arn=live.record.execution_arn,
+            expected_seq=live.seq,
+            events=tuple(events),
+            record=record,
+        )
+        live.committing = True
+        live.seq = events[-1].id
+        if record is not None:
+            live.record = record
+        self._enqueue(append, _AfterCommit(self, live, tasks, wake_at))
+
+    def _after_commit(self, live: Live, tasks: list[RunTask], wake_at: float | None) -> None:
+        """Run a decision's effects, now that its events are durable (append before acting)."""
         for task in tasks:
             self._start_task(live, task)
         arn = live.record.execution_arn
@@ -253,7 +305,13 @@ class Engine:
             live.timer_at = wake_at
             heapq.heappush(self._timers, (wake_at, arn))
             self._timers_changed.set()
-        idle = not live.running and not live.inbox and not live.queued
+        if live.inbox:
+            if not live.queued:
+                live.queued = True
+                self._set_busy(+1)
+                self._ready.put_nowait(arn)
+            return
+        idle = not live.running and not live.queued
         if self.evict_parked and idle and live.timer_at is not None:
             # Parked on a timer only: keep the timer entry, not the state (rebuilt by replay).
             del self.live[arn]
@@ -284,6 +342,20 @@ class Engine:
         finally:
             self._set_busy(-1)
 
+    async def _wake_many(self, arns: list[str]) -> list[str]:
+        """Rebuild many parked executions with one batched read; returns those revived."""
+        revived: list[str] = []
+        wanted = [arn for arn in arns if arn in self.parked]
+        for record, events in await self.store.load_executions(wanted):
+            arn = record.execution_arn
+            entry = self.parked.pop(arn, None)
+            machine = self.machines.get(record.state_machine_arn)
+            if entry is None or machine is None:
+                continue
+            self.live[arn] = Live(record, machine, fold(events))
+            revived.append(arn)
+        return revived
+
     async def _wake_parked(self, arn: str) -> Live | None:
         """Rebuild a parked execution from its log (replay) and hold it in memory again."""
         entry = self.parked.pop(arn, None)
@@ -299,6 +371,38 @@ class Engine:
         live = Live(record, machine, state)
         self.live[arn] = live
         return live
+
+    async def _internal_failure(
+        self, live: Live, pending: list[HistoryEvent], exc: Exception
+    ) -> HistoryEvent:
+        """Replace the state a failed ``decide`` left half-evolved by the log's own fold, and
+        end the execution with ``States.Runtime`` naming the internal error."""
+        state = fold([*await self.store.read(live.record.execution_arn), *pending])
+        event = HistoryEvent(
+            id=state.last_event_id + 1,
+            type="ExecutionFailed",
+            timestamp=self.clock.now(),
+            previous_event_id=state.last_event_id,
+            details={
+                "error": "States.Runtime",
+                "cause": f"Statemill internal error: {type(exc).__name__}: {exc}",
+            },
+        )
+        live.state = evolve(state, event)
+        return event
+
+    def _spawn_rebuild(self, live: Live) -> None:
+        self._set_busy(+1)
+
+        async def rebuild() -> None:
+            try:
+                await self._rebuild(live)
+            finally:
+                self._set_busy(-1)
+
+        task = asyncio.ensure_future(rebuild())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _rebuild(self, live: Live) -> None:
         """After a failed decision or commit, the memory may be ahead of the log: replay the
@@ -329,15 +433,15 @@ class Engine:
             cause=state.cause,
         )
 
-    async def _commit(self, work: Append | _Create) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _enqueue(self, work: Append | _Create, future: asyncio.Future[None] | _AfterCommit) -> None:
         self._pending.append((work, future))
         self._pending_event.set()
         self._set_busy(+1)
-        try:
-            await future
-        finally:
-            self._set_busy(-1)
+
+    async def _commit(self, work: Append | _Create) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(work, future)
+        await future
 
     async def create(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
         """Durably create an execution (group-committed with other work)."""
@@ -358,12 +462,15 @@ class Engine:
                 batch, self._pending = self._pending[:taken], self._pending[taken:]
                 creates = [(w, f) for w, f in batch if isinstance(w, _Create)]
                 appends = [(w, f) for w, f in batch if isinstance(w, Append)]
-                if creates:
-                    await self._create_batch(creates)
-                if appends:
-                    await self._append(appends)
+                try:
+                    if creates:
+                        await self._create_batch(creates)
+                    if appends:
+                        await self._append(appends)
+                finally:
+                    self._set_busy(-len(batch))
 
-    async def _create_batch(self, batch: list[tuple[_Create, asyncio.Future[None]]]) -> None:
+    async def _create_batch(self, batch: list[tuple[_Create, _Completion]]) -> None:
         try:
             await self.store.create_executions([(w.record, w.events) for w, _ in batch])
         except ExecutionAlreadyExists:
@@ -382,7 +489,7 @@ class Engine:
         for _, future in batch:
             future.set_result(None)
 
-    async def _append(self, batch: list[tuple[Append, asyncio.Future[None]]]) -> None:
+    async def _append(self, batch: list[tuple[Append, _Completion]]) -> None:
         try:
             await self.store.append([append for append, _ in batch])
         except ConcurrencyConflict:
@@ -435,9 +542,9 @@ class Engine:
             if woken:
                 self._set_busy(+1)
                 try:
-                    for arn in woken:
-                        revived = await self._wake_parked(arn)
-                        if revived is not None:
+                    for start in range(0, len(woken), 2000):
+                        chunk = woken[start : start + 2000]
+                        for arn in await self._wake_many(chunk):
                             self.submit(arn, Wake(now=now, seed=self.seed()))
                 finally:
                     self._set_busy(-1)
@@ -481,7 +588,7 @@ class Engine:
         arn = live.record.execution_arn
         try:
             limiter = self._limiter_for(task.handler_name)
-            async with _maybe(limiter), _maybe(self._global_limit):
+            async with _Limits(self, limiter, self._global_limit):
                 outcome, output, error, cause = await call_handler(
                     task,
                     self.handlers,
@@ -531,16 +638,31 @@ class Engine:
         )
 
 
-class _maybe:
-    """``async with`` a limiter if there is one."""
+class _Limits:
+    """Hold a handler call's limiters (per handler, then global).
 
-    def __init__(self, limiter: anyio.CapacityLimiter | None) -> None:
-        self.limiter = limiter
+    A call queued on a limiter is not busy: it waits for another call to finish, so on virtual
+    time the clock may jump meanwhile.
+    """
+
+    def __init__(self, engine: Engine, *limiters: anyio.CapacityLimiter | None) -> None:
+        self.engine = engine
+        self.limiters = [limiter for limiter in limiters if limiter is not None]
+        self.held: list[anyio.CapacityLimiter] = []
 
     async def __aenter__(self) -> None:
-        if self.limiter is not None:
-            await self.limiter.acquire()
+        for limiter in self.limiters:
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                self.engine._set_busy(-1)
+                try:
+                    await limiter.acquire()
+                finally:
+                    self.engine._set_busy(+1)
+            self.held.append(limiter)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.limiter is not None:
-            self.limiter.release()
+        for limiter in reversed(self.held):
+            limiter.release()
+        self.held.clear()

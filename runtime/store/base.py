@@ -156,6 +156,13 @@ class EventStore(Protocol):
         """The events of an execution with id > ``after_seq``, in order (``[]`` if unknown)."""
         ...
 
+    async def load_executions(
+        self, arns: Sequence[str]
+    ) -> list[tuple[ExecutionRecord, list[HistoryEvent]]]:
+        """The records and full histories of many executions (unknown ARNs are left out):
+        the batched read that recovery and timer wake-ups use."""
+        ...
+
     async def get_execution(self, arn: str) -> ExecutionRecord | None:
         """The execution's summary row, or ``None``."""
         ...

@@ -116,6 +116,15 @@ class MemoryStore:
             return []
         return log[max(after_seq, 0) :]
 
+    async def load_executions(
+        self, arns: Sequence[str]
+    ) -> list[tuple[ExecutionRecord, list[HistoryEvent]]]:
+        return [
+            (self._records[arn], list(self._events.get(arn, [])))
+            for arn in arns
+            if arn in self._records
+        ]
+
     async def get_execution(self, arn: str) -> ExecutionRecord | None:
         record = self._records.get(arn)
         return None if record is None else self._with_seq(record)

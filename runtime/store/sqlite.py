@@ -477,6 +477,32 @@ class SqliteStore:
             )
         return decode_events([row[0] for row in rows])
 
+    async def load_executions(
+        self, arns: Sequence[str]
+    ) -> list[tuple[ExecutionRecord, list[HistoryEvent]]]:
+        out: list[tuple[ExecutionRecord, list[HistoryEvent]]] = []
+        for start in range(0, len(arns), 500):  # SQLite's bound-parameter limit
+            chunk = list(arns[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            async with self._lock:
+                records = await self._conn.execute_fetchall(
+                    f"{_SELECT_EXECUTIONS} WHERE execution_arn IN ({marks})", chunk
+                )
+                rows = await self._conn.execute_fetchall(
+                    "SELECT x.execution_arn, e.payload FROM events e JOIN executions x "
+                    f"ON e.execution_id = x.id WHERE x.execution_arn IN ({marks}) "
+                    "ORDER BY e.execution_id, e.seq",
+                    chunk,
+                )
+            payloads: dict[str, list[bytes]] = {}
+            for arn, payload in rows:
+                payloads.setdefault(arn, []).append(payload)
+            for row in records:
+                record = _execution(row)
+                events = decode_events(payloads.get(record.execution_arn, []))
+                out.append((record, events))
+        return out
+
     async def get_execution(self, arn: str) -> ExecutionRecord | None:
         found = await self._executions("WHERE execution_arn = ?", (arn,))
         return found[0] if found else None

@@ -317,19 +317,13 @@ async def test_per_handler_max_concurrency_holds_exactly(limit: int) -> None:
     assert peak == limit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: on virtual time, handler calls queued on a max_concurrency limiter count as busy, "
-        "so the autojump never advances the clock for the calls holding the limiter and "
-        "sleeping on it: the executions hang"
-    ),
-)
-async def test_per_handler_max_concurrency_on_virtual_time() -> None:
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_per_handler_max_concurrency_holds_on_virtual_time(limit: int) -> None:
+    """Calls queued on the limiter must not stop the clock for those holding it."""
     async with virtual_runtime() as rt:
-        peak = await _peak_in_flight(rt, 2, pause=1, timeout=2)
+        peak = await _peak_in_flight(rt, limit, pause=60, timeout=5)
 
-    assert peak == 2
+    assert peak == limit
 
 
 # -- shapes -------------------------------------------------------------------------------------
@@ -407,14 +401,6 @@ async def test_start_sync_execution_returns_the_result() -> None:
     assert ":express:" in result.execution_arn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: an exception raised by decide is logged by the worker (engine.decision_failed) "
-        "and the execution stays RUNNING forever instead of failing; e.g. a JSONata Choice "
-        "whose condition raised NotImplementedError hung wait_for_execution"
-    ),
-)
 async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -435,5 +421,6 @@ async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
         result = await rt.wait_for_execution(started.execution_arn, timeout=1)
         healthy = await rt.run(definition, {"ok": True}, timeout=5)
 
-    assert result.status == "FAILED"
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "RuntimeError: a bug in the core" in (result.cause or "")
     assert healthy.status == "SUCCEEDED"
