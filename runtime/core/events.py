@@ -3,7 +3,8 @@
 An execution's state is ``fold(evolve, events)``; nothing else about it is kept. Each event is
 a ``HistoryEvent``: AWS's ``type`` (``ExecutionStarted``, ``TaskStateEntered``,
 ``LambdaFunctionFailed`` ...), ``id`` (dense, from 1), ``previous_event_id``, ``timestamp``
-and ``details``, the ``<type>EventDetails`` object exactly as ``GetExecutionHistory`` returns it (camelCase keys).
+and ``details``, the ``<type>EventDetails`` object exactly as ``GetExecutionHistory``
+returns it (camelCase keys).
 
 Why one Struct with a ``details`` mapping rather than one Struct per type: AWS's history already is
 a tagged union keyed by ``type``, and keeping its details verbatim makes export to and import from
