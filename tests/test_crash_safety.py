@@ -32,8 +32,7 @@ def _worker(db: Path, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _check(db: Path, log: Path) -> None:
-    keys = [line for line in log.read_text().splitlines() if line]
+async def _check(db: Path, keys: list[str]) -> None:
     async with SqliteStore.open(db) as store:
         records = await store.list_executions(limit=COUNT * 2)
         assert len(records) == COUNT
@@ -81,4 +80,5 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     out, err = second.communicate(timeout=180)
     assert second.returncode == 0, err.decode()[-2000:]
     assert out.decode().strip().endswith("done")
-    asyncio.run(_check(db, log))
+    keys = [line for line in log.read_text().splitlines() if line]
+    asyncio.run(_check(db, keys))
