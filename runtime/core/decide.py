@@ -59,6 +59,11 @@ JSON = Any
 #: AWS's payload quota: 256 KiB of UTF-8 for any input, output or result.
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 
+#: A decision stops after this many events and asks to be called again (``Decision.more``):
+#: a cycle of states that takes no time (a Choice looping on itself) must not freeze the shell,
+#: and a huge inline Map is cut into commits of bounded size.
+MAX_EVENTS_PER_DECISION: Final = 10_000
+
 LAMBDA_INVOKE: Final = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$")
 _SERVICE_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:::([a-zA-Z0-9-]+):([^.]+)(\..*)?$")
@@ -172,6 +177,8 @@ class _Decider:
         self.events: list[HistoryEvent] = []
         self.tasks: list[RunTask] = []
         self.timers: dict[str, float] = {}
+        self.exhausted = False
+        """Set once this decision emitted MAX_EVENTS_PER_DECISION events: stop, ask for more."""
         self.focus: set[str] | None = None
         """When set, the frames this decision may need to drive (others wait on handlers)."""
         self._machines: dict[tuple[tuple[str, int], ...], StateMachine] = {(): machine}
@@ -225,7 +232,12 @@ class _Decider:
                 if f.phase == Phase.RETRY_WAIT and f.fire_at is not None
             )
             wake_at = min(times) if times else None
-        return Decision(events=tuple(self.events), tasks=tuple(self.tasks), wake_at=wake_at)
+        return Decision(
+            events=tuple(self.events),
+            tasks=tuple(self.tasks),
+            wake_at=wake_at,
+            more=self.exhausted and not self.state.is_terminal,
+        )
 
     def emit(self, kind: str, frame: str, details: dict[str, JSON]) -> HistoryEvent:
         last = self.state.last_event_id
@@ -239,6 +251,8 @@ class _Decider:
         )
         evolve(self.state, event)
         self.events.append(event)
+        if len(self.events) >= MAX_EVENTS_PER_DECISION:
+            self.exhausted = True
         return event
 
     def machine_of(self, frame: Frame) -> StateMachine:
@@ -323,7 +337,7 @@ class _Decider:
     def drive(self, frame_id: str) -> bool:
         """Step ``frame_id`` until it blocks; True if anything happened."""
         progressed = False
-        while not self.state.is_terminal:
+        while not self.state.is_terminal and not self.exhausted:
             frame = self.state.frames.get(frame_id)
             if frame is None or not self.step(frame):
                 break
@@ -1367,8 +1381,10 @@ class _Decider:
             self.map_failed(frame, state)
             return True
         # Start iterations while MaxConcurrency allows; each runs depth-first until it blocks.
-        while frame.child_started < frame.child_total and (
-            frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency
+        while (
+            frame.child_started < frame.child_total
+            and (frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency)
+            and not self.exhausted
         ):
             index = frame.child_started
             self.emit_iteration(frame, state, "MapIterationStarted", index)

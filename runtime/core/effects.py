@@ -75,3 +75,5 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     tasks: tuple[RunTask, ...] = ()
     wake_at: float | None = None
     """When ``decide`` wants a ``Wake`` next (earliest timer), or None."""
+    more: bool = False
+    """The decision stopped at its event budget: call ``decide`` again with a ``Wake`` now."""

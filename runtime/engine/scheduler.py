@@ -272,6 +272,10 @@ class Engine:
             events.extend(decision.events)
             tasks.extend(decision.tasks)
             wake_at = decision.wake_at
+            if decision.more:
+                # Cut at the decision's event budget: commit this much, then go on.
+                live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
+                break
         live.queued = False
         if not events:
             self._after_commit(live, tasks, wake_at)

@@ -9,7 +9,10 @@ deciding) appends exactly the events of the uninterrupted run.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -386,15 +389,6 @@ def _first_divergence(found: Run) -> str | None:
 
 
 @pytest.mark.skipif(not CASE_FILES, reason=MISSING)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: decide cannot resume from every mid-decision prefix (its docstring says it can): "
-        "a cut between MapStateStarted and MapRunStarted starts an inline iteration; a cut "
-        "after EvaluationFailed logs it again; a cut after a MapStateStarted logged without "
-        "statemillItems (tolerance failure) raises IndexError in evolve"
-    ),
-)
 def test_every_event_prefix_of_a_conformance_run_resumes_identically() -> None:
     """Stronger than the committed-prefix property: cut after any single event. Cases whose
     decisions draw random values mid-decision are left out (a resumed decision restarts its
@@ -410,3 +404,47 @@ def test_every_event_prefix_of_a_conformance_run_resumes_identically() -> None:
             diverged[name] = problem
 
     assert not diverged, diverged
+
+
+_SPIN = """
+import json, sys
+from runtime.core.decide import decide, start_event
+from runtime.core.effects import Wake
+from runtime.core.evolve import fold
+from runtime.definition.load import load_definition
+
+machine = load_definition(sys.argv[1])
+first = start_event(execution_arn="e", state_machine_arn="m", name="n", input={"x": 1}, now=0.0)
+state = fold([first])
+decision = decide(machine, state, Wake(now=0.0))
+print(json.dumps({"events": len(decision.events), "status": state.status}))
+"""
+
+
+def test_a_zero_time_cycle_does_not_freeze_decide() -> None:
+    definition = {
+        "StartAt": "Loop",
+        "TimeoutSeconds": 60,
+        "States": {
+            "Loop": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "NumericEquals": 1, "Next": "Loop"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _SPIN, json.dumps(definition)],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            cwd=root,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("decide did not return within 3 s")
+    outcome = json.loads(done.stdout)
+    assert outcome["events"] <= 30_000

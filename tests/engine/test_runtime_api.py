@@ -404,16 +404,14 @@ async def test_start_sync_execution_returns_the_result() -> None:
 async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import runtime.engine.scheduler as scheduler
-
-    real_decide = scheduler.decide
+    from runtime.core.decide import decide as real_decide
 
     def broken_decide(machine: Any, state: Any, incoming: Any) -> Any:
         if state.name == "doomed":
             raise RuntimeError("a bug in the core")
         return real_decide(machine, state, incoming)
 
-    monkeypatch.setattr(scheduler, "decide", broken_decide)
+    monkeypatch.setattr("runtime.engine.scheduler.decide", broken_decide)
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     async with virtual_runtime() as rt:
         machine = await rt.create_state_machine("M", definition)
