@@ -5,15 +5,23 @@ The public API is what ``__all__`` lists; everything else is internal.
 
 from __future__ import annotations
 
-from runtime.api import ExecutionDescription, Runtime, StartExecutionOutput
+from runtime.api import (
+    ActivityDescription,
+    ActivityTask,
+    ExecutionDescription,
+    Runtime,
+    StartExecutionOutput,
+)
 from runtime.core.events import HistoryEvent
 from runtime.definition.load import load_definition
 from runtime.engine.clock import Clock, ManualClock, SystemClock
 from runtime.engine.handlers import Handler, HandlerRegistry, TaskContext
 from runtime.errors import (
+    ActivityDoesNotExist,
     ConcurrencyConflict,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
+    ExecutionNotRedrivable,
     InternalError,
     InvalidArn,
     InvalidDefinition,
@@ -26,18 +34,23 @@ from runtime.errors import (
     StatemillError,
     TaskDoesNotExist,
     TaskFailed,
+    TaskTimedOut,
 )
 from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
 
 __all__ = [
+    "ActivityDescription",
+    "ActivityDoesNotExist",
+    "ActivityTask",
     "Clock",
     "ConcurrencyConflict",
     "EventStore",
     "ExecutionAlreadyExists",
     "ExecutionDescription",
     "ExecutionDoesNotExist",
+    "ExecutionNotRedrivable",
     "ExecutionRecord",
     "Handler",
     "HandlerRegistry",
@@ -62,5 +75,6 @@ __all__ = [
     "TaskContext",
     "TaskDoesNotExist",
     "TaskFailed",
+    "TaskTimedOut",
     "load_definition",
 ]

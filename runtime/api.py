@@ -18,33 +18,76 @@ from typing import Any, Final, Self, final
 
 import anyio
 import msgspec
+import structlog
 
-from runtime.core.decide import dumps, start_event
+from runtime.core.decide import dumps, parse_task_token, start_event
+from runtime.core.effects import TaskResult
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import fold
-from runtime.core.state import ExecutionState
+from runtime.core.state import ExecutionState, Frame, Phase
 from runtime.definition.load import load_definition
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock, SystemClock
 from runtime.engine.handlers import Handler, HandlerRegistry
 from runtime.engine.scheduler import Engine, Live
 from runtime.errors import (
+    ActivityDoesNotExist,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
+    ExecutionNotRedrivable,
     InvalidExecutionInput,
     InvalidName,
+    InvalidToken,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
+    StatemillError,
+    TaskDoesNotExist,
+    TaskTimedOut,
 )
-from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
+from runtime.store.base import Append, EventStore, ExecutionRecord, StateMachineRecord
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
 
 JSON = Any
 
 DEFAULT_STORE: Final = "statemill.db"
+log = structlog.get_logger("statemill.api")
 _NAME: Final = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
 _MAX_INPUT_BYTES: Final = 256 * 1024
+_REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+_REDRIVE_WINDOW: Final = 14 * 24 * 3600
+_MAX_REDRIVES: Final = 1000
+_TOKEN_ENDS: Final = frozenset(
+    {
+        "TaskSucceeded",
+        "TaskFailed",
+        "TaskTimedOut",
+        "ActivitySucceeded",
+        "ActivityFailed",
+        "ActivityTimedOut",
+    }
+)
+
+
+class ActivityDescription(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``describe_activity`` / ``list_activities`` return."""
+
+    activity_arn: str
+    name: str
+    creation_date: float
+
+
+class ActivityTask(msgspec.Struct, frozen=True, kw_only=True):
+    """A task handed to an activity worker (GetActivityTask): answer with its token."""
+
+    task_token: str
+    input: str
+    """JSON text, as AWS hands it."""
+
+    @property
+    def input_value(self) -> JSON:
+        """The input parsed from its JSON text."""
+        return msgspec.json.decode(self.input)
 
 
 class StartExecutionOutput(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +147,9 @@ class Runtime:
         max_handler_concurrency: global cap on handler calls in flight.
         tune_gc: raise the garbage collector's thresholds while the runtime is open (it holds
             many long-lived objects); the previous thresholds are restored on close.
+        request_poll_interval: on a SQLite store, how often (wall-clock seconds) to apply the
+            operators' requests recorded in the file (``statemill start|stop|send-task-*``);
+            None: never.
     """
 
     def __init__(
@@ -118,8 +164,11 @@ class Runtime:
         tune_gc: bool = True,
         region: str = "us-east-1",
         account: str = "123456789012",
+        request_poll_interval: float | None = 0.5,
     ) -> None:
         self._store_arg = store
+        self._request_poll_interval = request_poll_interval
+        self._activities: dict[str, ActivityDescription] = {}
         self.handlers = HandlerRegistry()
         if handlers is not None:
             self.handlers.update(handlers)
@@ -166,12 +215,16 @@ class Runtime:
                 max_handler_concurrency=self._max_handler_concurrency,
             )
             self._engine = engine
+            engine.nested_host = _NestedHost(self)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             await tg.start(engine.run)
             for record in await store.list_state_machines():
                 self._remember(record, load_definition(record.definition))
             await engine.recover(await store.open_executions(), self._machines)
+            if isinstance(store, SqliteStore) and self._request_poll_interval is not None:
+                await self.apply_requests()
+                tg.start_soon(self._serve_requests, self._request_poll_interval)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -285,9 +338,22 @@ class Runtime:
     ) -> StartExecutionOutput:
         """Start an execution (StartExecution). ``input`` is a JSON value (default ``{}``).
 
+        Starting again with the same name and input while the execution runs is idempotent:
+        it returns the running execution (as AWS does for STANDARD machines).
+
         Raises:
             StateMachineDoesNotExist, InvalidName, InvalidExecutionInput, ExecutionAlreadyExists.
         """
+        return await self._start(state_machine_arn, input, name=name)
+
+    async def _start(
+        self,
+        state_machine_arn: str,
+        input: JSON = None,
+        *,
+        name: str | None = None,
+        parent: str | None = None,
+    ) -> StartExecutionOutput:
         machine = self._machines.get(state_machine_arn)
         sm_record = self._machine_records.get(state_machine_arn)
         if machine is None or sm_record is None:
@@ -323,18 +389,27 @@ class Runtime:
             start_date=now,
             input=text,
             machine_type=sm_record.type,
+            parent_execution_arn=parent,
         )
         engine = self.engine
         if execution_arn in engine.live or execution_arn in engine.parked:
-            raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'")
+            return await self._existing(execution_arn, text)
         await engine.admit()
         try:
             await engine.create(record, [event])
         except ExecutionAlreadyExists:
-            raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'") from None
+            return await self._existing(execution_arn, text)
         state = fold([event])
         engine.adopt(Live(record, machine, state))
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
+
+    async def _existing(self, execution_arn: str, text: str) -> StartExecutionOutput:
+        """StartExecution's idempotency: the same name and input while RUNNING returns the
+        running execution; anything else is ExecutionAlreadyExists."""
+        record = await self.store.get_execution(execution_arn)
+        if record is not None and record.status == "RUNNING" and record.input == text:
+            return StartExecutionOutput(execution_arn=execution_arn, start_date=record.start_date)
+        raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'")
 
     async def wait_for_execution(
         self, execution_arn: str, *, timeout: float | None = None
@@ -392,6 +467,282 @@ class Runtime:
             await engine.wait(execution_arn)
         return await self.describe_execution(execution_arn)
 
+    async def redrive_execution(self, execution_arn: str) -> float:
+        """Run an unsuccessful execution again from the state it stopped in (RedriveExecution).
+
+        Only STANDARD executions that FAILED, TIMED_OUT or were ABORTED, within 14 days of
+        their end, may be redriven; ``$$.Execution.RedriveCount`` counts the redrives. The
+        history goes on with ``ExecutionRedriven``. Returns the redrive date.
+
+        Raises:
+            ExecutionDoesNotExist, ExecutionNotRedrivable.
+        """
+        engine = self.engine
+        record = await self.store.get_execution(execution_arn)
+        if record is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
+        machine = self._machines.get(record.state_machine_arn)
+        now = self.clock.now()
+        if record.status not in _REDRIVABLE or execution_arn in engine.live:
+            raise ExecutionNotRedrivable(
+                f"Execution is {record.status}; only FAILED, TIMED_OUT or ABORTED executions "
+                f"can be redriven: '{execution_arn}'"
+            )
+        if record.machine_type == "EXPRESS" or machine is None:
+            raise ExecutionNotRedrivable(
+                f"EXPRESS executions cannot be redriven: '{execution_arn}'"
+            )
+        if record.stop_date is not None and now - record.stop_date > _REDRIVE_WINDOW:
+            raise ExecutionNotRedrivable(
+                f"Execution ended more than 14 days ago and cannot be redriven: '{execution_arn}'"
+            )
+        if record.redrive_count >= _MAX_REDRIVES:
+            raise ExecutionNotRedrivable(f"Execution was redriven {_MAX_REDRIVES} times")
+        state = fold(await self.store.read(execution_arn))
+        count = record.redrive_count + 1
+        event = HistoryEvent(
+            id=state.last_event_id + 1,
+            type="ExecutionRedriven",
+            timestamp=now,
+            previous_event_id=state.last_event_id,
+            details={"redriveCount": count},
+        )
+        running = msgspec.structs.replace(
+            record,
+            status="RUNNING",
+            stop_date=None,
+            output=None,
+            error=None,
+            cause=None,
+            redrive_count=count,
+        )
+        await engine.append(
+            Append(
+                execution_arn=execution_arn,
+                expected_seq=state.last_event_id,
+                events=(event,),
+                record=running,
+            )
+        )
+        engine.recent.pop(execution_arn, None)
+        engine.adopt(Live(running, machine, fold([event], state)))
+        return now
+
+    # -- activities ---------------------------------------------------------------------------
+
+    def create_activity(self, name: str) -> ActivityDescription:
+        """Create (or return the existing) activity ``name`` (CreateActivity).
+
+        Activities are kept in memory: create them again after a restart (a Task scheduled on
+        an activity waits in the log whether or not it exists).
+        """
+        if not _NAME.match(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
+        arn = f"arn:aws:states:{self.region}:{self.account}:activity:{name}"
+        existing = self._activities.get(arn)
+        if existing is None:
+            existing = ActivityDescription(
+                activity_arn=arn, name=name, creation_date=self.clock.now()
+            )
+            self._activities[arn] = existing
+        return existing
+
+    def describe_activity(self, activity_arn: str) -> ActivityDescription:
+        """DescribeActivity. Raises ActivityDoesNotExist."""
+        found = self._activities.get(activity_arn)
+        if found is None:
+            raise ActivityDoesNotExist(f"Activity Does Not Exist: '{activity_arn}'")
+        return found
+
+    def list_activities(self) -> list[ActivityDescription]:
+        """ListActivities, newest first."""
+        return sorted(self._activities.values(), key=lambda a: -a.creation_date)
+
+    def delete_activity(self, activity_arn: str) -> None:
+        """DeleteActivity (deleting an unknown activity is not an error, as in AWS)."""
+        self._activities.pop(activity_arn, None)
+
+    async def get_activity_task(
+        self, activity_arn: str, worker_name: str = "", *, timeout: float = 60.0
+    ) -> ActivityTask | None:
+        """Take the next task of an activity (GetActivityTask): waits up to ``timeout``
+        wall-clock seconds (AWS: 60) and returns None if none came. Each task is handed out
+        once; answer with ``send_task_success``/``failure``/``heartbeat`` and its token.
+
+        Raises:
+            ActivityDoesNotExist: no such activity.
+        """
+        self.describe_activity(activity_arn)
+        task = await self.engine.take_activity_task(activity_arn, worker_name, timeout)
+        if task is None or task.task_token is None:
+            return None
+        return ActivityTask(task_token=task.task_token, input=dumps(task.input))
+
+    # -- operators' requests ------------------------------------------------------------------
+
+    async def _serve_requests(self, interval: float) -> None:
+        """Apply recorded requests every ``interval`` wall-clock seconds (not the runtime's
+        clock: a virtual clock must not jump to a poll)."""
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.apply_requests()
+            except Exception:  # a broken request must not stop the runtime
+                log.exception("requests.apply_failed")
+
+    async def apply_requests(self) -> int:
+        """Apply the pending requests recorded in a SQLite store; returns how many.
+
+        A request is applied, then marked DONE (or FAILED with the error): after a crash in
+        between it is applied again, which starts and stops tolerate (idempotent start) and a
+        task-token answer reports as TaskDoesNotExist.
+        """
+        store = self.store
+        if not isinstance(store, SqliteStore):
+            return 0
+        pending = await store.pending_requests()
+        for request_id, kind, payload in pending:
+            try:
+                result = await self._apply_request(kind, msgspec.json.decode(payload))
+            except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
+                failure = {"error": type(exc).__name__, "message": str(exc)}
+                await store.finish_request(request_id, "FAILED", dumps(failure))
+            else:
+                await store.finish_request(request_id, "DONE", dumps(result))
+        return len(pending)
+
+    async def _apply_request(self, kind: str, body: dict[str, JSON]) -> JSON:
+        if kind == "start":
+            arn = body["stateMachineArn"]
+            record = await self.store.get_state_machine(arn)
+            known = self._machine_records.get(arn)
+            if record is not None and (known is None or known.definition != record.definition):
+                # Created or changed by the command line while this runtime runs.
+                self._remember(record, load_definition(record.definition, machine_type=record.type))
+            started = await self.start_execution(arn, body.get("input"), name=body.get("name"))
+            return {"executionArn": started.execution_arn, "startDate": started.start_date}
+        if kind == "stop":
+            stopped = await self.stop_execution(
+                body["executionArn"], error=body.get("error"), cause=body.get("cause")
+            )
+            return {"executionArn": stopped.execution_arn, "status": stopped.status}
+        if kind == "send-task-success":
+            await self.send_task_success(body["taskToken"], body.get("output"))
+            return {}
+        if kind == "send-task-failure":
+            await self.send_task_failure(body["taskToken"], body.get("error"), body.get("cause"))
+            return {}
+        if kind == "send-task-heartbeat":
+            await self.send_task_heartbeat(body["taskToken"])
+            return {}
+        if kind == "redrive":
+            return {"redriveDate": await self.redrive_execution(body["executionArn"])}
+        raise KeyError(f"unknown request kind: {kind}")
+
+    # -- task tokens --------------------------------------------------------------------------
+
+    async def send_task_success(self, task_token: str, output: JSON) -> None:
+        """Complete a ``.waitForTaskToken`` Task with ``output`` (SendTaskSuccess).
+
+        Raises:
+            InvalidToken: the token is malformed.
+            TaskDoesNotExist: no Task waits for it (unknown, already answered, or ended).
+            TaskTimedOut: its Task timed out.
+            InvalidExecutionInput: ``output`` is not JSON or exceeds 256 KiB (InvalidOutput).
+        """
+        try:
+            text = dumps(output)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise InvalidExecutionInput(f"Invalid output: {exc}") from None
+        if len(text.encode()) > _MAX_INPUT_BYTES:
+            raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
+        live, frame = await self._waiting_task(task_token)
+        self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
+
+    async def send_task_failure(
+        self, task_token: str, error: str | None = None, cause: str | None = None
+    ) -> None:
+        """Fail a ``.waitForTaskToken`` Task (SendTaskFailure); Retry and Catch see ``error``.
+
+        Raises:
+            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
+        """
+        live, frame = await self._waiting_task(task_token)
+        self._answer(live, frame, task_token, "failed", None, error, cause)
+
+    async def send_task_heartbeat(self, task_token: str) -> None:
+        """Report progress of a ``.waitForTaskToken`` Task (SendTaskHeartbeat): its
+        HeartbeatSeconds window starts again.
+
+        Raises:
+            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
+        """
+        live, frame = await self._waiting_task(task_token)
+        self.engine.heartbeat(live.record.execution_arn, frame.id)
+
+    def _answer(
+        self,
+        live: Live,
+        frame: Frame,
+        token: str,
+        outcome: Any,
+        output: JSON,
+        error: str | None,
+        cause: str | None,
+    ) -> None:
+        live.answered.add(token)
+        engine = self.engine
+        engine.submit(
+            live.record.execution_arn,
+            TaskResult(
+                now=self.clock.now(),
+                frame=frame.id,
+                scheduled_id=frame.scheduled_id,
+                outcome=outcome,
+                output=output,
+                error=error,
+                cause=cause,
+                seed=engine.seed(),
+                task_token=token,
+            ),
+        )
+
+    async def _waiting_task(self, token: str) -> tuple[Live, Frame]:
+        """The live execution and frame whose Task waits for ``token``, or AWS's error."""
+        parsed = parse_task_token(token)
+        if parsed is None:
+            raise InvalidToken("Invalid Token: the task token is malformed")
+        arn, frame_id = parsed
+        engine = self.engine
+        if arn in engine.parked:
+            await engine.revive(arn)
+        live = engine.live.get(arn)
+        if live is not None and token not in live.answered:
+            frame = live.state.frames.get(frame_id)
+            waiting = frame is not None and (
+                frame.phase == Phase.STARTED
+                or (frame.phase == Phase.SCHEDULED and frame.task_token_activity)
+            )
+            if waiting and frame is not None and frame.task_token == token:
+                return live, frame
+        if await self.store.get_execution(arn) is None:
+            raise TaskDoesNotExist("Task Does Not Exist: the task token names no execution")
+        if await self._timed_out(arn, frame_id, token):
+            raise TaskTimedOut("Task Timed Out: the task of this token timed out")
+        raise TaskDoesNotExist("Task Does Not Exist: no task waits for this token")
+
+    async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
+        """True if the log shows the token's Task ended by timing out."""
+        scheduled = False
+        for event in await self.store.read(arn):
+            if event.frame != frame_id:
+                continue
+            if not scheduled:
+                scheduled = event.details.get("statemillTaskToken") == token
+            elif event.type in _TOKEN_ENDS:
+                return event.type in ("TaskTimedOut", "ActivityTimedOut")
+        return False
+
     async def start_sync_execution(
         self, state_machine_arn: str, input: JSON = None, *, name: str | None = None
     ) -> ExecutionDescription:
@@ -418,6 +769,38 @@ class Runtime:
         record = await self.create_state_machine(machine_name, text, type=type)
         started = await self.start_execution(record.arn, input)
         return await self.wait_for_execution(started.execution_arn, timeout=timeout)
+
+
+@final
+class _NestedHost:
+    """What ``states:startExecution`` Tasks need from the runtime (``engine.nested``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def start_child(
+        self, state_machine_arn: str, input: JSON, name: str, parent: str
+    ) -> tuple[str, float]:
+        runtime = self.runtime
+        try:
+            started = await runtime._start(state_machine_arn, input, name=name, parent=parent)
+        except ExecutionAlreadyExists:
+            # Re-run after a restart: the child this attempt started has already ended.
+            record = runtime._machine_records[state_machine_arn]
+            prefix = f"arn:aws:states:{runtime.region}:{runtime.account}"
+            arn = f"{prefix}:execution:{record.name}:{name}"
+            child = await runtime.store.get_execution(arn)
+            if child is None or child.parent_execution_arn != parent:
+                raise
+            return arn, child.start_date
+        return started.execution_arn, started.start_date
+
+    async def wait_child(self, execution_arn: str) -> ExecutionDescription:
+        return await self.runtime.wait_for_execution(execution_arn)
+
+    def stop_child(self, execution_arn: str, error: str | None, cause: str | None) -> None:
+        runtime = self.runtime
+        runtime.engine.spawn(runtime.stop_execution(execution_arn, error=error, cause=cause))
 
 
 def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:

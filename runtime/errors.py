@@ -16,6 +16,9 @@ Two families live here and never mix:
       ├── StateMachineAlreadyExists
       ├── TaskDoesNotExist
       ├── InvalidToken
+      ├── TaskTimedOut               (the task token's Task timed out)
+      ├── ExecutionNotRedrivable
+      ├── ActivityDoesNotExist
       ├── ConcurrencyConflict        (an append lost an optimistic-concurrency race)
       ├── NondeterminismError        (replay diverged from a recorded history)
       └── InternalError              (a bug in Statemill)
@@ -33,9 +36,11 @@ from typing import Final, final
 
 __all__ = [
     "STATES_ERRORS",
+    "ActivityDoesNotExist",
     "ConcurrencyConflict",
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
+    "ExecutionNotRedrivable",
     "InternalError",
     "InvalidArn",
     "InvalidDefinition",
@@ -49,6 +54,7 @@ __all__ = [
     "StatesError",
     "TaskDoesNotExist",
     "TaskFailed",
+    "TaskTimedOut",
     "error_matches",
 ]
 
@@ -113,6 +119,18 @@ class TaskDoesNotExist(StatemillError):
 
 class InvalidToken(StatemillError):
     """The task token is malformed or was never issued."""
+
+
+class ActivityDoesNotExist(StatemillError):
+    """The activity ARN names no activity (create_activity first)."""
+
+
+class ExecutionNotRedrivable(StatemillError):
+    """RedriveExecution refused: not FAILED/TIMED_OUT/ABORTED, EXPRESS, or ended too long ago."""
+
+
+class TaskTimedOut(StatemillError):
+    """The task token names a Task that timed out (TimeoutSeconds or HeartbeatSeconds)."""
 
 
 class ConcurrencyConflict(StatemillError):

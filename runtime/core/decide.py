@@ -65,6 +65,9 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024
 MAX_EVENTS_PER_DECISION: Final = 10_000
 
 LAMBDA_INVOKE: Final = "arn:aws:states:::lambda:invoke"
+WAIT_FOR_TASK_TOKEN: Final = ".waitForTaskToken"
+_ACTIVITY_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:[^:]*:[^:]*:activity:[^:]+$")
+_TOKEN_VERSION: Final = 1
 _LAMBDA_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$")
 _SERVICE_ARN: Final = re.compile(r"^arn:aws[a-zA-Z-]*:states:::([a-zA-Z0-9-]+):([^.]+)(\..*)?$")
 _RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$")
@@ -126,6 +129,48 @@ def start_event(
     )
 
 
+def is_wait_for_task_token(resource: str) -> bool:
+    """True for a Task using the ``.waitForTaskToken`` integration pattern."""
+    return resource.endswith(WAIT_FOR_TASK_TOKEN)
+
+
+def is_activity(resource: str) -> bool:
+    """True for an activity ARN: the Task waits for a worker (GetActivityTask)."""
+    return bool(_ACTIVITY_ARN.match(resource))
+
+
+def has_task_token(resource: str) -> bool:
+    """True for Tasks that wait for a task-token answer (``.waitForTaskToken``, activities)."""
+    return is_wait_for_task_token(resource) or is_activity(resource)
+
+
+def make_task_token(execution_arn: str, frame: str, secret: str) -> str:
+    """An opaque task token: names its execution and frame (so a callback finds them with no
+    index) and carries a random ``secret`` recorded in TaskScheduled (so it is unguessable and
+    each attempt's token differs)."""
+    raw = _encode([_TOKEN_VERSION, execution_arn, frame, secret])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_task_token(token: object) -> tuple[str, str] | None:
+    """(execution arn, frame) of a token made by :func:`make_task_token`, or None if malformed."""
+    if not isinstance(token, str) or not 1 <= len(token) <= 1024:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = msgspec.json.decode(raw)
+    except (ValueError, msgspec.DecodeError):
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or value[0] != _TOKEN_VERSION
+        or not all(isinstance(part, str) for part in value[1:])
+    ):
+        return None
+    return value[1], value[2]
+
+
 def decide(machine: StateMachine, state: ExecutionState, incoming: Incoming) -> Decision:
     """Advance ``state`` (in place, through ``evolve``) as far as ``incoming`` allows."""
     return _Decider(machine, state, incoming).run()
@@ -137,8 +182,14 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
     return tuple(
         decider.run_task_effect(frame)
         for frame in state.frames.values()
-        if frame.phase == Phase.STARTED
+        if (frame.phase == Phase.STARTED and not frame.task_submitted and not _is_activity(frame))
+        or (frame.phase == Phase.SCHEDULED and _is_activity(frame))
     )
+
+
+def _is_activity(frame: Frame) -> bool:
+    """An activity Task (its token is issued at scheduling; the raw input is the task input)."""
+    return frame.task_token is not None and frame.task_token_activity
 
 
 _ASSIGN_PAYLOADS: dict[int, tuple[JSON, Payload]] = {}
@@ -201,10 +252,12 @@ class _Decider:
                 details["error"] = incoming.error
             if incoming.cause is not None:
                 details["cause"] = incoming.cause
+            self.abort_children("")
             self.emit("ExecutionAborted", "", details)
             return self.decision()
         if self.machine.timeout_seconds is not None:
-            deadline = state.start_time + self.machine.timeout_seconds
+            begun = state.start_time if state.redrive_time is None else state.redrive_time
+            deadline = begun + self.machine.timeout_seconds
             if self.now >= deadline:
                 self.emit(
                     "ExecutionTimedOut",
@@ -222,21 +275,41 @@ class _Decider:
         self.drive("")
         return self.decision()
 
+    def abort_children(self, frame_id: str) -> None:
+        """StopExecution: abort the Map iterations and Parallel branches in flight, innermost
+        first, as AWS logs them (MapIterationAborted, MapRunAborted, MapStateAborted,
+        ParallelStateAborted) before ExecutionAborted."""
+        frame = self.state.frames.get(frame_id)
+        if frame is None or frame.phase != Phase.CHILDREN or frame.state is None:
+            return
+        for child_id in list(frame.children):
+            child = self.state.frames.get(child_id)
+            if child is not None and child.children:
+                self.abort_children(child_id)
+        state = self.state_of(frame)
+        if isinstance(state, Map):
+            for child_id, index in list(frame.children.items()):
+                child = self.state.frames.get(child_id)
+                if child is not None and child.phase not in (Phase.DONE, Phase.REPORTED):
+                    self.emit_iteration(frame, state, "MapIterationAborted", index)
+            if frame.map_run and not frame.map_run_ended:
+                self.emit("MapRunAborted", frame.id, {})
+            self.emit("MapStateAborted", frame.id, {})
+        elif isinstance(state, Parallel):
+            self.emit("ParallelStateAborted", frame.id, {})
+
     def decision(self) -> Decision:
         wake_at = None
         if not self.state.is_terminal:
-            times = list(self.timers.values())
-            times.extend(
-                f.fire_at
-                for f in self.state.frames.values()
-                if f.phase == Phase.RETRY_WAIT and f.fire_at is not None
-            )
-            wake_at = min(times) if times else None
+            # Every waiting frame this decision visited recorded its timer (a decision without
+            # a focus visits them all; a focused one says so with ``partial``).
+            wake_at = min(self.timers.values()) if self.timers else None
         return Decision(
             events=tuple(self.events),
             tasks=tuple(self.tasks),
             wake_at=wake_at,
             more=self.exhausted and not self.state.is_terminal,
+            partial=self.focus is not None,
         )
 
     def emit(self, kind: str, frame: str, details: dict[str, JSON]) -> HistoryEvent:
@@ -284,7 +357,9 @@ class _Decider:
             context_factory=lambda: self.context(frame, task_token=task_token, item=item),
         )
 
-    def jsonata_env(self, frame: Frame, *, item: JSON = None, **states: JSON) -> Env:
+    def jsonata_env(
+        self, frame: Frame, *, item: JSON = None, task_token: str | None = None, **states: JSON
+    ) -> Env:
         """The JSONata environment of ``frame``'s current state: ``$states`` (``input`` is the
         state's raw input; ``result``/``errorOutput`` when given) and the variables."""
         bound = {"input": frame.data, **states}
@@ -293,7 +368,7 @@ class _Decider:
             frame.variables,
             self.entropy,
             self.now,
-            context=lambda: self.context(frame, item=item),
+            context=lambda: self.context(frame, item=item, task_token=task_token),
         )
 
     def context(self, frame: Frame, *, task_token: str | None = None, item: JSON = None) -> JSON:
@@ -363,6 +438,8 @@ class _Decider:
                 )
                 return True
             return False
+        if phase == Phase.STARTED and frame.task_token is not None:
+            return self.check_token_deadlines(frame)
         if phase in (Phase.STARTED, Phase.REPORTED):
             return False
         state = self.state_of(frame)
@@ -505,6 +582,8 @@ class _Decider:
         if phase == Phase.ENTERED:
             return self.on_entered(frame, state)
         if phase == Phase.SCHEDULED:
+            if isinstance(state, Task) and is_activity(state.resource):
+                return self.check_token_deadlines(frame)  # waits for a worker
             self.start_task(frame, state)
             return True
         if phase == Phase.TASK_SUCCEEDED:
@@ -522,10 +601,12 @@ class _Decider:
         if phase == Phase.RETRY_WAIT:
             assert frame.fire_at is not None
             if self.now < frame.fire_at:
+                self.timers[frame.id] = frame.fire_at
                 return False
-            if isinstance(state, Task):
+            if isinstance(state, Task) and not has_task_token(state.resource):
                 self.schedule(frame, state, frame.task_input)
             else:
+                # A token Task's retry gets a new token: its Parameters are evaluated again.
                 self.on_entered(frame, state)
             return True
         if phase == Phase.CHILDREN:
@@ -590,9 +671,12 @@ class _Decider:
                 self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
             case Task():
                 effective = self.effective_input(frame, state)
+                token = self.new_task_token(frame, state)
                 if state.parameters is not None:
-                    effective = state.parameters.evaluate(effective, self.scope(frame))
-                self.schedule(frame, state, effective)
+                    effective = state.parameters.evaluate(
+                        effective, self.scope(frame, task_token=token)
+                    )
+                self.schedule(frame, state, effective, token=token)
             case Choice():
                 self.on_choice(frame, state)
             case Wait():
@@ -627,9 +711,11 @@ class _Decider:
                 self.exit_state_jsonata(frame, state, env, frame.data, state.next)
             case Task():
                 arguments = frame.data
+                token = self.new_task_token(frame, state)
                 if state.arguments is not None:
+                    env = self.jsonata_env(frame, task_token=token)
                     arguments = evaluate_template(state.arguments, env, "Arguments")
-                self.schedule(frame, state, arguments)
+                self.schedule(frame, state, arguments, token=token)
             case Choice():
                 self.on_choice_jsonata(frame, state, env)
             case Wait():
@@ -826,7 +912,48 @@ class _Decider:
 
     # -- Task ---------------------------------------------------------------------------------
 
-    def schedule(self, frame: Frame, state: Task, effective: JSON) -> None:
+    def new_task_token(self, frame: Frame, state: Task) -> str | None:
+        """A fresh token for a ``.waitForTaskToken`` attempt (drawn from the decision's seed,
+        recorded in TaskScheduled), or None for other Tasks."""
+        if not has_task_token(state.resource):
+            return None
+        secret = self.entropy.uuid4().replace("-", "") + self.entropy.uuid4().replace("-", "")
+        return make_task_token(self.state.execution_arn, frame.id, secret)
+
+    def check_token_deadlines(self, frame: Frame) -> bool:
+        """A Task waiting for its token: TimeoutSeconds runs from TaskScheduled,
+        HeartbeatSeconds from its start, submission or last heartbeat (ASL "Task state
+        timeouts and heartbeats"). Times out (True) or arms the earliest deadline (False)."""
+        deadlines: list[tuple[float, str]] = []
+        if frame.task_timeout is not None:
+            deadlines.append((frame.task_scheduled_at + frame.task_timeout, "States.Timeout"))
+        if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
+            beat = frame.task_beat_at
+            if isinstance(self.incoming, Wake):
+                beat = max(beat, self.incoming.beats.get(frame.id, beat))
+            deadlines.append((beat + frame.task_heartbeat, "States.HeartbeatTimeout"))
+        if not deadlines:
+            return False
+        at, error = min(deadlines)
+        if self.now < at:
+            self.timers[frame.id] = at
+            return False
+        self.apply_task_result(
+            TaskResult(
+                now=self.now,
+                frame=frame.id,
+                scheduled_id=frame.scheduled_id,
+                outcome="timed_out",
+                error=error,
+                cause="",
+                task_token=frame.task_token,
+            )
+        )
+        return True
+
+    def schedule(
+        self, frame: Frame, state: Task, effective: JSON, *, token: str | None = None
+    ) -> None:
         size = len(dumps(effective).encode())
         if size > MAX_PAYLOAD_BYTES:
             raise _Failure(
@@ -850,8 +977,20 @@ class _Decider:
                     self.jsonata_number(state.heartbeat_expr, env, "HeartbeatSeconds", minimum=1)
                 )
         resource = state.resource
+        details: dict[str, JSON]
+        if is_activity(resource):
+            details = {"resource": resource, "input": dumps(effective)}
+            details["inputDetails"] = {"truncated": False}
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            if heartbeat is not None:
+                details["heartbeatInSeconds"] = heartbeat
+            details["statemillTaskToken"] = token
+            self.emit("ActivityScheduled", frame.id, details)
+            self.tasks.append(self.run_task_effect(frame))  # queued for GetActivityTask
+            return
         if _LAMBDA_ARN.match(resource):
-            details: dict[str, JSON] = {
+            details = {
                 "resource": resource,
                 "input": dumps(effective),
                 "inputDetails": {"truncated": False},
@@ -873,6 +1012,8 @@ class _Decider:
             details["timeoutInSeconds"] = timeout
         if heartbeat is not None:
             details["heartbeatInSeconds"] = heartbeat
+        if token is not None:
+            details["statemillTaskToken"] = token
         self.emit("TaskScheduled", frame.id, details)
 
     def task_seconds(self, frame: Frame, fixed: int | None, path: Path | None) -> int | None:
@@ -925,16 +1066,21 @@ class _Decider:
             heartbeat_seconds=frame.task_heartbeat,
             lambda_invoke=lambda_invoke,
             lambda_function=bool(match) or lambda_invoke,
+            task_token=frame.task_token,
         )
 
     def apply_task_result(self, result: TaskResult) -> None:
         frame = self.state.frames.get(result.frame)
-        if frame is None or frame.phase != Phase.STARTED:
+        if frame is None or frame.scheduled_id != result.scheduled_id:
             return
-        if frame.scheduled_id != result.scheduled_id:
+        activity = _is_activity(frame)
+        if frame.phase != Phase.STARTED and not (activity and frame.phase == Phase.SCHEDULED):
             return
         state = self.state_of(frame)
         assert isinstance(state, Task)
+        if activity:
+            self.apply_activity_result(frame, state, result)
+            return
         is_lambda = bool(_LAMBDA_ARN.match(state.resource))
         resource_type, action = resource_parts(state.resource)
         base: dict[str, JSON] = (
@@ -943,9 +1089,27 @@ class _Decider:
         outcome = result.outcome
         error = result.error or ""
         cause = result.cause or ""
+        if frame.task_token is not None and result.task_token is None:
+            # The handler of a token Task returned: the task is submitted, not done.
+            if outcome == "succeeded":
+                if not frame.task_submitted:
+                    self.emit(
+                        "TaskSubmitted",
+                        frame.id,
+                        {
+                            **base,
+                            "output": dumps(result.output),
+                            "outputDetails": {"truncated": False},
+                        },
+                    )
+                return
+            if outcome == "timed_out":
+                return  # the core owns a token Task's deadlines
+        elif result.task_token is not None and result.task_token != frame.task_token:
+            return
         if outcome == "succeeded":
             output = result.output
-            if state.resource.startswith(LAMBDA_INVOKE):
+            if state.resource.startswith(LAMBDA_INVOKE) and frame.task_token is None:
                 output = self.lambda_invoke_result(output, frame.task_input)
             text = dumps(output)
             if len(text.encode()) <= MAX_PAYLOAD_BYTES:
@@ -970,6 +1134,39 @@ class _Decider:
         else:
             kind = "LambdaFunctionFailed" if is_lambda else "TaskFailed"
         self.emit(kind, frame.id, details)
+
+    def apply_activity_result(self, frame: Frame, state: Task, result: TaskResult) -> None:
+        """An activity task: a worker took it (ActivityStarted), answered through its token
+        (ActivitySucceeded/Failed) or ran out of time (ActivityTimedOut)."""
+        if result.task_token != frame.task_token:
+            return
+        if result.outcome == "started":
+            if frame.phase == Phase.SCHEDULED:
+                worker = (
+                    result.output.get("workerName") if isinstance(result.output, dict) else None
+                )
+                self.emit("ActivityStarted", frame.id, {"workerName": worker or ""})
+            return
+        if result.outcome == "succeeded":
+            text = dumps(result.output)
+            if len(text.encode()) <= MAX_PAYLOAD_BYTES:
+                details = {"output": text, "outputDetails": {"truncated": False}}
+                self.emit("ActivitySucceeded", frame.id, details)
+                return
+            error = "States.DataLimitExceeded"
+            cause = (
+                "The state/task 'activity' returned a result with a size exceeding the "
+                "maximum number of bytes service limit."
+            )
+            kind = "ActivityFailed"
+        else:
+            error, cause = result.error or "", result.cause or ""
+            kind = "ActivityTimedOut" if result.outcome == "timed_out" else "ActivityFailed"
+        failed: dict[str, JSON] = {"error": error, "cause": cause}
+        retry = self.retry_delay(frame, state, error)
+        if retry is not None:
+            failed["statemillRetrier"], failed["statemillRetryDelay"] = retry
+        self.emit(kind, frame.id, failed)
 
     def lambda_invoke_result(self, payload: JSON, parameters: JSON) -> JSON:
         """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does."""
@@ -1366,13 +1563,15 @@ class _Decider:
             progressed = True
         # Iterations in flight: drive those that may move (a Task result reaches one frame, so
         # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
-        for child_id in list(frame.children):
+        if self.focus is None:
+            visit = list(frame.children)
+        else:
+            # A Task result can only move the iteration it belongs to: visiting just that one
+            # keeps a Map with 10,000 iterations in flight linear, not quadratic.
+            visit = [child_id for child_id in self.focus if child_id in frame.children]
+        for child_id in visit:
             child = self.state.frames.get(child_id)
-            if child is None or (
-                self.focus is not None
-                and child_id not in self.focus
-                and (child.phase == Phase.STARTED)
-            ):
+            if child is None:
                 continue
             progressed |= self.advance_iteration(frame, state, child_id)
             if frame.phase != Phase.CHILDREN or self.state.is_terminal:

@@ -23,6 +23,9 @@ class Wake(msgspec.Struct, frozen=True, kw_only=True):
 
     now: float
     seed: int = 0
+    beats: dict[str, float] = msgspec.field(default_factory=dict)
+    """Frame id -> when its task-token Task last got ``SendTaskHeartbeat`` (kept by the shell;
+    a heartbeat is not an AWS history event)."""
 
 
 class TaskResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,11 +34,15 @@ class TaskResult(msgspec.Struct, frozen=True, kw_only=True):
     now: float
     frame: str
     scheduled_id: int
-    outcome: Literal["succeeded", "failed", "timed_out"]
+    outcome: Literal["succeeded", "failed", "timed_out", "started"]
+    """``started``: an activity worker took the task (``output`` is ``{"workerName": ...}``)."""
     output: JSON = None
     error: str | None = None
     cause: str | None = None
     seed: int = 0
+    task_token: str | None = None
+    """Set when the result is a task-token callback (``SendTaskSuccess``/``Failure``); a
+    ``.waitForTaskToken`` handler's own return has none and only submits the task."""
 
 
 class StopRequested(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +73,9 @@ class RunTask(msgspec.Struct, frozen=True, kw_only=True):
     """True for ``arn:aws:states:::lambda:invoke``: wrap the result as AWS does."""
     lambda_function: bool = False
     """True for a Lambda resource: format failures as AWS Lambda's Python runtime does."""
+    task_token: str | None = None
+    """The ``.waitForTaskToken`` pattern: the token the handler hands on; its return only
+    submits the task, which then waits for a task-token callback."""
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,5 +85,8 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     tasks: tuple[RunTask, ...] = ()
     wake_at: float | None = None
     """When ``decide`` wants a ``Wake`` next (earliest timer), or None."""
+    partial: bool = False
+    """``wake_at`` only covers the frames this decision visited (a Task result's frame and its
+    ancestors): the shell must keep any earlier timer it already holds."""
     more: bool = False
     """The decision stopped at its event budget: call ``decide`` again with a ``Wake`` now."""

@@ -64,6 +64,9 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
     if kind in _TERMINAL:
         _terminal(state, event)
         return state
+    if kind == "ExecutionRedriven":
+        _redriven(state, event)
+        return state
     frame = state.frames.get(event.frame)
     if frame is None:
         return state
@@ -98,8 +101,16 @@ def evolve(state: ExecutionState, event: HistoryEvent) -> ExecutionState:
         frame.task_input = _json_decode(raw) if isinstance(raw, str) else raw
         frame.task_timeout = details.get("timeoutInSeconds")
         frame.task_heartbeat = details.get("heartbeatInSeconds")
+        frame.task_token = details.get("statemillTaskToken")
+        frame.task_token_activity = kind == "ActivityScheduled"
+        frame.task_submitted = False
+        frame.task_scheduled_at = frame.task_beat_at = event.timestamp
     elif kind in _TASK_STARTED:
         frame.phase = Phase.STARTED
+        frame.task_beat_at = event.timestamp
+    elif kind == "TaskSubmitted":
+        frame.task_submitted = True
+        frame.task_beat_at = event.timestamp
     elif kind in _TASK_SUCCEEDED:
         frame.phase = Phase.TASK_SUCCEEDED
         output = details.get("output")
@@ -165,7 +176,33 @@ def _terminal(state: ExecutionState, event: HistoryEvent) -> None:
     else:
         state.error = details.get("error")
         state.cause = details.get("cause")
+        top = state.frames.get("")
+        if top is not None:
+            # Where a redrive starts again: the state the top level was in (or about to enter).
+            name = top.next if top.phase in (Phase.TRANSITION, Phase.START) else top.state
+            state.redrive_from = Frame(
+                id="",
+                phase=Phase.START if name is None else Phase.TRANSITION,
+                next=name,
+                data=top.data,
+                variables=top.variables,
+            )
     state.frames = {}
+
+
+def _redriven(state: ExecutionState, event: HistoryEvent) -> None:
+    """ExecutionRedriven: the execution runs again from the state it stopped in (the whole
+    top-level state: a Parallel or Map runs all its branches or iterations again)."""
+    state.status = "RUNNING"
+    state.redrive_count = int(event.details.get("redriveCount", state.redrive_count + 1))
+    state.redrive_time = event.timestamp
+    state.stop_time = None
+    state.error = state.cause = None
+    start = state.redrive_from
+    if start is None:
+        start = Frame(id="", phase=Phase.START, data=state.input)
+    state.frames = {"": start}
+    state.redrive_from = None
 
 
 def _failed_or_retry(
@@ -279,10 +316,12 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent) -
 
 
 def _drop_children(state: ExecutionState, frame: Frame) -> None:
-    """Forget every descendant frame of ``frame``."""
-    prefix = f"{frame.id}/" if frame.id else ""
-    for child_id in [c for c in state.frames if c != frame.id and c.startswith(prefix)]:
-        if prefix or state.frames[child_id].parent is not None:
-            del state.frames[child_id]
+    """Forget every descendant frame of ``frame`` (walking ``children``, not every frame: an
+    iteration that ends must not cost O(frames) in a Map with 10,000 in flight)."""
+    pending = list(frame.children)
+    while pending:
+        child = state.frames.pop(pending.pop(), None)
+        if child is not None:
+            pending.extend(child.children)
     frame.children = {}
     frame.child_running = 0

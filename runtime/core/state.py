@@ -77,6 +77,15 @@ class Frame(msgspec.Struct, kw_only=True):
     task_input: JSON = None
     task_timeout: float | None = None
     task_heartbeat: float | None = None
+    task_token: str | None = None
+    """The ``.waitForTaskToken`` pattern: the current attempt's token (``statemillTaskToken``)."""
+    task_token_activity: bool = False
+    """The token belongs to an activity task (ActivityScheduled)."""
+    task_submitted: bool = False
+    """The token Task's handler returned (TaskSubmitted): nothing is owed but a callback."""
+    task_scheduled_at: float = 0.0
+    task_beat_at: float = 0.0
+    """When the attempt started or was submitted: the base of its HeartbeatSeconds."""
     result: JSON = None
     error: str | None = None
     cause: str | None = None
@@ -124,6 +133,11 @@ class ExecutionState(msgspec.Struct, kw_only=True):
     last_event_id: int = 0
     frames: dict[str, Frame] = msgspec.field(default_factory=dict)
     logic_version: int = 1
+    redrive_time: float | None = None
+    """When the execution was last redriven (its TimeoutSeconds counts from then)."""
+    redrive_from: Frame | None = None
+    """The top-level frame where an unsuccessful execution stopped: a redrive enters its
+    state again with the same input and variables (RedriveExecution)."""
 
     @property
     def is_terminal(self) -> bool:

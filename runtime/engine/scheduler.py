@@ -27,14 +27,15 @@ import msgspec
 import structlog
 from anyio.abc import TaskGroup
 
-from runtime.core.decide import decide, dumps, in_flight
+from runtime.core.decide import decide, dumps, in_flight, is_activity
 from runtime.core.effects import Incoming, RunTask, StopRequested, TaskResult, Wake
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
-from runtime.core.state import ExecutionState
+from runtime.core.state import ExecutionState, Phase
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock
 from runtime.engine.handlers import HandlerRegistry
+from runtime.engine.nested import NestedHost, is_nested, run_nested
 from runtime.engine.tasks import call_handler
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, InternalError
 from runtime.store.base import Append, EventStore, ExecutionRecord
@@ -51,6 +52,7 @@ class Live:
     """An execution held in memory: its folded state and its scheduling bookkeeping."""
 
     __slots__ = (
+        "answered",
         "committing",
         "done",
         "inbox",
@@ -74,6 +76,8 @@ class Live:
         self.done = asyncio.Event()
         self.timer_at: float | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
+        self.answered: set[str] = set()
+        """Task tokens answered but maybe not applied yet (a second answer is refused)."""
         if state.is_terminal:
             self.done.set()
 
@@ -162,6 +166,14 @@ class Engine:
         self._waiters: dict[str, asyncio.Event] = {}
         self._space = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.activity_tasks: dict[str, collections.deque[tuple[str, RunTask]]] = {}
+        """Activity ARN -> scheduled activity tasks not yet handed to a worker."""
+        self._activity_ready: dict[str, asyncio.Event] = {}
+        self.nested_host: NestedHost | None = None
+        """Runs ``states:startExecution`` Tasks (set by the Runtime)."""
+        self.beats: dict[str, dict[str, float]] = {}
+        """Execution arn -> frame -> last SendTaskHeartbeat of its token Task (not an AWS
+        history event, so kept here; after a restart the window counts from the restart)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -227,6 +239,7 @@ class Engine:
             state = fold(events)
             live = Live(record, machine, state)
             self.live[record.execution_arn] = live
+            self._grant_heartbeat_window(live)
             for task in in_flight(state, machine):
                 self._start_task(live, task)
             self.submit(record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
@@ -259,8 +272,11 @@ class Engine:
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
         wake_at: float | None = live.timer_at
+        beats = self.beats.get(live.record.execution_arn)
         while live.inbox:
             incoming = live.inbox.popleft()
+            if beats and isinstance(incoming, Wake):
+                incoming = msgspec.structs.replace(incoming, beats=dict(beats))
             try:
                 decision = decide(live.machine, live.state, incoming)
             except Exception as exc:  # a bug in the core: fail the execution, never hang it
@@ -271,7 +287,13 @@ class Engine:
                 break
             events.extend(decision.events)
             tasks.extend(decision.tasks)
-            wake_at = decision.wake_at
+            if decision.partial and wake_at is not None:
+                # Keep the earlier timer: this decision did not look at every waiting frame. A
+                # timer that turns out stale only causes a Wake that recomputes them all.
+                if decision.wake_at is not None:
+                    wake_at = min(wake_at, decision.wake_at)
+            else:
+                wake_at = decision.wake_at
             if decision.more:
                 # Cut at the decision's event budget: commit this much, then go on.
                 live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
@@ -321,8 +343,21 @@ class Engine:
             del self.live[arn]
             self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
 
+    def _grant_heartbeat_window(self, live: Live) -> None:
+        """Heartbeats are kept in memory only: after a restart, a token Task waiting with
+        HeartbeatSeconds gets a full window from now rather than timing out at once."""
+        now = self.clock.now()
+        for frame in live.state.frames.values():
+            if frame.task_token is not None and frame.task_heartbeat is not None:
+                self.beats.setdefault(live.record.execution_arn, {})[frame.id] = now
+
+    def heartbeat(self, arn: str, frame: str) -> None:
+        """Record a SendTaskHeartbeat for the token Task of ``frame``."""
+        self.beats.setdefault(arn, {})[frame] = self.clock.now()
+
     def _finished(self, arn: str) -> None:
         live = self.live.pop(arn, None)
+        self.beats.pop(arn, None)
         waiter = self._waiters.pop(arn, None)
         if waiter is not None:
             waiter.set()
@@ -342,7 +377,9 @@ class Engine:
         """Bring a parked execution back into memory (e.g. to stop it)."""
         self._set_busy(+1)
         try:
-            await self._wake_parked(arn)
+            if await self._wake_parked(arn) is not None:
+                # The parked timer entry is gone with the eviction: a Wake re-arms it.
+                self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
         finally:
             self._set_busy(-1)
 
@@ -446,6 +483,10 @@ class Engine:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._enqueue(work, future)
         await future
+
+    async def append(self, append: Append) -> None:
+        """Durably append events to an execution this engine does not hold (group-committed)."""
+        await self._commit(append)
 
     async def create(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
         """Durably create an execution (group-committed with other work)."""
@@ -581,6 +622,12 @@ class Engine:
     # -- handler calls ------------------------------------------------------------------------
 
     def _start_task(self, live: Live, task: RunTask) -> None:
+        if is_activity(task.resource):
+            # No handler: the task waits for a worker's GetActivityTask.
+            arn = live.record.execution_arn
+            self.activity_tasks.setdefault(task.resource, collections.deque()).append((arn, task))
+            self._activity_ready.setdefault(task.resource, asyncio.Event()).set()
+            return
         if self._tg is None:
             raise InternalError("engine is not running")
         self._set_busy(+1)
@@ -591,16 +638,30 @@ class Engine:
     async def _run_task(self, live: Live, task: RunTask) -> None:
         arn = live.record.execution_arn
         try:
-            limiter = self._limiter_for(task.handler_name)
-            async with _Limits(self, limiter, self._global_limit):
-                outcome, output, error, cause = await call_handler(
-                    task,
-                    self.handlers,
-                    self.clock,
-                    execution_arn=arn,
-                    state_machine_arn=live.record.state_machine_arn,
-                    sleep=self._idle_sleep,
-                )
+            host = self.nested_host
+            if host is not None and is_nested(task.resource):
+                # A built-in resource: waiting on a child is not busy (the child's work is).
+                self._set_busy(-1)
+                try:
+                    outcome, output, error, cause = await run_nested(
+                        task,
+                        host,
+                        parent=arn,
+                        parent_aborted=lambda: live.state.status == "ABORTED",
+                    )
+                finally:
+                    self._set_busy(+1)
+            else:
+                limiter = self._limiter_for(task.handler_name)
+                async with _Limits(self, limiter, self._global_limit):
+                    outcome, output, error, cause = await call_handler(
+                        task,
+                        self.handlers,
+                        self.clock,
+                        execution_arn=arn,
+                        state_machine_arn=live.record.state_machine_arn,
+                        sleep=self._idle_sleep,
+                    )
             self.submit(
                 arn,
                 TaskResult(
@@ -634,6 +695,54 @@ class Engine:
             await self.clock.sleep_until(self.clock.now() + seconds)
         finally:
             self._set_busy(+1)
+
+    async def take_activity_task(
+        self, activity_arn: str, worker_name: str, timeout: float
+    ) -> RunTask | None:
+        """Hand the oldest pending task of ``activity_arn`` to a worker (once), waiting up to
+        ``timeout`` wall-clock seconds for one (GetActivityTask's long poll)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            queue = self.activity_tasks.get(activity_arn)
+            while queue:
+                arn, task = queue.popleft()
+                if arn in self.parked:
+                    await self.revive(arn)
+                live = self.live.get(arn)
+                frame = None if live is None else live.state.frames.get(task.frame)
+                if (
+                    frame is None
+                    or frame.phase != Phase.SCHEDULED
+                    or frame.task_token != task.task_token
+                ):
+                    continue  # timed out, stopped or redone meanwhile
+                self.submit(
+                    arn,
+                    TaskResult(
+                        now=self.clock.now(),
+                        frame=task.frame,
+                        scheduled_id=task.scheduled_id,
+                        outcome="started",
+                        output={"workerName": worker_name},
+                        seed=self.seed(),
+                        task_token=task.task_token,
+                    ),
+                )
+                return task
+            ready = self._activity_ready.setdefault(activity_arn, asyncio.Event())
+            ready.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            with anyio.move_on_after(remaining):
+                await ready.wait()
+
+    def spawn(self, work: Any) -> None:
+        """Run the coroutine ``work`` in the background, owned by the engine."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def stop(self, arn: str, error: str | None, cause: str | None) -> None:
         """Ask execution ``arn`` to stop; its running handler calls are cancelled."""

@@ -71,6 +71,9 @@ async def call_handler(
 ) -> Outcome:
     """Run one attempt to its outcome; never raises except on cancellation."""
     spec = registry.resolve(task.handler_name)
+    if spec is None and task.task_token is not None:
+        # ``Resource.waitForTaskToken`` runs the handler registered for ``Resource``.
+        spec = registry.resolve(task.handler_name.removesuffix(".waitForTaskToken"))
     if spec is None:
         return missing_handler(task)
     beat = _Heartbeat(clock.now())
@@ -88,9 +91,12 @@ async def call_handler(
         logger=bound_logger(execution_arn, task.state_name, task.attempt),
         sleep_fn=sleep,
         heartbeat_fn=heartbeat,
+        task_token=task.task_token,
     )
     try:
-        if task.timeout_seconds is None and task.heartbeat_seconds is None:
+        # A token Task's deadlines run in the core (durable timers), not around the call.
+        unsupervised = task.timeout_seconds is None and task.heartbeat_seconds is None
+        if unsupervised or task.task_token is not None:
             output = await spec.fn(task.input, context)
         else:
             deadline = None

@@ -18,6 +18,11 @@ Schema (version 1):
 * ``timers(execution_arn, timer_id, fire_at)`` keyed by ``(execution_arn, timer_id)`` and
   indexed on ``fire_at``.
 
+Version 2 adds ``requests(id, kind, payload, created, status, result)``: operators' requests
+(``statemill start|stop|send-task-success|send-task-failure``) recorded durably for a runtime
+to apply (``PENDING`` -> ``DONE`` or ``FAILED``, ``result`` is JSON text). SQLite only: it is
+not part of the ``EventStore`` protocol.
+
 Concurrency: aiosqlite runs one connection on one thread, and a transaction spans several
 statements, so every operation holds ``self._lock``: concurrent ``append`` calls from several
 tasks are serialized and a reader never sees another task's uncommitted rows. Write
@@ -102,6 +107,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (execution_arn, timer_id)
         )""",
         "CREATE INDEX timers_by_fire_at ON timers (fire_at, execution_arn, timer_id)",
+    ),
+    (
+        # Version 2 (issue 5): operators' requests (start, stop, task-token answers) written
+        # by the command line and applied by whichever runtime runs on the file.
+        """CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'PENDING',
+            result TEXT
+        )""",
+        "CREATE INDEX requests_pending ON requests (status, id)",
     ),
 )
 
@@ -562,6 +580,50 @@ class SqliteStore:
                 (until, max(limit, 0)),
             )
         return [Timer(execution_arn=a, timer_id=i, fire_at=f) for a, i, f in rows]
+
+    # -- operators' requests (not part of the EventStore protocol) -------------------------
+
+    async def add_request(self, kind: str, payload: str, created: float) -> int:
+        """Record an operator's request (``payload`` is JSON text); returns its id."""
+        async with self._transaction():
+            cursor = await self._conn.execute(
+                "INSERT INTO requests (kind, payload, created) VALUES (?, ?, ?)",
+                (kind, payload, created),
+            )
+            request_id = cursor.lastrowid
+        assert request_id is not None
+        return request_id
+
+    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str]]:
+        """The oldest ``PENDING`` requests: (id, kind, payload)."""
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT id, kind, payload FROM requests WHERE status = 'PENDING' "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def finish_request(self, request_id: int, status: str, result: str) -> None:
+        """Mark a request ``DONE`` or ``FAILED`` with its result (JSON text)."""
+        async with self._transaction():
+            await self._conn.execute(
+                "UPDATE requests SET status = ?, result = ? WHERE id = ?",
+                (status, result, request_id),
+            )
+
+    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
+        """(kind, status, result) of a request, or None."""
+        async with self._lock:
+            rows = list(
+                await self._conn.execute_fetchall(
+                    "SELECT kind, status, result FROM requests WHERE id = ?", (request_id,)
+                )
+            )
+        if not rows:
+            return None
+        kind, status, result = rows[0]
+        return str(kind), str(status), None if result is None else str(result)
 
     async def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         async with self._transaction():

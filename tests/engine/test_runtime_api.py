@@ -247,8 +247,9 @@ async def test_starting_an_execution_name_twice_is_execution_already_exists() ->
             "M", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
         )
         await rt.start_execution(machine.arn, {}, name="once")
+        # Another input: the same input while RUNNING is AWS's idempotent start (issue 5).
         with pytest.raises(ExecutionAlreadyExists, match="Execution Already Exists"):
-            await rt.start_execution(machine.arn, {}, name="once")
+            await rt.start_execution(machine.arn, {"other": 1}, name="once")
 
 
 async def test_invalid_definition_names_the_rule_and_the_json_pointer() -> None:
