@@ -289,6 +289,11 @@ def state_stats(graph: Graph, events: Sequence[HistoryEvent]) -> dict[str, State
                 stat.caught += 1
                 stat.failed -= 1
                 last_failure.pop(frame)
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut") and frame not in last_failure:
+            # The state the execution ended in failed without a Task failure event (e.g. a
+            # path that did not resolve): it is the failing state.
+            if stat.entered > stat.exited + stat.failed:
+                stat.failed += 1
         elif kind in _FAILURES or kind == "MapIterationFailed":
             if "statemillRetryDelay" in event.details:
                 stat.retries += 1

@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 import pytest
 
 from runtime.cli import main
+from runtime.core.events import HistoryEvent
 from runtime.definition.load import load_definition
 from runtime.graph import build, rule_label, to_dot, to_mermaid, to_svg
 from runtime.replay import load_history
@@ -107,6 +108,38 @@ def test_caught_and_in_progress_outcomes() -> None:
     assert {running.nodes[n].name: s.outcome for n, s in running.stats.items()}[
         "BillCustomers"
     ] == "in progress"
+
+
+def test_a_state_that_fails_without_a_task_failure_is_the_failed_one() -> None:
+    machine = load_definition(
+        {
+            "StartAt": "Load",
+            "States": {
+                "Load": {"Type": "Pass", "Next": "Use"},
+                "Use": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "End": True},
+            },
+        }
+    )
+    events = [
+        _event(1, "ExecutionStarted", {"input": "{}"}),
+        _event(2, "PassStateEntered", {"name": "Load", "input": "{}"}),
+        _event(3, "PassStateExited", {"name": "Load", "output": "{}", "statemillNext": "Use"}),
+        _event(4, "PassStateEntered", {"name": "Use", "input": "{}"}),
+        _event(5, "ExecutionFailed", {"error": "States.Runtime", "cause": "path"}),
+    ]
+
+    outcomes = {node.name: stat.outcome for node, stat in _named(build(machine, events))}
+
+    assert outcomes == {"Load": "succeeded", "Use": "failed"}
+
+
+def _event(event_id: int, kind: str, details: dict[str, Any]) -> HistoryEvent:
+    return HistoryEvent(id=event_id, type=kind, timestamp=0.0, details=details)
+
+
+def _named(graph: Any) -> list[tuple[Any, Any]]:
+    assert graph.stats is not None
+    return [(graph.nodes[node_id], stat) for node_id, stat in graph.stats.items()]
 
 
 def test_svg_is_well_formed_and_has_every_state() -> None:
