@@ -658,6 +658,7 @@ class Runtime:
             raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
+        await self.engine.settle(live.record.execution_arn)
 
     async def send_task_failure(
         self, task_token: str, error: str | None = None, cause: str | None = None
@@ -669,6 +670,7 @@ class Runtime:
         """
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "failed", None, error, cause)
+        await self.engine.settle(live.record.execution_arn)
 
     async def send_task_heartbeat(self, task_token: str) -> None:
         """Report progress of a ``.waitForTaskToken`` Task (SendTaskHeartbeat): its

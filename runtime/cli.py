@@ -15,6 +15,15 @@ Subcommands (one ``_add_<name>`` function each registers its parser and its ``ru
     statemill graph DEFINITION [--execution ARN --store PATH.db]
                     [--format mermaid|dot|svg|svg-basic]
     statemill report EXECUTION_ARN --store PATH.db -o FILE.html [--definition FILE]
+    statemill start --store PATH.db (--state-machine ARN | --definition FILE) [--input JSON|@FILE]
+                    [--name NAME] [--wait SECONDS]
+    statemill describe EXECUTION_ARN --store PATH.db
+    statemill list --store PATH.db [--state-machine ARN] [--status STATUS]
+    statemill stop EXECUTION_ARN --store PATH.db [--error E] [--cause C] [--wait SECONDS]
+    statemill send-task-success --store PATH.db --task-token T [--output JSON|@FILE] [--wait S]
+    statemill send-task-failure --store PATH.db --task-token T [--error E] [--cause C] [--wait S]
+    statemill redrive EXECUTION_ARN --store PATH.db [--wait SECONDS]
+    statemill worker --store PATH.db [--handlers MODULE]... [--exit-when-idle]
     statemill bench [SCENARIO ...] [--quick] [--runs N] [--out DIR] [--loop asyncio|uvloop]
                     [--param KEY=VALUE]... [--parked-n N]
 
@@ -128,7 +137,7 @@ def _build_parser() -> argparse.ArgumentParser:
         add(subparsers)
     for add in (_add_start, _add_describe, _add_list, _add_stop, _add_worker):
         add(subparsers)
-    for add in (_add_send_task_success, _add_send_task_failure):
+    for add in (_add_redrive, _add_send_task_success, _add_send_task_failure):
         add(subparsers)
     return parser
 
@@ -841,6 +850,21 @@ def _add_stop(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _stop(args: argparse.Namespace) -> int:
     body = {"executionArn": args.execution, "error": args.error, "cause": args.cause}
     return _request(args, "stop", body)
+
+
+def _add_redrive(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "redrive",
+        help="redrive a FAILED, TIMED_OUT or ABORTED execution (applied by the runtime)",
+    )
+    parser.add_argument("execution", metavar="EXECUTION_ARN", help="the execution")
+    _add_store_argument(parser)
+    _add_wait_argument(parser)
+    parser.set_defaults(command=_redrive, command_name="redrive")
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    return _request(args, "redrive", {"executionArn": args.execution})
 
 
 def _add_send_task_success(

@@ -1089,8 +1089,10 @@ class _Decider:
         outcome = result.outcome
         error = result.error or ""
         cause = result.cause or ""
-        if frame.task_token is not None and result.task_token is None:
-            # The handler of a token Task returned: the task is submitted, not done.
+        if frame.task_token is not None and result.task_token is None and not frame.task_submitted:
+            # The handler of a token Task returned: the task is submitted, not done. (Once
+            # submitted, the handler is never called again, so a token-less result is the
+            # answer: that is how ``replay.check`` rebuilds it from TaskSucceeded.)
             if outcome == "succeeded":
                 if not frame.task_submitted:
                     self.emit(
@@ -1138,8 +1140,8 @@ class _Decider:
     def apply_activity_result(self, frame: Frame, state: Task, result: TaskResult) -> None:
         """An activity task: a worker took it (ActivityStarted), answered through its token
         (ActivitySucceeded/Failed) or ran out of time (ActivityTimedOut)."""
-        if result.task_token != frame.task_token:
-            return
+        if result.task_token not in (None, frame.task_token):
+            return  # None: rebuilt from the log by ``replay.check``; the shell always sends one
         if result.outcome == "started":
             if frame.phase == Phase.SCHEDULED:
                 worker = (

@@ -36,7 +36,7 @@ from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.nested import NestedHost, is_nested, run_nested
-from runtime.engine.tasks import call_handler
+from runtime.engine.tasks import call_handler, within_timeout
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, InternalError
 from runtime.store.base import Append, EventStore, ExecutionRecord
 
@@ -55,6 +55,7 @@ class Live:
         "answered",
         "committing",
         "done",
+        "handed",
         "inbox",
         "machine",
         "queued",
@@ -76,6 +77,8 @@ class Live:
         self.done = asyncio.Event()
         self.timer_at: float | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
+        self.handed: set[str] = set()
+        """Activity task tokens handed to a worker (a task is handed out once)."""
         self.answered: set[str] = set()
         """Task tokens answered but maybe not applied yet (a second answer is refused)."""
         if state.is_terminal:
@@ -169,6 +172,7 @@ class Engine:
         self.activity_tasks: dict[str, collections.deque[tuple[str, RunTask]]] = {}
         """Activity ARN -> scheduled activity tasks not yet handed to a worker."""
         self._activity_ready: dict[str, asyncio.Event] = {}
+        self._settle_waiters: dict[str, asyncio.Event] = {}
         self.nested_host: NestedHost | None = None
         """Runs ``states:startExecution`` Tasks (set by the Runtime)."""
         self.beats: dict[str, dict[str, float]] = {}
@@ -315,11 +319,29 @@ class Engine:
             live.record = record
         self._enqueue(append, _AfterCommit(self, live, tasks, wake_at))
 
+    async def settle(self, arn: str, timeout: float = 30.0) -> None:
+        """Return once everything queued for execution ``arn`` so far is decided and durable
+        (e.g. a task-token answer: SendTaskSuccess returns after the answer is in the log)."""
+        live = self.live.get(arn)
+        if live is None or not (live.inbox or live.queued or live.committing):
+            return
+        waiter = self._settle_waiters.setdefault(arn, asyncio.Event())
+        with anyio.move_on_after(timeout):  # a failed commit is rebuilt; never hang a caller
+            await waiter.wait()
+
+    def _settled(self, live: Live) -> None:
+        arn = live.record.execution_arn
+        if arn in self._settle_waiters and (
+            live.state.is_terminal or not (live.inbox or live.queued or live.committing)
+        ):
+            self._settle_waiters.pop(arn).set()
+
     def _after_commit(self, live: Live, tasks: list[RunTask], wake_at: float | None) -> None:
         """Run a decision's effects, now that its events are durable (append before acting)."""
         for task in tasks:
             self._start_task(live, task)
         arn = live.record.execution_arn
+        self._settled(live)
         if live.state.is_terminal:
             for running in live.running.values():
                 running.cancel()
@@ -643,12 +665,15 @@ class Engine:
                 # A built-in resource: waiting on a child is not busy (the child's work is).
                 self._set_busy(-1)
                 try:
-                    outcome, output, error, cause = await run_nested(
+                    nested = run_nested(
                         task,
                         host,
                         parent=arn,
                         parent_aborted=lambda: live.state.status == "ABORTED",
                     )
+                    if task.timeout_seconds is not None:
+                        nested = within_timeout(nested, self.clock, task.timeout_seconds)
+                    outcome, output, error, cause = await nested
                 finally:
                     self._set_busy(+1)
             else:
@@ -712,11 +737,15 @@ class Engine:
                 live = self.live.get(arn)
                 frame = None if live is None else live.state.frames.get(task.frame)
                 if (
-                    frame is None
+                    live is None
+                    or frame is None
                     or frame.phase != Phase.SCHEDULED
+                    or frame.task_token is None
                     or frame.task_token != task.task_token
+                    or frame.task_token in live.handed
                 ):
-                    continue  # timed out, stopped or redone meanwhile
+                    continue  # timed out, stopped, redone or handed out meanwhile
+                live.handed.add(frame.task_token)
                 self.submit(
                     arn,
                     TaskResult(

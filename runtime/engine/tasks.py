@@ -116,6 +116,18 @@ async def call_handler(
     return "succeeded", output, None, None
 
 
+async def within_timeout(call: Awaitable[Outcome], clock: Clock, seconds: float) -> Outcome:
+    """``call``'s outcome, or ``States.Timeout`` once ``seconds`` passed on ``clock`` (for the
+    built-in resources, which are not handlers)."""
+    try:
+        outcome: Outcome = await _supervise(
+            call, clock, clock.now() + seconds, None, _Heartbeat(clock.now())
+        )
+    except _Expired as expired:
+        return "timed_out", None, expired.error, None
+    return outcome
+
+
 class _Heartbeat:
     """When the handler last reported progress."""
 

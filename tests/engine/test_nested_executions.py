@@ -233,3 +233,21 @@ async def test_a_restart_resumes_a_parent_waiting_on_a_sync_child(tmp_path: Path
     assert len(children) == 1  # the re-run start found the same child
     assert done.status == "SUCCEEDED"
     assert done.output_value["Output"] == {"from": "outside"}
+
+
+async def test_sync_task_timeout_seconds_applies_to_the_wait() -> None:
+    slow_child = {
+        "StartAt": "Nap",
+        "States": {"Nap": {"Type": "Wait", "Seconds": 86_400, "End": True}},
+    }
+    async with virtual_runtime() as rt:
+        child = await rt.create_state_machine("Child", slow_child)
+        definition = parent_machine(START + ".sync", child.arn)
+        definition["States"]["Child"]["TimeoutSeconds"] = 60
+        parent = await rt.create_state_machine("Parent", definition)
+        started = await rt.start_execution(parent.arn, {"n": 1})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+        history = await rt.get_execution_history(started.execution_arn)
+    assert done.error == "States.Timeout"
+    timed_out = next(e for e in history if e.type == "TaskTimedOut")
+    assert timed_out.timestamp - history[0].timestamp == pytest.approx(60)

@@ -147,3 +147,29 @@ def test_operator_commands_report_bad_requests(
     sm = "arn:aws:states:us-east-1:123456789012:stateMachine:nope"
     assert main(["start", "--store", db, "--state-machine", sm]) == 2
     assert "StateMachineDoesNotExist" in capsys.readouterr().err
+
+
+def test_redrive_from_the_command_line(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    order = json.dumps({"order": "E-5", "amount": 1})
+    _, started = cli(capsys, "start", "--store", db, "--definition", str(APPROVAL),
+                     "--input", order, "--name", "E-5")  # fmt: skip
+    arn = started["executionArn"]
+    asyncio.run(run_until_waiting(db, arn))
+    cli(capsys, "stop", arn, "--store", db)
+    cli(capsys, "worker", "--store", db, "--handlers", HANDLERS, "--exit-when-idle",
+        "--poll", "0.05")  # fmt: skip
+    code, _ = cli(capsys, "redrive", arn, "--store", db)
+    assert code == 0
+    asyncio.run(run_until_redriven(db, arn))
+    _, described = cli(capsys, "describe", arn, "--store", db)
+    assert (described["status"], described["redriveCount"]) == ("RUNNING", 1)
+
+
+async def run_until_redriven(db: str, arn: str) -> None:
+    async with Runtime(db, handlers=approvals.registry) as runtime:
+        for _ in range(2000):
+            types = [event.type for event in await runtime.store.read(arn)]
+            if "ExecutionRedriven" in types and types[-1] == "TaskSubmitted":
+                return
+            await asyncio.sleep(0.005)
+    raise AssertionError("the order was not redriven")

@@ -302,3 +302,17 @@ async def test_stopping_an_execution_retires_its_token() -> None:
         with pytest.raises(TaskDoesNotExist):
             await rt.send_task_success(token, {})
     assert stopped.status == "ABORTED"
+
+
+async def test_send_task_success_returns_once_the_answer_is_in_the_log() -> None:
+    approvals = Approvals()
+    async with virtual_runtime(handlers(approvals)) as rt:
+        definition = approval_machine()
+        definition["States"]["Approve"].pop("End")
+        definition["States"]["Approve"]["Next"] = "Later"
+        definition["States"]["Later"] = {"Type": "Wait", "Seconds": 3600, "End": True}
+        arn = await start(rt, definition)
+        token = await approvals.next_token()
+        await rt.send_task_success(token, {"ok": True})
+        types = history_types(await rt.store.read(arn))
+    assert "TaskSucceeded" in types
