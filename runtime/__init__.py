@@ -36,6 +36,7 @@ from runtime.errors import (
     TaskFailed,
     TaskTimedOut,
 )
+from runtime.replayer import CheckResult, Divergence, Step, check, diagnose, load_history, replay
 from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
@@ -44,8 +45,10 @@ __all__ = [
     "ActivityDescription",
     "ActivityDoesNotExist",
     "ActivityTask",
+    "CheckResult",
     "Clock",
     "ConcurrencyConflict",
+    "Divergence",
     "EventStore",
     "ExecutionAlreadyExists",
     "ExecutionDescription",
@@ -71,10 +74,15 @@ __all__ = [
     "StateMachineDoesNotExist",
     "StateMachineRecord",
     "StatemillError",
+    "Step",
     "SystemClock",
     "TaskContext",
     "TaskDoesNotExist",
     "TaskFailed",
     "TaskTimedOut",
+    "check",
+    "diagnose",
     "load_definition",
+    "load_history",
+    "replay",
 ]

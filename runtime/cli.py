@@ -34,7 +34,7 @@ a one-line message on stderr).
 
 This module owns no semantics: everything it prints comes from the API. It imports only the public
 ``runtime`` API and the standard library (plus anyio to run the event loop), and for the debugging
-commands (history, replay, export, import, graph, report) ``runtime.replay``, ``runtime.graph``,
+commands (history, replay, export, import, graph, report) ``runtime.replayer``, ``runtime.graph``,
 ``runtime.report`` and ``runtime.debugging``, which read a store directly (they must not start a
 runtime, which would resume the executions it finds).
 """
@@ -80,7 +80,7 @@ from runtime.debugging import (
 from runtime.definition.model import StateMachine
 from runtime.graph import build as build_graph
 from runtime.graph import to_dot, to_mermaid, to_svg
-from runtime.replay import Step, check, diagnose, load_history, replay, to_aws_history
+from runtime.replayer import Step, check, diagnose, load_history, replay, to_aws_history
 from runtime.report import render_report
 
 __all__ = ["main"]

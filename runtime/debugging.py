@@ -25,7 +25,7 @@ import msgspec
 
 from runtime.core.events import HistoryEvent
 from runtime.errors import ExecutionDoesNotExist
-from runtime.replay import Step
+from runtime.replayer import Step
 from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
 
 __all__ = [

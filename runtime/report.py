@@ -21,7 +21,7 @@ from typing import Any, Final
 from runtime.core.events import HistoryEvent
 from runtime.definition.model import StateMachine
 from runtime.graph import OUTCOME_COLOURS, build, to_svg
-from runtime.replay import diagnose, replay
+from runtime.replayer import diagnose, replay
 
 __all__ = ["render_report"]
 

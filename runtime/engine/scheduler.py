@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
-import random
+import secrets
 from typing import Any, Final, final
 
 import anyio
@@ -153,7 +153,6 @@ class Engine:
         self._timers_changed = asyncio.Event()
         self._busy = 0
         self._activity = asyncio.Event()
-        self._random = random.Random()
         self._tg: TaskGroup | None = None
         self._global_limit = (
             anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
@@ -213,7 +212,9 @@ class Engine:
             self._ready.put_nowait(arn)
 
     def seed(self) -> int:
-        return self._random.getrandbits(63)
+        """A fresh decision seed. Task tokens are drawn from it, so it comes from the OS's
+        cryptographic source and is wide (128 bits), not from a predictable PRNG."""
+        return secrets.randbits(128)
 
     async def admit(self) -> None:
         """Backpressure for new executions: wait while too many are held in memory."""

@@ -1,5 +1,5 @@
 """Histories with task tokens, activities, stops, redrives and children re-decide unchanged
-(``runtime.replay.check``): every new event is the decision's, or the shell's applied as is."""
+(``runtime.replayer.check``): every new event is the decision's, or the shell's applied as is."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runtime import Runtime, TaskContext, TaskFailed, load_definition
-from runtime.replay import check
+from runtime.replayer import check
 from runtime.testing import virtual_runtime
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ import pytest
 
 from runtime.core.evolve import fold
 from runtime.definition.load import load_definition
-from runtime.replay import check, from_aws, load_history, replay, to_aws_history
+from runtime.replayer import check, from_aws, load_history, replay, to_aws_history
 from tests.core import test_replay as recorded
 from tests.replay.replay_support import threaded_aws_history
 
@@ -18,7 +18,7 @@ AWS_HISTORY = json.loads((HERE / "aws_pass_task_choice.json").read_text(encoding
 AWS_DEFINITION = (HERE / "aws_pass_task_choice.asl.json").read_text(encoding="utf-8")
 GOLDEN = HERE.parent / "golden"
 
-#: Our runs whose AWS export cannot be fully re-inferred (see ``runtime.replay``'s docstring):
+#: Our runs whose AWS export cannot be fully re-inferred (see ``runtime.replayer``'s docstring):
 #: a retry chosen but never run (the execution timed out first), a retried Map state.
 INFERENCE_LIMITS = {
     "execution-timeout-during-retries",

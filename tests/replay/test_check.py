@@ -12,7 +12,7 @@ from runtime.core.decide import decide
 from runtime.core.effects import StopRequested
 from runtime.core.evolve import fold
 from runtime.definition.load import load_definition
-from runtime.replay import check, load_history
+from runtime.replayer import check, load_history
 from tests.core import test_replay as recorded
 
 JSON = Any

@@ -17,7 +17,7 @@ import pytest
 
 from runtime import SqliteStore
 from runtime.cli import main
-from runtime.replay import load_history, to_aws_history
+from runtime.replayer import load_history, to_aws_history
 from runtime.store.base import Append, ExecutionRecord
 
 HERE = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import pytest
 from runtime.core.evolve import fold
 from runtime.debugging import format_steps
 from runtime.definition.load import load_definition
-from runtime.replay import check, diagnose, load_history, replay
+from runtime.replayer import check, diagnose, load_history, replay
 from runtime.store.base import ExecutionRecord, StateMachineRecord
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

@@ -15,7 +15,7 @@ from runtime.cli import main
 from runtime.core.events import HistoryEvent
 from runtime.definition.load import load_definition
 from runtime.graph import build, rule_label, to_dot, to_mermaid, to_svg
-from runtime.replay import load_history
+from runtime.replayer import load_history
 from runtime.report import render_report
 
 HERE = Path(__file__).resolve().parent

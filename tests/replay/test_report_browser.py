@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.definition.load import load_definition
-from runtime.replay import load_history
+from runtime.replayer import load_history
 from runtime.report import render_report
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

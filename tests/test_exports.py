@@ -1,0 +1,69 @@
+"""The public surface is pinned: adding or removing a name from ``runtime.__all__`` is a
+decision, made here on purpose (STYLE.md section 2)."""
+
+from __future__ import annotations
+
+import runtime
+
+PUBLIC = {
+    "ActivityDescription",
+    "ActivityDoesNotExist",
+    "ActivityTask",
+    "CheckResult",
+    "Clock",
+    "ConcurrencyConflict",
+    "Divergence",
+    "EventStore",
+    "ExecutionAlreadyExists",
+    "ExecutionDescription",
+    "ExecutionDoesNotExist",
+    "ExecutionNotRedrivable",
+    "ExecutionRecord",
+    "Handler",
+    "HandlerRegistry",
+    "HistoryEvent",
+    "InternalError",
+    "InvalidArn",
+    "InvalidDefinition",
+    "InvalidExecutionInput",
+    "InvalidName",
+    "InvalidToken",
+    "ManualClock",
+    "MemoryStore",
+    "NondeterminismError",
+    "Runtime",
+    "SqliteStore",
+    "StartExecutionOutput",
+    "StateMachineAlreadyExists",
+    "StateMachineDoesNotExist",
+    "StateMachineRecord",
+    "StatemillError",
+    "Step",
+    "SystemClock",
+    "TaskContext",
+    "TaskDoesNotExist",
+    "TaskFailed",
+    "TaskTimedOut",
+    "check",
+    "diagnose",
+    "load_definition",
+    "load_history",
+    "replay",
+}
+
+
+def test_all_is_the_pinned_public_api() -> None:
+    assert set(runtime.__all__) == PUBLIC
+    assert len(runtime.__all__) == len(PUBLIC)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in runtime.__all__:
+        assert getattr(runtime, name) is not None, name
+
+
+def test_replay_is_the_function_and_the_module_is_replayer() -> None:
+    import runtime.replayer as replayer
+
+    assert runtime.replay is replayer.replay
+    assert callable(runtime.replay)
