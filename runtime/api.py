@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Self, final
+from typing import Any, Final, Literal, Self, final
 
 import anyio
 import msgspec
@@ -35,6 +35,7 @@ from runtime.errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
     ExecutionNotRedrivable,
+    InvalidArn,
     InvalidExecutionInput,
     InvalidName,
     InvalidToken,
@@ -44,7 +45,14 @@ from runtime.errors import (
     TaskDoesNotExist,
     TaskTimedOut,
 )
-from runtime.store.base import Append, EventStore, ExecutionRecord, StateMachineRecord
+from runtime.store.base import (
+    ActivityRecord,
+    Append,
+    EventStore,
+    ExecutionRecord,
+    StateMachineRecord,
+)
+from runtime.store.express import ExpressStore, is_express
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
 
@@ -75,6 +83,10 @@ class ActivityDescription(msgspec.Struct, frozen=True, kw_only=True):
     activity_arn: str
     name: str
     creation_date: float
+
+    @classmethod
+    def of(cls, record: ActivityRecord) -> ActivityDescription:
+        return cls(activity_arn=record.arn, name=record.name, creation_date=record.creation_date)
 
 
 class ActivityTask(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,6 +162,12 @@ class Runtime:
         request_poll_interval: on a SQLite store, how often (wall-clock seconds) to apply the
             operators' requests recorded in the file (``statemill start|stop|send-task-*``);
             None: never.
+        express_history: ``"memory"`` (default): on a durable store, EXPRESS executions run on
+            an in-memory log that is dropped when they end, as AWS keeps no history for them
+            (``start_sync_execution`` returns the result; ``describe_execution`` answers for
+            the last 10,000 ended ones; ``get_execution_history`` raises ``InvalidArn``; they
+            do not survive a restart). ``"durable"``: store them like STANDARD executions
+            (AWS's loggingConfiguration level ALL, and more: their history can be replayed).
     """
 
     def __init__(
@@ -165,10 +183,15 @@ class Runtime:
         region: str = "us-east-1",
         account: str = "123456789012",
         request_poll_interval: float | None = 0.5,
+        express_history: Literal["memory", "durable"] = "memory",
     ) -> None:
+        if express_history not in ("memory", "durable"):
+            raise ValueError(
+                f"express_history must be 'memory' or 'durable', not {express_history!r}"
+            )
+        self._express_history = express_history
         self._store_arg = store
         self._request_poll_interval = request_poll_interval
-        self._activities: dict[str, ActivityDescription] = {}
         self.handlers = HandlerRegistry()
         if handlers is not None:
             self.handlers.update(handlers)
@@ -206,6 +229,9 @@ class Runtime:
                     store = MemoryStore()
                 else:
                     store = await stack.enter_async_context(SqliteStore.open(store))
+            express_in_memory = self._express_history == "memory"
+            if express_in_memory and store.durable and not isinstance(store, ExpressStore):
+                store = ExpressStore(store)
             self._store = store
             engine = Engine(
                 store,
@@ -221,8 +247,11 @@ class Runtime:
             await tg.start(engine.run)
             for record in await store.list_state_machines():
                 self._remember(record, load_definition(record.definition))
-            await engine.recover(await store.open_executions(), self._machines)
-            if isinstance(store, SqliteStore) and self._request_poll_interval is not None:
+            open_executions = await store.open_executions()
+            beats = await store.heartbeats([r.execution_arn for r in open_executions])
+            await engine.recover(open_executions, self._machines)
+            self._restore_heartbeats(beats)
+            if self._requests_store() is not None and self._request_poll_interval is not None:
                 await self.apply_requests()
                 tg.start_soon(self._serve_requests, self._request_poll_interval)
         except BaseException:
@@ -230,6 +259,20 @@ class Runtime:
             raise
         self._exit_stack = stack
         return self
+
+    def _restore_heartbeats(self, stored: dict[str, dict[str, float]]) -> None:
+        """After ``recover``: a waiting token Task's HeartbeatSeconds counts from its last
+        stored heartbeat, or from its start if it had none (not from the restart).
+
+        Synchronous on purpose: it runs before any worker decides a recovered execution.
+        """
+        for arn, frames in self.engine.beats.items():
+            recorded = stored.get(arn, {})
+            for frame in list(frames):
+                if frame in recorded:
+                    frames[frame] = recorded[frame]
+                else:
+                    del frames[frame]  # decide falls back on the Task's start time
 
     async def __aexit__(
         self,
@@ -250,7 +293,14 @@ class Runtime:
 
     @property
     def store(self) -> EventStore:
-        """The open store."""
+        """The open store, as given (or opened from a path): EXPRESS executions kept in memory
+        (``express_history="memory"``) are not in it."""
+        store = self._log
+        return store.backing if isinstance(store, ExpressStore) else store
+
+    @property
+    def _log(self) -> EventStore:
+        """The store the engine writes to: ``store``, or an ``ExpressStore`` over it."""
         if self._store is None:
             raise RuntimeError("use 'async with Runtime(...)' first")
         return self._store
@@ -302,7 +352,7 @@ class Runtime:
         text = definition if isinstance(definition, str) else dumps(definition)
         machine = load_definition(text, machine_type=type)
         arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
-        existing = await self.store.get_state_machine(arn)
+        existing = await self._log.get_state_machine(arn)
         if existing is not None:
             if existing.definition != text or existing.type != type:
                 raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
@@ -316,20 +366,20 @@ class Runtime:
             creation_date=self.clock.now(),
             revision_id=hashlib.sha256(text.encode()).hexdigest()[:32],
         )
-        await self.store.put_state_machine(record)
+        await self._log.put_state_machine(record)
         self._remember(record, machine)
         return record
 
     async def describe_state_machine(self, state_machine_arn: str) -> StateMachineRecord:
         """The stored state machine (DescribeStateMachine)."""
-        record = await self.store.get_state_machine(state_machine_arn)
+        record = await self._log.get_state_machine(state_machine_arn)
         if record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
         return record
 
     async def list_state_machines(self) -> list[StateMachineRecord]:
         """Every stored state machine (ListStateMachines)."""
-        return await self.store.list_state_machines()
+        return await self._log.list_state_machines()
 
     # -- executions ---------------------------------------------------------------------------
 
@@ -406,7 +456,7 @@ class Runtime:
     async def _existing(self, execution_arn: str, text: str) -> StartExecutionOutput:
         """StartExecution's idempotency: the same name and input while RUNNING returns the
         running execution; anything else is ExecutionAlreadyExists."""
-        record = await self.store.get_execution(execution_arn)
+        record = await self._log.get_execution(execution_arn)
         if record is not None and record.status == "RUNNING" and record.input == text:
             return StartExecutionOutput(execution_arn=execution_arn, start_date=record.start_date)
         raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution_arn}'")
@@ -424,7 +474,7 @@ class Runtime:
         recent = self.engine.recent.get(execution_arn)
         if recent is not None:
             return ExecutionDescription.of(recent)
-        record = await self.store.get_execution(execution_arn)
+        record = await self._log.get_execution(execution_arn)
         if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
         return ExecutionDescription.of(record)
@@ -437,9 +487,14 @@ class Runtime:
         A distributed Map's iterations run as their own map run; as in AWS, their events are
         not part of the parent's history unless ``include_map_runs`` is set.
         """
-        if await self.store.get_execution(execution_arn) is None:
+        if isinstance(self._log, ExpressStore) and is_express(execution_arn):
+            raise InvalidArn(
+                f"Invalid Arn: EXPRESS executions keep no history (as on AWS): "
+                f"'{execution_arn}'; create the Runtime with express_history='durable' to keep it"
+            )
+        if await self._log.get_execution(execution_arn) is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
-        events = await self.store.read(execution_arn)
+        events = await self._log.read(execution_arn)
         return events if include_map_runs else hide_map_runs(events)
 
     async def list_executions(
@@ -450,7 +505,7 @@ class Runtime:
         max_results: int = 1000,
     ) -> list[ExecutionDescription]:
         """Executions, newest first (ListExecutions)."""
-        records = await self.store.list_executions(
+        records = await self._log.list_executions(
             state_machine_arn, status=status_filter, limit=max_results
         )
         return [ExecutionDescription.of(r) for r in records]
@@ -478,7 +533,7 @@ class Runtime:
             ExecutionDoesNotExist, ExecutionNotRedrivable.
         """
         engine = self.engine
-        record = await self.store.get_execution(execution_arn)
+        record = await self._log.get_execution(execution_arn)
         if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
         machine = self._machines.get(record.state_machine_arn)
@@ -498,7 +553,7 @@ class Runtime:
             )
         if record.redrive_count >= _MAX_REDRIVES:
             raise ExecutionNotRedrivable(f"Execution was redriven {_MAX_REDRIVES} times")
-        state = fold(await self.store.read(execution_arn))
+        state = fold(await self._log.read(execution_arn))
         count = record.redrive_count + 1
         event = HistoryEvent(
             id=state.last_event_id + 1,
@@ -530,37 +585,34 @@ class Runtime:
 
     # -- activities ---------------------------------------------------------------------------
 
-    def create_activity(self, name: str) -> ActivityDescription:
+    async def create_activity(self, name: str) -> ActivityDescription:
         """Create (or return the existing) activity ``name`` (CreateActivity).
 
-        Activities are kept in memory: create them again after a restart (a Task scheduled on
-        an activity waits in the log whether or not it exists).
+        Activities are stored: they survive a restart of the runtime on the same store.
         """
         if not _NAME.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         arn = f"arn:aws:states:{self.region}:{self.account}:activity:{name}"
-        existing = self._activities.get(arn)
-        if existing is None:
-            existing = ActivityDescription(
-                activity_arn=arn, name=name, creation_date=self.clock.now()
-            )
-            self._activities[arn] = existing
-        return existing
+        stored = await self._log.put_activity(
+            ActivityRecord(arn=arn, name=name, creation_date=self.clock.now())
+        )
+        return ActivityDescription.of(stored)
 
-    def describe_activity(self, activity_arn: str) -> ActivityDescription:
+    async def describe_activity(self, activity_arn: str) -> ActivityDescription:
         """DescribeActivity. Raises ActivityDoesNotExist."""
-        found = self._activities.get(activity_arn)
+        found = await self._log.get_activity(activity_arn)
         if found is None:
             raise ActivityDoesNotExist(f"Activity Does Not Exist: '{activity_arn}'")
-        return found
+        return ActivityDescription.of(found)
 
-    def list_activities(self) -> list[ActivityDescription]:
+    async def list_activities(self) -> list[ActivityDescription]:
         """ListActivities, newest first."""
-        return sorted(self._activities.values(), key=lambda a: -a.creation_date)
+        stored = await self._log.list_activities()
+        return [ActivityDescription.of(r) for r in reversed(stored)]
 
-    def delete_activity(self, activity_arn: str) -> None:
+    async def delete_activity(self, activity_arn: str) -> None:
         """DeleteActivity (deleting an unknown activity is not an error, as in AWS)."""
-        self._activities.pop(activity_arn, None)
+        await self._log.delete_activity(activity_arn)
 
     async def get_activity_task(
         self, activity_arn: str, worker_name: str = "", *, timeout: float = 60.0
@@ -572,7 +624,7 @@ class Runtime:
         Raises:
             ActivityDoesNotExist: no such activity.
         """
-        self.describe_activity(activity_arn)
+        await self.describe_activity(activity_arn)
         task = await self.engine.take_activity_task(activity_arn, worker_name, timeout)
         if task is None or task.task_token is None:
             return None
@@ -590,6 +642,11 @@ class Runtime:
             except Exception:  # a broken request must not stop the runtime
                 log.exception("requests.apply_failed")
 
+    def _requests_store(self) -> SqliteStore | None:
+        """The SQLite file operators' requests are recorded in, if the store is one."""
+        store = self.store
+        return store if isinstance(store, SqliteStore) else None
+
     async def apply_requests(self) -> int:
         """Apply the pending requests recorded in a SQLite store; returns how many.
 
@@ -597,8 +654,8 @@ class Runtime:
         between it is applied again, which starts and stops tolerate (idempotent start) and a
         task-token answer reports as TaskDoesNotExist.
         """
-        store = self.store
-        if not isinstance(store, SqliteStore):
+        store = self._requests_store()
+        if store is None:
             return 0
         pending = await store.pending_requests()
         for request_id, kind, payload in pending:
@@ -614,7 +671,7 @@ class Runtime:
     async def _apply_request(self, kind: str, body: dict[str, JSON]) -> JSON:
         if kind == "start":
             arn = body["stateMachineArn"]
-            record = await self.store.get_state_machine(arn)
+            record = await self._log.get_state_machine(arn)
             known = self._machine_records.get(arn)
             if record is not None and (known is None or known.definition != record.definition):
                 # Created or changed by the command line while this runtime runs.
@@ -658,7 +715,7 @@ class Runtime:
             raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
-        await self.engine.settle(live.record.execution_arn)
+        await self._settle_answer(live, frame)
 
     async def send_task_failure(
         self, task_token: str, error: str | None = None, cause: str | None = None
@@ -670,7 +727,14 @@ class Runtime:
         """
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "failed", None, error, cause)
-        await self.engine.settle(live.record.execution_arn)
+        await self._settle_answer(live, frame)
+
+    async def _settle_answer(self, live: Live, frame: Frame) -> None:
+        """Wait until an answer is in the log; its Task's stored heartbeat is then moot."""
+        arn = live.record.execution_arn
+        await self.engine.settle(arn)
+        if frame.task_heartbeat is not None:
+            await self._log.delete_heartbeats([(arn, frame.id)])
 
     async def send_task_heartbeat(self, task_token: str) -> None:
         """Report progress of a ``.waitForTaskToken`` Task (SendTaskHeartbeat): its
@@ -680,7 +744,10 @@ class Runtime:
             InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
         """
         live, frame = await self._waiting_task(task_token)
-        self.engine.heartbeat(live.record.execution_arn, frame.id)
+        arn = live.record.execution_arn
+        # Stored, so that a restarted runtime counts HeartbeatSeconds from this heartbeat.
+        await self._log.put_heartbeat(arn, frame.id, self.clock.now())
+        self.engine.heartbeat(arn, frame.id)
 
     def _answer(
         self,
@@ -727,7 +794,7 @@ class Runtime:
             )
             if waiting and frame is not None and frame.task_token == token:
                 return live, frame
-        if await self.store.get_execution(arn) is None:
+        if await self._log.get_execution(arn) is None:
             raise TaskDoesNotExist("Task Does Not Exist: the task token names no execution")
         if await self._timed_out(arn, frame_id, token):
             raise TaskTimedOut("Task Timed Out: the task of this token timed out")
@@ -736,7 +803,7 @@ class Runtime:
     async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
         """True if the log shows the token's Task ended by timing out."""
         scheduled = False
-        for event in await self.store.read(arn):
+        for event in await self._log.read(arn):
             if event.frame != frame_id:
                 continue
             if not scheduled:
@@ -754,7 +821,7 @@ class Runtime:
 
     async def state_of(self, execution_arn: str) -> ExecutionState:
         """The execution's state folded from its stored log."""
-        return fold(await self.store.read(execution_arn))
+        return fold(await self._log.read(execution_arn))
 
     async def run(
         self,
@@ -791,7 +858,7 @@ class _NestedHost:
             record = runtime._machine_records[state_machine_arn]
             prefix = f"arn:aws:states:{runtime.region}:{runtime.account}"
             arn = f"{prefix}:execution:{record.name}:{name}"
-            child = await runtime.store.get_execution(arn)
+            child = await runtime._log.get_execution(arn)
             if child is None or child.parent_execution_arn != parent:
                 raise
             return arn, child.start_date

@@ -242,7 +242,11 @@ async def _execute(
 ) -> dict[str, JSON]:
     failure: StatemillError
     async with Runtime(
-        store=args.store, handlers=handlers, virtual_time=args.virtual_time
+        store=args.store,
+        handlers=handlers,
+        virtual_time=args.virtual_time,
+        # --history of an EXPRESS run: keep its log (EXPRESS logs are in memory by default).
+        express_history="durable" if args.history else "memory",
     ) as runtime:
         # Caught inside the block: leaving it with an exception would wrap it in the runtime's
         # task group's ExceptionGroup.

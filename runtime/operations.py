@@ -80,7 +80,8 @@ async def request(path: str, kind: str, body: dict[str, JSON]) -> dict[str, JSON
     """Record a request for a runtime to apply; returns ``{"requestId", ...}``.
 
     A ``start`` request gets its execution's name now (a UUID unless given), so its ARN is
-    known before any runtime applies it.
+    known before any runtime applies it (except for an EXPRESS machine, whose execution ARNs end
+    with an id drawn at the start: the request's result carries it).
 
     Raises:
         StateMachineDoesNotExist: a ``start`` names a state machine the file does not hold.
@@ -95,8 +96,11 @@ async def request(path: str, kind: str, body: dict[str, JSON]) -> dict[str, JSON
                     f"State Machine Does Not Exist: '{body['stateMachineArn']}'"
                 )
             body = {**body, "name": body.get("name") or str(uuid.uuid4())}
-            prefix = machine.arn.rsplit(":stateMachine:", 1)[0]
-            out["executionArn"] = f"{prefix}:execution:{machine.name}:{body['name']}"
+            if machine.type != "EXPRESS":
+                # An EXPRESS execution's ARN ends with an id drawn when it starts: the request's
+                # result (``--wait``) carries it.
+                prefix = machine.arn.rsplit(":stateMachine:", 1)[0]
+                out["executionArn"] = f"{prefix}:execution:{machine.name}:{body['name']}"
         elif (
             kind in ("stop", "redrive") and await store.get_execution(body["executionArn"]) is None
         ):

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ORDER = (EXAMPLES / "order.asl.json").read_text(encoding="utf-8")
 BILLING = (EXAMPLES / "billing.asl.json").read_text(encoding="utf-8")
+INVOICE = (EXAMPLES / "invoice.asl.json").read_text(encoding="utf-8")
 
 T = TypeVar("T")
 
@@ -40,6 +41,8 @@ async def execute(
 ) -> tuple[Any, list[Any]]:
     """Run one execution on a memory store with a virtual clock: (description, history)."""
     async with Runtime(store="memory", handlers=handlers, virtual_time=True) as runtime:
+        # The billing run generates each invoice in a nested execution of monthly-invoice.
+        await runtime.create_state_machine("monthly-invoice", INVOICE)
         description = await runtime.run(definition, execution_input)
         history = await runtime.get_execution_history(description.execution_arn)
         return description, history
@@ -197,6 +200,32 @@ def test_billing_run_sends_every_invoice() -> None:
     assert types.count("MapIterationStarted") == types.count("MapIterationSucceeded") == 8
 
 
+def test_billing_generates_each_invoice_in_a_nested_execution() -> None:
+    async def go() -> tuple[Any, list[Any], list[Any]]:
+        async with Runtime(store="memory", handlers=billing.registry, virtual_time=True) as rt:
+            invoice = await rt.create_state_machine("monthly-invoice", INVOICE)
+            description = await rt.run(BILLING, {"billingMonth": "2024-06"})
+            history = await rt.get_execution_history(description.execution_arn)
+            children = await rt.store.list_executions(invoice.arn)
+            return description, history, children
+
+    description, history, children = run(go())
+
+    assert str(description.status) == "SUCCEEDED"
+    assert len(children) == len(billing.CUSTOMERS)
+    assert {c.parent_execution_arn for c in children} == {description.execution_arn}
+    assert {c.status for c in children} == {"SUCCEEDED"}
+    outputs = sorted(json.loads(c.output)["invoiceId"] for c in children)
+    assert outputs == [f"INV-2024-06-{c['id']}" for c in billing.CUSTOMERS]
+    nested = [
+        e
+        for e in history
+        if e.type == "TaskScheduled" and "startExecution" in e.details["resource"]
+    ]
+    assert len(nested) == len(billing.CUSTOMERS)
+    assert {e.details["resource"] for e in nested} == {"startExecution.sync:2"}
+
+
 def test_billing_map_runs_at_most_five_customers_at_once() -> None:
     in_flight = 0
     peak = 0
@@ -257,6 +286,9 @@ def test_run_examples_script_on_sqlite(tmp_path: Path) -> None:
     assert "SendInvoice [NoEmailAddress] -> SendByPost" in completed.stdout
     assert db.is_file()
 
+    assert "nested     8 executions (8 SUCCEEDED)" in completed.stdout
+    assert "3 executions ran (and 8 nested ones they started)" in completed.stdout
+
     async def read_back() -> list[Any]:
         # A new runtime on the same file sees the executions the script ran.
         async with Runtime(store=str(db), handlers=HandlerRegistry()) as runtime:
@@ -264,5 +296,6 @@ def test_run_examples_script_on_sqlite(tmp_path: Path) -> None:
             return [await runtime.describe_execution(e.execution_arn) for e in executions]
 
     described = run(read_back())
-    assert len(described) == 3
+    assert len(described) == 3 + 8  # the invoices are nested executions of their own
     assert {str(d.status) for d in described} == {"SUCCEEDED"}
+    assert sum(":monthly-invoice:" in d.execution_arn for d in described) == 8

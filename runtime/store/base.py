@@ -15,6 +15,11 @@ contract suite in ``tests/store``. The contract, in short:
 * Timers are durable rows keyed by ``(execution_arn, timer_id)``; putting an existing key moves
   it. ``due_timers`` does not consume them: the engine deletes a timer once its firing event has
   been appended.
+* Activities (``CreateActivity``) are rows keyed by ARN; putting an existing ARN keeps the stored
+  row (creating an activity twice returns the first), and the stored row is returned.
+* Heartbeats (``SendTaskHeartbeat`` of a task-token Task) are rows keyed by ``(execution_arn,
+  frame)`` holding the time of the last one: not an AWS history event, but kept so that a
+  restarted runtime counts HeartbeatSeconds from the last heartbeat, not from the restart.
 
 Imports only ``core.events`` and msgspec (no I/O here).
 """
@@ -30,6 +35,7 @@ from runtime.core.events import HistoryEvent
 
 __all__ = [
     "EXECUTION_STATUSES",
+    "ActivityRecord",
     "Append",
     "EventStore",
     "ExecutionRecord",
@@ -56,6 +62,14 @@ class StateMachineRecord(msgspec.Struct, frozen=True, kw_only=True):
     """``"STANDARD"`` or ``"EXPRESS"``."""
     creation_date: float
     revision_id: str = ""
+
+
+class ActivityRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An activity as ``DescribeActivity`` knows it."""
+
+    arn: str
+    name: str
+    creation_date: float
 
 
 class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,6 +204,35 @@ class EventStore(Protocol):
 
     async def due_timers(self, until: float, limit: int) -> list[Timer]:
         """Up to ``limit`` timers with ``fire_at <= until``, earliest first (not consumed)."""
+        ...
+
+    async def put_activity(self, rec: ActivityRecord) -> ActivityRecord:
+        """Insert an activity unless its ARN is stored; return the stored row."""
+        ...
+
+    async def get_activity(self, arn: str) -> ActivityRecord | None:
+        """The activity with this ARN, or ``None``."""
+        ...
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        """All activities, oldest first."""
+        ...
+
+    async def delete_activity(self, arn: str) -> None:
+        """Delete an activity; an unknown ARN is ignored."""
+        ...
+
+    async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
+        """Record the last heartbeat time of the token Task of ``frame`` (replaces)."""
+        ...
+
+    async def heartbeats(self, execution_arns: Sequence[str]) -> dict[str, dict[str, float]]:
+        """The recorded heartbeats of these executions: arn -> frame -> time."""
+        ...
+
+    async def delete_heartbeats(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Forget heartbeats by ``(execution_arn, frame)`` (answered Tasks); unknown keys are
+        ignored."""
         ...
 
     async def close(self) -> None:

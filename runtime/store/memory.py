@@ -21,6 +21,7 @@ import msgspec
 from runtime.core.events import HistoryEvent
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
+    ActivityRecord,
     Append,
     EventStore,
     ExecutionRecord,
@@ -46,6 +47,8 @@ class MemoryStore:
         # Min-heap of (fire_at, arn, timer_id); entries whose key was deleted or moved are stale
         # and skipped lazily (a timer's current time is the one in ``_timers``).
         self._heap: list[tuple[float, str, str]] = []
+        self._activities: dict[str, ActivityRecord] = {}
+        self._beats: dict[str, dict[str, float]] = {}
 
     # -- state machines ---------------------------------------------------------------------
 
@@ -73,19 +76,21 @@ class MemoryStore:
     async def create_executions(
         self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
     ) -> None:
-        seen: set[str] = set()
-        for record, events in items:
-            arn = record.execution_arn
-            check_dense(arn, 0, events)
-            if arn in self._records or arn in seen:
-                raise ExecutionAlreadyExists(f"execution {arn} already exists")
-            seen.add(arn)
+        self.check_create(items)
         for record, events in items:
             self._records[record.execution_arn] = record
             self._events[record.execution_arn] = list(events)
 
     async def append(self, batch: Sequence[Append]) -> None:
         # Validate everything first so that a failing batch leaves no trace.
+        self.check_append(batch)
+        for item in batch:
+            self._events[item.execution_arn].extend(item.events)
+            if item.record is not None:
+                self._records[item.execution_arn] = item.record
+
+    def check_append(self, batch: Sequence[Append]) -> None:
+        """Raise what :meth:`append` would raise for ``batch``, changing nothing."""
         ends: dict[str, int] = {}
         for item in batch:
             arn = item.execution_arn
@@ -105,10 +110,28 @@ class MemoryStore:
                     f"append to {arn} carries the record of {item.record.execution_arn}"
                 )
             ends[arn] = stored + len(item.events)
-        for item in batch:
-            self._events[item.execution_arn].extend(item.events)
-            if item.record is not None:
-                self._records[item.execution_arn] = item.record
+
+    def check_create(self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]) -> None:
+        """Raise what :meth:`create_executions` would raise for ``items``, changing nothing."""
+        seen: set[str] = set()
+        for record, events in items:
+            arn = record.execution_arn
+            check_dense(arn, 0, events)
+            if arn in self._records or arn in seen:
+                raise ExecutionAlreadyExists(f"execution {arn} already exists")
+            seen.add(arn)
+
+    def holds_any(self) -> bool:
+        """Whether any execution is stored (a cheap test for callers' fast paths)."""
+        return bool(self._records)
+
+    def forget(self, execution_arn: str) -> None:
+        """Drop an execution, its events and timers (not in the EventStore protocol: the
+        EXPRESS store releases an execution this way once it has ended)."""
+        self._records.pop(execution_arn, None)
+        self._events.pop(execution_arn, None)
+        for key in [k for k in self._timers if k[0] == execution_arn]:
+            del self._timers[key]
 
     async def read(self, execution_arn: str, after_seq: int = 0) -> list[HistoryEvent]:
         log = self._events.get(execution_arn)
@@ -188,6 +211,34 @@ class MemoryStore:
         if len(self._heap) > 64 and len(self._heap) > 2 * len(self._timers):
             self._heap = [(f, a, i) for (a, i), f in self._timers.items()]
             heapq.heapify(self._heap)
+
+    # -- activities and heartbeats ----------------------------------------------------------
+
+    async def put_activity(self, rec: ActivityRecord) -> ActivityRecord:
+        return self._activities.setdefault(rec.arn, rec)
+
+    async def get_activity(self, arn: str) -> ActivityRecord | None:
+        return self._activities.get(arn)
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        return sorted(self._activities.values(), key=lambda r: (r.creation_date, r.arn))
+
+    async def delete_activity(self, arn: str) -> None:
+        self._activities.pop(arn, None)
+
+    async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
+        self._beats.setdefault(execution_arn, {})[frame] = at
+
+    async def heartbeats(self, execution_arns: Sequence[str]) -> dict[str, dict[str, float]]:
+        return {a: dict(self._beats[a]) for a in execution_arns if a in self._beats}
+
+    async def delete_heartbeats(self, keys: Sequence[tuple[str, str]]) -> None:
+        for arn, frame in keys:
+            frames = self._beats.get(arn)
+            if frames is not None:
+                frames.pop(frame, None)
+                if not frames:
+                    del self._beats[arn]
 
     async def close(self) -> None:
         return None

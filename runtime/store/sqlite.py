@@ -23,6 +23,10 @@ Version 2 adds ``requests(id, kind, payload, created, status, result)``: operato
 to apply (``PENDING`` -> ``DONE`` or ``FAILED``, ``result`` is JSON text). SQLite only: it is
 not part of the ``EventStore`` protocol.
 
+Version 3 adds ``activities(arn PK, name, creation_date)`` (CreateActivity survives a restart)
+and ``heartbeats(execution_arn, frame, at)`` keyed by ``(execution_arn, frame)``: the last
+SendTaskHeartbeat of a waiting token Task, so HeartbeatSeconds counts across a restart.
+
 Concurrency: aiosqlite runs one connection on one thread, and a transaction spans several
 statements, so every operation holds ``self._lock``: concurrent ``append`` calls from several
 tasks are serialized and a reader never sees another task's uncommitted rows. Write
@@ -46,6 +50,7 @@ import anyio
 from runtime.core.events import HistoryEvent, encode_event
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
+    ActivityRecord,
     Append,
     EventStore,
     ExecutionRecord,
@@ -120,6 +125,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             result TEXT
         )""",
         "CREATE INDEX requests_pending ON requests (status, id)",
+    ),
+    (
+        # Version 3 (issue 5): activities and task-token heartbeats survive a restart.
+        """CREATE TABLE activities (
+            arn TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            creation_date REAL NOT NULL
+        )""",
+        """CREATE TABLE heartbeats (
+            execution_arn TEXT NOT NULL,
+            frame TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (execution_arn, frame)
+        )""",
     ),
 )
 
@@ -580,6 +599,66 @@ class SqliteStore:
                 (until, max(limit, 0)),
             )
         return [Timer(execution_arn=a, timer_id=i, fire_at=f) for a, i, f in rows]
+
+    # -- activities and heartbeats ----------------------------------------------------------
+
+    async def put_activity(self, rec: ActivityRecord) -> ActivityRecord:
+        async with self._transaction():
+            await self._conn.execute(
+                "INSERT OR IGNORE INTO activities (arn, name, creation_date) VALUES (?, ?, ?)",
+                (rec.arn, rec.name, rec.creation_date),
+            )
+            rows = list(
+                await self._conn.execute_fetchall(
+                    "SELECT arn, name, creation_date FROM activities WHERE arn = ?", (rec.arn,)
+                )
+            )
+        arn, name, created = rows[0]
+        return ActivityRecord(arn=arn, name=name, creation_date=created)
+
+    async def get_activity(self, arn: str) -> ActivityRecord | None:
+        found = await self._activities("WHERE arn = ?", (arn,))
+        return found[0] if found else None
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        return await self._activities("ORDER BY creation_date, arn", ())
+
+    async def _activities(self, clause: str, params: tuple[Any, ...]) -> list[ActivityRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                f"SELECT arn, name, creation_date FROM activities {clause}", params
+            )
+        return [ActivityRecord(arn=a, name=n, creation_date=c) for a, n, c in rows]
+
+    async def delete_activity(self, arn: str) -> None:
+        await self._write_many("DELETE FROM activities WHERE arn = ?", [(arn,)])
+
+    async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
+        await self._write_many(
+            "INSERT OR REPLACE INTO heartbeats (execution_arn, frame, at) VALUES (?, ?, ?)",
+            [(execution_arn, frame, at)],
+        )
+
+    async def heartbeats(self, execution_arns: Sequence[str]) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for start in range(0, len(execution_arns), 500):  # SQLite's bound-parameter limit
+            chunk = list(execution_arns[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            async with self._lock:
+                rows = await self._conn.execute_fetchall(
+                    "SELECT execution_arn, frame, at FROM heartbeats "
+                    f"WHERE execution_arn IN ({marks})",
+                    chunk,
+                )
+            for arn, frame, at in rows:
+                out.setdefault(arn, {})[frame] = at
+        return out
+
+    async def delete_heartbeats(self, keys: Sequence[tuple[str, str]]) -> None:
+        if keys:
+            await self._write_many(
+                "DELETE FROM heartbeats WHERE execution_arn = ? AND frame = ?", list(keys)
+            )
 
     # -- operators' requests (not part of the EventStore protocol) -------------------------
 

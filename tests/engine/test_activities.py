@@ -24,22 +24,22 @@ def activity_machine(activity_arn: str, **fields: JSON) -> dict[str, JSON]:
 
 async def test_activity_lifecycle_verbs() -> None:
     async with virtual_runtime() as rt:
-        first = rt.create_activity("resize")
-        assert rt.create_activity("resize") == first
-        second = rt.create_activity("crop")
+        first = await rt.create_activity("resize")
+        assert await rt.create_activity("resize") == first
+        second = await rt.create_activity("crop")
         assert first.activity_arn == "arn:aws:states:us-east-1:123456789012:activity:resize"
-        assert rt.describe_activity(first.activity_arn) == first
-        assert {a.name for a in rt.list_activities()} == {"resize", "crop"}
-        rt.delete_activity(second.activity_arn)
+        assert await rt.describe_activity(first.activity_arn) == first
+        assert {a.name for a in await rt.list_activities()} == {"resize", "crop"}
+        await rt.delete_activity(second.activity_arn)
         with pytest.raises(ActivityDoesNotExist, match="crop"):
-            rt.describe_activity(second.activity_arn)
+            await rt.describe_activity(second.activity_arn)
         with pytest.raises(ActivityDoesNotExist):
             await rt.get_activity_task(second.activity_arn, "w", timeout=0.01)
 
 
 async def test_a_worker_takes_each_task_once_and_answers_it() -> None:
     async with virtual_runtime() as rt:
-        activity = rt.create_activity("double")
+        activity = await rt.create_activity("double")
         machine = await rt.create_state_machine("M", activity_machine(activity.activity_arn))
         arns = [(await rt.start_execution(machine.arn, {"n": n})).execution_arn for n in range(3)]
 
@@ -71,7 +71,7 @@ async def test_a_worker_takes_each_task_once_and_answers_it() -> None:
 
 async def test_a_failing_worker_fails_the_task_and_catch_sees_it() -> None:
     async with virtual_runtime() as rt:
-        activity = rt.create_activity("charge")
+        activity = await rt.create_activity("charge")
         definition = activity_machine(
             activity.activity_arn,
             Catch=[{"ErrorEquals": ["Card.Declined"], "Next": "Declined"}],
@@ -95,7 +95,7 @@ async def test_a_failing_worker_fails_the_task_and_catch_sees_it() -> None:
 
 async def test_a_worker_that_dies_holding_a_task_times_out_by_heartbeat() -> None:
     async with virtual_runtime() as rt:
-        activity = rt.create_activity("fragile")
+        activity = await rt.create_activity("fragile")
         definition = activity_machine(
             activity.activity_arn,
             HeartbeatSeconds=30,
@@ -121,7 +121,7 @@ async def test_a_worker_that_dies_holding_a_task_times_out_by_heartbeat() -> Non
 
 async def test_an_unclaimed_activity_task_times_out() -> None:
     async with virtual_runtime() as rt:
-        activity = rt.create_activity("nobody")
+        activity = await rt.create_activity("nobody")
         machine = await rt.create_state_machine(
             "M", activity_machine(activity.activity_arn, TimeoutSeconds=300)
         )
@@ -132,10 +132,10 @@ async def test_an_unclaimed_activity_task_times_out() -> None:
     assert late is None  # a timed-out task is never handed out
 
 
-async def test_a_restart_hands_out_a_scheduled_activity_task(tmp_path: Path) -> None:
+async def test_activities_and_their_scheduled_tasks_survive_a_restart(tmp_path: Path) -> None:
     path = str(tmp_path / "statemill.db")
     async with Runtime(path) as rt:
-        activity = rt.create_activity("later")
+        activity = await rt.create_activity("later")
         machine = await rt.create_state_machine("M", activity_machine(activity.activity_arn))
         started = await rt.start_execution(machine.arn, {"x": 1})
         for _ in range(1000):
@@ -145,7 +145,9 @@ async def test_a_restart_hands_out_a_scheduled_activity_task(tmp_path: Path) -> 
             await asyncio.sleep(0.001)
 
     async with Runtime(path) as reopened:
-        reopened.create_activity("later")
+        # The activity was stored: no need to create it again after the restart.
+        assert await reopened.describe_activity(activity.activity_arn) == activity
+        assert await reopened.list_activities() == [activity]
         task = await reopened.get_activity_task(activity.activity_arn, "w", timeout=5)
         assert task is not None
         await reopened.send_task_success(task.task_token, {"y": 2})

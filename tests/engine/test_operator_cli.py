@@ -173,3 +173,26 @@ async def run_until_redriven(db: str, arn: str) -> None:
                 return
             await asyncio.sleep(0.005)
     raise AssertionError("the order was not redriven")
+
+
+def test_starting_an_express_machine_from_the_command_line(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = tmp_path / "express.json"
+    definition.write_text(
+        json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    )
+    _, started = cli(capsys, "start", "--store", db, "--definition", str(definition),
+                     "--type", "EXPRESS", "--input", '{"a": 1}')  # fmt: skip
+    assert "executionArn" not in started  # drawn when it starts: the request's result has it
+    cli(capsys, "worker", "--store", db, "--exit-when-idle", "--poll", "0.05")
+
+    async def result() -> JSON:
+        async with Runtime(db, request_poll_interval=None) as runtime:
+            store = runtime.store
+            assert hasattr(store, "get_request")
+            return await store.get_request(started["requestId"])
+
+    kind, status, text = asyncio.run(result())
+    assert (kind, status) == ("start", "DONE")
+    assert ":express:" in json.loads(text)["executionArn"]

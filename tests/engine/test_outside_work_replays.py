@@ -59,7 +59,7 @@ async def test_token_task_with_heartbeat_retry_replays() -> None:
 
 async def test_activity_history_replays() -> None:
     async with virtual_runtime() as rt:
-        activity = rt.create_activity("a")
+        activity = await rt.create_activity("a")
         definition = {
             "StartAt": "Work",
             "States": {

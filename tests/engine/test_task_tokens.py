@@ -16,6 +16,7 @@ from runtime import (
     TaskTimedOut,
 )
 from runtime.core.decide import make_task_token, parse_task_token
+from runtime.engine.clock import ManualClock
 from runtime.testing import history_types, virtual_runtime
 
 pytestmark = pytest.mark.anyio
@@ -263,6 +264,32 @@ async def test_a_restarted_runtime_resumes_an_execution_waiting_for_its_token(
     assert len(approvals.calls) == 1  # the submitted handler is not invoked again
     assert done.status == "SUCCEEDED"
     assert done.output_value == {"approved": "next day"}
+
+
+@pytest.mark.parametrize(("beat_at", "times_out_at"), [(60.0, 160.0), (None, 120.0)])
+async def test_heartbeat_seconds_count_across_a_restart(
+    tmp_path: Path, beat_at: float | None, times_out_at: float
+) -> None:
+    # HeartbeatSeconds=100 from submission at T0; the runtime restarts at T0+120. The deadline
+    # is the last stored heartbeat + 100 (or, with none, T0 + 100: already past), never the
+    # restart + 100.
+    path = str(tmp_path / "statemill.db")
+    t0 = 1_700_000_000.0
+    approvals = Approvals()
+    async with Runtime(path, handlers=handlers(approvals), clock=ManualClock(t0)) as rt:
+        arn = await start(rt, approval_machine(HeartbeatSeconds=100))
+        token = await approvals.next_token()
+        await rt.clock.sleep_until(t0 + 60)
+        if beat_at is not None:
+            await rt.send_task_heartbeat(token)
+
+    async with Runtime(path, handlers=handlers(approvals), clock=ManualClock(t0 + 120)) as again:
+        done = await again.wait_for_execution(arn, timeout=10)
+        history = await again.get_execution_history(arn)
+    assert done.error == "States.HeartbeatTimeout"
+    timed_out = next(e for e in history if e.type == "TaskTimedOut")
+    assert timed_out.timestamp == pytest.approx(t0 + times_out_at)
+    assert len(approvals.calls) == 1
 
 
 async def test_a_heartbeat_after_revival_rearms_the_deadline() -> None:

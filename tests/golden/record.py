@@ -69,6 +69,9 @@ async def record(name: str) -> list[str]:
     file_name, execution_input, handlers = GOLDEN[name]
     definition = (EXAMPLES / file_name).read_text(encoding="utf-8")
     async with Runtime(store="memory", handlers=handlers, virtual_time=True) as runtime:
+        # billing.asl.json generates each invoice in a nested execution of monthly-invoice.
+        invoice = (EXAMPLES / "invoice.asl.json").read_text(encoding="utf-8")
+        await runtime.create_state_machine("monthly-invoice", invoice)
         description = await runtime.run(definition, execution_input, name=name)
         return await export_lines(runtime.store, execution_arn=description.execution_arn)
 

@@ -13,6 +13,7 @@ import pytest
 from runtime.core.events import HistoryEvent
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store import (
+    ActivityRecord,
     Append,
     EventStore,
     ExecutionRecord,
@@ -374,6 +375,34 @@ async def test_many_timers_churn(store: EventStore) -> None:
     kept = sorted(timers[1::2], key=lambda t: (t.fire_at, t.execution_arn, t.timer_id))
     assert await store.due_timers(1e9, 1000) == kept
     assert await store.due_timers(10.0, 5) == kept[:5]
+
+
+async def test_activities(store: EventStore) -> None:
+    act = "arn:aws:states:us-east-1:123456789012:activity:"
+    first = ActivityRecord(arn=act + "resize", name="resize", creation_date=10.0)
+    assert await store.put_activity(first) == first
+    again = msgspec.structs.replace(first, creation_date=20.0)
+    assert await store.put_activity(again) == first  # creating twice keeps the first
+    crop = ActivityRecord(arn=act + "crop", name="crop", creation_date=5.0)
+    await store.put_activity(crop)
+    assert await store.get_activity(first.arn) == first
+    assert await store.list_activities() == [crop, first]
+    await store.delete_activity(crop.arn)
+    await store.delete_activity(crop.arn)  # unknown: ignored
+    assert await store.get_activity(crop.arn) is None
+    assert await store.list_activities() == [first]
+
+
+async def test_heartbeats(store: EventStore) -> None:
+    a, b = arn("a"), arn("b")
+    assert await store.heartbeats([a]) == {}
+    await store.put_heartbeat(a, "", 10.0)
+    await store.put_heartbeat(a, "", 12.0)  # replaces
+    await store.put_heartbeat(a, "0/1:0", 11.0)
+    await store.put_heartbeat(b, "", 13.0)
+    assert await store.heartbeats([a, arn("c")]) == {a: {"": 12.0, "0/1:0": 11.0}}
+    await store.delete_heartbeats([(a, ""), (arn("c"), "")])
+    assert await store.heartbeats([a, b]) == {a: {"0/1:0": 11.0}, b: {"": 13.0}}
 
 
 async def test_close_is_idempotent(store: EventStore) -> None:
