@@ -33,7 +33,6 @@ from runtime.definition.model import (
     Catcher,
     Choice,
     Fail,
-    IOPaths,
     Map,
     Parallel,
     Pass,
@@ -92,21 +91,6 @@ _EXITED: Final = {
     kind: f"{kind.__name__}StateExited"
     for kind in (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)
 }
-
-
-def _is_root(path: Path | None) -> bool:
-    """True for an absent path or ``$`` (the default InputPath/OutputPath/ResultPath)."""
-    return path is None or path.text == "$"
-
-
-def _is_identity_io(io: IOPaths) -> bool:
-    """True when InputPath, ResultPath and OutputPath all leave the data as it is."""
-    return (
-        not (io.input_path_null or io.result_path_null or io.output_path_null)
-        and _is_root(io.input_path)
-        and _is_root(io.result_path)
-        and _is_root(io.output_path)
-    )
 
 
 def dumps(value: JSON) -> str:
@@ -238,6 +222,33 @@ def _assign_payload(raw: JSON) -> Payload:
     payload = Payload.compile(raw, "/Assign")
     _ASSIGN_PAYLOADS[id(raw)] = (raw, payload)
     return payload
+
+
+_PLAIN_PASS: dict[int, tuple[Pass, bool]] = {}
+
+
+def _is_plain_pass(state: Pass) -> bool:
+    """True for a Pass state with no Parameters, Result, Assign, and InputPath, ResultPath and
+    OutputPath absent or ``$``: its output is its input. Memoised by identity, as
+    :func:`_assign_payload` is (``benchmarks chain`` spent ~5% checking the fields each time)."""
+    entry = _PLAIN_PASS.get(id(state))
+    if entry is not None and entry[0] is state:
+        return entry[1]
+    io = state.io
+    plain = (
+        state.parameters is None
+        and not state.has_result
+        and state.assign is None
+        and not (io.input_path_null or io.result_path_null or io.output_path_null)
+        and all(
+            path is None or path.text == "$"
+            for path in (io.input_path, io.result_path, io.output_path)
+        )
+    )
+    if len(_PLAIN_PASS) >= _ASSIGN_CACHE_SIZE:
+        _PLAIN_PASS.clear()
+    _PLAIN_PASS[id(state)] = (state, plain)
+    return plain
 
 
 class _Failure(Exception):
@@ -728,12 +739,7 @@ class _Decider:
         if state.query_language == "JSONata":
             return self.on_entered_jsonata(frame, state)
         match state:
-            case Pass() if (
-                state.parameters is None
-                and not state.has_result
-                and state.assign is None
-                and _is_identity_io(state.io)
-            ):
+            case Pass() if _is_plain_pass(state):
                 # No InputPath/Parameters/Result/ResultPath/OutputPath/Assign: the output is
                 # the input, and no scope is needed (``benchmarks chain``).
                 self.exit(frame, state, frame.data, state.next)

@@ -54,7 +54,6 @@ class Live:
     __slots__ = (
         "answered",
         "committing",
-        "done",
         "handed",
         "inbox",
         "machine",
@@ -74,15 +73,12 @@ class Live:
         self.inbox: collections.deque[Incoming] = collections.deque()
         self.queued = False
         self.committing = False
-        self.done = asyncio.Event()
         self.timer_at: float | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
         self.handed: set[str] = set()
         """Activity task tokens handed to a worker (a task is handed out once)."""
         self.answered: set[str] = set()
         """Task tokens answered but maybe not applied yet (a second answer is refused)."""
-        if state.is_terminal:
-            self.done.set()
 
 
 @final
@@ -151,6 +147,8 @@ class Engine:
         self._pending_event = asyncio.Event()
         self._timers: list[tuple[float, str]] = []
         self._timers_changed = asyncio.Event()
+        self._waking = False
+        """The timer loop is handing due timers to the workers (``admit`` waits meanwhile)."""
         self._busy = 0
         self._activity = asyncio.Event()
         self._tg: TaskGroup | None = None
@@ -217,10 +215,20 @@ class Engine:
         return secrets.randbits(128)
 
     async def admit(self) -> None:
-        """Backpressure for new executions: wait while too many are held in memory."""
-        while len(self.live) >= self.max_live:
+        """Backpressure for new executions: wait while too many are held in memory, and while
+        timers that are due are not yet handed to the workers: a due timer goes before a new
+        execution (``benchmarks parked``: with starts still arriving when the first Waits
+        end, timers otherwise queue behind the starts and fire late)."""
+        while len(self.live) >= self.max_live or self._timers_owed():
             self._space.clear()
             await self._space.wait()
+
+    def _timers_owed(self) -> bool:
+        """True while the timer loop is waking executions or a timer in its heap is due."""
+        if self._waking:
+            return True
+        timers = self._timers
+        return bool(timers) and timers[0][0] <= self.clock.now()
 
     def adopt(self, live: Live) -> None:
         """Hold ``live`` in memory and start it moving."""
@@ -347,7 +355,6 @@ class Engine:
             for running in live.running.values():
                 running.cancel()
             live.timer_at = None
-            live.done.set()
             self._finished(arn)
             return
         if wake_at is not None and wake_at != live.timer_at:
@@ -597,25 +604,33 @@ class Engine:
                     sleeper.cancel()
                     changed.cancel()
                 continue
-            now = self.clock.now()
-            woken: list[str] = []
-            while self._timers and self._timers[0][0] <= now:
-                at, arn = heapq.heappop(self._timers)
-                live = self.live.get(arn)
-                if live is not None and live.timer_at == at:
-                    live.timer_at = None
-                    self.submit(arn, Wake(now=now, seed=self.seed()))
-                elif live is None and self.parked.get(arn, (None,))[0] == at:
-                    woken.append(arn)
-            if woken:
-                self._set_busy(+1)
-                try:
-                    for start in range(0, len(woken), 2000):
-                        chunk = woken[start : start + 2000]
-                        for arn in await self._wake_many(chunk):
-                            self.submit(arn, Wake(now=now, seed=self.seed()))
-                finally:
-                    self._set_busy(-1)
+            self._waking = True
+            try:
+                await self._fire_due(self.clock.now())
+            finally:
+                self._waking = False
+                self._space.set()  # admit() may go on
+
+    async def _fire_due(self, now: float) -> None:
+        """Hand the timers due at ``now`` to the workers, reviving parked executions."""
+        woken: list[str] = []
+        while self._timers and self._timers[0][0] <= now:
+            at, arn = heapq.heappop(self._timers)
+            live = self.live.get(arn)
+            if live is not None and live.timer_at == at:
+                live.timer_at = None
+                self.submit(arn, Wake(now=now, seed=self.seed()))
+            elif live is None and self.parked.get(arn, (None,))[0] == at:
+                woken.append(arn)
+        if woken:
+            self._set_busy(+1)
+            try:
+                for start in range(0, len(woken), 2000):
+                    chunk = woken[start : start + 2000]
+                    for arn in await self._wake_many(chunk):
+                        self.submit(arn, Wake(now=now, seed=self.seed()))
+            finally:
+                self._set_busy(-1)
 
     async def _autojump(self, clock: ManualClock) -> None:
         """Virtual time: when nothing can progress, jump to the next deadline."""
