@@ -771,16 +771,20 @@ class _Decider:
                 effective = self.effective_input(frame, state)
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
-                self.emit(
-                    "ParallelStateStarted",
-                    frame.id,
-                    {"statemillInput": effective, "statemillBranches": len(state.branches)},
-                )
+                self.start_branches(frame, state, effective)
             case Map():
                 self.on_map(frame, state)
             case _:
                 assert_never(state)
         return True
+
+    def start_branches(self, frame: Frame, state: Parallel, branch_input: JSON) -> None:
+        """Parallel: every branch starts on the same input (after Parameters/Arguments)."""
+        self.emit(
+            "ParallelStateStarted",
+            frame.id,
+            {"statemillInput": branch_input, "statemillBranches": len(state.branches)},
+        )
 
     def on_entered_jsonata(self, frame: Frame, state: State) -> bool:
         """A JSONata state (ASL "Transforming data with JSONata"): no paths; ``Arguments`` is
@@ -817,11 +821,7 @@ class _Decider:
                 branch_input = frame.data
                 if state.arguments is not None:
                     branch_input = evaluate_template(state.arguments, env, "Arguments")
-                self.emit(
-                    "ParallelStateStarted",
-                    frame.id,
-                    {"statemillInput": branch_input, "statemillBranches": len(state.branches)},
-                )
+                self.start_branches(frame, state, branch_input)
             case Map():
                 self.on_map(frame, state)
             case _:

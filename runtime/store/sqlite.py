@@ -371,26 +371,7 @@ class SqliteStore:
         rows = _event_rows(arn, events)
         async with self._transaction():
             try:
-                await self._conn.execute(
-                    f"INSERT INTO executions ({_EXECUTION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        arn,
-                        record.state_machine_arn,
-                        record.name,
-                        record.status,
-                        record.start_date,
-                        record.input,
-                        record.stop_date,
-                        record.output,
-                        record.error,
-                        record.cause,
-                        record.machine_type,
-                        record.redrive_count,
-                        record.parent_execution_arn,
-                        len(rows),
-                    ),
-                )
+                await self._conn.execute(_INSERT_EXECUTION, _record_row(record, len(rows)))
                 if rows:
                     await self._conn.executemany(_INSERT_EVENT, rows)
             except sqlite3.IntegrityError as exc:
