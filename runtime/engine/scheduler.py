@@ -428,20 +428,10 @@ class Engine:
         return revived
 
     async def _wake_parked(self, arn: str) -> Live | None:
-        """Rebuild a parked execution from its log (replay) and hold it in memory again."""
-        entry = self.parked.pop(arn, None)
-        if entry is None:
-            return self.live.get(arn)
-        _, machine_arn = entry
-        machine = self.machines.get(machine_arn)
-        record = await self.store.get_execution(arn)
-        if machine is None or record is None:
+        """Rebuild one parked execution from its log (replay) and hold it in memory again."""
+        if arn in self.parked and not await self._wake_many([arn]):
             log.error("engine.parked_execution_lost", execution=arn)
-            return None
-        state = fold(await self.store.read(arn))
-        live = Live(record, machine, state)
-        self.live[arn] = live
-        return live
+        return self.live.get(arn)
 
     async def _internal_failure(
         self, live: Live, pending: list[HistoryEvent], exc: Exception
