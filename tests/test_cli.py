@@ -246,3 +246,37 @@ def test_python_dash_m_runtime(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout) == {"valid": True}
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    # A history far larger than a pipe's buffer, read by a reader that stops after one byte.
+    definition = tmp_path / "map.asl.json"
+    definition.write_text(
+        json.dumps(
+            {
+                "StartAt": "M",
+                "States": {
+                    "M": {
+                        "Type": "Map",
+                        "ItemProcessor": {
+                            "StartAt": "P",
+                            "States": {"P": {"Type": "Pass", "End": True}},
+                        },
+                        "End": True,
+                    }
+                },
+            }
+        )
+    )
+    items = json.dumps(list(range(2000)))
+    done = subprocess.run(
+        f"\"{sys.executable}\" -m runtime run \"{definition}\" --store memory --history "
+        f"--input '{items}' | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert "BrokenPipeError" not in done.stderr
+    assert done.stdout == "{"
