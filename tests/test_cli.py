@@ -270,7 +270,7 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     )
     items = json.dumps(list(range(2000)))
     done = subprocess.run(
-        f"\"{sys.executable}\" -m runtime run \"{definition}\" --store memory --history "
+        f'"{sys.executable}" -m runtime run "{definition}" --store memory --history '
         f"--input '{items}' | head -c 1",
         shell=True,
         capture_output=True,
