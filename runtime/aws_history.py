@@ -40,7 +40,7 @@ from runtime.core.events import HistoryEvent, details_key
 from runtime.definition.model import Map, Parallel, State, StateMachine, Task
 from runtime.errors import error_matches
 
-__all__ = ["from_aws", "load_history", "to_aws_history"]
+__all__ = ["from_aws", "load_history", "loads_text", "to_aws_history"]
 
 JSON = Any
 
@@ -65,7 +65,9 @@ _PARENT_LEVEL: Final = frozenset(
 )
 
 
-def _loads(value: JSON) -> JSON:
+def loads_text(value: JSON) -> JSON:
+    """A history detail that holds JSON text (``input``, ``output``), parsed; anything else
+    (already a value, or text that is not JSON) as it is."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -273,13 +275,13 @@ class _Inference:
             first = firsts.get(0)
             return {
                 "statemillBranches": len(firsts),
-                "statemillInput": _loads(first.details.get("input")) if first else None,
+                "statemillInput": loads_text(first.details.get("input")) if first else None,
             }
         if kind == "MapStateStarted":
             firsts = self._first_entered(event, events)
             length = int(event.details.get("length", len(firsts)))
             items = [
-                _loads(firsts[i].details.get("input")) if i in firsts else None
+                loads_text(firsts[i].details.get("input")) if i in firsts else None
                 for i in range(length)
             ]
             extra: dict[str, JSON] = {"statemillItems": items}

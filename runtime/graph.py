@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from runtime.core.events import HistoryEvent
+from runtime.core.evolve import TASK_FAILED_TYPES
 from runtime.definition.model import Choice, Map, Parallel, State, StateMachine, Task
 
 __all__ = [
@@ -52,24 +53,7 @@ OUTCOME_COLOURS: Final[dict[str, tuple[str, str]]] = {
     "not reached": ("#eeeeee", "#9e9e9e"),
 }
 
-_FAILURES: Final = frozenset(
-    {
-        "TaskFailed",
-        "TaskTimedOut",
-        "TaskStartFailed",
-        "TaskSubmitFailed",
-        "LambdaFunctionFailed",
-        "LambdaFunctionTimedOut",
-        "LambdaFunctionStartFailed",
-        "LambdaFunctionScheduleFailed",
-        "ActivityFailed",
-        "ActivityTimedOut",
-        "ActivityScheduleFailed",
-        "EvaluationFailed",
-        "MapStateFailed",
-        "ParallelStateFailed",
-    }
-)
+_FAILURES: Final = TASK_FAILED_TYPES | {"EvaluationFailed", "MapStateFailed", "ParallelStateFailed"}
 
 #: A state's place: the path of (state name, branch index; -1 = Map processor) to its machine.
 MachinePath = tuple[tuple[str, int], ...]

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import msgspec
 
-from runtime.aws_history import from_aws, load_history, to_aws_history
+from runtime.aws_history import from_aws, load_history, loads_text, to_aws_history
 from runtime.core.decide import decide
 from runtime.core.effects import Incoming, StopRequested, TaskResult, Wake
 from runtime.core.events import PRIVATE_PREFIX, HistoryEvent
@@ -183,30 +183,21 @@ def replay(events: Sequence[HistoryEvent]) -> Iterator[Step]:
         )
 
 
-def _loads(value: JSON) -> JSON:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _event_input(event: HistoryEvent) -> JSON:
     details = event.details
     if event.type.endswith("StateEntered") or event.type == "ExecutionStarted":
-        return _loads(details.get("input"))
+        return loads_text(details.get("input"))
     if event.type in _SCHEDULED:
-        return _loads(details.get("parameters", details.get("input")))
+        return loads_text(details.get("parameters", details.get("input")))
     return None
 
 
 def _event_output(event: HistoryEvent) -> JSON:
     details = event.details
     if event.type.endswith("StateExited") or event.type in _SUCCEEDED:
-        return _loads(details.get("output"))
+        return loads_text(details.get("output"))
     if event.type == "ExecutionSucceeded":
-        return _loads(details.get("output"))
+        return loads_text(details.get("output"))
     return None
 
 
@@ -288,7 +279,7 @@ def _incoming(
         frame = state.frames.get(event.frame)
         scheduled = frame.scheduled_id if frame is not None else 0
         if event.type in _SUCCEEDED:
-            output = _loads(details.get("output"))
+            output = loads_text(details.get("output"))
             if frame is not None and _is_lambda_invoke(frame.task_input, details):
                 output = output.get("Payload") if isinstance(output, dict) else output
             return TaskResult(
@@ -496,7 +487,7 @@ def diagnose(events: Sequence[HistoryEvent]) -> Failure | None:
                     event_id=event.id,
                     state_name=str(start.details.get("name")) if start else None,
                     frame=event.frame,
-                    input=_loads(start.details.get("input")) if start else None,
+                    input=loads_text(start.details.get("input")) if start else None,
                     error=event.details.get("error"),
                     cause=event.details.get("cause"),
                     attempts=len(done) + 1,
@@ -509,7 +500,7 @@ def diagnose(events: Sequence[HistoryEvent]) -> Failure | None:
         event_id=end.id,
         state_name=str(start.details.get("name")) if start else None,
         frame=start.frame if start else "",
-        input=_loads(start.details.get("input")) if start else None,
+        input=loads_text(start.details.get("input")) if start else None,
         error=error,
         cause=end.details.get("cause"),
         attempts=1,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from runtime.aws_history import loads_text
 from runtime.core.events import HistoryEvent
 from runtime.definition.model import StateMachine
 from runtime.graph import OUTCOME_COLOURS, build, to_svg
@@ -169,7 +170,7 @@ def _visits(events: Sequence[HistoryEvent]) -> list[_Visit]:
                 name=str(details.get("name", "")),
                 frame=event.frame,
                 entered_id=event.id,
-                input=_loads(details.get("input")),
+                input=loads_text(details.get("input")),
             )
             visits.append(visit)
             open_visits[event.frame] = visit
@@ -178,7 +179,7 @@ def _visits(events: Sequence[HistoryEvent]) -> list[_Visit]:
         if current is None:
             continue
         if event.type.endswith("StateExited"):
-            current.output = _loads(details.get("output"))
+            current.output = loads_text(details.get("output"))
             current.has_output = True
         elif "error" in details or "statemillError" in details:
             error = details.get("error", details.get("statemillError"))
@@ -187,15 +188,6 @@ def _visits(events: Sequence[HistoryEvent]) -> list[_Visit]:
                 current.retries += 1
             current.errors.append(f"{event.type} #{event.id}: {error}: {cause}")
     return visits
-
-
-def _loads(value: JSON) -> JSON:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _pre(value: JSON) -> str:

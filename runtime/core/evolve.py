@@ -26,7 +26,8 @@ _json_decode = msgspec.json.decode
 _TASK_SCHEDULED = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 _TASK_STARTED = frozenset({"TaskStarted", "LambdaFunctionStarted", "ActivityStarted"})
 _TASK_SUCCEEDED = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded"})
-_TASK_FAILED = frozenset(
+#: Every event type that ends a Task attempt unsuccessfully.
+TASK_FAILED_TYPES = frozenset(
     {
         "TaskFailed",
         "TaskTimedOut",
@@ -406,7 +407,7 @@ _FRAME_HANDLERS: dict[str, _FrameHandler] = {
     **dict.fromkeys(_TASK_STARTED, _task_started),
     "TaskSubmitted": _task_submitted,
     **dict.fromkeys(_TASK_SUCCEEDED, _task_succeeded),
-    **dict.fromkeys(_TASK_FAILED, _task_failed),
+    **dict.fromkeys(TASK_FAILED_TYPES, _task_failed),
     "EvaluationFailed": _evaluation_failed,
     "ParallelStateStarted": _children_started,
     "MapStateStarted": _children_started,

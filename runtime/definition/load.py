@@ -345,6 +345,18 @@ def _root_path() -> Path:
     return Path.compile("$")
 
 
+def _work_fields(fields: _Fields, jsonpath: bool) -> dict[str, Any]:
+    """The input/output fields of a state that does work (Task, Parallel): the JSONPath ones
+    (paths, ``Parameters``, ``ResultSelector``), or JSONata's raw ``Arguments``."""
+    if jsonpath:
+        return {
+            "io": _io_paths(fields, result=True),
+            "parameters": fields.payload("Parameters"),
+            "result_selector": fields.payload("ResultSelector"),
+        }
+    return {"arguments": fields.raw.get("Arguments")}
+
+
 def _io_paths(fields: _Fields, *, result: bool) -> IOPaths:
     """``InputPath``/``OutputPath``/``ResultPath``: absent is ``$``, ``null`` sets the flag."""
     values: dict[str, Any] = {}
@@ -602,14 +614,7 @@ class _Loader:
                 fields.pointer,
             )
         credentials = self.credentials(fields, jsonpath)
-        if jsonpath:
-            values.update(
-                io=_io_paths(fields, result=True),
-                parameters=fields.payload("Parameters"),
-                result_selector=fields.payload("ResultSelector"),
-            )
-        else:
-            values["arguments"] = fields.raw.get("Arguments")
+        values.update(_work_fields(fields, jsonpath))
         return Task(
             resource=resource,
             credentials=credentials,
@@ -717,15 +722,7 @@ class _Loader:
             self.nested(branch, f"{base}[{index}]", _BRANCH_FIELDS)
             for index, branch in enumerate(raw_branches)
         )
-        values: dict[str, Any] = {}
-        if jsonpath:
-            values.update(
-                io=_io_paths(fields, result=True),
-                parameters=fields.payload("Parameters"),
-                result_selector=fields.payload("ResultSelector"),
-            )
-        else:
-            values["arguments"] = fields.raw.get("Arguments")
+        values = _work_fields(fields, jsonpath)
         return Parallel(
             branches=branches,
             retry=self.retry(fields),

@@ -20,7 +20,8 @@ import asyncio
 import collections
 import heapq
 import secrets
-from typing import Any, Final, final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar, final
 
 import anyio
 import msgspec
@@ -536,44 +537,15 @@ class Engine:
                     self._set_busy(-len(batch))
 
     async def _create_batch(self, batch: list[tuple[_Create, _Completion]]) -> None:
-        try:
-            await self.store.create_executions([(w.record, w.events) for w, _ in batch])
-        except ExecutionAlreadyExists:
-            for work, future in batch:  # find the duplicate: create the others one by one
-                try:
-                    await self.store.create_executions([(work.record, work.events)])
-                except Exception as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(None)
-            return
-        except Exception as exc:
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for _, future in batch:
-            future.set_result(None)
+        async def create(works: list[_Create]) -> None:
+            await self.store.create_executions([(w.record, w.events) for w in works])
+
+        # A duplicate name fails the whole transaction: the others are then created alone.
+        await _write_batch(batch, create, ExecutionAlreadyExists)
 
     async def _append(self, batch: list[tuple[Append, _Completion]]) -> None:
-        try:
-            await self.store.append([append for append, _ in batch])
-        except ConcurrencyConflict:
-            # One execution lost a race: commit the others alone, fail only the loser.
-            for append, future in batch:
-                try:
-                    await self.store.append([append])
-                except Exception as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(None)
-            return
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, future in batch:
-            future.set_result(None)
+        # One execution that lost a race fails the whole transaction: the others commit alone.
+        await _write_batch(batch, self.store.append, ConcurrencyConflict)
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -814,3 +786,33 @@ class _Limits:
         for limiter in reversed(self.held):
             limiter.release()
         self.held.clear()
+
+
+_W = TypeVar("_W")
+
+
+async def _write_batch(
+    batch: list[tuple[_W, _Completion]],
+    write: Callable[[list[_W]], Awaitable[None]],
+    one_item_fails: type[Exception],
+) -> None:
+    """Group commit of ``batch`` with ``write`` (one transaction), resolving each item's
+    completion. When ``one_item_fails`` sinks the transaction, the items are written one by one
+    so that only the guilty one fails; any other error fails them all."""
+    try:
+        await write([work for work, _ in batch])
+    except one_item_fails:
+        for work, done in batch:
+            try:
+                await write([work])
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+        return
+    except Exception as exc:
+        for _, done in batch:
+            done.set_exception(exc)
+        return
+    for _, done in batch:
+        done.set_result(None)
