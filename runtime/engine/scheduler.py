@@ -20,7 +20,7 @@ import asyncio
 import collections
 import heapq
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, final
 
 import anyio
@@ -558,13 +558,7 @@ class Engine:
             fire_at, _ = self._timers[0]
             if fire_at > self.clock.now():
                 self._timers_changed.clear()
-                sleeper = asyncio.ensure_future(self.clock.sleep_until(fire_at))
-                changed = asyncio.ensure_future(self._timers_changed.wait())
-                try:
-                    await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    changed.cancel()
+                await _first(self.clock.sleep_until(fire_at), self._timers_changed.wait())
                 continue
             self._waking = True
             try:
@@ -609,13 +603,7 @@ class Engine:
             if deadline is None:
                 self._activity.clear()
                 clock.sleeper_added.clear()
-                activity = asyncio.ensure_future(self._activity.wait())
-                sleeper = asyncio.ensure_future(clock.sleeper_added.wait())
-                try:
-                    await asyncio.wait({activity, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    activity.cancel()
-                    sleeper.cancel()
+                await _first(self._activity.wait(), clock.sleeper_added.wait())
                 continue
             clock.advance_to(deadline)
 
@@ -816,3 +804,13 @@ async def _write_batch(
         return
     for _, done in batch:
         done.set_result(None)
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Return when the first of ``waits`` is done; cancel the others."""
+    futures = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            future.cancel()
