@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -249,11 +250,16 @@ class Runtime:
                 self._remember(record, load_definition(record.definition))
             open_executions = await store.open_executions()
             beats = await store.heartbeats([r.execution_arn for r in open_executions])
-            await engine.recover(open_executions, self._machines)
+            recovered = await engine.recover(open_executions, self._machines)
             self._restore_heartbeats(beats)
-            if self._requests_store() is not None and self._request_poll_interval is not None:
+            poll = self._request_poll_interval if self._requests_store() is not None else None
+            if poll is not None:
+                # Before the recovered executions decide: an answer recorded while no runtime
+                # ran beats a deadline that passed after it was recorded.
                 await self.apply_requests()
-                tg.start_soon(self._serve_requests, self._request_poll_interval)
+            engine.wake(recovered)
+            if poll is not None:
+                tg.start_soon(self._serve_requests, poll)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -662,9 +668,9 @@ class Runtime:
         if store is None:
             return 0
         pending = await store.pending_requests()
-        for request_id, kind, payload in pending:
+        for request_id, kind, payload, created in pending:
             try:
-                result = await self._apply_request(kind, msgspec.json.decode(payload))
+                result = await self._apply_request(kind, msgspec.json.decode(payload), created)
             except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
                 failure = {"error": type(exc).__name__, "message": str(exc)}
                 await store.finish_request(request_id, "FAILED", dumps(failure))
@@ -672,7 +678,7 @@ class Runtime:
                 await store.finish_request(request_id, "DONE", dumps(result))
         return len(pending)
 
-    async def _apply_request(self, kind: str, body: dict[str, JSON]) -> JSON:
+    async def _apply_request(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
         if kind == "start":
             arn = body["stateMachineArn"]
             record = await self._log.get_state_machine(arn)
@@ -687,6 +693,12 @@ class Runtime:
                 body["executionArn"], error=body.get("error"), cause=body.get("cause")
             )
             return {"executionArn": stopped.execution_arn, "status": stopped.status}
+        if kind.startswith("send-task-"):
+            # Answered when recorded: an answer recorded after its Task's deadline passed
+            # (while no runtime ran) gets TaskTimedOut, as it would have then.
+            live, frame = await self._waiting_task(body["taskToken"])
+            if created >= self._token_deadline(live, frame):
+                raise TaskTimedOut("Task Timed Out: the task of this token timed out")
         if kind == "send-task-success":
             await self.send_task_success(body["taskToken"], body.get("output"))
             return {}
@@ -803,6 +815,18 @@ class Runtime:
         if await self._timed_out(arn, frame_id, token):
             raise TaskTimedOut("Task Timed Out: the task of this token timed out")
         raise TaskDoesNotExist("Task Does Not Exist: no task waits for this token")
+
+    def _token_deadline(self, live: Live, frame: Frame) -> float:
+        """When a waiting token Task times out: TimeoutSeconds from its scheduling, or
+        HeartbeatSeconds from its last heartbeat (``inf``: never)."""
+        deadline = math.inf
+        if frame.task_timeout is not None:
+            deadline = frame.task_scheduled_at + frame.task_timeout
+        if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
+            beats = self.engine.beats.get(live.record.execution_arn, {})
+            beat = max(frame.task_beat_at, beats.get(frame.id, frame.task_beat_at))
+            deadline = min(deadline, beat + frame.task_heartbeat)
+        return deadline
 
     async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
         """True if the log shows the token's Task ended by timing out."""

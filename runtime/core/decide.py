@@ -1668,7 +1668,11 @@ class _Decider:
             and (frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency)
             and not self.exhausted
         ):
-            index = frame.child_started
+            pending = frame.pending
+            if pending is None:
+                index = frame.child_started
+            else:  # a redriven Map: only the iterations that did not succeed before
+                index = pending[frame.child_started - (frame.child_total - len(pending))]
             self.emit_iteration(frame, state, "MapIterationStarted", index)
             progressed = True
             child_id = next(reversed(frame.children))

@@ -122,6 +122,8 @@ def _state_exited(state: ExecutionState, frame: Frame, event: HistoryEvent, deco
     if frame.children:
         _drop_children(state, frame)
         frame.results = frame.items = None
+    frame.kept = frame.pending = None
+    frame.succeeded = set()
     if decoded is not NOT_DECODED:
         frame.data = decoded
     else:
@@ -198,10 +200,13 @@ def _children_succeeded(state: ExecutionState, frame: Frame, event: HistoryEvent
     frame.phase = Phase.TASK_SUCCEEDED
     frame.result = frame.results if frame.results is not None else []
     frame.results = frame.items = None
+    frame.succeeded = set()
 
 
 def _children_failed(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     details = event.details
+    # Kept for a redrive unless a retrier runs the whole state again.
+    frame.kept = None if "statemillRetryDelay" in details else _succeeded_children(state, frame)
     _drop_children(state, frame)
     frame.error = details.get("statemillError", details.get("error"))
     frame.cause = details.get("statemillCause", details.get("cause"))
@@ -210,7 +215,24 @@ def _children_failed(state: ExecutionState, frame: Frame, event: HistoryEvent, _
 
 
 def _children_aborted(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
+    frame.kept = _succeeded_children(state, frame)
     _drop_children(state, frame)
+
+
+def _succeeded_children(state: ExecutionState, frame: Frame) -> dict[int, JSON]:
+    """Index -> output of the branches or iterations of ``frame``'s current run that
+    succeeded (a redrive keeps them and runs only the others)."""
+    if frame.results is None:
+        return {}
+    if frame.items is None:  # Parallel: a finished branch stays a DONE frame until the end
+        kept: dict[int, JSON] = {}
+        for child_id, index in frame.children.items():
+            child = state.frames.get(child_id)
+            if child is not None and child.phase == Phase.DONE and child.error is None:
+                kept[index] = child.data
+        return kept
+    results = frame.results
+    return {index: results[index] for index in frame.succeeded}
 
 
 def _started(state: ExecutionState, event: HistoryEvent, _: JSON) -> None:
@@ -241,14 +263,17 @@ def _terminal(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None
         state.cause = details.get("cause")
         top = state.frames.get("")
         if top is not None:
-            # Where a redrive starts again: the state the top level was in (or about to enter).
+            # Where a redrive starts again: the state the top level was in (or about to enter),
+            # keeping what its branches or iterations finished.
             name = top.next if top.phase in (Phase.TRANSITION, Phase.START) else top.state
+            kept = _succeeded_children(state, top) if top.phase == Phase.CHILDREN else top.kept
             state.redrive_from = Frame(
                 id="",
                 phase=Phase.START if name is None else Phase.TRANSITION,
                 next=name,
                 data=top.data,
                 variables=top.variables,
+                kept=kept or None,
             )
     state.frames = {}
 
@@ -293,21 +318,28 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
     frame.child_started = frame.child_running = 0
     frame.child_succeeded = frame.child_failed = 0
     frame.children = {}
+    frame.succeeded = set()
+    # A redriven state runs only what did not succeed before (consumed here: a retry of the
+    # state afterwards runs everything again).
+    kept, frame.kept, frame.pending = frame.kept or {}, None, None
     assert frame.state is not None
     if event.type == "ParallelStateStarted":
         branch_input = details.get("statemillInput")
         count = int(details.get("statemillBranches", 0))
+        if any(index >= count for index in kept):
+            kept = {}
         frame.child_total = count
         frame.results = [None] * count
         for index in range(count):
             child_id = _child_id(frame, index)
+            done = index in kept
             state.frames[child_id] = Frame(
                 id=child_id,
                 machine=(*frame.machine, (frame.state, index)),
                 parent=frame.id,
                 index=index,
-                phase=Phase.START,
-                data=branch_input,
+                phase=Phase.DONE if done else Phase.START,
+                data=kept[index] if done else branch_input,
                 variables=frame.variables,
             )
             frame.children[child_id] = index
@@ -327,6 +359,12 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
     frame.max_concurrency = int(details.get("statemillMaxConcurrency", 0))
     frame.tolerated_count = details.get("statemillToleratedFailureCount")
     frame.tolerated_percentage = details.get("statemillToleratedFailurePercentage")
+    if kept and max(kept) < frame.child_total:
+        for index, output in kept.items():
+            frame.results[index] = output
+        frame.succeeded = set(kept)
+        frame.child_started = frame.child_succeeded = len(kept)
+        frame.pending = [index for index in range(frame.child_total) if index not in kept]
 
 
 def _child_id(frame: Frame, index: int) -> str:
@@ -364,6 +402,7 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     frame.child_running -= 1
     if event.type == "MapIterationSucceeded":
         frame.child_succeeded += 1
+        frame.succeeded.add(index)
         if frame.results is not None and child is not None:
             frame.results[index] = child.data
     elif event.type == "MapIterationFailed":

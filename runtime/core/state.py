@@ -105,6 +105,16 @@ class Frame(msgspec.Struct, kw_only=True):
     children: dict[str, int] = msgspec.field(default_factory=dict)
     """Child frames in flight, in start order: frame id -> branch or iteration index (a dict,
     so that ending one of 10,000 iterations is O(1))."""
+    succeeded: set[int] = msgspec.field(default_factory=set)
+    """Indices of the Map iterations that succeeded in the current run (their outputs are in
+    ``results``; an output may be ``null``, so success is kept apart)."""
+    kept: dict[int, JSON] | None = None
+    """The outputs of the branches or iterations that succeeded in a run of this Parallel or
+    Map that then failed, was stopped or timed out: a redrive of the execution runs only the
+    others again (RedriveExecution)."""
+    pending: list[int] | None = None
+    """A redriven Map's iterations still to start, in order (``None``: every index from
+    ``child_started`` on)."""
     map_run: bool = False
     map_run_ended: bool = False
     run_id: int = 0

@@ -238,9 +238,11 @@ class Engine:
 
     async def recover(
         self, records: list[ExecutionRecord], machines: dict[str, StateMachine]
-    ) -> int:
-        """Resume open executions: fold their logs, re-run owed handler calls, re-arm timers."""
-        resumed = 0
+    ) -> list[str]:
+        """Load open executions: fold their logs and re-run owed handler calls. Returns the
+        arns loaded; :meth:`wake` then lets them decide (time out, re-arm timers), so that
+        answers recorded while no runtime ran can be applied first."""
+        resumed: list[str] = []
         loaded: list[tuple[ExecutionRecord, list[HistoryEvent]]] = []
         for start in range(0, len(records), 2000):
             chunk = [r.execution_arn for r in records[start : start + 2000]]
@@ -256,9 +258,13 @@ class Engine:
             self._grant_heartbeat_window(live)
             for task in in_flight(state, machine):
                 self._start_task(live, task)
-            self.submit(record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
-            resumed += 1
+            resumed.append(record.execution_arn)
         return resumed
+
+    def wake(self, arns: list[str]) -> None:
+        """Let each of ``arns`` decide now (after :meth:`recover`)."""
+        for arn in arns:
+            self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
     # -- workers and group commit -------------------------------------------------------------
 

@@ -654,15 +654,15 @@ class SqliteStore:
         assert request_id is not None
         return request_id
 
-    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str]]:
-        """The oldest ``PENDING`` requests: (id, kind, payload)."""
+    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
+        """The oldest ``PENDING`` requests: (id, kind, payload, created)."""
         async with self._lock:
             rows = await self._conn.execute_fetchall(
-                "SELECT id, kind, payload FROM requests WHERE status = 'PENDING' "
+                "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
                 "ORDER BY id LIMIT ?",
                 (limit,),
             )
-        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+        return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     async def finish_request(self, request_id: int, status: str, result: str) -> None:
         """Mark a request ``DONE`` or ``FAILED`` with its result (JSON text)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from runtime import (
 )
 from runtime.core.decide import make_task_token, parse_task_token
 from runtime.engine.clock import ManualClock
+from runtime.store.sqlite import SqliteStore
 from runtime.testing import history_types, virtual_runtime
 
 pytestmark = pytest.mark.anyio
@@ -343,3 +345,38 @@ async def test_send_task_success_returns_once_the_answer_is_in_the_log() -> None
         await rt.send_task_success(token, {"ok": True})
         types = history_types(await rt.store.read(arn))
     assert "TaskSucceeded" in types
+
+
+async def test_an_answer_recorded_while_no_runtime_runs_counts_from_when_it_was_recorded(
+    tmp_path: Path,
+) -> None:
+    # TimeoutSeconds=100 from T0. Both answers are recorded in the file while no runtime runs
+    # (as `statemill send-task-success` does); the runtime comes back at T0+200, after the
+    # deadline. The answer recorded at T0+50 wins; the one recorded at T0+150 was too late.
+    path = str(tmp_path / "statemill.db")
+    t0 = 1_700_000_000.0
+    approvals = Approvals()
+    async with Runtime(path, handlers=handlers(approvals), clock=ManualClock(t0)) as rt:
+        early = await start(rt, approval_machine(TimeoutSeconds=100), name="early")
+        early_token = await approvals.next_token()
+        late = await start(rt, approval_machine(TimeoutSeconds=100), name="late")
+        late_token = await approvals.next_token()
+
+    async with SqliteStore.open(path) as store:
+        answer = {"taskToken": early_token, "output": {"approved": True}}
+        await store.add_request("send-task-success", json.dumps(answer), t0 + 50)
+        answer = {"taskToken": late_token, "output": {"approved": True}}
+        late_request = await store.add_request("send-task-success", json.dumps(answer), t0 + 150)
+
+    async with Runtime(path, handlers=handlers(approvals), clock=ManualClock(t0 + 200)) as again:
+        early_done = await again.wait_for_execution(early, timeout=10)
+        late_done = await again.wait_for_execution(late, timeout=10)
+        store = again.store
+        assert isinstance(store, SqliteStore)
+        refused = await store.get_request(late_request)
+    assert early_done.status == "SUCCEEDED"
+    assert early_done.output_value == {"approved": True}
+    assert (late_done.status, late_done.error) == ("FAILED", "States.Timeout")
+    assert refused is not None
+    assert refused[1] == "FAILED"
+    assert json.loads(refused[2] or "{}")["error"] == "TaskTimedOut"

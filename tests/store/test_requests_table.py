@@ -37,8 +37,8 @@ async def test_a_version_1_file_migrates_and_keeps_its_rows(tmp_path: Path) -> N
         first = await store.add_request("stop", '{"executionArn": "x"}', 5.0)
         second = await store.add_request("start", "{}", 6.0)
         assert await store.pending_requests() == [
-            (first, "stop", '{"executionArn": "x"}'),
-            (second, "start", "{}"),
+            (first, "stop", '{"executionArn": "x"}', 5.0),
+            (second, "start", "{}", 6.0),
         ]
         await store.finish_request(first, "DONE", "{}")
         assert [r[0] for r in await store.pending_requests()] == [second]
