@@ -23,6 +23,7 @@ Imports only the standard library and msgspec.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -95,6 +96,14 @@ _list_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
 def encode_event(event: HistoryEvent) -> bytes:
     """MessagePack bytes of one event (the store's row payload)."""
     return _encoder.encode(event)
+
+
+def encode_events(events: Sequence[HistoryEvent]) -> bytes:
+    """The :func:`encode_event` bytes of ``events`` back to back, in one encoder call (a
+    MessagePack array of them without its header; the reader knows the count)."""
+    data = _encoder.encode(events)
+    n = len(events)
+    return data[1:] if n < 16 else data[3:] if n < 0x10000 else data[5:]
 
 
 def decode_event(data: bytes) -> HistoryEvent:

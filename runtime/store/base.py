@@ -255,9 +255,10 @@ def check_dense(execution_arn: str, after_seq: int, events: Sequence[HistoryEven
 _history_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
 
 
-def decode_events(payloads: Sequence[bytes]) -> list[HistoryEvent]:
-    """Decode ``encode_event`` payloads (in order) with one decoder call."""
-    n = len(payloads)
+def decode_events(payloads: Sequence[bytes], count: int | None = None) -> list[HistoryEvent]:
+    """Decode ``encode_event`` payloads (in order) with one decoder call; ``count`` is how many
+    events they hold when a payload may hold several (``encode_events``), else one each."""
+    n = len(payloads) if count is None else count
     if n < 16:
         header = bytes((0x90 | n,))
     elif n < 0x10000:

@@ -32,7 +32,10 @@ MACHINE = {
 
 def stored_event_rows(path: str) -> int:
     with sqlite3.connect(path) as conn:
-        count: int = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        # A row holds the events of one append: first_seq (NULL for one event) to seq.
+        count: int = conn.execute(
+            "SELECT COALESCE(SUM(seq - COALESCE(first_seq, seq) + 1), 0) FROM events"
+        ).fetchone()[0]
     return count
 
 

@@ -509,7 +509,8 @@ async def test_sqlite_taken_seq_conflicts_via_primary_key(tmp_path: Path) -> Non
         await store.create_execution(record("a"), events(1, 1))
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
-            "INSERT INTO events SELECT id, 2, 'PassStateEntered', 0, x'80' "
+            "INSERT INTO events (execution_id, seq, type, timestamp, payload) "
+            "SELECT id, 2, 'PassStateEntered', 0, x'80' "
             "FROM executions WHERE execution_arn = ?",
             (arn("a"),),
         )
