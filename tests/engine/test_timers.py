@@ -58,3 +58,46 @@ async def test_a_retry_in_one_iteration_does_not_delay_a_wait_in_another() -> No
     assert exited.timestamp - entered.timestamp == 100
     retried = [e for e in history if e.type == "TaskScheduled"]
     assert retried[1].timestamp - retried[0].timestamp == 201
+
+
+NAP = {
+    "StartAt": "Nap",
+    "States": {
+        "Nap": {"Type": "Wait", "Seconds": 60, "Next": "Up"},
+        "Up": {"Type": "Pass", "End": True},
+    },
+}
+
+
+async def test_a_parked_execution_is_revived_ahead_of_its_timer_which_fires_on_time() -> None:
+    async with virtual_runtime() as rt:
+        rt.engine.prefetch_seconds = 2.0
+        machine = await rt.create_state_machine("Napper", NAP)
+        started = await rt.start_execution(machine.arn, {})
+        arn = started.execution_arn
+        t0 = rt.clock.now()
+        await rt.clock.sleep_until(t0 + 30)
+        assert arn in rt.engine.parked  # evicted while it waits
+        await rt.clock.sleep_until(t0 + 59)
+        # Within the prefetch window: replayed into memory, not yet woken.
+        assert arn not in rt.engine.parked
+        assert arn in rt.engine.live
+        assert (await rt.describe_execution(arn)).status == "RUNNING"
+        done = await rt.wait_for_execution(arn, timeout=10)
+        history = await rt.get_execution_history(arn)
+    assert done.status == "SUCCEEDED"
+    entered = next(e for e in history if e.type == "WaitStateEntered")
+    exited = next(e for e in history if e.type == "WaitStateExited")
+    assert exited.timestamp == pytest.approx(entered.timestamp + 60)
+
+
+async def test_without_prefetch_a_parked_execution_stays_evicted_until_its_timer() -> None:
+    async with virtual_runtime() as rt:
+        rt.engine.prefetch_seconds = 0.0
+        machine = await rt.create_state_machine("Napper", NAP)
+        started = await rt.start_execution(machine.arn, {})
+        t0 = rt.clock.now()
+        await rt.clock.sleep_until(t0 + 59.9)
+        assert started.execution_arn in rt.engine.parked
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+    assert done.status == "SUCCEEDED"
