@@ -450,13 +450,12 @@ class Runtime:
         engine = self.engine
         if execution_arn in engine.live or execution_arn in engine.parked:
             return await self._existing(execution_arn, text)
-        await engine.admit()
-        try:
-            await engine.create(record, [event])
-        except ExecutionAlreadyExists:
-            return await self._existing(execution_arn, text)
-        state = fold([event])
-        engine.adopt(Live(record, machine, state))
+        async with engine.admission():
+            try:
+                await engine.create(record, [event])
+            except ExecutionAlreadyExists:
+                return await self._existing(execution_arn, text)
+            engine.adopt(Live(record, machine, fold([event])))
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
 
     async def _existing(self, execution_arn: str, text: str) -> StartExecutionOutput:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import heapq
 import math
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, final
 
 import anyio
@@ -139,6 +140,8 @@ class Engine:
         evict_parked: bool = True,
         max_live: int = 200_000,
         prefetch_seconds: float = 2.0,
+        max_starting: int = 10_000,
+        max_ready: int = 4_096,
     ) -> None:
         self.store = store
         self.handlers = handlers
@@ -154,6 +157,11 @@ class Engine:
         """The timers of evicted executions, soonest first (entries whose execution was revived
         since are stale and skipped)."""
         self.prefetch_seconds = prefetch_seconds
+        self.max_starting = max_starting
+        """New executions admitted but not yet handed to the workers, at most."""
+        self.max_ready = max_ready
+        """New executions wait while the workers' queue is this long (wakes never do)."""
+        self._starting = 0
         """Revive a parked execution this long before its timer is due, so that the replay is
         done when it fires (``benchmarks parked``: with the replay on the firing path, waking
         cost more than starting, and timers came due faster than they could be woken)."""
@@ -234,13 +242,31 @@ class Engine:
         return seeds.pop()
 
     async def admit(self) -> None:
-        """Backpressure for new executions: wait while too many are held in memory, and while
-        timers that are due are not yet handed to the workers: a due timer goes before a new
-        execution (``benchmarks parked``: with starts still arriving when the first Waits
-        end, timers otherwise queue behind the starts and fire late)."""
-        while len(self.live) >= self.max_live or self._timers_owed():
+        """Backpressure for new executions: wait while too many are held in memory, while
+        timers that are due are not yet handed to the workers (a due timer goes before a new
+        execution: ``benchmarks parked``, with starts still arriving when the first Waits end),
+        while ``max_starting`` starts are already on their way in, and while the workers'
+        queue is long (so a woken execution never waits behind a flood of new ones)."""
+        while (
+            len(self.live) >= self.max_live
+            or self._timers_owed()
+            or self._starting >= self.max_starting
+            or self._ready.qsize() >= self.max_ready
+        ):
             self._space.clear()
             await self._space.wait()
+
+    @contextlib.asynccontextmanager
+    async def admission(self) -> AsyncIterator[None]:
+        """Hold one of the ``max_starting`` slots of a new execution from :meth:`admit` until
+        it has been created and handed to the workers (:meth:`adopt`)."""
+        await self.admit()
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
+            self._space.set()
 
     def _timers_owed(self) -> bool:
         """True while the timer loop is waking executions or a timer in its heap is due."""
@@ -289,6 +315,8 @@ class Engine:
     async def _worker(self) -> None:
         while True:
             arn = await self._ready.get()
+            if self._ready.qsize() == self.max_ready // 2:
+                self._space.set()  # admit() may go on
             live = self.live.get(arn)
             try:
                 if live is not None:
