@@ -157,14 +157,14 @@ class Engine:
         """The timers of evicted executions, soonest first (entries whose execution was revived
         since are stale and skipped)."""
         self.prefetch_seconds = prefetch_seconds
+        """Revive a parked execution this long before its timer is due, so that the replay is
+        done when it fires (``benchmarks parked``: with the replay on the firing path, waking
+        cost more than starting, and timers came due faster than they could be woken)."""
         self.max_starting = max_starting
         """New executions admitted but not yet handed to the workers, at most."""
         self.max_ready = max_ready
         """New executions wait while the workers' queue is this long (wakes never do)."""
         self._starting = 0
-        """Revive a parked execution this long before its timer is due, so that the replay is
-        done when it fires (``benchmarks parked``: with the replay on the firing path, waking
-        cost more than starting, and timers came due faster than they could be woken)."""
         self._waking = False
         """The timer loop is handing due timers to the workers (``admit`` waits meanwhile)."""
         self._busy = 0
@@ -180,8 +180,8 @@ class Engine:
         # An OrderedDict: dropping the oldest of a plain dict that is always deleted from the
         # front makes ``next(iter(...))`` skip ever more dead slots (``benchmarks parked``).
         self.recent: collections.OrderedDict[str, ExecutionRecord] = collections.OrderedDict()
-        self._seeds: list[int] = []
         """The records of recently ended executions (so describe needs no store read)."""
+        self._seeds: list[int] = []
         self.evict_parked = evict_parked
         self.max_live = max_live
         self._waiters: dict[str, asyncio.Event] = {}
