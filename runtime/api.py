@@ -22,7 +22,7 @@ import msgspec
 import structlog
 
 from runtime.core.decide import dumps, parse_task_token, start_event
-from runtime.core.effects import TaskResult
+from runtime.core.effects import TaskOutcome
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import fold
 from runtime.core.state import ExecutionState, Frame, Phase
@@ -769,27 +769,16 @@ class Runtime:
         live: Live,
         frame: Frame,
         token: str,
-        outcome: Any,
+        outcome: TaskOutcome,
         output: JSON,
         error: str | None,
         cause: str | None,
     ) -> None:
         live.answered.add(token)
-        engine = self.engine
-        engine.submit(
-            live.record.execution_arn,
-            TaskResult(
-                now=self.clock.now(),
-                frame=frame.id,
-                scheduled_id=frame.scheduled_id,
-                outcome=outcome,
-                output=output,
-                error=error,
-                cause=cause,
-                seed=engine.seed(),
-                task_token=token,
-            ),
-        )
+        self.engine.report(
+            live.record.execution_arn, frame.id, frame.scheduled_id, outcome, output, error,
+            cause, task_token=token,
+        )  # fmt: skip
 
     async def _waiting_task(self, token: str) -> tuple[Live, Frame]:
         """The live execution and frame whose Task waits for ``token``, or AWS's error."""

@@ -28,13 +28,17 @@ class Wake(msgspec.Struct, frozen=True, kw_only=True):
     a heartbeat is not an AWS history event)."""
 
 
+TaskOutcome = Literal["succeeded", "failed", "timed_out", "started"]
+"""How a Task attempt ended, or that an activity worker took it (``started``)."""
+
+
 class TaskResult(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of one Task attempt, identified by its frame and scheduled event id."""
 
     now: float
     frame: str
     scheduled_id: int
-    outcome: Literal["succeeded", "failed", "timed_out", "started"]
+    outcome: TaskOutcome
     """``started``: an activity worker took the task (``output`` is ``{"workerName": ...}``)."""
     output: JSON = None
     error: str | None = None

@@ -31,7 +31,14 @@ import structlog
 from anyio.abc import TaskGroup
 
 from runtime.core.decide import decide, dumps, in_flight, is_activity
-from runtime.core.effects import Incoming, RunTask, StopRequested, TaskResult, Wake
+from runtime.core.effects import (
+    Incoming,
+    RunTask,
+    StopRequested,
+    TaskOutcome,
+    TaskResult,
+    Wake,
+)
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.state import ExecutionState, Phase
@@ -742,21 +749,37 @@ class Engine:
                         state_machine_arn=live.record.state_machine_arn,
                         sleep=self._idle_sleep,
                     )
-            self.submit(
-                arn,
-                TaskResult(
-                    now=self.clock.now(),
-                    frame=task.frame,
-                    scheduled_id=task.scheduled_id,
-                    outcome=outcome,
-                    output=output,
-                    error=error,
-                    cause=cause,
-                    seed=self.seed(),
-                ),
-            )
+            self.report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
         finally:
             self._set_busy(-1)
+
+    def report(
+        self,
+        arn: str,
+        frame: str,
+        scheduled_id: int,
+        outcome: TaskOutcome,
+        output: Any = None,
+        error: str | None = None,
+        cause: str | None = None,
+        task_token: str | None = None,
+    ) -> None:
+        """Hand the outcome of the Task attempt ``(frame, scheduled_id)`` of execution ``arn``
+        to the workers: a handler's return, a task-token answer, an activity worker's pick-up."""
+        self.submit(
+            arn,
+            TaskResult(
+                now=self.clock.now(),
+                frame=frame,
+                scheduled_id=scheduled_id,
+                outcome=outcome,
+                output=output,
+                error=error,
+                cause=cause,
+                seed=self.seed(),
+                task_token=task_token,
+            ),
+        )
 
     def _limiter_for(self, handler_name: str) -> anyio.CapacityLimiter | None:
         spec = self.handlers.resolve(handler_name)
@@ -801,18 +824,11 @@ class Engine:
                 ):
                     continue  # timed out, stopped, redone or handed out meanwhile
                 live.handed.add(frame.task_token)
-                self.submit(
-                    arn,
-                    TaskResult(
-                        now=self.clock.now(),
-                        frame=task.frame,
-                        scheduled_id=task.scheduled_id,
-                        outcome="started",
-                        output={"workerName": worker_name},
-                        seed=self.seed(),
-                        task_token=task.task_token,
-                    ),
-                )
+                started = {"workerName": worker_name}
+                self.report(
+                    arn, task.frame, task.scheduled_id, "started", started,
+                    task_token=task.task_token,
+                )  # fmt: skip
                 return task
             ready = self._activity_ready.setdefault(activity_arn, asyncio.Event())
             ready.clear()
