@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import functools
+import hashlib
 import re
 from typing import Any, Final, assert_never
 
@@ -28,6 +29,7 @@ import msgspec
 from runtime.core.effects import Decision, Incoming, RunTask, StopRequested, TaskResult, Wake
 from runtime.core.events import LOGIC_VERSION, HistoryEvent
 from runtime.core.evolve import NOT_DECODED, evolve
+from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
 from runtime.core.state import ExecutionState, Frame, Phase
 from runtime.definition.model import (
     Catcher,
@@ -167,6 +169,19 @@ def make_task_token(execution_arn: str, frame: str, secret: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def task_token_secret(seed: int, frame: str, n: int) -> str:
+    """The secret of the ``n``-th task token a decision issues, for ``frame``: a keyed BLAKE2b of
+    the decision seed (128 bits from the OS's cryptographic generator, drawn by the shell), with a
+    personalisation of its own. The observable stream (:class:`~runtime.lang.scope.Entropy`:
+    ``States.MathRandom``, ``States.UUID``, jitter) is seeded by a different one-way hash of the
+    same seed, so nothing an execution can see predicts a token (issue 11)."""
+    key = (seed % (1 << 256)).to_bytes(32, "big")
+    digest = hashlib.blake2b(
+        f"{frame}\x00{n}".encode(), key=key, digest_size=16, person=b"sm-task-token"
+    )
+    return digest.hexdigest()
+
+
 def parse_task_token(token: object) -> tuple[str, str] | None:
     """(execution arn, frame) of a token made by :func:`make_task_token`, or None if malformed."""
     if not isinstance(token, str) or not 1 <= len(token) <= 1024:
@@ -186,9 +201,16 @@ def parse_task_token(token: object) -> tuple[str, str] | None:
     return value[1], value[2]
 
 
-def decide(machine: StateMachine, state: ExecutionState, incoming: Incoming) -> Decision:
-    """Advance ``state`` (in place, through ``evolve``) as far as ``incoming`` allows."""
-    return _Decider(machine, state, incoming).run()
+def decide(
+    machine: StateMachine,
+    state: ExecutionState,
+    incoming: Incoming,
+    *,
+    limits: ExecutionLimits = DEFAULT_LIMITS,
+) -> Decision:
+    """Advance ``state`` (in place, through ``evolve``) as far as ``incoming`` allows, within
+    ``limits`` (the runtime's quotas)."""
+    return _Decider(machine, state, incoming, limits).run()
 
 
 def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ...]:
@@ -261,12 +283,21 @@ class _Failure(Exception):
 class _Decider:
     """One decision's working memory: the emitted events, effects and timers."""
 
-    def __init__(self, machine: StateMachine, state: ExecutionState, incoming: Incoming) -> None:
+    def __init__(
+        self,
+        machine: StateMachine,
+        state: ExecutionState,
+        incoming: Incoming,
+        limits: ExecutionLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.machine = machine
+        self.limits = limits
         self.state = state
         self.incoming = incoming
         self.now = incoming.now
         self.entropy = Entropy(incoming.seed)
+        self.tokens_issued = 0
+        """Task tokens this decision issued (each gets its own secret)."""
         self.events: list[HistoryEvent] = []
         self.tasks: list[RunTask] = []
         self.timers: dict[str, float] = {}
@@ -994,11 +1025,13 @@ class _Decider:
     # -- Task ---------------------------------------------------------------------------------
 
     def new_task_token(self, frame: Frame, state: Task) -> str | None:
-        """A fresh token for a ``.waitForTaskToken`` attempt (drawn from the decision's seed,
-        recorded in TaskScheduled), or None for other Tasks."""
+        """A fresh token for a ``.waitForTaskToken`` attempt (derived from the decision's seed by
+        :func:`task_token_secret`, never from the observable stream; recorded in TaskScheduled),
+        or None for other Tasks."""
         if not has_task_token(state.resource):
             return None
-        secret = self.entropy.uuid4().replace("-", "") + self.entropy.uuid4().replace("-", "")
+        self.tokens_issued += 1
+        secret = task_token_secret(self.incoming.seed, frame.id, self.tokens_issued)
         return make_task_token(self.state.execution_arn, frame.id, secret)
 
     def check_token_deadlines(self, frame: Frame) -> bool:

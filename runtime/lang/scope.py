@@ -4,16 +4,32 @@ workflow variables in scope, and a deterministic source of entropy.
 ``Entropy`` is a seeded PRNG: the shell draws a seed once per decision and the core records
 every value that matters in the log (the state's output), so replay never re-draws. This module
 imports only the standard library and msgspec.
+
+Security invariant (issue 11): a workflow can observe this stream (``States.MathRandom``,
+``States.UUID``, ``$random()``, ``$uuid()``, retry jitter) and, from 624 outputs, clone the
+Mersenne Twister's state and even invert its seeding. So the generator is never seeded with the
+decision seed itself but with a one-way hash of it (BLAKE2b, its own personalisation), and task
+tokens are derived from the seed by a different keyed hash (``runtime.core.decide``), never from
+this generator: knowing everything the generator will ever produce tells nothing about a token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, final
 
 JSON = Any
+
+
+def observable_seed(seed: int) -> int:
+    """The seed of the observable stream: a one-way function of the decision seed, so cloning the
+    generator (and inverting its seeding) yields this hash, never ``seed`` (see the module
+    docstring). Negative or huge seeds (``States.MathRandom``'s third argument) are reduced."""
+    raw = (seed % (1 << 256)).to_bytes(32, "big")
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=32, person=b"sm-observable").digest())
 
 
 @final
@@ -30,7 +46,7 @@ class Entropy:
     def _rng(self) -> random.Random:
         # Seeding costs ~4 us and most decisions draw nothing: seed on first use.
         if self._random is None:
-            self._random = random.Random(self._seed)
+            self._random = random.Random(observable_seed(self._seed))
         return self._random
 
     def uuid4(self) -> str:
