@@ -36,10 +36,11 @@ from runtime.errors import (
     TaskFailed,
     TaskTimedOut,
 )
-from runtime.replayer import CheckResult, Divergence, Step, check, diagnose, load_history, replay
 from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
+from runtime.tools.aws_history import load_history
+from runtime.tools.replay import CheckResult, Divergence, Step, check, diagnose, replay
 
 __all__ = [
     "ActivityDescription",

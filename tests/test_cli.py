@@ -280,3 +280,88 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     )
     assert "BrokenPipeError" not in done.stderr
     assert done.stdout == "{"
+
+
+# -- plumbing that must not touch sys.path (issue 10) ---------------------------------------------
+
+
+def test_handlers_package_from_the_working_directory_leaves_sys_path_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "cwd_handlers_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text(
+        "from cwd_handlers_pkg import shared\n"
+        "\n"
+        "async def triple(value, context):\n"
+        "    return value * shared.FACTOR\n"
+        "\n"
+        "HANDLERS = {'Triple': triple}\n"
+    )
+    (package / "shared.py").write_text("FACTOR = 3\n")
+    definition = write(
+        tmp_path,
+        "triple.json",
+        {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "Triple", "End": True}}},
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = list(sys.path)
+    try:
+        code, out, err = run_cli(
+            capsys,
+            *("run", definition, "--input", "5", "--handlers", "cwd_handlers_pkg.tasks"),
+            *("--store", "memory"),
+        )
+    finally:
+        for name in [m for m in sys.modules if m.partition(".")[0] == "cwd_handlers_pkg"]:
+            del sys.modules[name]
+
+    assert (code, err) == (0, "")
+    assert (out["status"], out["output"]) == ("SUCCEEDED", 15)
+    assert sys.path == before
+
+
+def test_a_handlers_module_that_fails_to_import_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    module = write(tmp_path, "broken_handlers.py", "raise RuntimeError('boom')\n")
+    definition = write(tmp_path, "pass.json", PASS_MACHINE)
+
+    code, _, err = run_cli(capsys, "run", definition, "--handlers", module, "--store", "memory")
+
+    assert code == 2
+    assert "cannot import handlers" in err
+    assert "RuntimeError: boom" in err
+    assert "statemill_handlers_broken_handlers" not in sys.modules  # no half-run module stays
+
+
+def test_bench_outside_a_checkout_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+
+    code, out, err = run_cli(capsys, "bench", "--quick")
+
+    assert (code, out) == (2, None)
+    assert err.startswith(f"statemill bench: error: no benchmarks/ in {tmp_path}")
+    assert "run `statemill bench` from the root of a Statemill checkout" in err
+    assert sys.path == before
+
+
+def test_bench_runs_the_checkouts_suite_in_a_child_process(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    for name in ("benchmarks", "benchmarks.suite"):  # restored after the test
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    before = list(sys.path)
+
+    code = main(["bench", "nosuch"])
+
+    assert code == 2  # the suite's own usage error, from `python -m benchmarks`
+    assert "unknown scenario(s): nosuch" in capfd.readouterr().err
+    assert sys.path == before
+    assert "benchmarks.suite" not in sys.modules  # it ran in the child, not here

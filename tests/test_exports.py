@@ -62,8 +62,12 @@ def test_every_public_name_resolves() -> None:
         assert getattr(runtime, name) is not None, name
 
 
-def test_replay_is_the_function_and_the_module_is_replayer() -> None:
-    import runtime.replayer as replayer
+def test_the_debugging_names_are_the_tools() -> None:
+    import runtime.tools.aws_history as aws_history
+    import runtime.tools.replay as replay_tool
 
-    assert runtime.replay is replayer.replay
+    assert runtime.replay is replay_tool.replay
+    assert runtime.check is replay_tool.check
+    assert runtime.diagnose is replay_tool.diagnose
+    assert runtime.load_history is aws_history.load_history
     assert callable(runtime.replay)

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from runtime import Runtime, TaskContext, TaskFailed, load_definition
-from runtime.replayer import check
+from runtime import Runtime, TaskContext, TaskFailed, check, load_definition
 from runtime.testing import virtual_runtime
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from handlers import billing, orders
 from runtime import HandlerRegistry, Runtime, TaskContext, TaskFailed
-from runtime.debugging import export_lines
+from runtime.tools.export import export_lines
 
 JSON = Any
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.core.events import HistoryEvent
-from runtime.replayer import to_aws_history
+from runtime.tools.aws_history import to_aws_history
 
 JSON = Any
 

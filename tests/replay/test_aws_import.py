@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime import check, load_history, replay
 from runtime.core.evolve import fold
 from runtime.definition.load import load_definition
-from runtime.replayer import check, from_aws, load_history, replay, to_aws_history
+from runtime.tools.aws_history import from_aws, to_aws_history
 from tests.core import test_replay as recorded
 from tests.replay.replay_support import threaded_aws_history
 

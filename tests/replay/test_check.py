@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from runtime import check, load_history
 from runtime.core.decide import decide
 from runtime.core.effects import StopRequested
 from runtime.core.evolve import fold
 from runtime.definition.load import load_definition
-from runtime.replayer import check, load_history
 from tests.core import test_replay as recorded
 
 JSON = Any

@@ -17,8 +17,8 @@ import pytest
 
 from runtime import SqliteStore
 from runtime.cli import main
-from runtime.replayer import load_history, to_aws_history
 from runtime.store.base import Append, ExecutionRecord
+from runtime.tools.aws_history import load_history, to_aws_history
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "golden"

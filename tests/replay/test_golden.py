@@ -14,11 +14,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from runtime import check, diagnose, load_history, replay
 from runtime.core.evolve import fold
-from runtime.debugging import format_steps
 from runtime.definition.load import load_definition
-from runtime.replayer import check, diagnose, load_history, replay
 from runtime.store.base import ExecutionRecord, StateMachineRecord
+from runtime.tools.history import format_steps
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 FILES = sorted(p.name for p in GOLDEN.glob("*.jsonl"))

@@ -11,12 +11,12 @@ from xml.etree import ElementTree
 
 import pytest
 
+from runtime import load_history
 from runtime.cli import main
 from runtime.core.events import HistoryEvent
 from runtime.definition.load import load_definition
-from runtime.graph import build, rule_label, to_dot, to_mermaid, to_svg
-from runtime.replayer import load_history
-from runtime.report import render_report
+from runtime.tools.graph import build, rule_label, to_dot, to_mermaid, to_svg
+from runtime.tools.report import render_report
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "golden"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from runtime import load_history
 from runtime.definition.load import load_definition
-from runtime.replayer import load_history
-from runtime.report import render_report
+from runtime.tools.report import render_report
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 BROWSER = next(

@@ -1,13 +1,13 @@
-"""Debugging by replay: step through a log, import AWS histories, check a new definition.
+"""Debugging by replay: step through a log, check a new definition, diagnose a failure.
 
 Three pure functions over a recorded history (a list of ``HistoryEvent``):
 
 - :func:`replay` folds the log event by event and yields a :class:`Step` per event: the event, the
   ASL state it belongs to, that state's input/output, the error and retries, and the whole
   ``ExecutionState`` after the event (every frame of Parallel branches and Map iterations).
-- :func:`from_aws` maps ``aws stepfunctions get-execution-history`` JSON back to ``HistoryEvent``s.
 - :func:`check` re-decides every recorded step with a (changed) definition and reports either
   "compatible" or the first event where the new definition would have done something else.
+- :func:`diagnose` names the state behind a failed execution, its input, error and retries.
 
 How ``check`` rebuilds the incomings (the log does not record them): the events are cut into
 decisions. At each decision boundary, if the next recorded event is a Task/Lambda/Activity
@@ -21,10 +21,13 @@ error, whether a retry was chosen), never the values drawn from the unrecorded s
 child executions ...) are applied as they are. The state that the next decision starts from is
 always the fold of the *recorded* prefix, so one divergence does not cascade.
 
-The AWS history import (``from_aws``, ``load_history``, ``to_aws_history``) lives in
-``runtime.aws_history`` and is re-exported here.
+AWS's history JSON (``from_aws``, ``load_history``, ``to_aws_history``) is
+:mod:`runtime.tools.aws_history`'s.
 
-Imports only the standard library, msgspec, ``core``, ``definition`` and ``aws_history``.
+Pure: imports only the standard library, msgspec, ``core``, ``definition.model`` (the compiled
+definition it re-decides with) and ``tools.aws_history``; ``runtime/__init__.py`` re-exports
+``replay``, ``check``, ``diagnose`` and their result types, so this module never imports the
+public ``runtime`` package (that would be a cycle).
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ from typing import Any, Final
 
 import msgspec
 
-from runtime.aws_history import from_aws, load_history, loads_text, to_aws_history
 from runtime.core.decide import decide
 from runtime.core.effects import Incoming, StopRequested, TaskResult, Wake
 from runtime.core.events import PRIVATE_PREFIX, HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.state import ExecutionState
 from runtime.definition.model import StateMachine
+from runtime.tools.aws_history import loads_text
 
 __all__ = [
     "CheckResult",
@@ -51,10 +54,7 @@ __all__ = [
     "Step",
     "check",
     "diagnose",
-    "from_aws",
-    "load_history",
     "replay",
-    "to_aws_history",
 ]
 
 JSON = Any

@@ -1,12 +1,13 @@
 """``statemill report``: one self-contained HTML page about one execution.
 
 The page holds everything inline (CSS, a few lines of JS, the graph as an SVG drawn by
-``runtime.graph.to_svg``) and loads nothing from the network, so it can be mailed or attached to a
-ticket. Sections: the summary (status, times, error), the failure diagnosis when it failed, the
-graph coloured by outcome, every state visit with its input, output, error and retries, and the
-event table.
+``runtime.tools.graph.to_svg``) and loads nothing from the network, so it can be mailed or
+attached to a ticket. Sections: the summary (status, times, error), the failure diagnosis when it
+failed, the graph coloured by outcome, every state visit with its input, output, error and
+retries, and the event table.
 
-Pure: imports only the standard library, ``core``, ``definition``, ``graph`` and ``replay``.
+Pure: imports only the standard library, ``core.events``, ``definition.model`` and the tools
+``aws_history``, ``graph`` and ``replay``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from runtime.aws_history import loads_text
 from runtime.core.events import HistoryEvent
 from runtime.definition.model import StateMachine
-from runtime.graph import OUTCOME_COLOURS, build, to_svg
-from runtime.replayer import diagnose, replay
+from runtime.tools.aws_history import loads_text
+from runtime.tools.graph import OUTCOME_COLOURS, build, to_svg
+from runtime.tools.replay import diagnose, replay
 
 __all__ = ["render_report"]
 

@@ -13,13 +13,16 @@ progress`` (entered, not left, execution running), ``succeeded`` (left normally)
 reached``. Events are attributed to states through their frames: a Parallel branch or Map
 iteration frame maps to the branch/processor of the state that started it.
 
-Pure: imports only the standard library, ``core.events`` and ``definition.model``.
+Pure but for :func:`render`'s ``svg`` format, which runs Graphviz's ``dot``: imports only the
+standard library, ``core`` (events and their failure types) and ``definition.model``.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -29,10 +32,12 @@ from runtime.core.evolve import TASK_FAILED_TYPES
 from runtime.definition.model import Choice, Map, Parallel, State, StateMachine, Task
 
 __all__ = [
+    "FORMATS",
     "OUTCOME_COLOURS",
     "Graph",
     "StateStats",
     "build",
+    "render",
     "state_stats",
     "to_dot",
     "to_mermaid",
@@ -54,6 +59,9 @@ OUTCOME_COLOURS: Final[dict[str, tuple[str, str]]] = {
 }
 
 _FAILURES: Final = TASK_FAILED_TYPES | {"EvaluationFailed", "MapStateFailed", "ParallelStateFailed"}
+
+#: What :func:`render` draws: Mermaid, DOT, SVG laid out by Graphviz, or by :func:`to_svg`.
+FORMATS: Final = ("mermaid", "dot", "svg", "svg-basic")
 
 #: A state's place: the path of (state name, branch index; -1 = Map processor) to its machine.
 MachinePath = tuple[tuple[str, int], ...]
@@ -600,3 +608,26 @@ def _layout_group(
         width = max(width, x - x0 - _GAP_X, gx - x0 - _GAP_X)
         y += row_height + _GAP_Y + extra
     return max(width, _W), max(y - y0 - _GAP_Y, _H)
+
+
+def render(graph: Graph, fmt: str) -> str:
+    """The graph as text in one of :data:`FORMATS`.
+
+    Raises:
+        ValueError: ``fmt`` is ``svg`` and Graphviz's ``dot`` is not on PATH or fails.
+    """
+    if fmt == "mermaid":
+        return to_mermaid(graph)
+    if fmt == "dot":
+        return to_dot(graph)
+    if fmt == "svg-basic":
+        return to_svg(graph) + "\n"
+    dot = shutil.which("dot")
+    if dot is None:
+        raise ValueError("--format svg needs Graphviz (`dot`); try --format svg-basic")
+    rendered = subprocess.run(
+        [dot, "-Tsvg"], input=to_dot(graph), capture_output=True, text=True, check=False
+    )
+    if rendered.returncode != 0:
+        raise ValueError(f"dot failed: {rendered.stderr.strip()}")
+    return rendered.stdout

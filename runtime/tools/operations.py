@@ -1,12 +1,14 @@
-"""Operators' requests against a store file, with or without a runtime running on it.
+"""Operating a store file: one execution run to its end, a worker, and operators' requests.
 
-``statemill start|stop|send-task-success|send-task-failure`` do not run executions themselves
-(the command line has no handlers): they record a request in the SQLite file's ``requests``
-table, and whichever ``Runtime`` runs on the file applies it (at once if one is running, else as
-soon as one starts: ``statemill worker``). Each function here opens the store, records or reads,
-and closes it; ``wait`` polls until a runtime has applied the request.
+``statemill run`` and ``statemill worker`` run a ``Runtime`` on the file (:func:`run_execution`,
+:func:`serve`). ``statemill start|stop|redrive|send-task-success|send-task-failure`` do not run
+executions themselves (the command line has no handlers): they record a request in the SQLite
+file's ``requests`` table, and whichever ``Runtime`` runs on the file applies it (at once if one
+is running, else as soon as one starts: ``statemill worker``). Each of those functions opens the
+store, records or reads, and closes it; ``wait_for_request`` polls until a runtime has applied
+the request.
 
-Imports the public ``runtime`` API, ``runtime.api`` and the standard library.
+Imports the public ``runtime`` API and the standard library (plus anyio and msgspec).
 """
 
 from __future__ import annotations
@@ -19,14 +21,25 @@ from typing import Any
 import anyio
 import msgspec
 
-from runtime import ExecutionDescription, SqliteStore, StateMachineRecord, load_definition
-from runtime.errors import ExecutionDoesNotExist, StateMachineDoesNotExist
+from runtime import (
+    ExecutionDescription,
+    ExecutionDoesNotExist,
+    HandlerRegistry,
+    Runtime,
+    SqliteStore,
+    StateMachineDoesNotExist,
+    StateMachineRecord,
+    StatemillError,
+    load_definition,
+)
 
 __all__ = [
     "describe",
     "list_executions",
     "put_state_machine",
     "request",
+    "run_execution",
+    "serve",
     "wait_for_request",
 ]
 
@@ -47,6 +60,67 @@ def _describe(record: ExecutionDescription) -> dict[str, JSON]:
         "cause": record.cause,
         "redriveCount": record.redrive_count,
     }
+
+
+async def run_execution(
+    definition: str,
+    execution_input: JSON,
+    *,
+    store: str,
+    handlers: HandlerRegistry,
+    machine_type: str = "STANDARD",
+    history: bool = False,
+    virtual_time: bool = False,
+) -> dict[str, JSON]:
+    """Create the state machine, run one execution to its end; returns what ``statemill run``
+    prints: ``executionArn``, ``status``, ``output``, ``error``, ``cause`` (and ``history``).
+
+    Raises:
+        StatemillError: e.g. ``InvalidDefinition``, ``InvalidExecutionInput``.
+    """
+    failure: StatemillError
+    async with Runtime(
+        store=store,
+        handlers=handlers,
+        virtual_time=virtual_time,
+        # A history of an EXPRESS run: keep its log (EXPRESS logs are in memory by default).
+        express_history="durable" if history else "memory",
+    ) as runtime:
+        # Caught inside the block: leaving it with an exception would wrap it in the runtime's
+        # task group's ExceptionGroup.
+        try:
+            done = await runtime.run(definition, execution_input, type=machine_type)
+            result: dict[str, JSON] = {
+                "executionArn": done.execution_arn,
+                "status": done.status,
+                "output": done.output_value,
+                "error": done.error,
+                "cause": done.cause,
+            }
+            if history:
+                events = await runtime.get_execution_history(done.execution_arn)
+                result["history"] = [event.to_aws() for event in events]
+            return result
+        except StatemillError as exc:
+            failure = exc
+    raise failure
+
+
+async def serve(
+    path: str, handlers: HandlerRegistry, *, poll: float, exit_when_idle: bool = False
+) -> dict[str, JSON]:
+    """Run a runtime on the file: resume its executions, apply requests every ``poll`` seconds;
+    with ``exit_when_idle``, return ``{"status": "idle"}`` once no execution runs and no request
+    is pending (else run until cancelled)."""
+    async with Runtime(path, handlers=handlers, request_poll_interval=poll) as runtime:
+        while True:
+            await anyio.sleep(poll)
+            if not exit_when_idle:
+                continue
+            await runtime.apply_requests()
+            running = await runtime.list_executions(status_filter="RUNNING", max_results=1)
+            if not running and await runtime.apply_requests() == 0:
+                return {"status": "idle"}
 
 
 async def put_state_machine(
@@ -76,8 +150,11 @@ async def put_state_machine(
     return arn
 
 
-async def request(path: str, kind: str, body: dict[str, JSON]) -> dict[str, JSON]:
-    """Record a request for a runtime to apply; returns ``{"requestId", ...}``.
+async def request(
+    path: str, kind: str, body: dict[str, JSON], *, wait: float = 0.0
+) -> dict[str, JSON]:
+    """Record a request for a runtime to apply; returns ``{"requestId", "status", ...}``: with
+    ``wait`` > 0, as :func:`wait_for_request` finds it within ``wait`` seconds.
 
     A ``start`` request gets its execution's name now (a UUID unless given), so its ARN is
     known before any runtime applies it (except for an EXPRESS machine, whose execution ARNs end
@@ -108,6 +185,8 @@ async def request(path: str, kind: str, body: dict[str, JSON]) -> dict[str, JSON
         text = msgspec.json.encode(body).decode()
         out["requestId"] = await store.add_request(kind, text, time.time())
     out["status"] = "PENDING"
+    if wait > 0:
+        out.update(await wait_for_request(path, out["requestId"], wait))
     return out
 
 
