@@ -9,7 +9,8 @@ and decorates its async functions with ``@registry.handler("Name")``; a runtime 
 - :mod:`handlers.billing`: the monthly billing run (load customers, price, invoice, send), with a
   transient e-mail failure for Retry and a permanent one for Catch.
 - :mod:`handlers.http`: the HTTP Task, ``arn:aws:states:::http:invoke`` (AWS's arguments,
-  response shape and ``States.Http.*`` errors).
+  response shape and ``States.Http.*`` errors); ``http_registry(allowed_networks=...)`` builds one
+  that may call more than public addresses.
 - :mod:`handlers.approvals`: the manual-release example's ``.waitForTaskToken`` approval request.
 
 This package imports only the public ``runtime`` API.

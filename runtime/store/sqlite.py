@@ -38,12 +38,21 @@ tasks are serialized and a reader never sees another task's uncommitted rows. Wr
 transactions are ``BEGIN IMMEDIATE`` so that another *process* on the same file waits
 (``busy_timeout``) instead of failing halfway.
 
+File modes (issue 11): the file holds task tokens, inputs and outputs, so a new store file is
+created owner-only (``0600``, whatever the umask) before SQLite opens it; SQLite gives the
+``-wal`` and ``-shm`` files it creates beside it the database file's mode, so they are ``0600``
+too. An existing file keeps its mode (it may be shared with a group on purpose), but one that
+its group or others can access is reported with a warning on the ``statemill.store`` logger.
+
 Imports ``store.base``, ``core.events``, ``errors``, anyio and aiosqlite.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -258,6 +267,40 @@ def _decode_rows(rows: Iterable[Any], after_seq: int) -> list[HistoryEvent]:
     return events
 
 
+_LOG: Final = logging.getLogger("statemill.store")
+
+#: A store file's mode: read and write for its owner only.
+FILE_MODE: Final = 0o600
+
+
+def create_owner_only(path: Path) -> None:
+    """Create ``path`` empty with mode ``0600`` if it does not exist (SQLite reads an empty file
+    as an empty database, and gives its ``-wal``/``-shm`` files the same mode).
+
+    ``O_EXCL`` makes the check and the creation one step; ``fchmod`` undoes the umask. An existing
+    file keeps its mode; a warning names it when its group or others have any access.
+    """
+    path = Path(os.path.realpath(path))  # SQLite follows a symlink: so does the mode
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            _LOG.warning(
+                "store file %s has mode %04o: its group or others can read task tokens, "
+                "inputs and outputs in it (chmod 600 to restrict it to its owner)",
+                path,
+                mode,
+            )
+        return
+    except OSError:
+        return  # e.g. no such folder: SQLite's own open reports it as before
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 @final
 class SqliteStore:
     """An ``EventStore`` on one SQLite file (see :mod:`runtime.store.base` for the contract)."""
@@ -290,6 +333,8 @@ class SqliteStore:
         """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        if str(path) not in ("", ":memory:"):
+            await anyio.to_thread.run_sync(create_owner_only, Path(path))
         conn = await aiosqlite.connect(path, isolation_level=None)
         store = cls(conn)
         try:
