@@ -7,6 +7,7 @@ invariants (a concurrency limit never exceeded, every execution succeeded) and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from benchmarks import map as map_scenario
+from benchmarks import peers
 from benchmarks.common import Metric, Progress, percentile
 from benchmarks.suite import SCENARIOS, git_commit, machine_facts, main, run_suite
 from runtime.cli import main as statemill
@@ -32,6 +34,17 @@ TINY: dict[str, dict[str, float]] = {
     "parked": {"n": 40, "wait_s": 1, "wave": 15, "lateness_sample": 10},
     "handlers": {"executions": 120, "limit": 8, "in_flight": 40, "handler_ms": 2},
     "replay": {"fold_events": 400, "resume_n": 40, "resume_wave": 15},
+    "peers": {
+        "a_executions": 30,
+        "a_warmup": 5,
+        "b_executions": 60,
+        "b_in_flight": 20,
+        "b_warmup": 10,
+        "c_items": 20,
+        "c_executions": 2,
+        "c_warmup": 1,
+        "d_executions": 20,
+    },
 }
 
 DOCUMENT_KEYS = {
@@ -152,6 +165,48 @@ def test_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert_shape(document, "replay")
     assert document["medians"]["fold_map_events"] >= 400
     assert document["medians"]["fold_map_events_per_s"] > 0
+
+
+def test_peers_runs_the_same_workloads_on_both_sides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = run_tiny("peers", tmp_path, capsys)
+    assert_shape(document, "peers")
+    medians = document["medians"]
+    for workload in ("a", "b", "c", "d", "e"):
+        assert medians[f"{workload}_statemill_executions_per_s"] > 0
+    # a real clock: the shortest of the Waits took the whole second
+    assert document["checks"]["d_statemill_waited_1s"] is True
+    assert medians["d_statemill_seconds"] >= 1.0
+    assert medians["c_statemill_items_per_s"] == pytest.approx(
+        20 / medians["c_statemill_seconds_per_execution"]
+    )
+    info = document["runs"][0]["info"]
+    reason = info.get("peer_not_run")
+    if reason is not None:
+        assert any(note.startswith("PEER NOT RUN: ") for note in document["notes"])
+        assert "a_peer_executions_per_s" not in medians
+        # only a missing node or npm (or an unreachable registry) excuses the peer
+        assert reason.startswith(("node is not on the PATH", "npm ")), reason
+        pytest.skip(f"aws-local-stepfunctions not run: {reason}")
+    assert info["peer_version"].startswith("3.")
+    assert document["checks"]["d_peer_waited_1s"] is True
+    assert medians["d_peer_seconds"] >= 1.0
+    for key in ("a_ratio", "b_ratio", "c_ratio", "d_time_ratio", "d_rss_ratio", "e_ratio"):
+        assert medians[key] > 0
+    assert medians["a_ratio"] == pytest.approx(
+        medians["a_statemill_executions_per_s"] / medians["a_peer_executions_per_s"]
+    )
+    assert medians["e_ratio"] == pytest.approx(
+        medians["e_statemill_executions_per_s"] / medians["b_peer_executions_per_s"]
+    )
+
+
+def test_peers_says_so_without_node(tmp_path: Path) -> None:
+    assert peers.find_peer(path=str(tmp_path)) == "node is not on the PATH"
+    reason = asyncio.run(peers.prepare_peer(path=str(tmp_path), cache=tmp_path / "cache"))
+    assert reason == "node is not on the PATH"
+    assert not (tmp_path / "cache").exists()
 
 
 def test_command_line_runs_a_scenario_in_a_child_process(
