@@ -82,6 +82,8 @@ def evolve(
     frame = state.frames.get(event.frame)
     if frame is None:
         return state
+    if frame.detached:
+        state.detached_events += 1
     handler = _FRAME_HANDLERS.get(kind)
     if handler is None:
         handler = _frame_handler(kind)
@@ -341,6 +343,7 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
                 phase=Phase.DONE if done else Phase.START,
                 data=kept[index] if done else branch_input,
                 variables=frame.variables,
+                detached=frame.detached,
             )
             frame.children[child_id] = index
         frame.child_started = frame.child_running = count
@@ -373,6 +376,8 @@ def _child_id(frame: Frame, index: int) -> str:
 
 
 def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
+    if frame.map_run and not frame.detached:
+        state.detached_events += 1  # a child workflow's start: not in this history on AWS
     index = int(event.details["index"])
     child_id = _child_id(frame, index)
     assert frame.state is not None
@@ -386,6 +391,7 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
         data=frame.items[index],
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
         variables={} if frame.map_run else frame.variables,
+        detached=frame.map_run or frame.detached,
     )
     frame.children[child_id] = index
     frame.child_started += 1
@@ -393,6 +399,8 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
 
 
 def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
+    if frame.map_run and not frame.detached:
+        state.detached_events += 1  # a child workflow's end: not in this history on AWS
     index = int(event.details["index"])
     child = state.frames.get(_child_id(frame, index))
     if child is not None:

@@ -1,9 +1,11 @@
 """The bounds an execution runs within, as AWS Step Functions sets them (issue 11).
 
 ``ExecutionLimits`` is handed to ``decide`` by the shell (the runtime's configuration); the core
-enforces what it can see in one execution's state (history length). Limits the shell enforces
-across executions (open executions, nesting depth of child executions) live beside them, so one
-object says how bounded a runtime is. Imports only msgspec.
+enforces what it can see in one execution's state (history length, duration). Limits the shell
+enforces across executions (open executions, nesting depth of child executions) live beside them,
+so one object says how bounded a runtime is. The constants below bound the numbers an input
+chooses (a ``SecondsPath``, a ``MaxConcurrencyPath``...), so none reaches float or timer
+arithmetic unchecked. Imports only msgspec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,28 @@ from typing import Final
 
 import msgspec
 
-__all__ = ["DEFAULT_LIMITS", "ExecutionLimits"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MAX_EXECUTION_SECONDS",
+    "MAX_INTEGER",
+    "MAX_LONG",
+    "MAX_SECONDS",
+    "ExecutionLimits",
+]
+
+MAX_EXECUTION_SECONDS: Final = 365 * 24 * 3600
+"""AWS: "Maximum execution time: 1 year" (Standard workflows); past it the execution times out."""
+
+MAX_SECONDS: Final = 99_999_999
+"""The largest value of ASL's seconds fields (``Seconds``, ``TimeoutSeconds``,
+``HeartbeatSeconds``, ``IntervalSeconds``, ``MaxDelaySeconds``): AWS rejects more."""
+
+MAX_LONG: Final = 2**63 - 1
+"""A ``SecondsPath`` value must parse as a long (AWS: "cannot be parsed as a long value")."""
+
+MAX_INTEGER: Final = 2**31 - 1
+"""A "valid integer" in AWS's messages (``MaxConcurrencyPath``, ``ToleratedFailureCountPath``,
+``MaxItemsPerBatchPath``): a 32-bit signed integer."""
 
 
 class ExecutionLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +48,9 @@ class ExecutionLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_nesting_depth: int | None = 100
     """Child executions started by ``states:startExecution`` nested deeper than this are refused
     (a machine that starts itself would otherwise multiply without end)."""
+    max_execution_seconds: float | None = MAX_EXECUTION_SECONDS
+    """AWS: "Maximum execution time: 1 year". No timer is armed past it (a ``Wait`` of 1e18 s
+    wakes the execution then, and it times out); checked whenever the execution is decided."""
 
 
 DEFAULT_LIMITS: Final = ExecutionLimits()

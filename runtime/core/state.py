@@ -123,6 +123,9 @@ class Frame(msgspec.Struct, kw_only=True):
     """The workflow variables in scope (ASL "Assign"): the parent's when the frame was created,
     plus those assigned by this frame's states (``assignedVariables`` of a StateExited event).
     Replaced, never mutated in place, so a child may share its parent's dict."""
+    detached: bool = False
+    """The frame runs inside a distributed Map's child workflow: AWS records its events in the
+    child execution's history, so they do not count toward this execution's history quota."""
 
 
 class ExecutionState(msgspec.Struct, kw_only=True):
@@ -145,6 +148,10 @@ class ExecutionState(msgspec.Struct, kw_only=True):
     logic_version: int = 1
     redrive_time: float | None = None
     """When the execution was last redriven (its TimeoutSeconds counts from then)."""
+    detached_events: int = 0
+    """Events of distributed Map child workflows (their iterations' events and the
+    MapIteration* events of the map run): not part of the history AWS counts toward its
+    25,000-event quota (``ExecutionLimits.max_history_events``)."""
     redrive_from: Frame | None = None
     """The top-level frame where an unsuccessful execution stopped: a redrive enters its
     state again with the same input and variables (RedriveExecution)."""

@@ -9,7 +9,7 @@ Security invariant (issue 11): a workflow can observe this stream (``States.Math
 ``States.UUID``, ``$random()``, ``$uuid()``, retry jitter) and, from 624 outputs, clone the
 Mersenne Twister's state and even invert its seeding. So the generator is never seeded with the
 decision seed itself but with a one-way hash of it (BLAKE2b, its own personalisation), and task
-tokens are derived from the seed by a different keyed hash (``runtime.core.decide``), never from
+tokens are derived from the seed by a different keyed hash (``runtime.core.tasks``), never from
 this generator: knowing everything the generator will ever produce tells nothing about a token.
 """
 

@@ -555,3 +555,34 @@ def test_stale_task_results_are_ignored() -> None:
     again = decide(machine, state, result_for(second, ("succeeded", "dup"), T0 + 3))
     assert again.events == ()
     assert state.output == "new"
+
+
+# -- ItemBatcher ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_item_batcher_groups_items_in_both_query_languages(language: str) -> None:
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "End": True}},
+    }
+    batcher: dict[str, JSON]
+    map_state: dict[str, JSON] = {"Type": "Map", "ItemProcessor": processor, "End": True}
+    if language == "JSONata":
+        batcher = {"MaxItemsPerBatch": "{% $states.input.size %}", "BatchInput": {"k": "{% 1 %}"}}
+        map_state["Items"] = "{% $states.input.items %}"
+    else:
+        batcher = {"MaxItemsPerBatchPath": "$.size", "BatchInput": {"k.$": "$.k"}}
+        map_state["ItemsPath"] = "$.items"
+    map_state["ItemBatcher"] = batcher
+    machine = machine_of({"QueryLanguage": language, "StartAt": "M", "States": {"M": map_state}})
+
+    _, state = Driver(machine).run({"items": [1, 2, 3, 4, 5], "size": 2, "k": 1})
+
+    assert state.status == "SUCCEEDED"
+    assert state.output == [
+        {"Items": [1, 2], "BatchInput": {"k": 1}},
+        {"Items": [3, 4], "BatchInput": {"k": 1}},
+        {"Items": [5], "BatchInput": {"k": 1}},
+    ]

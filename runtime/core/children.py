@@ -1,0 +1,388 @@
+"""Parallel and Map (ASL "Parallel", "Map", "Map state failure threshold", "ItemBatcher"):
+starting branches and iterations, driving them depth-first within MaxConcurrency, and ending
+the state when they are done, failed beyond tolerance, or aborted.
+
+Imports only the standard library, ``runtime.lang``, ``runtime.definition.model`` and
+``runtime.core``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from runtime.core.session import StateFailure, dumps
+from runtime.core.state import Frame, Phase
+from runtime.core.tasks import Tasks
+from runtime.definition.model import Map, Parallel
+from runtime.errors import StatesError
+from runtime.lang.jsonata import (
+    Env,
+    QueryEvaluationError,
+    compile_expression,
+    evaluate_template,
+    is_expression,
+)
+
+__all__ = ["Children", "group_batches"]
+
+JSON = Any
+
+_NUMBER_TEXT: Final = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class Children(Tasks):
+    """Parallel branches and Map iterations."""
+
+    def start_branches(self, frame: Frame, state: Parallel, branch_input: JSON) -> None:
+        """Parallel: every branch starts on the same input (after Parameters/Arguments)."""
+        self.emit(
+            "ParallelStateStarted",
+            frame.id,
+            {"statemillInput": branch_input, "statemillBranches": len(state.branches)},
+        )
+
+    def step_parallel(self, frame: Frame, state: Parallel) -> bool:
+        """Parallel (ASL "Parallel State"): drive every branch; once all are done, the state's
+        result is their outputs in branch order (AWS logs no ParallelStateSucceeded)."""
+        progressed = False
+        for child_id in list(frame.children):
+            progressed |= self.drive(child_id)
+            if frame.phase != Phase.CHILDREN:
+                return True
+        children = [self.state.frames[c] for c in frame.children if c in self.state.frames]
+        if all(child.phase == Phase.DONE for child in children):
+            # AWS logs no ParallelStateSucceeded: the state exits with the branches' outputs.
+            self.finish_with_result(frame, state, [child.data for child in children])
+            return True
+        return progressed
+
+    def on_map(self, frame: Frame, state: Map) -> None:
+        """Map (ASL "Map State"): Items/ItemsPath, MaxConcurrency(Path), the failure tolerance,
+        ItemSelector and ItemBatcher, all evaluated once and recorded in MapStateStarted."""
+        if state.query_language == "JSONata":
+            env = self.jsonata_env(frame)
+            effective = frame.data
+            items = self.map_items_jsonata(state, env)
+            max_concurrency = state.max_concurrency
+            if state.max_concurrency_expr is not None:
+                max_concurrency = int(
+                    self.jsonata_number(state.max_concurrency_expr, env, "MaxConcurrency")
+                )
+        else:
+            effective = self.effective_input(frame, state)
+            items = effective
+            if state.items_path is not None:
+                items = self.select(state.items_path, effective, frame, "ItemsPath")
+            if not isinstance(items, list):
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(frame, f"Map state input must be an array but was: {dumps(items)}"),
+                )
+            max_concurrency = state.max_concurrency
+            if state.max_concurrency_path is not None:
+                max_concurrency = self.int_from_path(
+                    frame, state.max_concurrency_path, effective, "MaxConcurrencyPath"
+                )
+                if max_concurrency < 0:
+                    # A negative limit would start no iteration, ever.
+                    raise StateFailure(
+                        "States.Runtime", self.cause(frame, "MaxConcurrency cannot be negative.")
+                    )
+        try:
+            tolerated_count, tolerated_percentage = self.map_tolerance(frame, state, effective)
+        except (StateFailure, StatesError) as failure:
+            # AWS evaluates the failure tolerance after logging MapStateStarted. The failure
+            # is recorded with it, so a history cut right here resumes into the same failure.
+            error = failure.error
+            cause = (
+                failure.cause
+                if isinstance(failure, StateFailure)
+                else self.cause(frame, failure.cause)
+            )
+            self.emit(
+                "MapStateStarted",
+                frame.id,
+                {"length": len(items), "statemillError": error, "statemillCause": cause},
+            )
+            raise StateFailure(error, cause) from None
+        inputs = [
+            self.iteration_input(frame, state, effective, index, item)
+            for index, item in enumerate(items)
+        ]
+        if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
+            inputs = self.batches(frame, state, effective, items)
+        elif state.mode == "DISTRIBUTED" and state.item_batcher_expr is not None:
+            inputs = self.batches_jsonata(frame, state, inputs)
+        details: dict[str, JSON] = {
+            "length": len(inputs),
+            "statemillItems": inputs,
+            "statemillMaxConcurrency": max_concurrency,
+        }
+        if tolerated_count is not None:
+            details["statemillToleratedFailureCount"] = tolerated_count
+        if tolerated_percentage is not None:
+            details["statemillToleratedFailurePercentage"] = tolerated_percentage
+        self.emit("MapStateStarted", frame.id, details)
+
+    def map_items_jsonata(self, state: Map, env: Env) -> list[JSON]:
+        """JSONata ``Items``: an array (whose strings may be expressions) or one expression
+        that must give an array; absent, the state input must be an array."""
+        template = state.items_expr
+        if template is None:
+            items = env.base["input"]
+            if not isinstance(items, list):
+                raise QueryEvaluationError(
+                    f"Map state input must be an array but was: {dumps(items)}", "Items"
+                )
+            return items
+        if is_expression(template):
+            expression = compile_expression(template)
+            value = expression.evaluate(env, "Items")
+            if not isinstance(value, list):
+                raise expression.wrong_type(value, "array", "Items")
+            return value
+        value = evaluate_template(template, env, "Items")
+        if not isinstance(value, list):
+            raise QueryEvaluationError(
+                f"The field 'Items' must be an array but was: {dumps(value)}", "Items"
+            )
+        return value
+
+    def map_tolerance(
+        self, frame: Frame, state: Map, effective: JSON
+    ) -> tuple[int | None, float | None]:
+        """ToleratedFailureCount(Path) and ToleratedFailurePercentage(Path)."""
+        if state.query_language == "JSONata" and (
+            state.tolerated_failure_count_expr is not None
+            or state.tolerated_failure_percentage_expr is not None
+        ):
+            return self.map_tolerance_jsonata(frame, state)
+        tolerated_count = state.tolerated_failure_count
+        if state.tolerated_failure_count_path is not None:
+            tolerated_count = self.int_from_path(
+                frame, state.tolerated_failure_count_path, effective, "ToleratedFailureCountPath"
+            )
+        if tolerated_count is not None and tolerated_count < 0:
+            raise StateFailure(
+                "States.Runtime", self.cause(frame, "ToleratedFailureCount cannot be negative.")
+            )
+        tolerated_percentage = state.tolerated_failure_percentage
+        if state.tolerated_failure_percentage_path is not None:
+            path = state.tolerated_failure_percentage_path
+            value = self.select(path, effective, frame, "ToleratedFailurePercentagePath")
+            if isinstance(value, str) and _NUMBER_TEXT.match(value):
+                value = float(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The ToleratedFailurePercentagePath field refers to value "
+                        f"{dumps(value)} which is not a valid number: {path.text}",
+                    ),
+                )
+            # Clamped first: an integer past a double's range cannot be converted, and any
+            # value outside 0..100 fails below all the same.
+            tolerated_percentage = float(min(max(value, -1), 101))
+        if tolerated_percentage is not None and not 0 <= tolerated_percentage <= 100:
+            raise StateFailure(
+                "States.Runtime",
+                self.cause(frame, "ToleratedFailurePercentage must be between 0 and 100."),
+            )
+        return tolerated_count, tolerated_percentage
+
+    def map_tolerance_jsonata(self, frame: Frame, state: Map) -> tuple[int | None, float | None]:
+        """JSONata ToleratedFailureCount and ToleratedFailurePercentage (ASL "Map state failure
+        threshold")."""
+        env = self.jsonata_env(frame)
+        tolerated_count = state.tolerated_failure_count
+        if state.tolerated_failure_count_expr is not None:
+            tolerated_count = int(
+                self.jsonata_number(
+                    state.tolerated_failure_count_expr, env, "ToleratedFailureCount"
+                )
+            )
+        tolerated_percentage = state.tolerated_failure_percentage
+        if state.tolerated_failure_percentage_expr is not None:
+            tolerated_percentage = self.jsonata_number(
+                state.tolerated_failure_percentage_expr,
+                env,
+                "ToleratedFailurePercentage",
+                integer=False,
+                maximum=None,
+            )
+            if tolerated_percentage > 100:
+                raise QueryEvaluationError(
+                    "ToleratedFailurePercentage must be between 0 and 100.",
+                    "ToleratedFailurePercentage",
+                )
+        return tolerated_count, tolerated_percentage
+
+    def iteration_input(
+        self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON
+    ) -> JSON:
+        """ItemSelector (ASL "ItemSelector"): the input of iteration ``index``, with ``$$.Map.Item``
+        bound."""
+        if state.query_language == "JSONata":
+            if state.item_selector_expr is None:
+                return item
+            env = self.jsonata_env(frame, item={"Index": index, "Value": item})
+            return evaluate_template(state.item_selector_expr, env, "ItemSelector")
+        if state.item_selector is None:
+            return item
+        scope = self.scope(frame, item={"Index": index, "Value": item})
+        return state.item_selector.evaluate(effective, scope)
+
+    def batches(self, frame: Frame, state: Map, effective: JSON, items: list[JSON]) -> list[JSON]:
+        """ItemBatcher: group items into ``{"Items": [...]}`` (plus BatchInput)."""
+        batcher = state.item_batcher
+        assert batcher is not None
+        size = batcher.max_items_per_batch
+        if batcher.max_items_per_batch_path is not None:
+            size = self.int_from_path(
+                frame, batcher.max_items_per_batch_path, effective, "MaxItemsPerBatchPath"
+            )
+            if size < 0:
+                raise StateFailure(
+                    "States.Runtime", self.cause(frame, "MaxItemsPerBatch cannot be negative.")
+                )
+        batch_input = None
+        if batcher.batch_input is not None:
+            batch_input = batcher.batch_input.evaluate(effective, self.scope(frame))
+        return group_batches(items, size or 0, batch_input)
+
+    def batches_jsonata(self, frame: Frame, state: Map, items: list[JSON]) -> list[JSON]:
+        """JSONata ``ItemBatcher``: ``MaxItemsPerBatch`` and ``BatchInput`` as templates."""
+        batcher = state.item_batcher_expr
+        assert isinstance(batcher, dict)
+        env = self.jsonata_env(frame)
+        size_value = batcher.get("MaxItemsPerBatch")
+        size = 0
+        if is_expression(size_value):
+            size = int(self.jsonata_number(size_value, env, "MaxItemsPerBatch"))
+        elif isinstance(size_value, int):
+            size = size_value
+        batch_input = None
+        if "BatchInput" in batcher:
+            batch_input = evaluate_template(batcher["BatchInput"], env, "BatchInput")
+        return group_batches(items, size, batch_input)
+
+    def step_map(self, frame: Frame, state: Map) -> bool:
+        """Map: drive the iterations in flight and start new ones while MaxConcurrency allows; a
+        distributed Map opens its map run first (MapRunStarted)."""
+        progressed = False
+        if state.mode == "DISTRIBUTED" and not frame.map_run:
+            # Decided from the definition, not remembered: a history cut between
+            # MapStateStarted and MapRunStarted resumes into the same map run.
+            label = f"{state.label}" if state.label else state.name
+            self.emit(
+                "MapRunStarted",
+                frame.id,
+                {"mapRunArn": f"{self.state.state_machine_arn}/{label}:{frame.entered_id}"},
+            )
+            progressed = True
+        # Iterations in flight: drive those that may move (a Task result reaches one frame, so
+        # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
+        if self.focus is None:
+            visit = list(frame.children)
+        else:
+            # A Task result can only move the iteration it belongs to: visiting just that one
+            # keeps a Map with 10,000 iterations in flight linear, not quadratic.
+            visit = [child_id for child_id in self.focus if child_id in frame.children]
+        for child_id in visit:
+            child = self.state.frames.get(child_id)
+            if child is None:
+                continue
+            progressed |= self.advance_iteration(frame, state, child_id)
+            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+                return True
+        if self.exceeds_tolerance(frame):
+            self.map_failed(frame, state)
+            return True
+        # Start iterations while MaxConcurrency allows; each runs depth-first until it blocks.
+        while (
+            frame.child_started < frame.child_total
+            and (frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency)
+            and not self.exhausted
+        ):
+            pending = frame.pending
+            if pending is None:
+                index = frame.child_started
+            else:  # a redriven Map: only the iterations that did not succeed before
+                index = pending[frame.child_started - (frame.child_total - len(pending))]
+            self.emit_iteration(frame, state, "MapIterationStarted", index)
+            progressed = True
+            child_id = next(reversed(frame.children))
+            self.advance_iteration(frame, state, child_id)
+            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+                return True
+            if self.exceeds_tolerance(frame):
+                self.map_failed(frame, state)
+                return True
+        if frame.child_started == frame.child_total and frame.child_running == 0:
+            if frame.map_run and not frame.map_run_ended:
+                self.emit("MapRunSucceeded", frame.id, {})
+            self.emit("MapStateSucceeded", frame.id, {})
+            return True
+        return progressed
+
+    def advance_iteration(self, frame: Frame, state: Map, child_id: str) -> bool:
+        """Drive one iteration; record its success when it reaches its end."""
+        progressed = self.drive(child_id)
+        if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+            return True
+        child = self.state.frames.get(child_id)
+        if child is not None and child.phase == Phase.DONE:
+            self.emit_iteration(frame, state, "MapIterationSucceeded", child.index)
+            return True
+        return progressed
+
+    def emit_iteration(self, frame: Frame, state: Map, kind: str, index: int) -> None:
+        """MapIterationStarted/Succeeded/Failed/Aborted for iteration ``index``."""
+        self.emit(kind, frame.id, {"name": state.name, "index": index})
+
+    def map_failed(self, frame: Frame, state: Map) -> None:
+        """Map: iterations failed beyond what it tolerates: MapRunFailed (distributed), then
+        MapStateFailed."""
+        error, cause = self.map_failure(frame, frame.error, frame.cause)
+        if frame.map_run and not frame.map_run_ended:
+            self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
+        self.children_failed(frame, state, "MapStateFailed", error, cause)
+
+    def abort_children(self, frame_id: str) -> None:
+        """StopExecution: abort the Map iterations and Parallel branches in flight, innermost
+        first, as AWS logs them (MapIterationAborted, MapRunAborted, MapStateAborted,
+        ParallelStateAborted) before ExecutionAborted."""
+        frame = self.state.frames.get(frame_id)
+        if frame is None or frame.phase != Phase.CHILDREN or frame.state is None:
+            return
+        for child_id in list(frame.children):
+            child = self.state.frames.get(child_id)
+            if child is not None and child.children:
+                self.abort_children(child_id)
+        state = self.state_of(frame)
+        if isinstance(state, Map):
+            for child_id, index in list(frame.children.items()):
+                child = self.state.frames.get(child_id)
+                if child is not None and child.phase not in (Phase.DONE, Phase.REPORTED):
+                    self.emit_iteration(frame, state, "MapIterationAborted", index)
+            if frame.map_run and not frame.map_run_ended:
+                self.emit("MapRunAborted", frame.id, {})
+            self.emit("MapStateAborted", frame.id, {})
+        elif isinstance(state, Parallel):
+            self.emit("ParallelStateAborted", frame.id, {})
+
+
+def group_batches(items: list[JSON], size: int, batch_input: JSON) -> list[JSON]:
+    """ItemBatcher (ASL "ItemBatcher"): consecutive items in ``{"Items": [...]}`` of at most
+    ``size`` (0: no bound, all in one), each with ``BatchInput`` when one is given. Both query
+    languages batch through this one rule."""
+    size = size or len(items) or 1
+    out: list[JSON] = []
+    for start in range(0, len(items), size):
+        batch: dict[str, JSON] = {"Items": items[start : start + size]}
+        if batch_input is not None:
+            batch["BatchInput"] = batch_input
+        out.append(batch)
+    return out

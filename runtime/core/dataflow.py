@@ -1,0 +1,226 @@
+"""Input and output processing (ASL "Input and Output Processing", "Transforming data with
+JSONata"): InputPath, ResultSelector, ResultPath, OutputPath, ``Assign``, JSONata ``Output`` and
+the numeric fields an expression or a path gives.
+
+Every number an input chooses is checked against its bound here before any arithmetic sees it
+(issue 11). Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
+``runtime.definition.model`` and ``runtime.core``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, Final
+
+from runtime.core.limits import MAX_INTEGER
+from runtime.core.session import Session, StateFailure, dumps
+from runtime.core.state import Frame
+from runtime.definition.model import Map, Parallel, State, Task
+from runtime.errors import StatesError
+from runtime.lang.jsonata import (
+    Env,
+    QueryEvaluationError,
+    compile_expression,
+    evaluate_template,
+)
+from runtime.lang.paths import Path, PathNotFound, apply_result_path
+from runtime.lang.payload import Payload
+
+__all__ = ["DataFlow"]
+
+JSON = Any
+
+_INTEGER_TEXT: Final = re.compile(r"^[+-]?\d+$")
+
+
+_ASSIGN_PAYLOADS: dict[int, tuple[JSON, Payload]] = {}
+
+
+_ASSIGN_CACHE_SIZE: Final = 4096
+
+
+def _assign_payload(raw: JSON) -> Payload:
+    """A JSONPath ``Assign`` object compiled as a payload template, memoised by identity (the
+    definition keeps it raw; ``definition.load`` has already checked that it compiles)."""
+    entry = _ASSIGN_PAYLOADS.get(id(raw))
+    if entry is not None and entry[0] is raw:
+        return entry[1]
+    if len(_ASSIGN_PAYLOADS) >= _ASSIGN_CACHE_SIZE:
+        _ASSIGN_PAYLOADS.clear()
+    payload = Payload.compile(raw, "/Assign")
+    _ASSIGN_PAYLOADS[id(raw)] = (raw, payload)
+    return payload
+
+
+class DataFlow(Session):
+    """Input and output processing, in both query languages."""
+
+    def effective_input(self, frame: Frame, state: State) -> JSON:
+        """InputPath (ASL "InputPath"): the part of the raw input a state works on; JSON null gives
+        ``{}``."""
+        io = state.io
+        if io.input_path_null:
+            return {}
+        if io.input_path is None:
+            return frame.data
+        return self.select(io.input_path, frame.data, frame, "InputPath")
+
+    def select(self, path: Path, data: JSON, frame: Frame, field: str) -> JSON:
+        """A reference path over ``data`` (InputPath, OutputPath, the ...Path fields); a path that
+        matches nothing fails the state with States.Runtime."""
+        if path.text == "$":  # the default InputPath/OutputPath: identity, no scope needed
+            return data
+        try:
+            return path.evaluate(data, self.scope(frame))
+        except PathNotFound as missing:
+            raise StateFailure("States.Runtime", self.cause(frame, str(missing))) from None
+
+    def output(self, frame: Frame, state: State, result: JSON) -> JSON:
+        """ResultPath then OutputPath, applied to the state's raw input."""
+        io = state.io
+        if io.result_path_null:
+            merged = frame.data
+        elif io.result_path is None:
+            merged = result
+        else:
+            try:
+                merged = apply_result_path(io.result_path, frame.data, result)
+            except StatesError as error:
+                raise StateFailure(error.error, self.cause(frame, error.cause)) from None
+        return self.output_path(frame, state, merged)
+
+    def output_path(self, frame: Frame, state: State, data: JSON) -> JSON:
+        """OutputPath (ASL "OutputPath"): the part of ``data`` passed on; JSON null gives ``{}``."""
+        io = state.io
+        if io.output_path_null:
+            return {}
+        if io.output_path is None:
+            return data
+        return self.select(io.output_path, data, frame, "OutputPath")
+
+    def assign_jsonpath(self, frame: Frame, raw: JSON, data: JSON) -> dict[str, JSON] | None:
+        """JSONPath ``Assign``: a payload template over ``data`` (the state's result, or its
+        effective input for Choice and Wait, or the error output in a Catcher); ``$name``
+        reads the variables as they were when the state was entered."""
+        if raw is None:
+            return None
+        value: dict[str, JSON] = _assign_payload(raw).evaluate(data, self.scope(frame))
+        return value
+
+    def exit_jsonata(
+        self,
+        frame: Frame,
+        state: State,
+        env: Env,
+        default: JSON,
+        next_state: str | None,
+        *,
+        output: JSON = None,
+        has_output: bool = False,
+        assign: tuple[JSON, ...] = (),
+    ) -> None:
+        """Leave a JSONata state: ``Assign`` then ``Output`` (default ``default``), both over the
+        same ``$states`` and variables, so neither sees the values being assigned."""
+        assigned: dict[str, JSON] | None = None
+        for template in assign:
+            if template is not None:
+                values = evaluate_template(template, env, "Assign")
+                assigned = values if assigned is None else {**assigned, **values}
+        result = evaluate_template(output, env, "Output") if has_output else default
+        self.exit(frame, state, result, next_state, assigned)
+
+    def exit_state_jsonata(
+        self, frame: Frame, state: State, env: Env, default: JSON, next_state: str | None
+    ) -> None:
+        """:meth:`exit_jsonata` with the state's own ``Output`` and ``Assign``."""
+        self.exit_jsonata(
+            frame,
+            state,
+            env,
+            default,
+            next_state,
+            output=state.output,
+            has_output=state.has_output,
+            assign=(state.assign,),
+        )
+
+    def finish_with_result(self, frame: Frame, state: State, result: JSON) -> None:
+        """ResultSelector, ResultPath, OutputPath for Task, Parallel and Map."""
+        assert isinstance(state, Task | Parallel | Map)
+        if state.query_language == "JSONata":
+            env = self.jsonata_env(frame, result=result)
+            self.exit_state_jsonata(frame, state, env, result, state.next)
+            return
+        if state.result_selector is not None:
+            result = state.result_selector.evaluate(result, self.scope(frame))
+        assigned = self.assign_jsonpath(frame, state.assign, result)
+        self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
+
+    def jsonata_string(self, source: JSON, env: Env, field: str) -> str:
+        """A string field given as a JSONata expression (Fail ``Error``/``Cause``)."""
+        expression = compile_expression(source)
+        value = expression.evaluate(env, field)
+        if not isinstance(value, str):
+            raise expression.wrong_type(value, "string", field)
+        return value
+
+    def jsonata_number(
+        self,
+        source: JSON,
+        env: Env,
+        field: str,
+        *,
+        integer: bool = True,
+        minimum: float = 0,
+        maximum: float | None = MAX_INTEGER,
+    ) -> float:
+        """A numeric field given as an expression (``TimeoutSeconds``, ``MaxConcurrency``...),
+        checked against ``minimum`` and ``maximum`` before any arithmetic sees it (an integer
+        beyond a double's range cannot even be converted to float)."""
+        expression = compile_expression(source)
+        value = expression.evaluate(env, field)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or (integer and isinstance(value, float) and not value.is_integer()):
+            raise expression.wrong_type(value, "integer" if integer else "number", field)
+        if value < minimum:
+            raise QueryEvaluationError(
+                f"The JSONata expression '{expression.text}' specified for the field '{field}' "
+                f"returned a value smaller than {minimum:g}: {dumps(value)}",
+                field,
+            )
+        if maximum is not None and value > maximum:
+            raise QueryEvaluationError(
+                f"The JSONata expression '{expression.text}' specified for the field '{field}' "
+                f"returned a value larger than {maximum:.15g}: {dumps(value)}",
+                field,
+            )
+        if integer:
+            return int(value)
+        # Beyond every finite double: the callers' range checks still see "too large".
+        return float(min(value, sys.float_info.max))
+
+    def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
+        """A ...Path field that must select an integer (MaxConcurrencyPath,
+        ToleratedFailureCountPath, MaxItemsPerBatchPath): a 32-bit one, as AWS's "not a valid
+        integer" means; a string holding one is parsed."""
+        value = self.select(path, data, frame, field)
+        if isinstance(value, str) and len(value) <= 12 and _INTEGER_TEXT.match(value):
+            # AWS parses a string holding an integer ("1"), e.g. a variable assigned as text.
+            # (12 characters hold every 32-bit integer; longer texts are not parsed at all.)
+            value = int(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+        ):
+            shown = value if isinstance(value, str) else dumps(value)
+            raise StateFailure(
+                "States.Runtime",
+                self.cause(
+                    frame,
+                    f'The {field} field refers to value "{shown}" which is not a valid '
+                    f"integer: {path.text}",
+                ),
+            )
+        return value

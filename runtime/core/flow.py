@@ -1,0 +1,313 @@
+"""Entering a state, and the states that only route or wait (ASL "Pass", "Choice", "Wait",
+"Succeed", "Fail"): what each state type does once entered, in either query language.
+
+Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
+``runtime.definition.model`` and ``runtime.core``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, Final, assert_never
+
+from runtime.core.children import Children
+from runtime.core.limits import MAX_LONG, MAX_SECONDS
+from runtime.core.session import StateFailure, dumps
+from runtime.core.state import Frame
+from runtime.definition.model import (
+    Choice,
+    Fail,
+    Map,
+    Parallel,
+    Pass,
+    State,
+    Succeed,
+    Task,
+    Wait,
+)
+from runtime.lang.jsonata import Env, QueryEvaluationError, compile_expression, evaluate_template
+
+__all__ = ["Flow", "parse_timestamp"]
+
+JSON = Any
+
+_RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$")
+
+
+def parse_timestamp(text: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp with an offset, or None if invalid."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
+_PLAIN_PASS: dict[int, tuple[Pass, bool]] = {}
+_PLAIN_PASS_SIZE: Final = 4096
+
+
+def _is_plain_pass(state: Pass) -> bool:
+    """True for a Pass state with no Parameters, Result, Assign, and InputPath, ResultPath and
+    OutputPath absent or ``$``: its output is its input. Memoised by identity, as
+    :func:`_assign_payload` is (``benchmarks chain`` spent ~5% checking the fields each time)."""
+    entry = _PLAIN_PASS.get(id(state))
+    if entry is not None and entry[0] is state:
+        return entry[1]
+    io = state.io
+    plain = (
+        state.parameters is None
+        and not state.has_result
+        and state.assign is None
+        and not (io.input_path_null or io.result_path_null or io.output_path_null)
+        and all(
+            path is None or path.text == "$"
+            for path in (io.input_path, io.result_path, io.output_path)
+        )
+    )
+    if len(_PLAIN_PASS) >= _PLAIN_PASS_SIZE:
+        _PLAIN_PASS.clear()
+    _PLAIN_PASS[id(state)] = (state, plain)
+    return plain
+
+
+class Flow(Children):
+    """What each state type does once entered; Choice and Wait in full."""
+
+    def on_entered(self, frame: Frame, state: State) -> bool:
+        """A JSONPath state just entered (ASL "Input and Output Processing"): InputPath, Parameters,
+        Result, then what its type does."""
+        if state.query_language == "JSONata":
+            return self.on_entered_jsonata(frame, state)
+        match state:
+            case Pass() if _is_plain_pass(state):
+                # No InputPath/Parameters/Result/ResultPath/OutputPath/Assign: the output is
+                # the input, and no scope is needed (``benchmarks chain``).
+                self.exit(frame, state, frame.data, state.next)
+            case Pass():
+                effective = self.effective_input(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(effective, self.scope(frame))
+                result = state.result if state.has_result else effective
+                assigned = self.assign_jsonpath(frame, state.assign, result)
+                self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
+            case Task():
+                effective = self.effective_input(frame, state)
+                token = self.new_task_token(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(
+                        effective, self.scope(frame, task_token=token)
+                    )
+                self.schedule(frame, state, effective, token=token)
+            case Choice():
+                self.on_choice(frame, state)
+            case Wait():
+                return self.on_wait(frame, state)
+            case Succeed():
+                effective = self.effective_input(frame, state)
+                self.exit(frame, state, self.output_path(frame, state, effective), None)
+            case Fail():
+                self.on_fail(frame, state)
+            case Parallel():
+                effective = self.effective_input(frame, state)
+                if state.parameters is not None:
+                    effective = state.parameters.evaluate(effective, self.scope(frame))
+                self.start_branches(frame, state, effective)
+            case Map():
+                self.on_map(frame, state)
+            case _:
+                assert_never(state)
+        return True
+
+    def on_entered_jsonata(self, frame: Frame, state: State) -> bool:
+        """A JSONata state (ASL "Transforming data with JSONata"): no paths; ``Arguments`` is
+        the input of the work, ``Output`` the state output (default: the result, else the
+        input), ``Assign`` the variables; every ``{% %}`` string sees ``$states``."""
+        env = self.jsonata_env(frame)
+        match state:
+            case Pass() | Succeed():
+                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
+            case Task():
+                arguments = frame.data
+                token = self.new_task_token(frame, state)
+                if state.arguments is not None:
+                    env = self.jsonata_env(frame, task_token=token)
+                    arguments = evaluate_template(state.arguments, env, "Arguments")
+                self.schedule(frame, state, arguments, token=token)
+            case Choice():
+                self.on_choice_jsonata(frame, state, env)
+            case Wait():
+                fire_at = self.wait_until_jsonata(frame, state, env)
+                if self.now < fire_at:
+                    self.timers[frame.id] = fire_at
+                    return False
+                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
+            case Fail():
+                error = state.error
+                cause = state.cause
+                if state.error_expr is not None:
+                    error = self.jsonata_string(state.error_expr, env, "Error")
+                if state.cause_expr is not None:
+                    cause = self.jsonata_string(state.cause_expr, env, "Cause")
+                self.fail_frame(frame, error, cause)
+            case Parallel():
+                branch_input = frame.data
+                if state.arguments is not None:
+                    branch_input = evaluate_template(state.arguments, env, "Arguments")
+                self.start_branches(frame, state, branch_input)
+            case Map():
+                self.on_map(frame, state)
+            case _:
+                assert_never(state)
+        return True
+
+    def on_choice(self, frame: Frame, state: Choice) -> None:
+        """Choice (ASL "Choice Rules"): the first rule that matches picks Next (else Default, else
+        States.NoChoiceMatched); the state's Assign, then the rule's."""
+        effective = self.effective_input(frame, state)
+        scope = self.scope(frame)
+        target = state.default
+        rule_assign = None
+        for rule in state.choices:
+            if rule.evaluate(effective, scope):
+                target = rule.next
+                rule_assign = rule.assign
+                break
+        if target is None:
+            raise StateFailure(
+                "States.NoChoiceMatched",
+                self.cause(frame, "No Matches!"),
+            )
+        # The state's Assign applies whichever rule matched; the rule's own comes on top.
+        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        from_rule = self.assign_jsonpath(frame, rule_assign, effective)
+        if from_rule is not None:
+            assigned = from_rule if assigned is None else {**assigned, **from_rule}
+        self.exit(frame, state, self.output_path(frame, state, effective), target, assigned)
+
+    def on_choice_jsonata(self, frame: Frame, state: Choice, env: Env) -> None:
+        """JSONata Choice: the first rule whose ``Condition`` is true wins; its ``Assign`` adds
+        to the state's, its ``Output`` replaces the state's."""
+        for rule in state.choices:
+            if rule.evaluate_condition(env):
+                has_output = rule.has_output or state.has_output
+                self.exit_jsonata(
+                    frame,
+                    state,
+                    env,
+                    frame.data,
+                    rule.next,
+                    output=rule.output if rule.has_output else state.output,
+                    has_output=has_output,
+                    assign=(state.assign, rule.assign),
+                )
+                return
+        if state.default is None:
+            raise StateFailure("States.NoChoiceMatched", self.cause(frame, "No Matches!"))
+        self.exit_state_jsonata(frame, state, env, frame.data, state.default)
+
+    def on_wait(self, frame: Frame, state: Wait) -> bool:
+        """Wait (ASL "Wait State"): arm the timer, or exit once it is due."""
+        effective = self.effective_input(frame, state)
+        fire_at = self.wait_until(frame, state, effective)
+        if self.now < fire_at:
+            self.timers[frame.id] = fire_at
+            return False
+        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        self.exit(frame, state, self.output_path(frame, state, effective), state.next, assigned)
+        return True
+
+    def wait_until(self, frame: Frame, state: Wait, effective: JSON) -> float:
+        """Wait: ``Seconds``, ``Timestamp``, ``SecondsPath`` or ``TimestampPath``."""
+        if state.seconds is not None:
+            return frame.entered_at + state.seconds
+        if state.timestamp is not None:
+            moment = parse_timestamp(state.timestamp)
+            assert moment is not None  # validated at load time
+            return moment
+        if state.seconds_path is not None:
+            path = state.seconds_path
+            value = self.select(path, effective, frame, "SecondsPath")
+            shown = dumps(value) if not isinstance(value, str) else value
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter cannot be parsed as a long value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            if (isinstance(value, float) and not value.is_integer()) or not (
+                -MAX_LONG - 1 <= value <= MAX_LONG
+            ):
+                # A long: 1e30 (an integral double) is out of range, as AWS's parser says.
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter cannot be parsed as a long value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            if value < 0:
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The SecondsPath parameter references a negative value: "
+                        f"{path.text} == {shown}",
+                    ),
+                )
+            return frame.entered_at + int(value)
+        if state.timestamp_path is not None:
+            path = state.timestamp_path
+            value = self.select(path, effective, frame, "TimestampPath")
+            moment = parse_timestamp(value)
+            if moment is None:
+                shown = value if isinstance(value, str) else dumps(value)
+                raise StateFailure(
+                    "States.Runtime",
+                    self.cause(
+                        frame,
+                        "The TimestampPath parameter does not reference a valid ISO-8601 "
+                        f"extended offset date-time format string: {path.text} == {shown}",
+                    ),
+                )
+            return moment
+        return frame.entered_at
+
+    def wait_until_jsonata(self, frame: Frame, state: Wait, env: Env) -> float:
+        """JSONata Wait: ``Seconds`` or ``Timestamp`` may be expressions."""
+        if state.seconds_expr is not None:
+            seconds = self.jsonata_number(state.seconds_expr, env, "Seconds", maximum=MAX_SECONDS)
+            return frame.entered_at + seconds
+        if state.timestamp_expr is not None:
+            value = compile_expression(state.timestamp_expr).evaluate(env, "Timestamp")
+            moment = parse_timestamp(value)
+            if moment is None:
+                shown = value if isinstance(value, str) else dumps(value)
+                raise QueryEvaluationError(
+                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+                    f"date-time format string: {shown}",
+                    "Timestamp",
+                )
+            return moment
+        return self.wait_until(frame, state, frame.data)
+
+    def on_fail(self, frame: Frame, state: Fail) -> None:
+        """Fail (ASL "Fail State"): Error/Cause, or ErrorPath/CausePath (a non-string value as JSON
+        text)."""
+        scope = self.scope(frame)
+        error = state.error
+        cause = state.cause
+        if state.error_path is not None:
+            value = state.error_path.evaluate(frame.data, scope)
+            error = value if isinstance(value, str) else dumps(value)
+        if state.cause_path is not None:
+            value = state.cause_path.evaluate(frame.data, scope)
+            cause = value if isinstance(value, str) else dumps(value)
+        self.fail_frame(frame, error, cause)
