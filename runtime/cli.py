@@ -3,11 +3,17 @@
 Each command is a function under ``@command(name, *arguments)`` whose docstring is its help; it
 reads its arguments and calls ``runtime`` or a tool. :data:`COMMANDS` is the table; the plumbing
 the commands share ends the module. Output is JSON on stdout (``history``, ``replay``, ``graph``
-and ``export``: text or JSON lines as asked). Exit codes: 0 when the command did its job (``run``:
-whatever the execution's status), 1 when ``validate`` finds the definition invalid or ``replay
---check`` a divergence (``bench``: an invariant failed), 2 for bad usage, an unreadable file,
+and ``export``: text or JSON lines as asked; ``list``, ``machines list`` and ``requests``: a
+table unless ``--format json``). Logs (the runtime's and handlers' ``context.logger``) go to
+stderr, never stdout (:mod:`runtime.observability`; ``--log-level``, ``--log-format``). Exit
+codes: 0 when the command did its job (``run``: whatever the execution's status), 1 when
+``validate`` finds the definition invalid, ``replay --check`` a divergence or a request waited
+for (``--wait``) failed (``bench``: an invariant failed), 2 for bad usage, an unreadable file,
 input that is not JSON or a ``StatemillError``, with one line on stderr. The store-reading
 commands never start a runtime, which would resume the executions they find.
+
+A fast start (issue 16): this module imports only the standard library and ``runtime.errors``
+at the top; each command imports the tools and runtime parts it uses.
 """
 
 from __future__ import annotations
@@ -19,18 +25,18 @@ import inspect
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar, TypeVarTuple, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, TypeVarTuple, final
 
-import anyio
+from runtime import observability
+from runtime.errors import InvalidDefinition, StatemillError
 
-from runtime import HistoryEvent, InvalidDefinition, SqliteStore, StatemillError, check, replay
-from runtime import load_definition as load
-from runtime.tools import bench, export, graph, history, operations, report
-from runtime.tools.aws_history import load_history
-from runtime.tools.handler_modules import HandlerModuleError, load_handlers
+if TYPE_CHECKING:
+    from runtime import HandlerRegistry, HistoryEvent, SqliteStore
+    from runtime.definition.model import StateMachine
 
 __all__ = ["COMMANDS", "main"]
 
@@ -64,10 +70,19 @@ class Command:
     name: str
     args: tuple[Arg, ...]
     run: Callable[[argparse.Namespace], int]
+    runs_work: bool = False
+    """It runs executions (a runtime, handlers): logging is configured before it runs. The
+    others never import structlog (a fast start)."""
 
-    def add_to(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def add_to(
+        self,
+        subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+        parents: list[argparse.ArgumentParser],
+    ) -> None:
         summary, _, rest = inspect.cleandoc(self.run.__doc__ or "").partition("\n")
-        parser = subparsers.add_parser(self.name, help=summary, description=rest.strip() or None)
+        parser = subparsers.add_parser(
+            self.name, help=summary, description=rest.strip() or None, parents=parents
+        )
         for flags, options in self.args:
             parser.add_argument(*flags, **options)
         parser.set_defaults(chosen=self)
@@ -78,9 +93,11 @@ def arg(*flags: str, **options: Any) -> Arg:
     return flags, options
 
 
-def command(name: str, *args: Arg) -> Callable[[Callable[[argparse.Namespace], int]], Command]:
+def command(
+    name: str, *args: Arg, runs_work: bool = False
+) -> Callable[[Callable[[argparse.Namespace], int]], Command]:
     """The decorated function, as the :class:`Command` ``name`` with these arguments."""
-    return lambda run: Command(name, args, run)
+    return lambda run: Command(name, args, run, runs_work)
 
 
 STORE: Final = arg("--store", metavar="PATH.db", required=True, help="SQLite store file")
@@ -101,16 +118,57 @@ HANDLERS: Final = arg(
 )
 WAIT_HELP: Final = "wait up to SECONDS for a runtime on the file to apply the request"
 WAIT: Final = arg("--wait", metavar="SECONDS", type=float, default=0.0, help=WAIT_HELP)
+FORMAT: Final = arg("--format", choices=("table", "json"), default="table", help="output format")
+
+
+def _options_parser() -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (defaults: not given)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--log-level",
+        choices=observability.LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help=f"log level (default: ${observability.LEVEL_VARIABLE}, else warning)",
+    )
+    options.add_argument(
+        "--log-format",
+        choices=observability.LOG_FORMATS,
+        default=argparse.SUPPRESS,
+        help=f"log format on stderr (default: ${observability.FORMAT_VARIABLE}, else console)",
+    )
+    return options
+
+
+@final
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version (read only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("statemill")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        print(f"statemill {version}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``statemill ARGV`` (``sys.argv[1:]`` when ``None``); returns the exit code."""
+    options = _options_parser()
     parser = argparse.ArgumentParser(
-        prog="statemill", description="Run and check Amazon States Language state machines."
+        prog="statemill",
+        description="Run and check Amazon States Language state machines.",
+        parents=[options],
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for entry in COMMANDS:
-        entry.add_to(subparsers)
+        entry.add_to(subparsers, [options])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on bad usage; report, don't exit
@@ -118,32 +176,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen: Command = args.chosen
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return chosen.run(args)
-    except (UsageError, HandlerModuleError, StatemillError) as exc:
-        named = isinstance(exc, StatemillError) and not isinstance(exc, InvalidDefinition)
-        message = f"{type(exc).__name__}: {exc}" if named else str(exc)
-        print(f"statemill {chosen.name}: error: {message}", file=sys.stderr)
+        level, fmt = observability.resolve(
+            getattr(args, "log_level", None), getattr(args, "log_format", None)
+        )
+    except ValueError as exc:  # from the environment: argparse checked the options
+        print(f"statemill {chosen.name}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if chosen.runs_work:
+        observability.configure_logging(level, fmt)
+    try:
+        return chosen.run(args)
     except BrokenPipeError:
         # The reader went away (e.g. `statemill history ... | head`): stop quietly, as Unix
         # tools do; point stdout at devnull so the interpreter's final flush cannot fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:
+        if not _is_reported(exc):
+            raise
+        named = isinstance(exc, StatemillError) and not isinstance(exc, InvalidDefinition)
+        message = f"{type(exc).__name__}: {exc}" if named else str(exc)
+        print(f"statemill {chosen.name}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _is_reported(exc: BaseException) -> bool:
+    """An error a user gets as one line (not a traceback): bad usage, a ``StatemillError``, a
+    handlers module that does not load."""
+    if isinstance(exc, (UsageError, StatemillError)):
+        return True
+    handler_modules = sys.modules.get("runtime.tools.handler_modules")
+    return handler_modules is not None and isinstance(exc, handler_modules.HandlerModuleError)
 
 
 # -- running a definition -------------------------------------------------------------------------
 
 
-@command("validate", DEFINITION)
+@command("validate", DEFINITION, TYPE)
 def _validate(args: argparse.Namespace) -> int:
     """check a definition as CreateStateMachine would
 
     Print {"valid": true} or {"valid": false, "error": ..., "message": ...}; exit 0 when valid,
-    1 when not.
+    1 when not. --type EXPRESS also checks what an EXPRESS machine may not use (.sync and
+    .waitForTaskToken integrations).
     """
     try:
-        load(_read_file(args.definition, "definition"))
+        _load(_read_file(args.definition, "definition"), args.type)
     except InvalidDefinition as exc:
         _print_json({"valid": False, "error": "InvalidDefinition", "message": exc.message})
         return EXIT_INVALID
@@ -157,9 +236,11 @@ def _validate(args: argparse.Namespace) -> int:
     INPUT,
     HANDLERS,
     TYPE,
+    arg("--name", metavar="NAME", help="state machine name (default: sm-<hash of definition>)"),
     arg("--history", action="store_true", help="include the execution's history events"),
     arg("--store", metavar="memory|PATH.db", default=DEFAULT_STORE, help="or memory: keep nothing"),
     arg("--virtual-time", action="store_true", help="Wait states and retries take no real time"),
+    runs_work=True,
 )
 def _run(args: argparse.Namespace) -> int:
     """run one execution to its end and print its result
@@ -168,15 +249,18 @@ def _run(args: argparse.Namespace) -> int:
     "status", "output", "error", "cause"} (and "history" with --history). Exits 0 whatever the
     execution's status.
     """
+    from runtime.tools import operations
+
     text = _read_file(args.definition, "definition")
-    load(text, machine_type=args.type)  # before opening the store: no file for a bad definition
+    _load(text, args.type)  # before opening the store: no file for a bad definition
     run = functools.partial(
         operations.run_execution,
         text,
         _parse_input(args.input),
         store=args.store,
-        handlers=load_handlers(args.handlers),
+        handlers=_handlers(args),
         machine_type=args.type,
+        name=args.name,
         history=args.history,
         virtual_time=args.virtual_time,
     )
@@ -201,6 +285,8 @@ def _bench(args: argparse.Namespace) -> int:
     Statemill checkout (the benchmarks are not installed): a table on stdout, a progress bar on
     stderr, JSON results with machine facts. Exits 1 when an invariant check failed.
     """
+    from runtime.tools import bench
+
     checkout = bench.find_checkout(Path.cwd())
     if checkout is None:
         where = f"no benchmarks/ in {Path.cwd()}: the suite is not installed with statemill"
@@ -226,6 +312,8 @@ def _history(args: argparse.Namespace) -> int:
     stepfunctions get-execution-history` prints. --follow prints new events until the execution
     ends (with --format json: one AWS-shaped event per line).
     """
+    from runtime.tools import history
+
     options = {"fmt": args.format, "follow": args.follow, "interval": args.interval}
     _on_store(args.store, lambda s: history.print_history(s, args.execution, sys.stdout, **options))
     return EXIT_OK
@@ -241,23 +329,29 @@ def _history(args: argparse.Namespace) -> int:
     arg("--at", type=int, metavar="N", help="show the execution after event N"),
     arg("--check", metavar="NEW_DEFINITION", help="definition to check"),
     arg("--format", choices=("text", "json"), default="text"),
-    arg("-i", "--interactive", action="store_true", help=history.STEP_COMMANDS),
+    arg("-i", "--interactive", action="store_true", help="step through: n, p, g ID, s, q"),
 )
 def _replay(args: argparse.Namespace) -> int:
     """step through an execution's log; check a changed definition against old logs
 
     Rebuild an execution (from a store, or a definition and a history file: ours or AWS's) event
-    by event: each step's state, input, output, variables, error and retries; --at N: the whole
-    state after event N. --check NEW_DEFINITION re-decides each recorded step with it: 'compatible'
-    or the first divergent event, for one execution or (--state-machine) each of a machine's;
-    exits 1 when any diverges.
+    by event: each step's state, input, output, variables, error and retries; --at N: event N and
+    the execution after it (status, input, the states in progress with their input, variables
+    and what they wait for). --check NEW_DEFINITION re-decides each recorded step with it:
+    'compatible' or the first divergent event (with the cause of an error the new definition
+    raises), for one execution or (--state-machine) each of a machine's; exits 1 when any
+    diverges.
     """
-    new = None if args.check is None else load(_read_file(args.check, "definition"))
+    from runtime.tools import history
+    from runtime.tools.aws_history import load_history
+    from runtime.tools.replay import check, replay
+
+    new = None if args.check is None else _load(_read_file(args.check, "definition"))
     if args.history is not None:
         if args.store is not None or args.execution is not None:
             raise UsageError("give either --history (with --definition) or --store --execution")
         recorded = (
-            new if args.definition is None else load(_read_file(args.definition, "definition"))
+            new if args.definition is None else _load(_read_file(args.definition, "definition"))
         )
         try:
             document = json.loads(_read_file(args.history, "history"))
@@ -284,7 +378,7 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         print(history.format_replay(steps, at=args.at, fmt=args.format))
-    except ValueError as exc:  # no event up to --at
+    except ValueError as exc:  # --at out of range
         raise UsageError(str(exc)) from exc
     return EXIT_OK
 
@@ -302,6 +396,8 @@ def _export(args: argparse.Namespace) -> int:
     Write the store's state machines and executions (all, one machine's, or one) as JSON lines,
     with every event, to -o FILE (default: stdout).
     """
+    from runtime.tools import export
+
     read = functools.partial(export.export_lines, state_machine_arn=args.state_machine)
     lines = _on_store(args.store, lambda store: read(store, execution_arn=args.execution))
     text = "".join(line + "\n" for line in lines)
@@ -312,19 +408,33 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@command("import", arg("file", metavar="FILE", help="a `statemill export` file"), STORE)
+@command(
+    "import",
+    arg("file", metavar="FILE", help="a `statemill export` file"),
+    STORE,
+    arg("--skip-existing", action="store_true", help="skip executions the store already has"),
+)
 def _import(args: argparse.Namespace) -> int:
     """read executions exported by `statemill export` into a store
 
-    Print {"stateMachines": N, "executions": M}. Definitions are validated as CreateStateMachine
-    validates them, logs must fold: a bad line is named and nothing of the file is stored.
+    Print {"stateMachines": N, "executions": M} (and "skipped": K with --skip-existing).
+    Definitions are validated as CreateStateMachine validates them, logs must fold: a bad line is
+    named and nothing of the file is stored. An execution the store already has stops the
+    import (ExecutionAlreadyExists) unless --skip-existing.
     """
+    from runtime.tools import export
+
     lines = _read_file(args.file, "export file").splitlines()
+    skip = args.skip_existing
+    read = functools.partial(export.import_file, lines=lines, skip_existing=skip)
     try:
-        counts = _on_store(args.store, lambda s: export.import_lines(s, lines), create=True)
+        counts = _on_store(args.store, read, create=True)
     except ValueError as exc:
         raise UsageError(f"{args.file}: {exc}") from exc
-    _print_json({"stateMachines": counts[0], "executions": counts[1]})
+    done: dict[str, Any] = {"stateMachines": counts.state_machines, "executions": counts.executions}
+    if skip:
+        done["skipped"] = counts.skipped
+    _print_json(done)
     return EXIT_OK
 
 
@@ -333,7 +443,7 @@ def _import(args: argparse.Namespace) -> int:
     DEFINITION,
     arg("--execution", metavar="ARN", help="colour by this execution"),
     arg("--store", metavar="PATH.db", help="SQLite store of --execution"),
-    arg("--format", choices=graph.FORMATS, default="mermaid"),
+    arg("--format", choices=("mermaid", "dot", "svg", "svg-basic"), default="mermaid"),
 )
 def _graph(args: argparse.Namespace) -> int:
     """draw a state machine (and an execution's path) as Mermaid, DOT or SVG
@@ -342,7 +452,9 @@ def _graph(args: argparse.Namespace) -> int:
     groups; with --execution, each state coloured by its outcome, with counts. --format svg needs
     Graphviz's `dot` on PATH (--format svg-basic: the built-in layout).
     """
-    machine = load(_read_file(args.definition, "definition"))
+    from runtime.tools import graph, history
+
+    machine = _load(_read_file(args.definition, "definition"))
     events: list[HistoryEvent] | None = None
     if args.execution is not None:
         if args.store is None:
@@ -368,6 +480,8 @@ def _report(args: argparse.Namespace) -> int:
     Inline CSS/JS/SVG, nothing from the network: status, failure (state, input, error, retries),
     the graph coloured by outcome, each state's input and output, and the event table.
     """
+    from runtime.tools import history, report
+
     _, events, stored = _on_store(
         args.store, lambda s: history.execution_history(s, args.execution)
     )
@@ -377,7 +491,7 @@ def _report(args: argparse.Namespace) -> int:
         text = stored.definition
     else:
         raise UsageError("the state machine is not in the store: give --definition")
-    page = report.render_report(load(text), events, execution_arn=args.execution)
+    page = report.render_report(_load(text), events, execution_arn=args.execution)
     Path(args.output).write_text(page, encoding="utf-8")
     _print_json({"report": args.output, "events": len(events)})
     return EXIT_OK
@@ -404,6 +518,8 @@ def _start(args: argparse.Namespace) -> int:
     --definition, print {"executionArn", "requestId", "status"}; a runtime on the file
     (statemill worker) applies it, now or when it starts.
     """
+    from runtime.tools import operations
+
     if (args.state_machine is None) == (args.definition is None):
         raise UsageError("give one of --state-machine ARN or --definition FILE")
     store = _existing_store(args.store) if args.state_machine else args.store
@@ -419,7 +535,13 @@ def _start(args: argparse.Namespace) -> int:
 
 @command("describe", EXECUTION, STORE)
 def _describe(args: argparse.Namespace) -> int:
-    """describe an execution in a store file (DescribeExecution)"""
+    """describe an execution in a store file (DescribeExecution)
+
+    An execution whose start is still a request (statemill start, no worker ran yet) does not
+    exist yet: the error says so, with the request's id.
+    """
+    from runtime.tools import operations
+
     path = _existing_store(args.store)
     _print_json(_run_async(operations.describe, path, args.execution))
     return EXIT_OK
@@ -431,13 +553,95 @@ def _describe(args: argparse.Namespace) -> int:
     arg("--state-machine", metavar="ARN", help="only this state machine's"),
     arg("--status", choices=STATUSES, help="only executions with this status"),
     arg("--max-results", type=int, default=100),
+    FORMAT,
 )
 def _list(args: argparse.Namespace) -> int:
-    """list the executions in a store file, newest first (ListExecutions)"""
+    """list the executions in a store file, newest first (ListExecutions)
+
+    A table (status, start time, duration, name, state machine, ARN), or with --format json
+    {"executions": [DescribeExecution output...]}.
+    """
+    from runtime.tools import operations
+
     path, machine, status = _existing_store(args.store), args.state_machine, args.status
     found = _run_async(operations.list_executions, path, machine, status, args.max_results)
-    _print_json({"executions": found})
+    if args.format == "json":
+        _print_json({"executions": found})
+    else:
+        print(operations.executions_table(found, now=time.time()))
     return EXIT_OK
+
+
+@command(
+    "machines",
+    arg("action", choices=("list", "describe", "update"), help="what to do"),
+    arg("state_machine", nargs="?", metavar="STATE_MACHINE_ARN", help="describe, update: which"),
+    STORE,
+    arg("--definition", metavar="FILE", help="update: the new definition"),
+    arg("--type", choices=("STANDARD", "EXPRESS"), help="update: a new machine type"),
+    FORMAT,
+)
+def _machines(args: argparse.Namespace) -> int:
+    """list, describe or update the state machines in a store file
+
+    list: a table (name, type, creation time, ARN), or with --format json {"stateMachines":
+    [...]}; describe ARN: DescribeStateMachine (with the definition and the executions by
+    status); update ARN --definition FILE [--type T]: UpdateStateMachine, the definition validated
+    first (a runtime on the file runs new executions on it).
+    """
+    from runtime.tools import operations
+
+    path = _existing_store(args.store)
+    if args.action == "list":
+        if args.state_machine is not None:
+            raise UsageError("machines list takes no STATE_MACHINE_ARN")
+        found = _run_async(operations.list_state_machines, path)
+        if args.format == "json":
+            _print_json({"stateMachines": found})
+        else:
+            print(operations.machines_table(found))
+        return EXIT_OK
+    if args.state_machine is None:
+        raise UsageError(f"machines {args.action} needs a STATE_MACHINE_ARN")
+    if args.action == "describe":
+        _print_json(_run_async(operations.describe_state_machine, path, args.state_machine))
+        return EXIT_OK
+    if args.definition is None:
+        raise UsageError("machines update needs --definition FILE")
+    text = _read_file(args.definition, "definition")
+    update = operations.update_state_machine
+    _print_json(_run_async(update, path, args.state_machine, text, args.type))
+    return EXIT_OK
+
+
+@command(
+    "requests",
+    STORE,
+    arg("--all", action="store_true", help="done requests too"),
+    FORMAT,
+)
+def _requests(args: argparse.Namespace) -> int:
+    """list the requests of a store file that are pending or failed
+
+    The requests recorded by start, stop, redrive and send-task-*: a table (id, kind, status,
+    what it is about or why it failed), or with --format json {"requests": [...]}. A pending
+    request waits for a runtime on the file (statemill worker).
+    """
+    from runtime.tools import operations
+
+    found = _run_async(
+        functools.partial(operations.list_requests, everything=args.all),
+        _existing_store(args.store),
+    )
+    if args.format == "json":
+        _print_json({"requests": [_public(item) for item in found]})
+    else:
+        print(operations.requests_table(found))
+    return EXIT_OK
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if key != "resultText"}
 
 
 @command("stop", EXECUTION, STORE, arg("--error", help="the error code of the abort"), CAUSE, WAIT)
@@ -453,6 +657,7 @@ def _stop(args: argparse.Namespace) -> int:
     HANDLERS,
     arg("--exit-when-idle", action="store_true", help="exit once nothing runs or is pending"),
     arg("--poll", type=float, default=0.5, help="request polling interval (s)"),
+    runs_work=True,
 )
 def _worker(args: argparse.Namespace) -> int:
     """run the runtime on a store file: resume its executions, apply requests
@@ -460,7 +665,9 @@ def _worker(args: argparse.Namespace) -> int:
     Resume the open executions with the handlers, apply requests as they come, until Ctrl-C or
     (--exit-when-idle) until no execution runs and no request is pending.
     """
-    handlers, idle = load_handlers(args.handlers), args.exit_when_idle
+    from runtime.tools import operations
+
+    handlers, idle = _handlers(args), args.exit_when_idle
     serve = functools.partial(operations.serve, poll=args.poll, exit_when_idle=idle)
     try:
         _print_json(_run_async(serve, args.store, handlers))
@@ -493,7 +700,7 @@ def _send_task_failure(args: argparse.Namespace) -> int:
 COMMANDS: Final = (
     *(_validate, _run, _bench),
     *(_history, _replay, _export, _import, _graph, _report),
-    *(_start, _describe, _list, _stop, _worker),
+    *(_start, _describe, _list, _machines, _requests, _stop, _worker),
     *(_redrive, _send_task_success, _send_task_failure),
 )
 
@@ -502,10 +709,39 @@ COMMANDS: Final = (
 
 
 def _request(args: argparse.Namespace, kind: str, body: dict[str, JSON]) -> int:
-    """Record ``kind`` for a runtime on ``args.store`` to apply; print it (and its result)."""
+    """Record ``kind`` for a runtime on ``args.store`` to apply; print it (and its result).
+
+    Waited for (``--wait``) and FAILED: the JSON on stdout, the error on stderr, exit 1.
+    """
+    from runtime.tools import operations
+
     record = functools.partial(operations.request, wait=args.wait)
-    _print_json(_run_async(record, _existing_store(args.store), kind, body))
-    return EXIT_OK
+    done = _run_async(record, _existing_store(args.store), kind, body)
+    _print_json(done)
+    if done.get("status") != "FAILED":
+        return EXIT_OK
+    result = done.get("result")
+    why = (
+        result
+        if not isinstance(result, dict)
+        else f"{result.get('error')}: {result.get('message')}"
+    )
+    print(f"statemill {kind}: request {done['requestId']} FAILED: {why}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _load(text: str, machine_type: str = "STANDARD") -> StateMachine:
+    """``load_definition`` (imported when first needed: a fast start)."""
+    from runtime.definition.load import load_definition
+
+    return load_definition(text, machine_type=machine_type)
+
+
+def _handlers(args: argparse.Namespace) -> HandlerRegistry:
+    """The registry of the ``--handlers`` modules."""
+    from runtime.tools.handler_modules import load_handlers
+
+    return load_handlers(args.handlers)
 
 
 def _read_file(argument: str, what: str) -> str:
@@ -532,6 +768,8 @@ def _existing_store(path: str) -> str:
 
 def _on_store(path: str, use: Callable[[SqliteStore], Awaitable[T]], *, create: bool = False) -> T:
     """``use(store)`` with the SQLite store file ``path`` open (it must exist unless ``create``)."""
+    from runtime.store.sqlite import SqliteStore
+
     path = path if create else _existing_store(path)
 
     async def opened() -> T:
@@ -543,6 +781,8 @@ def _on_store(path: str, use: Callable[[SqliteStore], Awaitable[T]], *, create: 
 
 def _run_async(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """Run ``fn(*args)`` on a fresh event loop, on uvloop where it is installed (STYLE.md 6)."""
+    import anyio
+
     use_uvloop = importlib.util.find_spec("uvloop") is not None
     return anyio.run(fn, *args, backend="asyncio", backend_options={"use_uvloop": use_uvloop})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -365,3 +366,260 @@ def test_bench_runs_the_checkouts_suite_in_a_child_process(
     assert "unknown scenario(s): nosuch" in capfd.readouterr().err
     assert sys.path == before
     assert "benchmarks.suite" not in sys.modules  # it ran in the child, not here
+
+
+# -- a command line that finds things (issue 16, part 5) ------------------------------------------
+
+WAIT_FOR_TOKEN = {
+    "StartAt": "Approve",
+    "States": {
+        "Approve": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+    },
+}
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--version"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out == f"statemill {importlib.metadata.version('statemill')}\n"
+
+
+def test_validate_type_express_refuses_a_token_task(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "token.asl.json", WAIT_FOR_TOKEN)
+
+    assert run_cli(capsys, "validate", path)[:2] == (0, {"valid": True})
+    code, out, _ = run_cli(capsys, "validate", path, "--type", "EXPRESS")
+    assert code == 1
+    assert out["valid"] is False
+    assert "Express state machine does not support '.waitForTaskToken'" in out["message"]
+
+
+def _run_named(capsys: pytest.CaptureFixture[str], tmp_path: Path, *extra: str) -> tuple[str, str]:
+    db = str(tmp_path / "s.db")
+    definition = write(tmp_path, "greet.asl.json", PASS_MACHINE)
+    code, out, _ = run_cli(
+        capsys, "run", definition, "--name", "greeter", "--store", db, "--input", '{"name": "a"}'
+    )
+    assert code == 0
+    return db, out["executionArn"]
+
+
+def test_run_name_names_the_state_machine(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, arn = _run_named(capsys, tmp_path)
+    assert ":execution:greeter:" in arn
+
+
+def test_list_is_a_table_by_default_and_json_when_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, arn = _run_named(capsys, tmp_path)
+
+    assert main(["list", "--store", db]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["STATUS", "STARTED", "DURATION"]
+    status, started, duration, name, machine, shown = row.split()
+    assert (status, machine, shown, name) == ("SUCCEEDED", "greeter", arn, arn.rsplit(":", 1)[1])
+    assert started[4] == "-"
+    assert "T" in started
+    assert duration.endswith("s")
+    code, out, _ = run_cli(capsys, "list", "--store", db, "--format", "json")
+    assert code == 0
+    assert [e["executionArn"] for e in out["executions"]] == [arn]
+    assert isinstance(out["executions"][0]["startDate"], float)
+
+
+def test_machines_list_describe_update(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db, _ = _run_named(capsys, tmp_path)
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:greeter"
+
+    assert main(["machines", "list", "--store", db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "CREATED", "STATE", "MACHINE", "ARN"]
+    assert lines[1].split()[0::3] == ["greeter", machine]
+    code, described, _ = run_cli(capsys, "machines", "describe", machine, "--store", db)
+    assert code == 0
+    assert described["executions"] == {"SUCCEEDED": 1}
+    assert json.loads(described["definition"]) == PASS_MACHINE
+    changed = {**PASS_MACHINE, "Comment": "v2"}
+    new = write(tmp_path, "v2.asl.json", changed)
+    code, updated, _ = run_cli(
+        capsys, "machines", "update", machine, "--definition", new, "--store", db
+    )
+    assert code == 0
+    assert updated["revisionId"] != described["revisionId"]
+    _, again, _ = run_cli(capsys, "machines", "describe", machine, "--store", db)
+    assert json.loads(again["definition"]) == changed
+
+
+def test_machines_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db, _ = _run_named(capsys, tmp_path)
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:nope"
+    bad = write(tmp_path, "bad.asl.json", BAD_NEXT)
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:greeter"
+
+    assert run_cli(capsys, "machines", "describe", missing, "--store", db) == (
+        2,
+        None,
+        f"statemill machines: error: StateMachineDoesNotExist: State Machine Does Not Exist: "
+        f"'{missing}'\n",
+    )
+    code, _, err = run_cli(
+        capsys, "machines", "update", machine, "--definition", bad, "--store", db
+    )
+    assert code == 2
+    assert err.startswith("statemill machines: error: Invalid State Machine Definition")
+    assert run_cli(capsys, "machines", "describe", "--store", db) == (
+        2,
+        None,
+        "statemill machines: error: machines describe needs a STATE_MACHINE_ARN\n",
+    )
+
+
+def test_import_skip_existing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db, _ = _run_named(capsys, tmp_path)
+    exported = str(tmp_path / "x.jsonl")
+    assert main(["export", "--store", db, "-o", exported]) == 0
+    other = str(tmp_path / "other.db")
+    assert run_cli(capsys, "import", exported, "--store", other)[:2] == (
+        0,
+        {"stateMachines": 1, "executions": 1},
+    )
+
+    code, _, err = run_cli(capsys, "import", exported, "--store", other)
+    assert code == 2
+    assert "ExecutionAlreadyExists" in err
+    assert "already exists" in err
+    assert run_cli(capsys, "import", exported, "--store", other, "--skip-existing") == (
+        0,
+        {"stateMachines": 0, "executions": 0, "skipped": 1},
+        "",
+    )
+
+
+def test_replay_at_out_of_range_and_in_range(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, arn = _run_named(capsys, tmp_path)
+    replay = ["replay", "--store", db, "--execution", arn, "--at"]
+
+    for wrong in ("0", "99"):
+        assert run_cli(capsys, *replay, wrong) == (
+            2,
+            None,
+            f"statemill replay: error: --at {wrong} is out of range: the execution has events "
+            "1 to 4\n",
+        )
+    code, out, _ = run_cli(capsys, *replay, "2")
+    assert code == 0
+    assert out["event"]["type"] == "PassStateEntered"
+    assert out["execution"]["status"] == "RUNNING"
+    assert out["execution"]["input"] == {"name": "a"}
+    [current] = out["execution"]["currentStates"]
+    assert current["state"] == "Greet"
+    assert current["input"] == {"name": "a"}
+
+
+def test_replay_check_prints_the_cause(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db, arn = _run_named(capsys, tmp_path)
+    broken = {
+        "StartAt": "Greet",
+        "States": {
+            "Greet": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "End": True},
+        },
+    }
+    new = write(tmp_path, "broken.asl.json", broken)
+
+    code = main(["replay", "--store", db, "--execution", arn, "--check", new])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DIVERGES at event" in out
+    assert "error States.Runtime" in out
+    assert "(cause: " in out
+    assert "$.missing" in out
+
+
+# -- requests that can be followed (issue 16, part 4) ---------------------------------------------
+
+
+def _start_request(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[str, str, int]:
+    db = str(tmp_path / "ops.db")
+    definition = write(tmp_path, "approve.asl.json", WAIT_FOR_TOKEN)
+    code, out, _ = run_cli(
+        capsys, "start", "--store", db, "--definition", definition, "--name", "A-1"
+    )
+    assert code == 0
+    return db, out["executionArn"], out["requestId"]
+
+
+def test_describe_of_a_pending_start_names_the_request(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, arn, request_id = _start_request(capsys, tmp_path)
+
+    assert run_cli(capsys, "describe", arn, "--store", db) == (
+        2,
+        None,
+        f"statemill describe: error: ExecutionDoesNotExist: Execution Does Not Exist: '{arn}'; "
+        f"its StartExecution is request {request_id}, still PENDING: a runtime on the file "
+        "applies it (statemill worker)\n",
+    )
+
+
+def test_requests_lists_pending_and_failed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, _arn, _ = _start_request(capsys, tmp_path)
+    assert main(["send-task-success", "--store", db, "--task-token", "forged"]) == 0
+    capsys.readouterr()
+    assert main(["requests", "--store", db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "KIND", "STATUS", "DETAIL"]
+    assert lines[1].split()[:3] == ["1", "start", "PENDING"]
+    assert lines[2].split()[:3] == ["2", "send-task-success", "PENDING"]
+
+    import asyncio
+
+    from runtime import Runtime
+
+    async def apply() -> None:
+        async with Runtime(db) as runtime:
+            await runtime.apply_requests()
+
+    asyncio.run(apply())
+    code, out, _ = run_cli(capsys, "requests", "--store", db, "--format", "json")
+    assert code == 0
+    [failed] = out["requests"]  # the start is DONE: only the failed answer is left
+    assert (failed["requestId"], failed["status"]) == (2, "FAILED")
+    assert failed["result"]["error"] in ("InvalidToken", "TaskDoesNotExist")
+
+
+def test_a_failed_request_waited_for_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, _, _ = _start_request(capsys, tmp_path)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "worker", "--store", db, "--poll", "0.1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        code = main(["send-task-success", "--store", db, "--task-token", "forged", "--wait", "60"])
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out)["status"] == "FAILED"
+    assert err.startswith("statemill send-task-success: request 2 FAILED: ")
+    assert err.count("\n") == 1

@@ -35,7 +35,7 @@ from runtime import (
 )
 from runtime.core.evolve import fold
 
-__all__ = ["export_lines", "import_lines"]
+__all__ = ["ImportCounts", "export_lines", "import_file", "import_lines"]
 
 _MACHINE_TYPES: Final = ("STANDARD", "EXPRESS")
 
@@ -75,6 +75,14 @@ class _Line(msgspec.Struct, kw_only=True):
     events: list[HistoryEvent] = msgspec.field(default_factory=list)
 
 
+class ImportCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import stored: state machines and executions, and executions skipped."""
+
+    state_machines: int
+    executions: int
+    skipped: int = 0
+
+
 async def import_lines(store: EventStore, lines: Iterable[str]) -> tuple[int, int]:
     """Store what :func:`export_lines` wrote; returns (state machines, executions) imported.
 
@@ -86,8 +94,24 @@ async def import_lines(store: EventStore, lines: Iterable[str]) -> tuple[int, in
             an unknown state machine or events that do not fold (the message names the line).
         ExecutionAlreadyExists: an execution of the file is already stored (or twice in it).
     """
+    counts = await import_file(store, lines)
+    return counts.state_machines, counts.executions
+
+
+async def import_file(
+    store: EventStore, lines: Iterable[str], *, skip_existing: bool = False
+) -> ImportCounts:
+    """:func:`import_lines`; with ``skip_existing``, an execution the store already has is
+    skipped (counted in ``skipped``) instead of refused, so a file can be imported again.
+
+    Raises:
+        ValueError: as :func:`import_lines`.
+        ExecutionAlreadyExists: an execution is twice in the file, or (without
+            ``skip_existing``) already stored.
+    """
     machines: dict[str, StateMachineRecord] = {}
     executions: dict[str, tuple[ExecutionRecord, list[HistoryEvent]]] = {}
+    skipped = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -101,14 +125,19 @@ async def import_lines(store: EventStore, lines: Iterable[str]) -> tuple[int, in
             if machine.arn not in machines and await store.get_state_machine(machine.arn) is None:
                 machines[machine.arn] = machine
         record = item.execution
-        if record is not None:
-            await _check_execution(number, store, record, item.events, machines, executions)
-            executions[record.execution_arn] = (record, item.events)
+        if record is None:
+            continue
+        arn = record.execution_arn
+        if skip_existing and arn not in executions and await store.get_execution(arn) is not None:
+            skipped += 1
+            continue
+        await _check_execution(number, store, record, item.events, machines, executions)
+        executions[arn] = (record, item.events)
     for machine in machines.values():
         await store.put_state_machine(machine)
     for record, events in executions.values():
         await store.create_execution(record, events)
-    return len(machines), len(executions)
+    return ImportCounts(state_machines=len(machines), executions=len(executions), skipped=skipped)
 
 
 def _check_definition(number: int, machine: StateMachineRecord) -> None:

@@ -445,6 +445,12 @@ _GAP_Y: Final = 46
 _PAD: Final = 16
 
 
+#: Edge labels (font-size 10): an upper bound of a character's width, the box's height.
+_LABEL_CHAR_W: Final = 6.2
+_LABEL_H: Final = 14
+_LABEL_PAD: Final = 3
+
+
 @dataclass
 class _Box:
     x: float = 0
@@ -452,13 +458,75 @@ class _Box:
     w: float = 0
     h: float = 0
 
+    def overlaps(self, other: _Box) -> bool:
+        return (
+            self.x < other.x + other.w
+            and other.x < self.x + self.w
+            and self.y < other.y + other.h
+            and other.y < self.y + self.h
+        )
+
+
+def _place_labels(
+    wanted: Sequence[tuple[float, float, str]], obstacles: Sequence[_Box]
+) -> list[_Box]:
+    """A box for each edge label (anchor x, y and text), none overlapping another.
+
+    Greedy, in order: the first free spot near the anchor (right of it, then shifted up, down
+    and left, row by row) that overlaps no label placed before and no state box; when the
+    neighbourhood is full, the first spot below every label that no state covers (so the loop
+    ends: below all of them nothing is placed yet).
+    """
+    placed: list[_Box] = []
+    for x, y, text in wanted:
+        w = len(text) * _LABEL_CHAR_W + 2 * _LABEL_PAD
+        h = float(_LABEL_H)
+        step = h + 2
+        candidates = [
+            _Box(x + dx, y - h / 2 + dy * step, w, h)
+            for dy in (0, 1, -1, 2, -2, 3, -3, 4, -4)
+            for dx in (4, 4 - w / 2, 4 - w)
+        ]
+        free = next(
+            (
+                box
+                for box in candidates
+                if not any(box.overlaps(other) for other in (*placed, *obstacles))
+            ),
+            None,
+        )
+        if free is None:
+            low = max(other.y + other.h for other in placed) + 2 if placed else y
+            free = _Box(x + 4, low, w, h)
+            while any(free.overlaps(other) for other in obstacles):
+                free.y += step
+        placed.append(free)
+    return placed
+
 
 def to_svg(graph: Graph) -> str:
     """An SVG drawing: states in rows by distance from the start, nested machines as framed
-    groups below their Parallel/Map state; edges as straight lines (Catch dashed, red)."""
+    groups below their Parallel/Map state; edges as straight lines (Catch dashed, red), each
+    label on a box that overlaps no other label (:func:`_place_labels`)."""
     boxes: dict[str, _Box] = {}
     frames: list[tuple[_Box, str]] = []
     width, height = _layout_group(graph, graph.top, 0, 0, boxes, frames)
+    drawn: list[tuple[Edge, list[tuple[float, float]]]] = []
+    for edge in graph.edges:
+        if edge.kind in ("end", "start"):
+            continue
+        source, target = boxes.get(edge.source), boxes.get(edge.target)
+        if source is not None and target is not None:
+            drawn.append((edge, _route(source, target)))
+    anchors = []
+    for edge, points in drawn:
+        if edge.label:
+            (x1, y1), (x2, y2) = points[1:3] if len(points) > 2 else (points[0], points[-1])
+            anchors.append(((x1 + x2) / 2, (y1 + y2) / 2, edge.label))
+    placed = _place_labels(anchors, list(boxes.values()))
+    labels = iter(placed)
+    for box in placed:
+        width, height = max(width, box.x + box.w), max(height, box.y + box.h)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="statemill-graph" '
         f'width="{width + 2 * _PAD:.0f}" '
@@ -479,16 +547,8 @@ def to_svg(graph: Graph) -> str:
             f'<text x="{box.x + 8:.0f}" y="{box.y + 15:.0f}" fill="#555">'
             f"{html.escape(label)}</text></g>"
         )
-    for edge in graph.edges:
-        if edge.kind in ("end", "start"):
-            continue
-        source, target = boxes.get(edge.source), boxes.get(edge.target)
-        if source is None or target is None:
-            continue
-        points = _route(source, target)
-        (x1, y1), (x2, y2) = points[0], points[-1]
-        if len(points) > 2:
-            (x1, y1), (x2, y2) = points[1], points[2]
+    label_parts: list[str] = []  # drawn last: above every line and state
+    for edge, points in drawn:
         catch = edge.kind == "catch"
         colour = "#c62828" if catch else "#555"
         dash = ' stroke-dasharray="6,4"' if catch else ""
@@ -496,14 +556,17 @@ def to_svg(graph: Graph) -> str:
         path = " ".join(f"{x:.0f},{y:.0f}" for x, y in points)
         parts.append(
             f'<g class="edge edge-{edge.kind}"><polyline points="{path}" fill="none" '
-            f'stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{marker})"/>'
+            f'stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{marker})"/></g>'
         )
         if edge.label:
-            parts.append(
-                f'<text x="{(x1 + x2) / 2 + 4:.0f}" y="{(y1 + y2) / 2:.0f}" fill="{colour}" '
-                f'font-size="10">{html.escape(edge.label)}</text>'
+            box = next(labels)
+            label_parts.append(
+                f'<g class="edge-label edge-{edge.kind}">'
+                f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.w:.1f}" '
+                f'height="{box.h:.1f}" rx="2" fill="#ffffff" fill-opacity="0.9"/>'
+                f'<text x="{box.x + _LABEL_PAD:.1f}" y="{box.y + box.h - 3.5:.1f}" '
+                f'fill="{colour}" font-size="10">{html.escape(edge.label)}</text></g>'
             )
-        parts.append("</g>")
     for node_id, box in boxes.items():
         node = graph.nodes[node_id]
         outcome = graph.stats[node_id].outcome if graph.stats is not None else None
@@ -523,6 +586,7 @@ def to_svg(graph: Graph) -> str:
             f'<text x="{box.x + box.w / 2:.0f}" y="{box.y + 40:.0f}" text-anchor="middle" '
             f'font-size="10" fill="#333">{html.escape(_clip(second, 34))}</text></g>'
         )
+    parts.extend(label_parts)
     parts.append("</svg>")
     return "".join(parts)
 

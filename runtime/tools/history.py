@@ -32,11 +32,13 @@ from runtime import (
     diagnose,
 )
 from runtime.api import hide_map_runs
+from runtime.core.state import ExecutionState, Frame, Phase
 from runtime.tools.aws_history import to_aws_history
 
 __all__ = [
     "STEP_COMMANDS",
     "execution_history",
+    "execution_view",
     "format_checks",
     "format_replay",
     "format_steps",
@@ -222,22 +224,106 @@ def format_checks(results: Sequence[CheckResult], *, unnamed: str = "", fmt: str
 
 def format_replay(steps: Sequence[Step], *, at: int | None = None, fmt: str = "text") -> str:
     """What ``statemill replay`` prints of one execution: every step and the failure's diagnosis
-    (as text, or with ``fmt="json"`` the steps' summaries), or with ``at`` the last step up to
-    event ``at`` and the whole execution state after it.
+    (as text, or with ``fmt="json"`` the steps' summaries), or with ``at`` the step of event
+    ``at`` and the execution as a user thinks of it after it (:func:`execution_view`).
 
     Raises:
-        ValueError: no event has an id up to ``at``.
+        ValueError: ``at`` is not the id of one of the events (1 to the last).
     """
     if at is not None:
-        chosen = [step for step in steps if step.event.id <= at]
+        last = steps[-1].event.id if steps else 0
+        chosen = [step for step in steps if step.event.id == at]
         if not chosen:
-            raise ValueError(f"no event with id <= {at}")
-        state = msgspec.to_builtins(chosen[-1].state)
-        return _json({"step": chosen[-1].summary(), "execution": state})
+            raise ValueError(f"--at {at} is out of range: the execution has events 1 to {last}")
+        return _json({"event": chosen[-1].summary(), "execution": execution_view(chosen[-1].state)})
     if fmt == "json":
         return _json([step.summary() for step in steps])
     failure = diagnose([step.event for step in steps])
     return "\n".join([format_steps(steps), *(["", *failure.lines()] if failure else [])])
+
+
+#: What a frame is doing, in a user's words (each ``Phase`` of ``runtime.core.state``).
+_DOING: Final = {
+    Phase.START: "starting",
+    Phase.TRANSITION: "moving on",
+    Phase.ENTERED: "entered",
+    Phase.SCHEDULED: "task scheduled",
+    Phase.STARTED: "task running",
+    Phase.TASK_SUCCEEDED: "task succeeded",
+    Phase.TASK_FAILED: "task failed",
+    Phase.RETRY_WAIT: "waiting to retry",
+    Phase.CHILDREN: "waiting for its branches or iterations",
+    Phase.CHILDREN_FAILED: "branches or iterations failed",
+    Phase.DONE: "done",
+    Phase.REPORTED: "done",
+    Phase.EVALUATION_FAILED: "evaluation failed",
+    Phase.CATCH_FAILED: "catch failed",
+}
+
+
+def _waits_for(frame: Frame) -> str | None:
+    """The outside input or time a frame waits for, if any."""
+    if frame.phase in (Phase.SCHEDULED, Phase.STARTED):
+        if frame.task_token_activity:
+            return "an activity worker (GetActivityTask, then SendTaskSuccess/Failure)"
+        if frame.task_token is not None and frame.task_submitted:
+            return "its task token (SendTaskSuccess or SendTaskFailure)"
+        return "its handler's result"
+    if frame.fire_at is not None and frame.phase in (Phase.ENTERED, Phase.RETRY_WAIT):
+        return f"the time {_iso(frame.fire_at)}"
+    return None
+
+
+def _frame_view(frame: Frame) -> dict[str, JSON]:
+    out: dict[str, JSON] = {"state": frame.state or frame.next, "doing": _DOING[frame.phase]}
+    if frame.parent is not None:
+        out["in"] = f"{frame.parent} #{frame.index}"
+    if frame.phase in (Phase.SCHEDULED, Phase.STARTED):
+        out["input"] = frame.task_input
+        out["attempt"] = frame.retry_total + 1
+    elif frame.phase is Phase.TASK_SUCCEEDED:
+        out["result"] = frame.result
+    else:
+        out["input" if frame.phase is not Phase.DONE else "output"] = frame.data
+    if frame.error is not None:
+        out["error"], out["cause"] = frame.error, frame.cause
+    waits = _waits_for(frame)
+    if waits is not None:
+        out["waitingFor"] = waits
+    if frame.phase is Phase.CHILDREN:
+        out["children"] = {
+            "total": frame.child_total,
+            "running": frame.child_running,
+            "succeeded": frame.child_succeeded,
+            "failed": frame.child_failed,
+        }
+    if frame.variables:
+        out["variables"] = frame.variables
+    return out
+
+
+def execution_view(state: ExecutionState) -> dict[str, JSON]:
+    """An execution state as a user thinks of it: status, input, output or error, and each
+    state in progress (what it does, its input, variables, what it waits for); no internal
+    bookkeeping (phases, heartbeat bases, retry counters by index)."""
+    out: dict[str, JSON] = {
+        "status": state.status,
+        "input": state.input,
+        "startDate": _iso(state.start_time),
+    }
+    if state.status != "RUNNING":
+        out.update(output=state.output, error=state.error, cause=state.cause)
+    active = [
+        frame for frame in state.frames.values() if frame.phase not in (Phase.DONE, Phase.REPORTED)
+    ]
+    out["currentStates"] = [_frame_view(frame) for frame in active]
+    waiting = [view for view in out["currentStates"] if "waitingFor" in view]
+    out["pendingWork"] = [f"{view['state']}: {view['waitingFor']}" for view in waiting]
+    return out
+
+
+def _iso(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).isoformat(timespec="milliseconds")
 
 
 def step_through(steps: Sequence[Step], commands: Iterable[str]) -> Iterator[str]:

@@ -13,9 +13,11 @@ Imports the public ``runtime`` API and the standard library (plus anyio and msgs
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -35,11 +37,18 @@ from runtime import (
 
 __all__ = [
     "describe",
+    "describe_state_machine",
+    "executions_table",
     "list_executions",
+    "list_requests",
+    "list_state_machines",
+    "machines_table",
     "put_state_machine",
     "request",
+    "requests_table",
     "run_execution",
     "serve",
+    "update_state_machine",
     "wait_for_request",
 ]
 
@@ -69,6 +78,7 @@ async def run_execution(
     store: str,
     handlers: HandlerRegistry,
     machine_type: str = "STANDARD",
+    name: str | None = None,
     history: bool = False,
     virtual_time: bool = False,
 ) -> dict[str, JSON]:
@@ -89,7 +99,7 @@ async def run_execution(
         # Caught inside the block: leaving it with an exception would wrap it in the runtime's
         # task group's ExceptionGroup.
         try:
-            done = await runtime.run(definition, execution_input, type=machine_type)
+            done = await runtime.run(definition, execution_input, type=machine_type, name=name)
             result: dict[str, JSON] = {
                 "executionArn": done.execution_arn,
                 "status": done.status,
@@ -135,7 +145,11 @@ async def put_state_machine(
     arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
     async with SqliteStore.open(path) as store:
         existing = await store.get_state_machine(arn)
-        if existing is not None and existing.definition == definition:
+        if (
+            existing is not None
+            and existing.definition == definition
+            and existing.type == machine_type
+        ):
             return arn
         await store.put_state_machine(
             StateMachineRecord(
@@ -208,12 +222,239 @@ async def wait_for_request(path: str, request_id: int, timeout: float) -> dict[s
 
 
 async def describe(path: str, execution_arn: str) -> dict[str, JSON]:
-    """DescribeExecution, read from the file."""
+    """DescribeExecution, read from the file.
+
+    Raises:
+        ExecutionDoesNotExist: no such execution; when a ``start`` request of that ARN is still
+            pending (or failed), the message says so, with the request's id.
+    """
     async with SqliteStore.open(path) as store:
         record = await store.get_execution(execution_arn)
+        if record is None:
+            found = await _start_request_of(store, execution_arn)
+    if record is not None:
+        return _describe(ExecutionDescription.of(record))
+    message = f"Execution Does Not Exist: '{execution_arn}'"
+    if found is not None:
+        request_id, status, result = found
+        if status == "PENDING":
+            message += (
+                f"; its StartExecution is request {request_id}, still PENDING: a runtime on the"
+                " file applies it (statemill worker)"
+            )
+        else:
+            message += f"; its StartExecution, request {request_id}, {status}: {result}"
+    raise ExecutionDoesNotExist(message)
+
+
+def _execution_arn_of(machine_arn: str, name: str) -> str:
+    """The ARN a STANDARD execution named ``name`` of ``machine_arn`` gets."""
+    prefix, _, machine_name = machine_arn.partition(":stateMachine:")
+    return f"{prefix}:execution:{machine_name}:{name}"
+
+
+async def _start_request_of(
+    store: SqliteStore, execution_arn: str
+) -> tuple[int, str, str | None] | None:
+    """The latest ``start`` request whose execution is ``execution_arn``: (id, status, result)."""
+    found = None
+    for item in await _all_requests(store):
+        if item["kind"] != "start" or "body" not in item:
+            continue
+        body = item["body"]
+        if not isinstance(body, dict) or not isinstance(body.get("stateMachineArn"), str):
+            continue
+        arn = _execution_arn_of(body["stateMachineArn"], str(body.get("name")))
+        if arn == execution_arn:
+            found = (item["requestId"], item["status"], item.get("resultText"))
+    return found
+
+
+async def _all_requests(store: SqliteStore) -> list[dict[str, JSON]]:
+    """Every request in the file, oldest first: ``requestId``, ``kind``, ``status``, ``body``
+    (pending ones: what the runtime will apply), ``result``.
+
+    The store reads a request by id (ids are 1, 2, 3 ... and requests are never deleted), and
+    lists only the pending ones with their bodies.
+    """
+    bodies = {
+        request_id: msgspec.json.decode(payload)
+        for request_id, _kind, payload, _created in await store.pending_requests(limit=1_000_000)
+    }
+    out: list[dict[str, JSON]] = []
+    request_id = 1
+    while (found := await store.get_request(request_id)) is not None:
+        kind, status, result = found
+        item: dict[str, JSON] = {"requestId": request_id, "kind": kind, "status": status}
+        if request_id in bodies:
+            item["body"] = bodies[request_id]
+        if result is not None:
+            item["result"] = msgspec.json.decode(result)
+            item["resultText"] = _result_text(item["result"])
+        out.append(item)
+        request_id += 1
+    return out
+
+
+def _result_text(result: JSON) -> str:
+    if isinstance(result, dict) and "error" in result:
+        return f"{result['error']}: {result.get('message', '')}".rstrip(": ")
+    return msgspec.json.encode(result).decode()
+
+
+async def list_requests(path: str, *, everything: bool = False) -> list[dict[str, JSON]]:
+    """The pending and failed requests in the file, oldest first (``everything``: done too)."""
+    async with SqliteStore.open(path) as store:
+        found = await _all_requests(store)
+    return [item for item in found if everything or item["status"] != "DONE"]
+
+
+def requests_table(requests: Sequence[dict[str, JSON]]) -> str:
+    """What ``statemill requests`` prints: id, kind, status and what the request is about."""
+    rows = []
+    for item in requests:
+        body = item.get("body")
+        about = ""
+        if isinstance(body, dict):
+            about = str(body.get("executionArn") or body.get("stateMachineArn") or "")
+            if item["kind"] == "start" and body.get("name"):
+                about += f" name={body['name']}"
+        rows.append(
+            (
+                str(item["requestId"]),
+                str(item["kind"]),
+                str(item["status"]),
+                about or str(item.get("resultText", "")),
+            )
+        )
+    if not rows:
+        return "no pending or failed requests"
+    return _table(("ID", "KIND", "STATUS", "DETAIL"), rows)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell (the last one is not padded)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
+        return "  ".join([*padded, cells[-1]]).rstrip()
+
+    return "\n".join(line(row) for row in [header, *rows])
+
+
+def iso_time(timestamp: float | None) -> str:
+    """A timestamp as local ISO 8601 time to the second (``-`` for none)."""
+    if timestamp is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def duration(start: float, stop: float | None, now: float) -> str:
+    """``1.234s``, ``12m03s``, ``2h05m``: the time from ``start`` to ``stop`` (or ``now``)."""
+    seconds = max(0.0, (stop if stop is not None else now) - start)
+    if seconds < 60:
+        return f"{seconds:.3f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def executions_table(executions: Sequence[dict[str, JSON]], *, now: float) -> str:
+    """What ``statemill list`` prints: status, start time, duration, name, machine, ARN."""
+    rows = [
+        (
+            str(item["status"]),
+            iso_time(item["startDate"]),
+            duration(item["startDate"], item["stopDate"], now)
+            + ("" if item["stopDate"] is not None else " (running)"),
+            str(item["name"]),
+            str(item["stateMachineArn"]).rpartition(":")[2],
+            str(item["executionArn"]),
+        )
+        for item in executions
+    ]
+    if not rows:
+        return "no executions"
+    return _table(("STATUS", "STARTED", "DURATION", "NAME", "STATE MACHINE", "EXECUTION ARN"), rows)
+
+
+# -- state machines -------------------------------------------------------------------------------
+
+
+def _machine(record: StateMachineRecord, *, definition: bool = False) -> dict[str, JSON]:
+    out: dict[str, JSON] = {
+        "stateMachineArn": record.arn,
+        "name": record.name,
+        "type": record.type,
+        "creationDate": iso_time(record.creation_date),
+        "revisionId": record.revision_id,
+    }
+    if definition:
+        out["definition"] = record.definition
+    return out
+
+
+async def list_state_machines(path: str) -> list[dict[str, JSON]]:
+    """ListStateMachines, read from the file (by name)."""
+    async with SqliteStore.open(path) as store:
+        records = await store.list_state_machines()
+    return [_machine(record) for record in sorted(records, key=lambda r: r.name)]
+
+
+async def describe_state_machine(path: str, state_machine_arn: str) -> dict[str, JSON]:
+    """DescribeStateMachine, read from the file (with the definition and execution counts).
+
+    Raises:
+        StateMachineDoesNotExist: no such state machine in the file.
+    """
+    async with SqliteStore.open(path) as store:
+        record = await store.get_state_machine(state_machine_arn)
+        if record is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        executions = await store.list_executions(state_machine_arn, limit=1_000_000)
+    counts: dict[str, int] = {}
+    for execution in executions:
+        counts[execution.status] = counts.get(execution.status, 0) + 1
+    return {**_machine(record, definition=True), "executions": counts}
+
+
+async def update_state_machine(
+    path: str, state_machine_arn: str, definition: str, machine_type: str | None = None
+) -> dict[str, JSON]:
+    """UpdateStateMachine in the file: a new definition (and type); returns the new revision.
+
+    Executions already started keep the definition they started with only as far as their log
+    goes: a runtime opened on the file runs them on the stored definition.
+
+    Raises:
+        StateMachineDoesNotExist: no such state machine in the file.
+        InvalidDefinition: the new definition is not valid ASL.
+    """
+    async with SqliteStore.open(path) as store:
+        record = await store.get_state_machine(state_machine_arn)
     if record is None:
-        raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
-    return _describe(ExecutionDescription.of(record))
+        raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+    await put_state_machine(path, record.name, definition, machine_type or record.type)
+    async with SqliteStore.open(path) as store:
+        updated = await store.get_state_machine(state_machine_arn)
+    assert updated is not None
+    return {
+        "stateMachineArn": updated.arn,
+        "revisionId": updated.revision_id,
+        "updateDate": iso_time(time.time()),
+    }
+
+
+def machines_table(machines: Sequence[dict[str, JSON]]) -> str:
+    """What ``statemill machines list`` prints: name, type, creation time, ARN."""
+    rows = [
+        (str(m["name"]), str(m["type"]), str(m["creationDate"]), str(m["stateMachineArn"]))
+        for m in machines
+    ]
+    if not rows:
+        return "no state machines"
+    return _table(("NAME", "TYPE", "CREATED", "STATE MACHINE ARN"), rows)
 
 
 async def list_executions(

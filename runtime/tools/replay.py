@@ -220,6 +220,8 @@ class Divergence(msgspec.Struct, frozen=True, kw_only=True):
     now: dict[str, JSON] | None
     """What the new definition writes instead (``None``: nothing happens at that point)."""
     message: str
+    cause: str | None = None
+    """The cause of the error the new definition raises instead (e.g. a ``States.Runtime``)."""
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -393,6 +395,11 @@ def _divergence(
         note = f"recorded {_describe(was)}, the new definition writes {_describe(now)}"
     else:
         note = f"recorded {_describe(was)}; {note}"
+    cause = None if new is None else new.details.get("cause")
+    if isinstance(cause, str) and cause:
+        note += f" (cause: {cause})"
+    else:
+        cause = None
     where = f"event {recorded.id}" + (f" (state {name!r})" if name else "")
     return Divergence(
         event_id=recorded.id,
@@ -401,6 +408,7 @@ def _divergence(
         recorded=was,
         now=now,
         message=f"{where}: {note}",
+        cause=cause,
     )
 
 

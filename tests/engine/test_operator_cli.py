@@ -80,7 +80,7 @@ def test_manual_release_end_to_end(
     code, done = cli(capsys, "describe", arn, "--store", db)
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == {"order": "A-1", "releasedBy": "ada"}
-    code, listed = cli(capsys, "list", "--store", db, "--status", "SUCCEEDED")
+    code, listed = cli(capsys, "list", "--store", db, "--status", "SUCCEEDED", "--format", "json")
     assert [e["executionArn"] for e in listed["executions"]] == [arn]
 
 

@@ -149,9 +149,14 @@ def test_replay_at_shows_the_whole_state(capsys: pytest.CaptureFixture[str], sto
 
     found = json.loads(out)
     assert code == 0
-    assert found["step"]["id"] == map_started.id + 3
-    assert len(found["execution"]["frames"]) >= 2  # the top level and an iteration
-    assert found["execution"]["status"] == "RUNNING"
+    assert found["event"]["id"] == map_started.id + 3
+    execution = found["execution"]
+    assert execution["status"] == "RUNNING"
+    assert len(execution["currentStates"]) >= 2  # the Map and an iteration
+    # the state as a user thinks of it: no internal bookkeeping
+    assert "frames" not in execution
+    assert "phase" not in out
+    assert "task_beat_at" not in out
 
 
 def test_replay_json_steps(capsys: pytest.CaptureFixture[str], store: str) -> None:

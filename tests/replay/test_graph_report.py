@@ -235,5 +235,74 @@ def test_svg_of_parallel_branches_has_a_group_per_branch() -> None:
     ns = "{http://www.w3.org/2000/svg}"
     groups = [g.findtext(f"{ns}text") for g in root.iter(f"{ns}g") if g.get("class") == "group"]
     catch_edges = [g for g in root.iter(f"{ns}g") if g.get("class") == "edge edge-catch"]
-    assert sorted(groups) == ["P: branch 1", "P: branch 2"]
+    assert sorted(str(g) for g in groups) == ["P: branch 1", "P: branch 2"]
     assert len(catch_edges) == 1
+
+
+# -- edge labels never overlap (issue 16, part 6) -------------------------------------------------
+
+FIVE_RULES = {
+    "StartAt": "Route",
+    "States": {
+        "Route": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.kind", "StringEquals": f"kind-number-{n}", "Next": f"Handle{n}"}
+                for n in range(5)
+            ],
+            "Default": "Other",
+        },
+        **{f"Handle{n}": {"Type": "Succeed"} for n in range(5)},
+        "Other": {"Type": "Fail", "Error": "Unknown"},
+    },
+}
+
+
+def _label_boxes(svg: str) -> list[tuple[float, float, float, float]]:
+    """(x, y, width, height) of each edge label's box in the SVG: what the reader sees."""
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = []
+    for group in ElementTree.fromstring(svg).iter(f"{ns}g"):
+        if "edge-label" in (group.get("class") or "").split():
+            rect = group.find(f"{ns}rect")
+            assert rect is not None
+            boxes.append(tuple(float(rect.get(key, "0")) for key in ("x", "y", "width", "height")))
+    return boxes  # type: ignore[return-value]
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        *sorted(EXAMPLES.glob("*.json")),
+        pytest.param(FIVE_RULES, id="choice-with-five-rules"),
+    ],
+    ids=str,
+)
+def test_no_two_edge_labels_overlap(definition: Path | dict[str, Any]) -> None:
+    text = definition.read_text() if isinstance(definition, Path) else json.dumps(definition)
+    graph = build(load_definition(text))
+    svg = to_svg(graph)
+
+    boxes = _label_boxes(svg)
+    assert len(boxes) == sum(1 for edge in graph.edges if edge.label and edge.kind != "end")
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlap(a, b)]
+    assert overlapping == []
+    # every label fits inside the drawing
+    root = ElementTree.fromstring(svg)
+    left, top, width, height = (float(v) for v in root.get("viewBox", "").split())
+    for x, y, w, h in boxes:
+        assert left <= x
+        assert x + w <= left + width
+        assert top <= y
+        assert y + h <= top + height
+
+
+def test_the_five_rule_choice_labels_every_rule() -> None:
+    svg = to_svg(build(load_definition(json.dumps(FIVE_RULES))))
+    for n in range(5):
+        assert f"kind-number-{n}" in svg
+    assert len(_label_boxes(svg)) == 6  # five rules and Default
