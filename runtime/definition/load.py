@@ -20,12 +20,11 @@ their parent state's, as AWS does. This module is pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, cast
 
-from runtime.definition import validate
+from runtime.definition import limits, validate
 from runtime.definition.model import (
     Catcher,
     Choice,
@@ -75,6 +74,9 @@ _CATCHER_FIELDS: Final = frozenset(
     {"ErrorEquals", "Next", "ResultPath", "Assign", "Output", "Comment"}
 )
 _MAX_TIMEOUT: Final = 99_999_999
+_WHAT: Final = "The definition"
+_DEPTH: Final = limits.MAX_DEFINITION_DEPTH
+_MAX_INTEGER_DIGITS: Final = len(str(limits.MAX_INTEGER))
 
 
 def load_definition(
@@ -96,10 +98,49 @@ def load_definition(
             ``MISSING_END_STATE``, ``DUPLICATE_STATE_NAME``).
     """
     duplicates = _DuplicateKeys()
-    raw = _decode(source, duplicates) if isinstance(source, str | bytes) else source
+    if isinstance(source, str | bytes):
+        _check_limits(limits.check_json_text, source)
+        raw = _decode(source, duplicates)
+    else:
+        raw = source
+    _check_limits(limits.check_json, raw)
+    if not isinstance(source, str | bytes):
+        _check_size(raw)
     machine = _Loader(machine_type, duplicates).machine(raw)
     validate.check_graph(machine)
     return machine
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits, checked before any recursive pass (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_limits(check: Callable[..., None], value: Any) -> None:
+    """Run a :mod:`~runtime.definition.limits` check on the definition text or value: at most
+    1 MiB of text (AWS's hard quota), nested at most ``MAX_DEFINITION_DEPTH`` deep, object keys
+    that are strings, no lone surrogates, finite numbers. Every later pass (the decoder, the
+    loader, the payload and Choice compilers, the graph checks) recurses at most that deep.
+
+    Raises:
+        InvalidDefinition: ``SCHEMA_VALIDATION_FAILED`` naming the limit, at the JSON Pointer of
+            the offending element (``/`` for the text as a whole).
+    """
+    try:
+        if check is limits.check_json_text:
+            check(value, what=_WHAT, max_bytes=limits.MAX_DEFINITION_BYTES, max_depth=_DEPTH)
+        else:
+            check(value, what=_WHAT, max_depth=_DEPTH)
+    except limits.JSONLimitError as exc:
+        raise InvalidDefinition(_SCHEMA, f"{exc.what} {exc.detail}", exc.pointer) from None
+
+
+def _check_size(raw: JSON) -> None:
+    """A definition handed in decoded: its JSON text is at most 1 MiB, as AWS's quota says."""
+    size = limits.encoded_size(raw)
+    if size > limits.MAX_DEFINITION_BYTES:
+        detail = f"is {size} bytes of JSON, over the limit of {limits.MAX_DEFINITION_BYTES} bytes"
+        raise InvalidDefinition(_SCHEMA, f"{_WHAT} {detail}", "/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,11 +178,38 @@ def _decode(source: str | bytes, duplicates: _DuplicateKeys) -> JSON:
     """JSON text -> value; syntax errors worded as AWS's parser (Jackson) words them."""
     text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
     try:
-        return json.loads(text, object_pairs_hook=duplicates, parse_constant=_reject_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+        )
     except json.JSONDecodeError as exc:
         raise _json_error(text, exc.pos) from None
     except _NonStandardToken as exc:
         raise _non_standard_token(text, exc.token) from None
+    except _IntegerTooLong as exc:
+        detail = (
+            f"{_WHAT} contains an integer of {exc.digits} digits, larger in magnitude than "
+            "the largest finite double (about 1.8e308)"
+        )
+        raise InvalidDefinition(_SCHEMA, detail, "/") from None
+
+
+class _IntegerTooLong(ValueError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int:
+    """An integer literal, refused before conversion when it has more digits than any integer
+    within :data:`~runtime.definition.limits.MAX_INTEGER` (converting a long decimal text is
+    quadratic, and Python refuses more than 4,300 digits with a bare ``ValueError``)."""
+    digits = len(text) - text.startswith("-")
+    if digits > _MAX_INTEGER_DIGITS:
+        raise _IntegerTooLong(digits)
+    return int(text)
 
 
 class _NonStandardToken(ValueError):
@@ -339,10 +407,8 @@ def _compile_path(text: str, field: str, pointer: str, *, reference: bool = True
     return path
 
 
-@functools.cache
-def _root_path() -> Path:
-    """``$``, compiled once and shared (paths are immutable)."""
-    return Path.compile("$")
+_ROOT_PATH: Final = Path.compile("$")
+"""``$``, compiled once and shared (paths are immutable)."""
 
 
 def _work_fields(fields: _Fields, jsonpath: bool) -> dict[str, Any]:
@@ -368,7 +434,7 @@ def _io_paths(fields: _Fields, *, result: bool) -> IOPaths:
             else ("output_path" if name == "OutputPath" else "result_path")
         )
         if name not in fields.raw:
-            values[key] = _root_path()
+            values[key] = _ROOT_PATH
         elif fields.raw[name] is None:
             values[f"{key}_null"] = True
         else:
@@ -494,12 +560,14 @@ class _Loader:
         validate.check_state_fields(raw, kind, language, pointer)
         if language == "JSONata":
             self.compile_jsonata(raw, pointer)
+        assign, assign_payload = self.assign(fields, language)
         common: dict[str, Any] = {
             "name": name,
             "comment": fields.string("Comment"),
             "query_language": language,
             "pointer": pointer,
-            "assign": self.assign(fields, language),
+            "assign": assign,
+            "assign_payload": assign_payload,
             "output": raw.get("Output"),
             "has_output": "Output" in raw,
         }
@@ -556,17 +624,18 @@ class _Loader:
                 raise _fail(str(exc), f"{pointer}/{validate.escape_pointer(field)}") from None
 
     @staticmethod
-    def assign(fields: _Fields, language: str) -> JSON:
-        """``Assign`` (workflow variables), kept raw; in JSONPath its ``.$`` values must be
-        valid paths or intrinsic calls, checked by compiling it as a payload template."""
+    def assign(fields: _Fields, language: str) -> tuple[JSON, Payload | None]:
+        """``Assign`` (workflow variables): the raw object, and in JSONPath its compiled payload
+        template (its ``.$`` values must be valid paths or intrinsic calls); ``(None, None)``
+        when absent. JSONata's raw template is compiled by :meth:`compile_jsonata`."""
         if "Assign" not in fields.raw:
-            return None
+            return None, None
         value = fields.raw["Assign"]
         if not isinstance(value, Mapping):
             raise fields.wrong_type("Assign", "OBJECT")
         if language == "JSONPath":
-            Payload.compile(value, fields.at("Assign"))
-        return value
+            return value, Payload.compile(value, fields.at("Assign"))
+        return value, None
 
     @staticmethod
     def transition(fields: _Fields) -> dict[str, Any]:
@@ -580,13 +649,26 @@ class _Loader:
         return {"next": next_state, "end": bool(end)}
 
     def pass_state(self, fields: _Fields, common: dict[str, Any], jsonpath: bool) -> Pass:
+        plain = common["assign"] is None and not common["has_output"]
         if not jsonpath:
-            return Pass(**common)
+            return Pass(is_plain=plain, **common)
+        io = _io_paths(fields, result=True)
+        parameters = fields.payload("Parameters")
+        plain = (
+            plain
+            and parameters is None
+            and "Result" not in fields.raw
+            and all(
+                path is not None and path.text == "$"
+                for path in (io.input_path, io.result_path, io.output_path)
+            )
+        )
         return Pass(
-            io=_io_paths(fields, result=True),
-            parameters=fields.payload("Parameters"),
+            io=io,
+            parameters=parameters,
             result=fields.raw.get("Result"),
             has_result="Result" in fields.raw,
+            is_plain=plain,
             **common,
         )
 
@@ -617,6 +699,7 @@ class _Loader:
         values.update(_work_fields(fields, jsonpath))
         return Task(
             resource=resource,
+            resolved_resource=validate.resolve_resource(resource),
             credentials=credentials,
             retry=self.retry(fields),
             catch=self.catch(fields, jsonpath),
@@ -651,15 +734,24 @@ class _Loader:
         rules = fields.array("Choices", non_empty=True)
         assert rules is not None
         base = fields.at("Choices")
+        rule_payloads: list[Payload | None] = []
         for index, rule in enumerate(rules):
+            payload = None
             if isinstance(rule, Mapping) and "Assign" in rule:
-                self.assign(_Fields(rule, f"{base}[{index}]"), language)
+                _, payload = self.assign(_Fields(rule, f"{base}[{index}]"), language)
+            rule_payloads.append(payload)
         compiled = tuple(
             ChoiceRule.compile(rule, f"{base}[{index}]", top_level=True, query_language=language)
             for index, rule in enumerate(rules)
         )
         io = _io_paths(fields, result=False) if language == "JSONPath" else IOPaths()
-        return Choice(choices=compiled, default=fields.string("Default"), io=io, **common)
+        return Choice(
+            choices=compiled,
+            default=fields.string("Default"),
+            choice_assign_payloads=tuple(rule_payloads),
+            io=io,
+            **common,
+        )
 
     def wait(self, fields: _Fields, common: dict[str, Any], jsonpath: bool) -> Wait:
         """A Wait state: exactly one of ``Seconds``, ``Timestamp``, ``SecondsPath``,
@@ -769,7 +861,7 @@ class _Loader:
             selector = "ItemSelector" if "ItemSelector" in raw else "Parameters"
             values.update(
                 io=_io_paths(fields, result=True),
-                items_path=fields.path("ItemsPath") if "ItemsPath" in raw else _root_path(),
+                items_path=fields.path("ItemsPath") if "ItemsPath" in raw else _ROOT_PATH,
                 item_selector=fields.payload(selector),
                 result_selector=fields.payload("ResultSelector"),
                 item_batcher=self.item_batcher(fields),
@@ -917,18 +1009,20 @@ class _Loader:
             inner.require("Next")
             next_state = inner.string("Next")
             assert next_state is not None
-            result_path: Path | None = _root_path()
+            result_path: Path | None = _ROOT_PATH
             if "ResultPath" in item:
                 result_path = None if item["ResultPath"] is None else inner.path("ResultPath")
                 if result_path is not None and (result_path.is_context or result_path.variable):
                     raise inner.invalid_path("ResultPath", "ReferencePath")
+            assign, assign_payload = self.assign(inner, language)
             catchers.append(
                 Catcher(
                     error_equals=error_equals,
                     next=next_state,
                     result_path=result_path,
                     result_path_set="ResultPath" in item,
-                    assign=self.assign(inner, language),
+                    assign=assign,
+                    assign_payload=assign_payload,
                     output=item.get("Output"),
                     has_output="Output" in item,
                 )

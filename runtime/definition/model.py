@@ -25,6 +25,14 @@ JSON: TypeAlias = Any
 
 QueryLanguage: TypeAlias = Literal["JSONPath", "JSONata"]
 
+ResourceKind: TypeAlias = Literal[
+    "lambda", "lambda-invoke", "activity", "start-execution", "http", "service", "handler"
+]
+"""What a Task's ``Resource`` names (see :class:`TaskResource`)."""
+
+IntegrationPattern: TypeAlias = Literal["request-response", ".sync", ".sync:2", ".waitForTaskToken"]
+"""ASL "Service integration patterns": the ``Resource`` suffix, or none (request-response)."""
+
 
 class Retrier(msgspec.Struct, frozen=True, kw_only=True):
     """One element of a ``Retry`` array (ASL "Retrying after error")."""
@@ -47,6 +55,9 @@ class Catcher(msgspec.Struct, frozen=True, kw_only=True):
     result_path_set: bool = False
     """True when the definition gave ``ResultPath`` explicitly (absent means ``$``)."""
     assign: JSON = None
+    assign_payload: Payload | None = None
+    """The JSONPath ``Assign`` compiled at load time (``None`` when absent or in JSONata,
+    whose ``assign`` stays a raw template for the JSONata layer)."""
     output: JSON = None
     has_output: bool = False
     """True when the catcher gives a JSONata ``Output`` (which may be JSON null)."""
@@ -80,6 +91,9 @@ class StateBase(msgspec.Struct, frozen=True, kw_only=True):
     io: IOPaths = msgspec.field(default_factory=IOPaths)
     assign: JSON = None
     """Raw ``Assign`` object (variables); evaluated by the JSONata/variables layer."""
+    assign_payload: Payload | None = None
+    """The JSONPath ``Assign`` compiled at load time as a payload template (``None`` when the
+    state has no ``Assign`` or is a JSONata state)."""
     output: JSON = None
     """Raw JSONata ``Output`` (JSONata states only)."""
     has_output: bool = False
@@ -94,12 +108,62 @@ class Pass(StateBase, frozen=True, kw_only=True, tag="Pass"):
     parameters: Payload | None = None
     result: JSON = None
     has_result: bool = False
+    is_plain: bool = False
+    """No ``Parameters``, ``Result``, ``Assign`` or ``Output``, and ``InputPath``,
+    ``ResultPath``, ``OutputPath`` absent or ``$``: the output is the input (a fast path)."""
+
+
+class TaskResource(msgspec.Struct, frozen=True, kw_only=True):
+    """A Task's ``Resource``, resolved once at load time (ASL "Task state", "Resource"; AWS's
+    service integration patterns).
+
+    ``kind`` is one of:
+
+    * ``lambda``: a Lambda function ARN
+      (``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]``);
+    * ``lambda-invoke``: ``arn:aws:states:::lambda:invoke``, the function named at run time by
+      ``Parameters.FunctionName``/``Arguments.FunctionName``; its result is wrapped as AWS does;
+    * ``activity``: an activity ARN; a worker takes the task (GetActivityTask) with a token;
+    * ``start-execution``: ``arn:aws:states:::states:startExecution``, a nested execution;
+    * ``http``: ``arn:aws:states:::http:invoke``, the HTTP Task;
+    * ``service``: any other optimised or ``aws-sdk`` integration
+      (``arn:aws:states:::SERVICE:ACTION``);
+    * ``handler``: any other string: a name registered with the runtime.
+    """
+
+    kind: ResourceKind
+    pattern: IntegrationPattern = "request-response"
+    handler_name: str | None = None
+    """The name the handler registry is asked for: a Lambda ARN's function ``NAME``, the
+    resource itself for the other kinds; ``None`` for ``lambda-invoke`` (the function comes
+    from ``FunctionName`` at run time). For ``.waitForTaskToken`` the engine also tries the
+    name without the suffix (``base``)."""
+    base: str = ""
+    """The resource without its integration-pattern suffix."""
+    function_qualifier: str | None = None
+    """A Lambda ARN's version or alias (``...:function:NAME:QUALIFIER``)."""
+    resource_type: str = "statemill"
+    """``resourceType`` of TaskScheduled/TaskStarted events: the service of an
+    ``arn:aws:states:::SERVICE:ACTION`` integration, ``statemill`` for others."""
+    resource_action: str = ""
+    """``resource`` of those events: ``ACTION`` plus the pattern suffix for an integration
+    (``invoke.waitForTaskToken``), the whole resource for others."""
+    has_task_token: bool = False
+    """The Task waits for a task-token answer: ``.waitForTaskToken``, or an activity."""
+
+    @property
+    def is_lambda(self) -> bool:
+        """A Lambda call (function ARN or ``lambda:invoke``): failures are formatted as AWS
+        Lambda's Python runtime formats them."""
+        return self.kind in ("lambda", "lambda-invoke")
 
 
 class Task(StateBase, frozen=True, kw_only=True, tag="Task"):
     """A Task state: calls the handler named by ``Resource``."""
 
     resource: str
+    resolved_resource: TaskResource
+    """``resource`` resolved at load time: kind, handler name, integration pattern."""
     parameters: Payload | None = None
     arguments: JSON = None
     result_selector: Payload | None = None
@@ -119,6 +183,9 @@ class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
 
     choices: tuple[ChoiceRule, ...] = ()
     default: str | None = None
+    choice_assign_payloads: tuple[Payload | None, ...] = ()
+    """Each rule's JSONPath ``Assign`` compiled at load time, in the order of ``choices``
+    (``None`` for a rule without one, and for every rule of a JSONata Choice)."""
 
 
 class Wait(StateBase, frozen=True, kw_only=True, tag="Wait"):

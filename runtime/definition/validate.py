@@ -18,9 +18,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, cast
 
-from runtime.definition.model import Choice, Fail, Map, Parallel, State, StateMachine, Succeed, Task
+from runtime.definition.model import (
+    Choice,
+    Fail,
+    IntegrationPattern,
+    Map,
+    Parallel,
+    ResourceKind,
+    State,
+    StateMachine,
+    Succeed,
+    Task,
+    TaskResource,
+)
 from runtime.errors import InvalidDefinition
 from runtime.lang.choice import timestamp_instant
 
@@ -36,6 +49,7 @@ __all__ = [
     "check_states_all",
     "check_timestamp",
     "escape_pointer",
+    "resolve_resource",
 ]
 
 JSON = Any
@@ -53,64 +67,66 @@ _RESULT: Final = frozenset({"ResultPath", "ResultSelector"})
 _ERRORS: Final = frozenset({"Retry", "Catch"})
 
 #: Every field each state type supports, in either query language (ASL "State Types").
-STATE_FIELDS: Final[dict[str, frozenset[str]]] = {
-    "Pass": _COMMON | _IO | _FLOW | {"ResultPath", "Parameters", "Result", "Assign", "Output"},
-    "Task": _COMMON
-    | _IO
-    | _FLOW
-    | _RESULT
-    | _ERRORS
-    | {
-        "Resource",
-        "Parameters",
-        "Arguments",
-        "TimeoutSeconds",
-        "TimeoutSecondsPath",
-        "HeartbeatSeconds",
-        "HeartbeatSecondsPath",
-        "Credentials",
-        "Assign",
-        "Output",
-    },
-    "Choice": _COMMON | _IO | {"Choices", "Default", "Assign", "Output"},
-    "Wait": _COMMON
-    | _IO
-    | _FLOW
-    | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Assign", "Output"},
-    "Succeed": _COMMON | _IO | {"Output"},
-    "Fail": _COMMON | {"Error", "Cause", "ErrorPath", "CausePath"},
-    "Parallel": _COMMON
-    | _IO
-    | _FLOW
-    | _RESULT
-    | _ERRORS
-    | {"Branches", "Parameters", "Arguments", "Assign", "Output"},
-    "Map": _COMMON
-    | _IO
-    | _FLOW
-    | _RESULT
-    | _ERRORS
-    | {
-        "ItemProcessor",
-        "Iterator",
-        "ItemsPath",
-        "Items",
-        "ItemSelector",
-        "Parameters",
-        "ItemReader",
-        "ItemBatcher",
-        "ResultWriter",
-        "MaxConcurrency",
-        "MaxConcurrencyPath",
-        "ToleratedFailureCount",
-        "ToleratedFailureCountPath",
-        "ToleratedFailurePercentage",
-        "ToleratedFailurePercentagePath",
-        "Label",
-        "Assign",
-        "Output",
-    },
-}
+STATE_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "Pass": _COMMON | _IO | _FLOW | {"ResultPath", "Parameters", "Result", "Assign", "Output"},
+        "Task": _COMMON
+        | _IO
+        | _FLOW
+        | _RESULT
+        | _ERRORS
+        | {
+            "Resource",
+            "Parameters",
+            "Arguments",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
+            "Assign",
+            "Output",
+        },
+        "Choice": _COMMON | _IO | {"Choices", "Default", "Assign", "Output"},
+        "Wait": _COMMON
+        | _IO
+        | _FLOW
+        | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Assign", "Output"},
+        "Succeed": _COMMON | _IO | {"Output"},
+        "Fail": _COMMON | {"Error", "Cause", "ErrorPath", "CausePath"},
+        "Parallel": _COMMON
+        | _IO
+        | _FLOW
+        | _RESULT
+        | _ERRORS
+        | {"Branches", "Parameters", "Arguments", "Assign", "Output"},
+        "Map": _COMMON
+        | _IO
+        | _FLOW
+        | _RESULT
+        | _ERRORS
+        | {
+            "ItemProcessor",
+            "Iterator",
+            "ItemsPath",
+            "Items",
+            "ItemSelector",
+            "Parameters",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
+            "Assign",
+            "Output",
+        },
+    }
+)
 
 #: Fields that exist only in JSONPath states (ASL "Transforming data with JSONata").
 JSONPATH_ONLY_FIELDS: Final = frozenset(
@@ -177,80 +193,149 @@ def check_state_fields(state: Mapping[str, JSON], kind: str, language: str, poin
 # ---------------------------------------------------------------------------------------------
 
 #: AWS's optimised service integrations (``arn:aws:states:::SERVICE:ACTION``) by service.
-SERVICE_INTEGRATIONS: Final[dict[str, frozenset[str]]] = {
-    "lambda": frozenset({"invoke"}),
-    "states": frozenset({"startExecution"}),
-    "http": frozenset({"invoke"}),
-    "dynamodb": frozenset({"getItem", "putItem", "updateItem", "deleteItem"}),
-    "sns": frozenset({"publish"}),
-    "sqs": frozenset({"sendMessage"}),
-    "events": frozenset({"putEvents"}),
-    "apigateway": frozenset({"invoke"}),
-    "ecs": frozenset({"runTask"}),
-    "batch": frozenset({"submitJob"}),
-    "glue": frozenset({"startJobRun"}),
-    "glue-databrew": frozenset({"startJobRun"}),
-    "athena": frozenset(
-        {"startQueryExecution", "stopQueryExecution", "getQueryExecution", "getQueryResults"}
-    ),
-    "codebuild": frozenset(
-        {"startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports", "startBuildBatch"}
-    ),
-    "sagemaker": frozenset(
-        {
-            "createTrainingJob",
-            "createTransformJob",
-            "createModel",
-            "createEndpoint",
-            "createEndpointConfig",
-            "updateEndpoint",
-            "createHyperParameterTuningJob",
-            "createLabelingJob",
-            "createProcessingJob",
-        }
-    ),
-    "eks": frozenset(
-        {
-            "createCluster",
-            "deleteCluster",
-            "createFargateProfile",
-            "deleteFargateProfile",
-            "createNodegroup",
-            "deleteNodegroup",
-            "runJob",
-            "call",
-        }
-    ),
-    "elasticmapreduce": frozenset(
-        {
-            "createCluster",
-            "terminateCluster",
-            "addStep",
-            "cancelStep",
-            "setClusterTerminationProtection",
-            "modifyInstanceFleetByName",
-            "modifyInstanceGroupByName",
-        }
-    ),
-    "emr-containers": frozenset({"startJobRun", "createVirtualCluster", "deleteVirtualCluster"}),
-    "emr-serverless": frozenset(
-        {
-            "createApplication",
-            "startApplication",
-            "stopApplication",
-            "deleteApplication",
-            "startJobRun",
-            "cancelJobRun",
-        }
-    ),
-    "mediaconvert": frozenset({"createJob"}),
-    "bedrock": frozenset({"invokeModel", "createModelCustomizationJob"}),
-}
+SERVICE_INTEGRATIONS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "lambda": frozenset({"invoke"}),
+        "states": frozenset({"startExecution"}),
+        "http": frozenset({"invoke"}),
+        "dynamodb": frozenset({"getItem", "putItem", "updateItem", "deleteItem"}),
+        "sns": frozenset({"publish"}),
+        "sqs": frozenset({"sendMessage"}),
+        "events": frozenset({"putEvents"}),
+        "apigateway": frozenset({"invoke"}),
+        "ecs": frozenset({"runTask"}),
+        "batch": frozenset({"submitJob"}),
+        "glue": frozenset({"startJobRun"}),
+        "glue-databrew": frozenset({"startJobRun"}),
+        "athena": frozenset(
+            {"startQueryExecution", "stopQueryExecution", "getQueryExecution", "getQueryResults"}
+        ),
+        "codebuild": frozenset(
+            {"startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports", "startBuildBatch"}
+        ),
+        "sagemaker": frozenset(
+            {
+                "createTrainingJob",
+                "createTransformJob",
+                "createModel",
+                "createEndpoint",
+                "createEndpointConfig",
+                "updateEndpoint",
+                "createHyperParameterTuningJob",
+                "createLabelingJob",
+                "createProcessingJob",
+            }
+        ),
+        "eks": frozenset(
+            {
+                "createCluster",
+                "deleteCluster",
+                "createFargateProfile",
+                "deleteFargateProfile",
+                "createNodegroup",
+                "deleteNodegroup",
+                "runJob",
+                "call",
+            }
+        ),
+        "elasticmapreduce": frozenset(
+            {
+                "createCluster",
+                "terminateCluster",
+                "addStep",
+                "cancelStep",
+                "setClusterTerminationProtection",
+                "modifyInstanceFleetByName",
+                "modifyInstanceGroupByName",
+            }
+        ),
+        "emr-containers": frozenset(
+            {"startJobRun", "createVirtualCluster", "deleteVirtualCluster"}
+        ),
+        "emr-serverless": frozenset(
+            {
+                "createApplication",
+                "startApplication",
+                "stopApplication",
+                "deleteApplication",
+                "startJobRun",
+                "cancelJobRun",
+            }
+        ),
+        "mediaconvert": frozenset({"createJob"}),
+        "bedrock": frozenset({"invokeModel", "createModelCustomizationJob"}),
+    }
+)
 
 _INTEGRATION: Final = re.compile(r"arn:[a-z-]+:states:::(.*)")
 _PATTERN_SUFFIX: Final = re.compile(r"(.*?)(\.sync(?::2)?|\.waitForTaskToken)?")
 _ACTIVITY: Final = re.compile(r"arn:[a-z-]+:states:[a-z0-9-]*:\d*:activity:.+")
 _SDK: Final = re.compile(r"aws-sdk:[a-z0-9-]+:[A-Za-z0-9]+")
+
+
+_LAMBDA_FUNCTION: Final = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(?::([^:]+))?"
+)
+_ACTIVITY_TASK: Final = re.compile(r"arn:aws[a-zA-Z-]*:states:[^:]*:[^:]*:activity:[^:]+")
+_WAIT_FOR_TASK_TOKEN: Final = ".waitForTaskToken"
+_INTEGRATION_KINDS: Final[Mapping[tuple[str, str], ResourceKind]] = MappingProxyType(
+    {
+        ("lambda", "invoke"): "lambda-invoke",
+        ("states", "startExecution"): "start-execution",
+        ("http", "invoke"): "http",
+    }
+)
+
+
+def resolve_resource(resource: str) -> TaskResource:
+    """What a Task's ``Resource`` names, resolved once (ASL "Task state"; AWS's service
+    integration patterns), so run time never parses it. Total: every string resolves (the
+    rules on which strings are allowed are :func:`check_resource`'s).
+
+    * an activity ARN is an ``activity`` (a worker answers with its task token);
+    * a Lambda function ARN is ``lambda``, its handler the function ``NAME``;
+    * ``arn:PARTITION:states:::SERVICE:ACTION`` with an optional ``.sync``, ``.sync:2`` or
+      ``.waitForTaskToken`` is ``lambda-invoke`` (``lambda:invoke``), ``start-execution``
+      (``states:startExecution``), ``http`` (``http:invoke``) or ``service``;
+    * any other string is a ``handler`` registered under that name; a ``.waitForTaskToken``
+      suffix gives it the callback pattern.
+    """
+    if _ACTIVITY_TASK.fullmatch(resource):
+        return TaskResource(
+            kind="activity",
+            handler_name=resource,
+            base=resource,
+            resource_action=resource,
+            has_task_token=True,
+        )
+    integration = _INTEGRATION.fullmatch(resource)
+    if integration is not None:
+        suffix_match = _PATTERN_SUFFIX.fullmatch(integration.group(1))
+        assert suffix_match is not None  # the pattern accepts every string
+        target, suffix = suffix_match.group(1), suffix_match.group(2) or ""
+        service, _, action = target.partition(":")
+        pattern = cast("IntegrationPattern", suffix or "request-response")
+        kind = _INTEGRATION_KINDS.get((service, action), "service")
+        return TaskResource(
+            kind=kind,
+            pattern=pattern,
+            handler_name=None if kind == "lambda-invoke" else resource,
+            base=resource[: len(resource) - len(suffix)],
+            resource_type=service,
+            resource_action=action + suffix,
+            has_task_token=suffix == _WAIT_FOR_TASK_TOKEN,
+        )
+    token = resource.endswith(_WAIT_FOR_TASK_TOKEN)
+    function = _LAMBDA_FUNCTION.fullmatch(resource)
+    return TaskResource(
+        kind="handler" if function is None else "lambda",
+        pattern=".waitForTaskToken" if token else "request-response",
+        handler_name=resource if function is None else function.group(1),
+        base=resource.removesuffix(_WAIT_FOR_TASK_TOKEN),
+        function_qualifier=None if function is None else function.group(2),
+        resource_action=resource,
+        has_task_token=token,
+    )
 
 
 def check_resource(resource: str, machine_type: str, pointer: str) -> None:
