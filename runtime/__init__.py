@@ -13,6 +13,7 @@ from runtime.api import (
     StartExecutionOutput,
 )
 from runtime.core.events import HistoryEvent
+from runtime.core.limits import ExecutionLimits
 from runtime.definition.load import load_definition
 from runtime.engine.clock import Clock, ManualClock, SystemClock
 from runtime.engine.handlers import Handler, HandlerRegistry, TaskContext
@@ -21,6 +22,7 @@ from runtime.errors import (
     ConcurrencyConflict,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
+    ExecutionLimitExceeded,
     ExecutionNotRedrivable,
     InternalError,
     InvalidArn,
@@ -31,6 +33,7 @@ from runtime.errors import (
     NondeterminismError,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
+    StateMachineQuarantined,
     StatemillError,
     TaskDoesNotExist,
     TaskFailed,
@@ -54,6 +57,8 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionDescription",
     "ExecutionDoesNotExist",
+    "ExecutionLimitExceeded",
+    "ExecutionLimits",
     "ExecutionNotRedrivable",
     "ExecutionRecord",
     "Handler",
@@ -73,6 +78,7 @@ __all__ = [
     "StartExecutionOutput",
     "StateMachineAlreadyExists",
     "StateMachineDoesNotExist",
+    "StateMachineQuarantined",
     "StateMachineRecord",
     "StatemillError",
     "Step",

@@ -25,16 +25,20 @@ from runtime.core.decide import dumps, parse_task_token, start_event
 from runtime.core.effects import TaskOutcome
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import fold
+from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
 from runtime.core.state import ExecutionState, Frame, Phase
+from runtime.definition.limits import JSONLimitError, check_json
 from runtime.definition.load import load_definition
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock, SystemClock
 from runtime.engine.handlers import Handler, HandlerRegistry
 from runtime.engine.scheduler import Engine, Live
 from runtime.errors import (
+    EXECUTION_LIMIT_MESSAGE,
     ActivityDoesNotExist,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
+    ExecutionLimitExceeded,
     ExecutionNotRedrivable,
     InvalidArn,
     InvalidExecutionInput,
@@ -42,6 +46,7 @@ from runtime.errors import (
     InvalidToken,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
+    StateMachineQuarantined,
     StatemillError,
     TaskDoesNotExist,
     TaskTimedOut,
@@ -124,6 +129,9 @@ class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     cause: str | None = None
     redrive_count: int = 0
+    quarantined: str | None = None
+    """Set while the execution's state machine is quarantined (its stored definition failed
+    to load on open): why the execution cannot run. Not a DescribeExecution field."""
 
     @property
     def output_value(self) -> JSON:
@@ -158,8 +166,14 @@ class Runtime:
             jumps to the next timer whenever nothing else can progress.
         workers: scheduler workers (decisions in parallel across executions).
         max_handler_concurrency: global cap on handler calls in flight.
-        tune_gc: raise the garbage collector's thresholds while the runtime is open (it holds
-            many long-lived objects); the previous thresholds are restored on close.
+        tune_gc: opt in to raising the process-wide garbage collector's thresholds while the
+            runtime is open (it holds many long-lived objects: ``benchmarks chain`` ran ~1.6x
+            faster). Off by default, as it changes the whole process. Scoped: the thresholds
+            found when the first tuning runtime opened are restored when the last one closes.
+        limits: the runtime's quotas (``ExecutionLimits``): history events per execution,
+            open executions (``start_execution`` then raises ``ExecutionLimitExceeded``) and
+            nesting depth of child executions (the starting Task then fails with
+            ``StepFunctions.ExecutionLimitExceeded``). ``None`` in a field lifts that bound.
         request_poll_interval: on a SQLite store, how often (wall-clock seconds) to apply the
             operators' requests recorded in the file (``statemill start|stop|send-task-*``);
             None: never.
@@ -180,7 +194,8 @@ class Runtime:
         virtual_time: bool = False,
         workers: int = 4,
         max_handler_concurrency: int | None = None,
-        tune_gc: bool = True,
+        tune_gc: bool = False,
+        limits: ExecutionLimits = DEFAULT_LIMITS,
         region: str = "us-east-1",
         account: str = "123456789012",
         request_poll_interval: float | None = 0.5,
@@ -203,13 +218,15 @@ class Runtime:
         self.account = account
         self._workers = workers
         self._tune_gc = tune_gc
-        self._gc_threshold: tuple[int, int, int] | None = None
+        self.limits = limits
         self._max_handler_concurrency = max_handler_concurrency
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._store: EventStore | None = None
         self._engine: Engine | None = None
         self._machines: dict[str, StateMachine] = {}
         self._machine_records: dict[str, StateMachineRecord] = {}
+        self._quarantined: dict[str, str] = {}
+        """State machine arn -> why its stored definition failed to load on open."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -217,12 +234,8 @@ class Runtime:
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         if self._tune_gc:
-            # Millions of long-lived objects (states, events) make CPython's default young
-            # generation threshold trigger full collections constantly: benchmarks/chain runs
-            # ~1.6x faster with these thresholds. Restored when the runtime closes.
-            self._gc_threshold = gc.get_threshold()
-            gc.set_threshold(100_000, 50, 1000)
-            stack.callback(gc.set_threshold, *self._gc_threshold)
+            _GC_TUNING.enter()
+            stack.callback(_GC_TUNING.exit)
         try:
             store = self._store_arg
             if isinstance(store, str):
@@ -240,18 +253,19 @@ class Runtime:
                 self.clock,
                 workers=self._workers,
                 max_handler_concurrency=self._max_handler_concurrency,
+                limits=self.limits,
+                nested_host=_NestedHost(self),
             )
             self._engine = engine
-            engine.nested_host = _NestedHost(self)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             await tg.start(engine.run)
             for record in await store.list_state_machines():
-                self._remember(record, load_definition(record.definition))
+                self._reload(record)
             open_executions = await store.open_executions()
             beats = await store.heartbeats([r.execution_arn for r in open_executions])
             recovered = await engine.recover(open_executions, self._machines)
-            self._restore_heartbeats(beats)
+            engine.restore_heartbeats(beats)
             poll = self._request_poll_interval if self._requests_store() is not None else None
             if poll is not None:
                 # Before the recovered executions decide: an answer recorded while no runtime
@@ -266,19 +280,28 @@ class Runtime:
         self._exit_stack = stack
         return self
 
-    def _restore_heartbeats(self, stored: dict[str, dict[str, float]]) -> None:
-        """After ``recover``: a waiting token Task's HeartbeatSeconds counts from its last
-        stored heartbeat, or from its start if it had none (not from the restart).
-
-        Synchronous on purpose: it runs before any worker decides a recovered execution.
+    def _reload(self, record: StateMachineRecord) -> None:
+        """Load a stored definition on open. One that fails to load (a row written by
+        ``statemill import``, a definition nested deeper than this stack allows) quarantines
+        its state machine, never the store: it is listed and described with the reason, and
+        its executions stay as stored, unrun, until a runtime that can load it opens.
         """
-        for arn, frames in self.engine.beats.items():
-            recorded = stored.get(arn, {})
-            for frame in list(frames):
-                if frame in recorded:
-                    frames[frame] = recorded[frame]
-                else:
-                    del frames[frame]  # decide falls back on the Task's start time
+        try:
+            machine = load_definition(record.definition, machine_type=record.type)
+        except Exception as exc:  # any failure (RecursionError too): a store must always open
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            log.warning("state_machine.quarantined", state_machine=record.arn, reason=reason)
+            self._quarantined[record.arn] = reason
+            self._machine_records[record.arn] = record
+            return
+        self._quarantined.pop(record.arn, None)
+        self._remember(record, machine)
+
+    def _quarantine_error(self, arn: str) -> StateMachineQuarantined:
+        return StateMachineQuarantined(
+            f"State Machine Quarantined: '{arn}': its stored definition failed to load when "
+            f"the store was opened ({self._quarantined[arn]})"
+        )
 
     async def __aexit__(
         self,
@@ -290,9 +313,7 @@ class Runtime:
         if stack is not None:
             engine = self._engine
             if engine is not None:
-                for live in engine.live.values():
-                    for running in live.running.values():
-                        running.cancel()
+                engine.cancel_handlers()
             # Close without handing the caller's exception to the task group, which would wrap
             # it in an ExceptionGroup: the caller's exception propagates unchanged.
             await stack.aclose()
@@ -337,7 +358,7 @@ class Runtime:
     def _remember(self, record: StateMachineRecord, machine: StateMachine) -> None:
         self._machines[record.arn] = machine
         if self._engine is not None:
-            self._engine.machines[record.arn] = machine
+            self._engine.add_machine(record.arn, machine)
         self._machine_records[record.arn] = record
 
     async def create_state_machine(
@@ -355,13 +376,16 @@ class Runtime:
         """
         if not _NAME.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
+        # A mapping is checked (keys, lone surrogates, depth) before it is encoded: encoding first
+        # would turn an int key into a string and raise on a surrogate (issue 11).
+        machine = load_definition(definition, machine_type=type)
         text = definition if isinstance(definition, str) else dumps(definition)
-        machine = load_definition(text, machine_type=type)
         arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
         existing = await self._log.get_state_machine(arn)
         if existing is not None:
             if existing.definition != text or existing.type != type:
                 raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+            self._quarantined.pop(arn, None)  # the same definition loads now
             self._remember(existing, machine)
             return existing
         record = StateMachineRecord(
@@ -381,11 +405,25 @@ class Runtime:
         record = await self._log.get_state_machine(state_machine_arn)
         if record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        return record
+        return self._marked(record)
 
     async def list_state_machines(self) -> list[StateMachineRecord]:
-        """Every stored state machine (ListStateMachines)."""
-        return await self._log.list_state_machines()
+        """Every stored state machine (ListStateMachines); quarantined ones say why."""
+        return [self._marked(record) for record in await self._log.list_state_machines()]
+
+    def _marked(self, record: StateMachineRecord) -> StateMachineRecord:
+        reason = self._quarantined.get(record.arn)
+        if reason is None:
+            return record
+        return msgspec.structs.replace(record, quarantined=reason)
+
+    def _described(self, record: ExecutionRecord) -> ExecutionDescription:
+        described = ExecutionDescription.of(record)
+        reason = self._quarantined.get(record.state_machine_arn)
+        if reason is None or record.status != "RUNNING":
+            return described
+        why = f"its state machine is quarantined: {reason}"
+        return msgspec.structs.replace(described, quarantined=why)
 
     # -- executions ---------------------------------------------------------------------------
 
@@ -410,6 +448,8 @@ class Runtime:
         name: str | None = None,
         parent: str | None = None,
     ) -> StartExecutionOutput:
+        if state_machine_arn in self._quarantined:
+            raise self._quarantine_error(state_machine_arn)
         machine = self._machines.get(state_machine_arn)
         sm_record = self._machine_records.get(state_machine_arn)
         if machine is None or sm_record is None:
@@ -417,10 +457,7 @@ class Runtime:
         name = name or str(uuid.uuid4())
         if not _NAME.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
-        try:
-            text = dumps({} if input is None else input)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise InvalidExecutionInput(f"Invalid execution input: {exc}") from None
+        text = _json_text({} if input is None else input, "Invalid execution input")
         if len(text.encode()) > _MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Execution input exceeds the 256 KiB limit")
         prefix = f"arn:aws:states:{self.region}:{self.account}"
@@ -448,8 +485,10 @@ class Runtime:
             parent_execution_arn=parent,
         )
         engine = self.engine
-        if execution_arn in engine.live or execution_arn in engine.parked:
+        if engine.holds(execution_arn):
             return await self._existing(execution_arn, text)
+        if parent is not None:
+            await self._check_nesting(parent)
         async with engine.admission():
             try:
                 await engine.create(record, [event])
@@ -457,6 +496,32 @@ class Runtime:
                 return await self._existing(execution_arn, text)
             engine.adopt(Live(record, machine, fold([event])))
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
+
+    async def _check_nesting(self, parent: str) -> None:
+        """Refuse a child execution nested deeper than ``limits.max_nesting_depth`` (a state
+        machine that starts itself would multiply without end: issue 11 saw 31,247 live
+        executions in 10 s). The depth is found by walking the parents, at most the limit's
+        length of steps, from memory where they are held (they are, while a ``.sync`` child
+        runs) and from the store otherwise.
+        """
+        limit = self.limits.max_nesting_depth
+        if limit is None:
+            return
+        depth = 1  # the child's
+        ancestor: str | None = parent
+        while ancestor is not None:
+            record = self.engine.record_of(ancestor) or await self._log.get_execution(ancestor)
+            if record is None:
+                return
+            ancestor = record.parent_execution_arn
+            if ancestor is not None:
+                depth += 1
+            if depth > limit:
+                raise ExecutionLimitExceeded(
+                    f"{EXECUTION_LIMIT_MESSAGE} Child executions may be nested at most "
+                    f"{limit} deep (ExecutionLimits.max_nesting_depth): '{parent}' is at "
+                    f"depth {limit}."
+                )
 
     async def _existing(self, execution_arn: str, text: str) -> StartExecutionOutput:
         """StartExecution's idempotency: the same name and input while RUNNING returns the
@@ -480,13 +545,13 @@ class Runtime:
 
     async def describe_execution(self, execution_arn: str) -> ExecutionDescription:
         """The execution's status, input and result (DescribeExecution)."""
-        recent = self.engine.recent.get(execution_arn)
+        recent = self.engine.recent_record(execution_arn)
         if recent is not None:
             return ExecutionDescription.of(recent)
         record = await self._log.get_execution(execution_arn)
         if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
-        return ExecutionDescription.of(record)
+        return self._described(record)
 
     async def get_execution_history(
         self, execution_arn: str, *, include_map_runs: bool = False
@@ -517,18 +582,13 @@ class Runtime:
         records = await self._log.list_executions(
             state_machine_arn, status=status_filter, limit=max_results
         )
-        return [ExecutionDescription.of(r) for r in records]
+        return [self._described(r) for r in records]
 
     async def stop_execution(
         self, execution_arn: str, *, error: str | None = None, cause: str | None = None
     ) -> ExecutionDescription:
         """Stop a running execution (StopExecution): status ABORTED."""
-        engine = self.engine
-        if execution_arn in engine.parked:
-            await engine.revive(execution_arn)
-        if execution_arn in engine.live:
-            engine.stop(execution_arn, error, cause)
-            await engine.wait(execution_arn)
+        await self.engine.stop_execution(execution_arn, error, cause)
         return await self.describe_execution(execution_arn)
 
     async def redrive_execution(self, execution_arn: str) -> float:
@@ -547,7 +607,9 @@ class Runtime:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
         machine = self._machines.get(record.state_machine_arn)
         now = self.clock.now()
-        if record.status not in _REDRIVABLE or execution_arn in engine.live:
+        if record.state_machine_arn in self._quarantined:
+            raise self._quarantine_error(record.state_machine_arn)
+        if record.status not in _REDRIVABLE or engine.holds(execution_arn):
             raise ExecutionNotRedrivable(
                 f"Execution is {record.status}; only FAILED, TIMED_OUT or ABORTED executions "
                 f"can be redriven: '{execution_arn}'"
@@ -562,6 +624,7 @@ class Runtime:
             )
         if record.redrive_count >= _MAX_REDRIVES:
             raise ExecutionNotRedrivable(f"Execution was redriven {_MAX_REDRIVES} times")
+        engine.check_open_limit()  # RedriveExecution: ExecutionLimitExceeded, as AWS's
         state = fold(await self._log.read(execution_arn))
         count = record.redrive_count + 1
         event = HistoryEvent(
@@ -588,7 +651,6 @@ class Runtime:
                 record=running,
             )
         )
-        engine.recent.pop(execution_arn, None)
         engine.adopt(Live(running, machine, fold([event], state)))
         return now
 
@@ -722,10 +784,7 @@ class Runtime:
             TaskTimedOut: its Task timed out.
             InvalidExecutionInput: ``output`` is not JSON or exceeds 256 KiB (InvalidOutput).
         """
-        try:
-            text = dumps(output)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise InvalidExecutionInput(f"Invalid output: {exc}") from None
+        text = _json_text(output, "Invalid output")
         if len(text.encode()) > _MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
         live, frame = await self._waiting_task(task_token)
@@ -786,10 +845,7 @@ class Runtime:
         if parsed is None:
             raise InvalidToken("Invalid Token: the task token is malformed")
         arn, frame_id = parsed
-        engine = self.engine
-        if arn in engine.parked:
-            await engine.revive(arn)
-        live = engine.live.get(arn)
+        live = await self.engine.live_execution(arn)
         if live is not None and token not in live.answered:
             frame = live.state.frames.get(frame_id)
             waiting = frame is not None and (
@@ -811,8 +867,8 @@ class Runtime:
         if frame.task_timeout is not None:
             deadline = frame.task_scheduled_at + frame.task_timeout
         if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
-            beats = self.engine.beats.get(live.record.execution_arn, {})
-            beat = max(frame.task_beat_at, beats.get(frame.id, frame.task_beat_at))
+            last = self.engine.last_heartbeat(live.record.execution_arn, frame.id)
+            beat = frame.task_beat_at if last is None else max(frame.task_beat_at, last)
             deadline = min(deadline, beat + frame.task_heartbeat)
         return deadline
 
@@ -857,6 +913,39 @@ class Runtime:
 
 
 @final
+class _GcTuning:
+    """Opt-in garbage-collector tuning (``Runtime(tune_gc=True)``), scoped: the thresholds
+    found when the first tuning runtime opens are restored when the last one closes.
+
+    Millions of long-lived objects (states, events) make CPython's default young-generation
+    threshold trigger full collections constantly: ``benchmarks chain`` runs ~1.6x faster
+    with these thresholds. They are process-wide, hence opt-in (issue 10).
+    """
+
+    THRESHOLDS: Final = (100_000, 50, 1000)
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.saved: tuple[int, int, int] | None = None
+
+    def enter(self) -> None:
+        if self.users == 0:
+            self.saved = gc.get_threshold()
+            gc.set_threshold(*self.THRESHOLDS)
+        self.users += 1
+
+    def exit(self) -> None:
+        self.users -= 1
+        if self.users == 0 and self.saved is not None:
+            gc.set_threshold(*self.saved)
+            self.saved = None
+
+
+_GC_TUNING: Final = _GcTuning()
+"""The one tuning counter of the process (the thresholds it guards are process-wide)."""
+
+
+@final
 class _NestedHost:
     """What ``states:startExecution`` Tasks need from the runtime (``engine.nested``)."""
 
@@ -886,6 +975,18 @@ class _NestedHost:
     def stop_child(self, execution_arn: str, error: str | None, cause: str | None) -> None:
         runtime = self.runtime
         runtime.engine.spawn(runtime.stop_execution(execution_arn, error=error, cause=cause))
+
+
+def _json_text(value: JSON, what: str) -> str:
+    """``value`` as JSON text, or ``InvalidExecutionInput`` saying why it cannot be: nested
+    too deep, a non-string key, a lone surrogate (no UTF-8 form), a number beyond a double, a
+    type JSON does not have (issue 11: these escaped as RecursionError, UnicodeEncodeError, or
+    were silently changed). Checked without recursion before the encoder sees the value."""
+    try:
+        check_json(value, what="the value")
+        return dumps(value)
+    except (JSONLimitError, TypeError, ValueError, msgspec.EncodeError, RecursionError) as exc:
+        raise InvalidExecutionInput(f"{what}: {exc}") from None
 
 
 def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:

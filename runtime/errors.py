@@ -12,8 +12,10 @@ Two families live here and never mix:
       ├── InvalidArn
       ├── ExecutionAlreadyExists
       ├── ExecutionDoesNotExist
+      ├── ExecutionLimitExceeded     (too many open executions, or children nested too deep)
       ├── StateMachineDoesNotExist
       ├── StateMachineAlreadyExists
+      ├── StateMachineQuarantined    (its stored definition failed to load when the store opened)
       ├── TaskDoesNotExist
       ├── InvalidToken
       ├── TaskTimedOut               (the task token's Task timed out)
@@ -34,12 +36,19 @@ from __future__ import annotations
 
 from typing import Final, final
 
+#: StartExecution's ``ExecutionLimitExceeded`` message, in AWS's words (the API reference).
+EXECUTION_LIMIT_MESSAGE: Final = (
+    "The maximum number of running executions has been reached. Running executions must end "
+    "or be stopped before a new execution can be started."
+)
+
 __all__ = [
     "STATES_ERRORS",
     "ActivityDoesNotExist",
     "ConcurrencyConflict",
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
+    "ExecutionLimitExceeded",
     "ExecutionNotRedrivable",
     "InternalError",
     "InvalidArn",
@@ -50,6 +59,7 @@ __all__ = [
     "NondeterminismError",
     "StateMachineAlreadyExists",
     "StateMachineDoesNotExist",
+    "StateMachineQuarantined",
     "StatemillError",
     "StatesError",
     "TaskDoesNotExist",
@@ -105,8 +115,23 @@ class ExecutionDoesNotExist(StatemillError):
     """No execution has this ARN."""
 
 
+class ExecutionLimitExceeded(StatemillError):
+    """StartExecution refused: the maximum number of running executions has been reached
+    (``ExecutionLimits.max_open_executions``), or a child execution would be nested deeper
+    than ``ExecutionLimits.max_nesting_depth``."""
+
+    def __init__(self, message: str = EXECUTION_LIMIT_MESSAGE) -> None:
+        super().__init__(message)
+
+
 class StateMachineDoesNotExist(StatemillError):
     """No state machine has this ARN."""
+
+
+class StateMachineQuarantined(StatemillError):
+    """The state machine's stored definition failed to load when the store was opened: it is
+    quarantined (listed and described with the reason), its executions cannot run; the rest of
+    the store works. Not an AWS error: AWS validates every definition it stores."""
 
 
 class StateMachineAlreadyExists(StatemillError):

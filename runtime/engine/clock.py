@@ -2,7 +2,10 @@
 
 ``SystemClock`` reads wall time and sleeps for real. ``ManualClock`` holds a virtual ``now`` that
 only moves when told to (``advance``/``jump_to_next``); the runtime's autojump moves it to the
-next deadline when nothing else can make progress, so a 30-day Wait takes no real time.
+next deadline when nothing else can make progress, so a 30-day Wait takes no real time. It never
+jumps across ``MAX_VIRTUAL_TIME``: a deadline beyond it (a Wait of 1e30 seconds) is never reached
+by jumping, so one execution cannot push the runtime's time where later executions' timestamps
+cannot be written (issue 11).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol, final
+from typing import Final, Protocol, final
+
+#: 3000-01-01T00:00:00Z: virtual time is never jumped past it (a deadline beyond it waits).
+MAX_VIRTUAL_TIME: Final = 32_503_680_000.0
 
 
 class Clock(Protocol):

@@ -16,7 +16,8 @@ a ``Name`` the child's name derives from the parent's attempt (execution, frame,
 so re-running an owed call after a crash finds the same child instead of starting another.
 If the parent is aborted while it waits on a ``.sync`` child, the child is stopped too.
 
-Imports ``core.effects`` and ``engine.tasks`` only; the runtime is reached through ``NestedHost``.
+Imports ``core.effects``, ``engine.tasks`` and ``errors`` only; the runtime is reached through
+``NestedHost``. A failed child's cause is bounded to AWS's 32,768 characters.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ import msgspec
 
 from runtime.core.effects import RunTask
 from runtime.engine.tasks import Outcome
-from runtime.errors import StatemillError
+from runtime.errors import ExecutionLimitExceeded, StatemillError
 
 JSON = Any
 
 START_EXECUTION: Final = "arn:aws:states:::states:startExecution"
+#: AWS's bound on a failure's cause ("Length Constraints: Maximum length of 32768", in every
+#: ``*FailedEventDetails``). A failed ``.sync`` child's cause holds its own child's cause,
+#: escaped once more at every level: unbounded, it grew ~3x per level (46 MB at depth 20).
+MAX_CAUSE_LENGTH: Final = 32_768
 STARTED_BY: Final = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 
 
@@ -126,6 +131,9 @@ async def run_nested(
         name = _child_name(parent, task)
     try:
         child_arn, start_date = await host.start_child(machine_arn, child_input, name, parent)
+    except ExecutionLimitExceeded as exc:
+        # The name AWS's nested-workflow guide retries on ("StepFunctions.ExecutionLimitExceeded").
+        return "failed", None, "StepFunctions.ExecutionLimitExceeded", str(exc)
     except StatemillError as exc:
         return "failed", None, f"StepFunctions.{type(exc).__name__}Exception", str(exc)
     if pattern not in (".sync", ".sync:2"):
@@ -163,4 +171,21 @@ async def run_nested(
         described["Error"] = child.error
     if child.cause is not None:
         described["Cause"] = child.cause
-    return "failed", None, "States.TaskFailed", msgspec.json.encode(described).decode()
+    return "failed", None, "States.TaskFailed", bounded_cause(described)
+
+
+def bounded_cause(described: dict[str, JSON]) -> str:
+    """``described`` as JSON text of at most ``MAX_CAUSE_LENGTH`` characters: the child's
+    ``Cause``, then its ``Input``, are shortened until it fits (it stays valid JSON)."""
+    text = msgspec.json.encode(described).decode()
+    for key in ("Cause", "Input"):
+        value = described.get(key)
+        if len(text) <= MAX_CAUSE_LENGTH or not isinstance(value, str):
+            continue
+        keep = len(value)
+        while len(text) > MAX_CAUSE_LENGTH and keep > 0:
+            # Each character of ``value`` takes at least one in ``text``: cut by the excess.
+            keep = max(0, keep - (len(text) - MAX_CAUSE_LENGTH))
+            described[key] = value[:keep]
+            text = msgspec.json.encode(described).decode()
+    return text[:MAX_CAUSE_LENGTH]

@@ -22,6 +22,7 @@ import contextlib
 import heapq
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, final
 
@@ -41,13 +42,19 @@ from runtime.core.effects import (
 )
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
+from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
 from runtime.core.state import ExecutionState, Phase
 from runtime.definition.model import StateMachine
-from runtime.engine.clock import Clock, ManualClock
+from runtime.engine.clock import MAX_VIRTUAL_TIME, Clock, ManualClock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.nested import NestedHost, is_nested, run_nested
 from runtime.engine.tasks import call_handler, within_timeout
-from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, InternalError
+from runtime.errors import (
+    ConcurrencyConflict,
+    ExecutionAlreadyExists,
+    ExecutionLimitExceeded,
+    InternalError,
+)
 from runtime.store.base import Append, EventStore, ExecutionRecord
 
 JSON = Any
@@ -64,6 +71,7 @@ class Live:
     __slots__ = (
         "answered",
         "committing",
+        "cut_after",
         "handed",
         "inbox",
         "machine",
@@ -84,6 +92,9 @@ class Live:
         self.queued = False
         self.committing = False
         self.timer_at: float | None = None
+        self.cut_after = 0.0
+        """Wall-clock seconds the last decision took when it stopped at its event budget
+        (``Decision.more``); 0 otherwise."""
         self.running: dict[int, asyncio.Task[None]] = {}
         self.handed: set[str] = set()
         """Activity task tokens handed to a worker (a task is handed out once)."""
@@ -149,8 +160,13 @@ class Engine:
         prefetch_seconds: float = 2.0,
         max_starting: int = 10_000,
         max_ready: int = 4_096,
+        limits: ExecutionLimits = DEFAULT_LIMITS,
+        nested_host: NestedHost | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits
+        """The runtime's quotas: handed to every ``decide``; ``max_open_executions`` is
+        enforced by :meth:`admission`."""
         self.handlers = handlers
         self.clock = clock
         self.workers = workers
@@ -171,6 +187,17 @@ class Engine:
         """New executions admitted but not yet handed to the workers, at most."""
         self.max_ready = max_ready
         """New executions wait while the workers' queue is this long (wakes never do)."""
+        self.cut_pause = 1.0
+        """Executions whose decision stopped at its event budget (a zero-time loop, a huge
+        inline Map) go on one at a time, each after a pause of this many times the previous
+        such decision's wall-clock time: meanwhile the event loop serves everyone else
+        (issue 11: a canary of 10 Pass states beside a runaway Choice loop waited for one
+        ~150 ms decision at each of its ~5 hops, 535 ms at the median). 0: no pause."""
+        self._cut: collections.deque[str] = collections.deque()
+        """Executions cut at their event budget, waiting for their turn to go on."""
+        self._cut_running: str | None = None
+        """The cut execution released to the workers and not yet decided."""
+        self._cut_release: asyncio.TimerHandle | None = None
         self._starting = 0
         self._waking = False
         """The timer loop is handing due timers to the workers (``admit`` waits meanwhile)."""
@@ -198,8 +225,8 @@ class Engine:
         """Activity ARN -> scheduled activity tasks not yet handed to a worker."""
         self._activity_ready: dict[str, asyncio.Event] = {}
         self._settle_waiters: dict[str, asyncio.Event] = {}
-        self.nested_host: NestedHost | None = None
-        """Runs ``states:startExecution`` Tasks (set by the Runtime)."""
+        self.nested_host = nested_host
+        """Runs ``states:startExecution`` Tasks (the Runtime's; None: they find no handler)."""
         self.beats: dict[str, dict[str, float]] = {}
         """Execution arn -> frame -> last SendTaskHeartbeat of its token Task (not an AWS
         history event, so kept here; after a restart the window counts from the restart)."""
@@ -268,12 +295,25 @@ class Engine:
         """Hold one of the ``max_starting`` slots of a new execution from :meth:`admit` until
         it has been created and handed to the workers (:meth:`adopt`)."""
         await self.admit()
+        self.check_open_limit()
         self._starting += 1
         try:
             yield
         finally:
             self._starting -= 1
             self._space.set()
+
+    def open_count(self) -> int:
+        """Open executions of this engine, counted in O(1): those held in memory, those parked
+        on a timer, and those being started (each open execution is in exactly one place)."""
+        return len(self.live) + len(self.parked) + self._starting
+
+    def check_open_limit(self) -> None:
+        """Raise ``ExecutionLimitExceeded`` if one more open execution would pass
+        ``limits.max_open_executions`` (StartExecution's and RedriveExecution's quota)."""
+        limit = self.limits.max_open_executions
+        if limit is not None and self.open_count() >= limit:
+            raise ExecutionLimitExceeded()
 
     def _timers_owed(self) -> bool:
         """True while the timer loop is waking executions or a timer in its heap is due."""
@@ -283,7 +323,9 @@ class Engine:
         return bool(timers) and timers[0][0] <= self.clock.now()
 
     def adopt(self, live: Live) -> None:
-        """Hold ``live`` in memory and start it moving."""
+        """Hold ``live`` in memory and start it moving (a redriven execution too: it is no
+        longer among the recently ended)."""
+        self.recent.pop(live.record.execution_arn, None)
         self.live[live.record.execution_arn] = live
         self.submit(live.record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
 
@@ -317,6 +359,65 @@ class Engine:
         for arn in arns:
             self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
+    # -- what the Runtime asks (issue 10: it calls these, never the dicts behind them) --------
+
+    def add_machine(self, arn: str, machine: StateMachine) -> None:
+        """Know state machine ``arn`` (parked executions of it are rebuilt with ``machine``)."""
+        self.machines[arn] = machine
+
+    def holds(self, arn: str) -> bool:
+        """True while execution ``arn`` is open in this engine (in memory or parked)."""
+        return arn in self.live or arn in self.parked
+
+    def record_of(self, arn: str) -> ExecutionRecord | None:
+        """The record of execution ``arn`` if it is in memory or ended recently (no store
+        read); None otherwise (parked, older, or unknown)."""
+        live = self.live.get(arn)
+        return live.record if live is not None else self.recent.get(arn)
+
+    def recent_record(self, arn: str) -> ExecutionRecord | None:
+        """The final record of execution ``arn`` if it ended recently in this engine."""
+        return self.recent.get(arn)
+
+    async def live_execution(self, arn: str) -> Live | None:
+        """Execution ``arn`` in memory (revived first if parked), or None if not open here."""
+        if arn in self.parked:
+            await self.revive(arn)
+        return self.live.get(arn)
+
+    async def stop_execution(self, arn: str, error: str | None, cause: str | None) -> None:
+        """StopExecution: ask execution ``arn`` to stop (reviving it if parked) and wait until
+        it has ended; nothing happens if it is not open here."""
+        if arn in self.parked:
+            await self.revive(arn)
+        if arn in self.live:
+            self.stop(arn, error, cause)
+            await self.wait(arn)
+
+    def restore_heartbeats(self, stored: dict[str, dict[str, float]]) -> None:
+        """After :meth:`recover`: a waiting token Task's HeartbeatSeconds counts from its last
+        stored heartbeat, or from its start if it had none (not from the restart).
+
+        Synchronous on purpose: it runs before any worker decides a recovered execution.
+        """
+        for arn, frames in self.beats.items():
+            recorded = stored.get(arn, {})
+            for frame in list(frames):
+                if frame in recorded:
+                    frames[frame] = recorded[frame]
+                else:
+                    del frames[frame]  # decide falls back on the Task's start time
+
+    def last_heartbeat(self, arn: str, frame: str) -> float | None:
+        """When the token Task of ``frame`` last sent a heartbeat to this engine, if it did."""
+        return self.beats.get(arn, {}).get(frame)
+
+    def cancel_handlers(self) -> None:
+        """Cancel every handler call in flight (the runtime is closing)."""
+        for live in self.live.values():
+            for running in live.running.values():
+                running.cancel()
+
     # -- workers and group commit -------------------------------------------------------------
 
     async def _worker(self) -> None:
@@ -325,6 +426,7 @@ class Engine:
             if self._ready.qsize() == self.max_ready // 2:
                 self._space.set()  # admit() may go on
             live = self.live.get(arn)
+            began = time.perf_counter()
             try:
                 if live is not None:
                     await self._process(live)
@@ -334,6 +436,31 @@ class Engine:
                     await self._rebuild(live)
             finally:
                 self._set_busy(-1)
+                if arn == self._cut_running:
+                    self._cut_running = None
+                    self._release_cut_after(time.perf_counter() - began)
+
+    def _cut_short(self, live: Live) -> None:
+        """Queue ``live``, whose decision stopped at its event budget, to go on in its turn
+        (``cut_pause``): still busy meanwhile, so virtual time does not jump past it."""
+        live.queued = True
+        self._set_busy(+1)
+        self._cut.append(live.record.execution_arn)
+        if self._cut_running is None:
+            self._release_cut_after(live.cut_after)
+
+    def _release_cut_after(self, elapsed: float) -> None:
+        if self._cut and self._cut_release is None:
+            loop = asyncio.get_running_loop()
+            self._cut_release = loop.call_later(elapsed * self.cut_pause, self._release_cut)
+
+    def _release_cut(self) -> None:
+        """Hand the next cut execution to the workers (the next goes once it is decided)."""
+        self._cut_release = None
+        if self._cut and self._cut_running is None:
+            arn = self._cut.popleft()
+            self._cut_running = arn
+            self._ready.put_nowait(arn)
 
     async def _process(self, live: Live) -> None:
         """Decide over the inbox, then hand the events to the group commit and move on.
@@ -346,12 +473,14 @@ class Engine:
         tasks: list[RunTask] = []
         wake_at: float | None = live.timer_at
         beats = self.beats.get(live.record.execution_arn)
+        began = time.perf_counter()
+        live.cut_after = 0.0
         while live.inbox:
             incoming = live.inbox.popleft()
             if beats and isinstance(incoming, Wake):
                 incoming = msgspec.structs.replace(incoming, beats=dict(beats))
             try:
-                decision = decide(live.machine, live.state, incoming)
+                decision = decide(live.machine, live.state, incoming, limits=self.limits)
             except Exception as exc:  # a bug in the core: fail the execution, never hang it
                 log.exception("engine.decide_failed", execution=live.record.execution_arn)
                 events.append(await self._internal_failure(live, events, exc))
@@ -368,8 +497,10 @@ class Engine:
             else:
                 wake_at = decision.wake_at
             if decision.more:
-                # Cut at the decision's event budget: commit this much, then go on.
+                # Cut at the decision's event budget: commit this much, then go on (after a
+                # pause, ``cut_pause``).
                 live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
+                live.cut_after = time.perf_counter() - began
                 break
         live.queued = False
         if not events:
@@ -407,8 +538,9 @@ class Engine:
 
     def _after_commit(self, live: Live, tasks: list[RunTask], wake_at: float | None) -> None:
         """Run a decision's effects, now that its events are durable (append before acting)."""
-        for task in tasks:
-            self._start_task(live, task)
+        if not live.state.is_terminal:  # a Task scheduled by the decision that ended it: moot
+            for task in tasks:
+                self._start_task(live, task)
         arn = live.record.execution_arn
         self._settled(live)
         if live.state.is_terminal:
@@ -422,7 +554,11 @@ class Engine:
             heapq.heappush(self._timers, (wake_at, arn))
             self._timers_changed.set()
         if live.inbox:
-            if not live.queued:
+            if live.queued:
+                pass
+            elif live.cut_after > 0:
+                self._cut_short(live)
+            else:
                 live.queued = True
                 self._set_busy(+1)
                 self._ready.put_nowait(arn)
@@ -537,6 +673,9 @@ class Engine:
             return
         live.state = state
         live.seq = state.last_event_id
+        if arn in self._cut:  # rare (a failed decision): leave the cut lane, queue afresh
+            self._cut.remove(arn)
+            self._set_busy(-1)
         live.queued = False
         if not state.is_terminal:
             for task in in_flight(state, live.machine):
@@ -620,7 +759,9 @@ class Engine:
             if fire_at > now:
                 prefetch_at = self._prefetch_at()
                 if prefetch_at <= now:
-                    await self._prefetch(now + self.prefetch_seconds)
+                    await self._prefetch(now)
+                    # Yield even when nothing was revived: this loop must never spin.
+                    await asyncio.sleep(0)
                     continue
                 self._timers_changed.clear()
                 wake_up = min(fire_at, prefetch_at)
@@ -643,12 +784,20 @@ class Engine:
             return math.inf
         return parked[0][0] - self.prefetch_seconds
 
-    async def _prefetch(self, until: float) -> None:
-        """Revive parked executions whose timers are due by ``until`` (batched reads); they
-        wait in memory for their timers, which then fire without a replay."""
+    async def _prefetch(self, now: float) -> None:
+        """Revive parked executions whose prefetch time (timer minus ``prefetch_seconds``) has
+        come by ``now`` (batched reads); they wait in memory for their timers, which then fire
+        without a replay.
+
+        The test is the same float expression as :meth:`_prefetch_at`'s: past about 2**53 s,
+        ``fire_at - 2`` and ``now + 2`` round differently, and a test written the other way
+        round found nothing to revive while ``_prefetch_at`` said it was due (issue 11: the
+        timer loop spun without yielding).
+        """
         due: dict[str, float] = {}
         parked = self._parked_timers
-        while parked and parked[0][0] <= until and len(due) < 2000:
+        lead = self.prefetch_seconds
+        while parked and parked[0][0] - lead <= now and len(due) < 2000:
             at, arn = heapq.heappop(parked)
             if self.parked.get(arn, (None,))[0] == at:
                 due[arn] = at
@@ -696,6 +845,10 @@ class Engine:
             if self._busy > 0:
                 continue
             deadline = clock.next_deadline()
+            if deadline is not None and deadline > MAX_VIRTUAL_TIME >= clock.now():
+                # Never jump across the horizon: that deadline is treated as never (issue 11:
+                # a Wait of 1e30 s put the clock where no later timestamp could be written).
+                deadline = None
             if deadline is None:
                 self._activity.clear()
                 clock.sleeper_added.clear()
@@ -717,41 +870,47 @@ class Engine:
         self._set_busy(+1)
         running = asyncio.ensure_future(self._run_task(live, task))
         live.running[task.scheduled_id] = running
-        running.add_done_callback(lambda _: live.running.pop(task.scheduled_id, None))
+
+        def done(_: asyncio.Task[None]) -> None:
+            # In a done callback, not in ``_run_task``'s ``finally``: a call cancelled before
+            # its first step never runs that ``finally`` (issue 11: a decision that scheduled
+            # a Task and ended the execution left the busy count at 1, so virtual time froze).
+            live.running.pop(task.scheduled_id, None)
+            self._set_busy(-1)
+
+        running.add_done_callback(done)
 
     async def _run_task(self, live: Live, task: RunTask) -> None:
+        """One handler call (counted busy by :meth:`_start_task` until it is done)."""
         arn = live.record.execution_arn
-        try:
-            host = self.nested_host
-            if host is not None and is_nested(task.resource):
-                # A built-in resource: waiting on a child is not busy (the child's work is).
-                self._set_busy(-1)
-                try:
-                    nested = run_nested(
-                        task,
-                        host,
-                        parent=arn,
-                        parent_aborted=lambda: live.state.status == "ABORTED",
-                    )
-                    if task.timeout_seconds is not None:
-                        nested = within_timeout(nested, self.clock, task.timeout_seconds)
-                    outcome, output, error, cause = await nested
-                finally:
-                    self._set_busy(+1)
-            else:
-                limiter = self._limiter_for(task.handler_name)
-                async with _Limits(self, limiter, self._global_limit):
-                    outcome, output, error, cause = await call_handler(
-                        task,
-                        self.handlers,
-                        self.clock,
-                        execution_arn=arn,
-                        state_machine_arn=live.record.state_machine_arn,
-                        sleep=self._idle_sleep,
-                    )
-            self.report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
-        finally:
+        host = self.nested_host
+        if host is not None and is_nested(task.resource):
+            # A built-in resource: waiting on a child is not busy (the child's work is).
             self._set_busy(-1)
+            try:
+                nested = run_nested(
+                    task,
+                    host,
+                    parent=arn,
+                    parent_aborted=lambda: live.state.status == "ABORTED",
+                )
+                if task.timeout_seconds is not None:
+                    nested = within_timeout(nested, self.clock, task.timeout_seconds)
+                outcome, output, error, cause = await nested
+            finally:
+                self._set_busy(+1)
+        else:
+            limiter = self._limiter_for(task.handler_name)
+            async with _Limits(self, limiter, self._global_limit):
+                outcome, output, error, cause = await call_handler(
+                    task,
+                    self.handlers,
+                    self.clock,
+                    execution_arn=arn,
+                    state_machine_arn=live.record.state_machine_arn,
+                    sleep=self._idle_sleep,
+                )
+        self.report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
 
     def report(
         self,

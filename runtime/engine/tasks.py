@@ -17,9 +17,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-import msgspec
-
 from runtime.core.effects import RunTask
+from runtime.definition.limits import JSONLimitError, check_json
 from runtime.engine.clock import Clock
 from runtime.engine.handlers import HandlerRegistry, TaskContext, bound_logger
 from runtime.errors import TaskFailed
@@ -105,7 +104,6 @@ async def call_handler(
             output = await _supervise(
                 spec.fn(task.input, context), clock, deadline, task.heartbeat_seconds, beat
             )
-        msgspec.json.encode(output)
     except _Expired as expired:
         return "timed_out", None, expired.error, None
     except TaskFailed as failure:
@@ -113,6 +111,12 @@ async def call_handler(
     except Exception as exc:  # a handler's bug fails its Task, never the runtime
         cause = lambda_error_cause(exc) if task.lambda_function else str(exc)
         return "failed", None, type(exc).__name__, cause
+    try:
+        # Not the handler's exception: a result the service cannot process (States.Runtime,
+        # which no Catch matches). Its size is the core's (States.DataLimitExceeded).
+        check_json(output, what="The task result")
+    except JSONLimitError as exc:
+        return "failed", None, "States.Runtime", str(exc)
     return "succeeded", output, None, None
 
 

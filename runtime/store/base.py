@@ -62,6 +62,10 @@ class StateMachineRecord(msgspec.Struct, frozen=True, kw_only=True):
     """``"STANDARD"`` or ``"EXPRESS"``."""
     creation_date: float
     revision_id: str = ""
+    quarantined: str | None = None
+    """Why the stored definition failed to load when the store was opened (the machine is
+    quarantined: its executions cannot run). Set by the Runtime on what it returns; never
+    stored."""
 
 
 class ActivityRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -407,10 +407,10 @@ async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
 ) -> None:
     from runtime.core.decide import decide as real_decide
 
-    def broken_decide(machine: Any, state: Any, incoming: Any) -> Any:
+    def broken_decide(machine: Any, state: Any, incoming: Any, **options: Any) -> Any:
         if state.name == "doomed":
             raise RuntimeError("a bug in the core")
-        return real_decide(machine, state, incoming)
+        return real_decide(machine, state, incoming, **options)
 
     monkeypatch.setattr("runtime.engine.scheduler.decide", broken_decide)
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
