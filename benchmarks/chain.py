@@ -52,7 +52,7 @@ async def _run_store(
     progress: Progress,
     measured: Measured,
 ) -> None:
-    async with open_store(kind, path) as store, Runtime(store=store) as rt:
+    async with open_store(kind, path) as store, Runtime(store=store, tune_gc=True) as rt:
         sm = await rt.create_state_machine("chain", chain_definition(length))
         next_index = 0
         done = 0

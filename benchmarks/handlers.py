@@ -87,7 +87,7 @@ async def _run_store(
     async with (
         sqlite_file("handlers") as path,
         open_store(kind, path) as store,
-        Runtime(store=store) as rt,
+        Runtime(store=store, tune_gc=True) as rt,
     ):
         rt.register_handler("sleepy", sleepy, max_concurrency=limit)
         sm = await rt.create_state_machine("handlers", DEFINITION)

@@ -22,6 +22,7 @@ import math
 from typing import Any, Literal
 
 from benchmarks.common import (
+    UNBOUNDED,
     InFlight,
     Measured,
     Metric,
@@ -96,7 +97,7 @@ async def run_map(
     async with (
         sqlite_file("map") as path,
         open_store(store_kind, path) as store,
-        Runtime(store=store, handlers={"count": count}) as rt,
+        Runtime(store=store, handlers={"count": count}, tune_gc=True, limits=UNBOUNDED) as rt,
     ):
         name = "distributed" if distributed else "inline"
         sm = await rt.create_state_machine(

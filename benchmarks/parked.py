@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 
 from benchmarks.common import (
+    UNBOUNDED,
     Measured,
     Metric,
     Params,
@@ -62,7 +63,7 @@ async def run(params: Params, progress: Progress) -> Measured:
     async with (
         sqlite_file("parked") as path,
         open_store("sqlite", path) as store,
-        Runtime(store=store) as rt,
+        Runtime(store=store, tune_gc=True, limits=UNBOUNDED) as rt,
     ):
         engine = rt.engine
         sm = await rt.create_state_machine("parked", definition(wait_s))

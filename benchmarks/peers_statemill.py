@@ -47,7 +47,7 @@ async def run_spec(spec: dict[str, JSON], store_kind: StoreKind) -> dict[str, JS
     async with (
         sqlite_file("peers") as path,
         open_store(store_kind, path) as store,
-        Runtime(store=store) as rt,
+        Runtime(store=store, tune_gc=True) as rt,
     ):
         machine = await rt.create_state_machine("peers", spec["definition"])
         base: dict[str, Any] = dict(spec["input"])

@@ -20,6 +20,7 @@ import asyncio
 from typing import Any
 
 from benchmarks.common import (
+    UNBOUNDED,
     Measured,
     Metric,
     Params,
@@ -90,7 +91,7 @@ async def run(params: Params, progress: Progress) -> Measured:
     measured = Measured()
     items = max(1, as_int(params, "fold_events") // _EVENTS_PER_ITEM)
     repeats = max(1, as_int(params, "fold_repeats"))
-    async with Runtime(store="memory") as rt:
+    async with Runtime(store="memory", tune_gc=True, limits=UNBOUNDED) as rt:
         shapes: dict[str, tuple[dict[str, Any], Any]] = {
             "map": (map_definition(), list(range(items))),
             "loop": (loop_definition(items), {"i": 0}),
@@ -136,7 +137,7 @@ async def _resume(params: Params, progress: Progress, measured: Measured) -> Non
     async with sqlite_file("replay") as path:
         async with (
             SqliteStore.open(path, synchronous="FULL") as store,
-            Runtime(store=store) as rt,
+            Runtime(store=store, tune_gc=True, limits=UNBOUNDED) as rt,
         ):
             sm = await rt.create_state_machine("resume", WAIT_AN_HOUR)
             progress.start("replay/start executions to resume", n)
@@ -151,7 +152,7 @@ async def _resume(params: Params, progress: Progress, measured: Measured) -> Non
         began = now()
         async with (
             SqliteStore.open(path, synchronous="FULL") as store,
-            Runtime(store=store) as rt,
+            Runtime(store=store, tune_gc=True, limits=UNBOUNDED) as rt,
         ):
             opened = now() - began
             held = len(rt.engine.live) + len(rt.engine.parked)
