@@ -78,7 +78,8 @@ _BOOLEAN_OPERATORS: Final = ("And", "Or", "Not")
 # ---------------------------------------------------------------------------------------------
 
 _TIMESTAMP: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})",
+    re.ASCII,  # digits are 0-9 only, as in Java; Python's \d would also take other scripts' digits
 )
 
 
@@ -183,19 +184,59 @@ _KEYS: Final[dict[str, Callable[[JSON], Any]]] = {
 _TYPE_NAMES: Final = {"String": "STRING", "Numeric": "NUMBER", "Boolean": "BOOLEAN"}
 
 
-def _compile_wildcard(pattern: str) -> re.Pattern[str]:
-    """``StringMatches``: ``*`` matches any run of characters; ``\\*`` and ``\\\\`` are literals."""
-    parts: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
-            parts.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        parts.append(".*" if char == "*" else re.escape(char))
-        i += 1
-    return re.compile("".join(parts), re.DOTALL)
+@final
+class _Wildcard:
+    """``StringMatches`` (ASL "Choice Rules"): ``*`` matches any run of characters (newlines
+    included); ``\\*`` and ``\\\\`` stand for a literal ``*`` and ``\\``.
+
+    The pattern is compiled into its literal pieces between the stars and matched without
+    backtracking (issue 11: a backtracking regex took exponential time on a pattern of many
+    ``*`` against a long string): the first piece must be a prefix, the last a suffix, and each
+    piece in between is found at its leftmost place after the previous one. Taking the
+    leftmost place is never wrong, since a later piece only needs some text after it, so the
+    cost is that of one left-to-right scan (``str.find``), linear in practice.
+    """
+
+    __slots__ = ("_middle", "_prefix", "_starred", "_suffix")
+
+    def __init__(self, pattern: str) -> None:
+        pieces: list[str] = []
+        current: list[str] = []
+        i = 0
+        while i < len(pattern):
+            char = pattern[i]
+            if char == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
+                current.append(pattern[i + 1])
+                i += 2
+                continue
+            if char == "*":
+                pieces.append("".join(current))
+                current = []
+            else:
+                current.append(char)
+            i += 1
+        pieces.append("".join(current))
+        self._starred = len(pieces) > 1
+        self._prefix = pieces[0]
+        self._suffix = pieces[-1] if self._starred else ""
+        self._middle = tuple(piece for piece in pieces[1:-1] if piece)
+
+    def fullmatch(self, value: str) -> bool:
+        """Whether the whole of ``value`` matches the pattern."""
+        prefix = self._prefix
+        if not self._starred:
+            return value == prefix
+        suffix = self._suffix
+        end = len(value) - len(suffix)
+        if end < len(prefix) or not value.startswith(prefix) or not value.endswith(suffix):
+            return False
+        position = len(prefix)
+        for piece in self._middle:
+            found = value.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,11 +344,11 @@ def _compile_comparison(name: str, operand: JSON, variable: Path, pointer: str) 
     if family == "Matches":
         if not isinstance(operand, str):
             raise _fail(f"The value for the field '{name}' must be a STRING", pointer)
-        regex = _compile_wildcard(operand)
+        wildcard = _Wildcard(operand)
 
         def matches(data: JSON, scope: Scope) -> bool:
             value = _read(variable, data, scope)
-            return isinstance(value, str) and regex.fullmatch(value) is not None
+            return isinstance(value, str) and wildcard.fullmatch(value)
 
         return matches
     key = _KEYS[family]

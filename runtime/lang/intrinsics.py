@@ -46,6 +46,9 @@ MAX_NESTING: Final = 10
 MAX_INPUT_LENGTH: Final = 10_000
 #: Most items States.ArrayRange may produce.
 MAX_RANGE_ITEMS: Final = 1000
+#: Longest string an intrinsic may build (States.Format): four times AWS's 256 KiB payload
+#: limit, so no result that could fit a payload is refused, yet one call cannot take gigabytes.
+MAX_RESULT_LENGTH: Final = 4 * 256 * 1024
 
 FAILURE: Final = "States.IntrinsicFailure"
 
@@ -214,7 +217,12 @@ def _sized_string(call: _Call, values: Sequence[JSON], index: int) -> str:
 
 
 def _key(value: JSON) -> Any:
-    """A hashable key under which equal JSON values collide (1 == 1.0, true != 1)."""
+    """A hashable key under which equal JSON values collide (1 == 1.0, true != 1).
+
+    Recursive, and so are the comparisons of the nested tuples it builds: a value nested past
+    the recursion limit ends in the ``RecursionError`` that :meth:`Intrinsic.evaluate` turns
+    into ``States.IntrinsicFailure``.
+    """
     match value:
         case bool():
             return ("b", value)
@@ -261,8 +269,13 @@ def _format(call: _Call, values: list[JSON], env: _Env) -> JSON:
             f"but {len(values) - 1} value(s) were given",
         )
     out = [pieces[0]]
+    size = len(pieces[0])
     for value, piece in zip(values[1:], pieces[1:], strict=True):
-        out.append(java_string(value))
+        shown = java_string(value)
+        size += len(shown) + len(piece)
+        if size > MAX_RESULT_LENGTH:
+            raise _fail(call, f"the result would be longer than {MAX_RESULT_LENGTH} characters")
+        out.append(shown)
         out.append(piece)
     return "".join(out)
 
@@ -275,7 +288,8 @@ def _string_to_json(call: _Call, values: list[JSON], env: _Env) -> JSON:
     text: str = _expect(call, values, 0, "string")
     try:
         return _DECODER.decode(text.strip().encode())
-    except (msgspec.DecodeError, ValueError, OverflowError):
+    except (msgspec.DecodeError, ValueError, OverflowError, RecursionError):
+        # msgspec refuses depths past its limit with RecursionError (issue 11).
         raise _fail(call, f"the argument is not a valid JSON string: {text}") from None
 
 
@@ -652,4 +666,12 @@ class Intrinsic:
                 ``States.Runtime`` when a path argument does not resolve.
         """
         call: _Call = self._call
-        return _evaluate(call, _Env(data, scope, field))
+        try:
+            return _evaluate(call, _Env(data, scope, field))
+        except RecursionError:
+            # Bounded, with a clear error (issue 11): States.ArrayContains, ArrayUnique and
+            # JsonMerge recurse on their arguments' depth (paths, JsonToString and Format
+            # render any depth without recursion).
+            raise StatesError(
+                FAILURE, f"Invalid arguments in {call.name}: the values are nested too deeply"
+            ) from None

@@ -21,6 +21,12 @@ AWS's additions and restrictions, as Step Functions documents them:
   so evaluation stays a pure function of (definition, log, incoming fact); the values that matter
   are recorded in the log (outputs, assigned variables), never re-drawn on replay.
 
+Budgets (issue 11): every evaluation runs under the engine's guardrails (a time budget, a
+frame-depth limit and a sequence-length limit, see :data:`EVALUATION_TIMEOUT_MS`); the functions
+written here check the size of what they would build before building it (``$range``, ``$pad``);
+integers outside the engine's 64-bit range are handed to it as the doubles JSON numbers are.
+Every failure, a budget exceeded included, is ``States.QueryEvaluationError``.
+
 Invariants: compiled expressions are cached by their text (like :mod:`re`), so the definition
 loader's compile is the only parse in practice; evaluation never mutates its inputs. This module
 imports only the standard library, msgspec, the JSONata engine and ``runtime.errors``/``scope``.
@@ -58,6 +64,7 @@ __all__ = [
     "evaluate",
     "evaluate_template",
     "is_expression",
+    "set_budget",
     "set_engine",
 ]
 
@@ -81,6 +88,67 @@ _HASH_ALGORITHMS: Final = {
     "SHA-512": "sha512",
 }
 _RANGE_LIMIT: Final = 1000
+
+# Every evaluation has a budget (issue 11): no expression may freeze the process, exhaust its
+# memory or escape as a Python exception. The engine enforces a time, a depth and a
+# sequence-length limit on each call; the functions written here check sizes before they build.
+
+#: Wall-clock budget of one evaluation, in milliseconds (the engine's ``timeout``, error D1012).
+#: Typical expressions take microseconds; heavy ones over a full 256 KiB payload tens of
+#: milliseconds (a ``$map`` of 100,000 lambda calls 0.2 s, the quadratic ``$reduce``/``$merge``
+#: grouping idiom 0.35 s over 2,000 items). The budget is also the only bound on what the
+#: engine's own operators allocate (``&``, ``$join``: the engine holds the GIL and offers no
+#: size limit): a string doubling in a loop reached 0.4 to 0.6 GiB at 250 ms and 1.1 to 2.2 GiB
+#: at 500 ms (measured on the 2-core development machine). A wall-clock budget is the one
+#: non-deterministic input of an evaluation: keep it far above real expressions, so that
+#: replay never meets it. :func:`set_budget` changes it.
+EVALUATION_TIMEOUT_MS: Final = 500
+#: Deepest nesting of evaluation frames (error D1011): about 1,000 levels of a recursive
+#: user function. The engine's own guard (30,000 levels) is kept well away from.
+MAX_STACK_DEPTH: Final = 3000
+#: Longest sequence an evaluation may build (error D2015): ranges, ``$map``, filters, ...
+#: AWS's 256 KiB payload holds at most about 130,000 values, so this leaves room for
+#: intermediate results while a ``[1..1e9]`` or nested ``$range`` stops before it is built.
+MAX_SEQUENCE_LENGTH: Final = 1_000_000
+#: Longest string ``$pad`` may build: four times AWS's 256 KiB payload limit.
+MAX_STRING_LENGTH: Final = 4 * 256 * 1024
+#: Integers the engine holds exactly (a signed 64-bit integer); others are JSON doubles.
+_ENGINE_INT_MIN: Final = -(2**63)
+_ENGINE_INT_MAX: Final = 2**63 - 1
+
+_GUARDRAILS: Final[dict[str, int]] = {
+    "timeout": EVALUATION_TIMEOUT_MS,
+    "max_stack_depth": MAX_STACK_DEPTH,
+    "max_sequence_length": MAX_SEQUENCE_LENGTH,
+}
+
+
+def set_budget(
+    *,
+    timeout_ms: int | None = None,
+    max_stack_depth: int | None = None,
+    max_sequence_length: int | None = None,
+) -> dict[str, int]:
+    """Change the budget of every later evaluation (an embedder's setting, or a test's);
+    returns the previous one as ``{"timeout": ..., "max_stack_depth": ...,
+    "max_sequence_length": ...}``. Arguments left ``None`` keep their value.
+
+    Raises:
+        ValueError: a value is not a positive integer.
+    """
+    previous = dict(_GUARDRAILS)
+    for key, value in (
+        ("timeout", timeout_ms),
+        ("max_stack_depth", max_stack_depth),
+        ("max_sequence_length", max_sequence_length),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"the JSONata budget's {key} must be a positive integer: {value!r}")
+        _GUARDRAILS[key] = value
+    return previous
+
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -222,10 +290,12 @@ def _range(start: JSON = None, end: JSON = None, step: JSON = None) -> JSON:
     first, last, stride = int(start), int(end), int(step)
     if stride == 0:
         raise _fail("The step of $range must not be 0.")
-    values = list(range(first, last + (1 if stride > 0 else -1), stride))
+    # Counted before anything is built (issue 11: ``$range(0, 1e9, 1)`` built a billion items
+    # before the limit was checked).
+    values = range(first, last + (1 if stride > 0 else -1), stride)
     if len(values) > _RANGE_LIMIT:
         raise _fail(f"The result of $range exceeds the limit of {_RANGE_LIMIT} items.")
-    return values
+    return _host_value(list(values))
 
 
 def _hash(value: JSON = None, algorithm: JSON = None) -> JSON:
@@ -260,9 +330,11 @@ def _parse(text: JSON = None) -> JSON:
     if not isinstance(text, str):
         raise _fail("The argument of $parse must be a string.")
     try:
-        return _decode(text)
-    except msgspec.DecodeError:
+        value = _decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec refuses values nested past its depth limit with RecursionError.
         raise _fail(f"The argument of $parse is not valid JSON: {text}") from None
+    return _host_value(value)
 
 
 def _eval(*args: JSON) -> JSON:
@@ -270,7 +342,7 @@ def _eval(*args: JSON) -> JSON:
 
 
 def _millis() -> JSON:
-    return int(_CURRENT.get().now * 1000)
+    return _host_value(int(_CURRENT.get().now * 1000))
 
 
 def _now(picture: JSON = None, timezone: JSON = None) -> JSON:
@@ -284,6 +356,28 @@ def _now(picture: JSON = None, timezone: JSON = None) -> JSON:
     return _from_millis(True).run({"m": millis, "p": picture, "t": timezone})
 
 
+def _pad(text: JSON = None, width: JSON = None, char: JSON = None) -> JSON:
+    """JSONata's ``$pad``, with the width checked before the engine builds the string.
+
+    One deviation from the engine's own ``$pad``: an undefined first argument gives ``null``
+    rather than undefined (a host function cannot return undefined).
+    """
+    is_number = isinstance(width, int | float) and not isinstance(width, bool)
+    if is_number and (not math.isfinite(width) or abs(width) > MAX_STRING_LENGTH):
+        raise _fail(
+            f"The width of $pad must be at most {MAX_STRING_LENGTH} characters, "
+            f"but was {_shown(width) if math.isfinite(width) else width}."
+        )
+    bindings: dict[str, JSON] = {"w": width}
+    if text is not None:
+        bindings["s"] = text
+    if char is not None:
+        bindings["c"] = char
+    # The engine's own $pad does the rest (its argument checks and errors included).
+    value = _builtin("$pad($s, $w)" if char is None else "$pad($s, $w, $c)").run(bindings)
+    return None if value is UNDEFINED or value is FUNCTION else value
+
+
 _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "partition": _partition,
     "range": _range,
@@ -294,7 +388,66 @@ _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "eval": _eval,
     "now": _now,
     "millis": _millis,
+    "pad": _pad,
 }
+
+#: JSONata built-ins replaced by a guarded version (sizes checked before building).
+_GUARDED_BUILTINS: Final = frozenset({"pad"})
+
+
+def engine_value(value: JSON) -> JSON:
+    """``value`` with every integer the engine cannot hold (outside the signed 64-bit range)
+    turned into the JSON double it stands for, as JSONata reads JSON numbers (issue 11: such
+    integers raised ``OverflowError``). Containers are copied only when something changes.
+
+    Raises:
+        ValueError: an integer too large even for a double (JSONata's D1001).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _ENGINE_INT_MIN <= value <= _ENGINE_INT_MAX else _double(value)
+    if not isinstance(value, list | dict):
+        return value
+    # Copy every container on the way (iteratively: the input chooses the depth); this runs
+    # only for values known to hold such an integer, or small host-function results.
+    root: list[JSON] = [value]
+    stack: list[tuple[JSON, JSON, JSON]] = [(root, 0, value)]
+    while stack:
+        parent, key, node = stack.pop()
+        if isinstance(node, dict):
+            copy: JSON = dict(node)
+            parent[key] = copy
+            for name, child in node.items():
+                stack.append((copy, name, child))
+        elif isinstance(node, list):
+            copy = list(node)
+            parent[key] = copy
+            for index, child in enumerate(node):
+                stack.append((copy, index, child))
+        elif (
+            isinstance(node, int)
+            and not isinstance(node, bool)
+            and not _ENGINE_INT_MIN <= node <= _ENGINE_INT_MAX
+        ):
+            parent[key] = _double(node)
+    return root[0]
+
+
+def _double(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"D1001: Number out of range: an integer of {value.bit_length()} bits cannot be a "
+            "JSONata number (an IEEE 754 double, at most about 1.8e308)"
+        ) from None
+
+
+def _host_value(value: JSON) -> JSON:
+    """:func:`engine_value` for a host function's result (its failure is the expression's)."""
+    try:
+        return engine_value(value)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,11 +480,18 @@ class _JsonatapyCompiled:
         self._expr = expr
 
     def run(self, bindings: dict[str, JSON]) -> JSON:
-        value = self._expr.evaluate(None, bindings)
+        try:
+            value = self._expr.evaluate(None, bindings, **_GUARDRAILS)
+        except OverflowError:
+            # A bound value holds an integer outside the engine's 64-bit range. The engine
+            # converts the bindings before it evaluates anything (no host function has run),
+            # so evaluating again with those integers as doubles is safe.
+            bindings = engine_value(bindings)
+            value = self._expr.evaluate(None, bindings, **_GUARDRAILS)
         if value is None:
             # None stands for null, undefined and functions alike; the JSON form tells them
             # apart (undefined has none, null is "null", a function serialises as "").
-            text = self._expr.evaluate_json_or_none(None, bindings)
+            text = self._expr.evaluate_json_or_none(None, bindings, **_GUARDRAILS)
             if text is None:
                 return UNDEFINED
             if text != "null":
@@ -352,7 +512,8 @@ class JsonatapyEngine:
             try:
                 expr.register(name, function)
             except ValueError:
-                # $random, $now, $millis and $eval are built-ins that AWS replaces.
+                # $random, $now, $millis and $eval are built-ins that AWS replaces; $pad is
+                # replaced by its guarded version.
                 expr.register_override(name, function)
         return _JsonatapyCompiled(expr)
 
@@ -373,6 +534,7 @@ def set_engine(engine: Engine) -> Engine:
     previous, _engine = _engine, engine
     compile_expression.cache_clear()
     _from_millis.cache_clear()
+    _builtin.cache_clear()
     return previous
 
 
@@ -465,8 +627,11 @@ class JsonataExpression:
 
 def _engine_message(exc: ValueError) -> str:
     message = str(exc)
-    prefix = "host function raised "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    # A guarded built-in re-raises the engine's own error from inside a host function.
+    for prefix in ("host function raised ValueError: ", "host function raised "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
 
 
 @functools.lru_cache(maxsize=8192)
@@ -482,9 +647,18 @@ def compile_expression(source: str) -> JsonataExpression:
     if not text:
         raise ValueError("empty JSONata expression")
     names = frozenset(_VARIABLE.findall(text))
-    functions = {name: _HOST_FUNCTIONS[name] for name in names & AWS_FUNCTIONS}
+    functions = {name: _HOST_FUNCTIONS[name] for name in names & _REPLACED}
     compiled = _engine.compile(text, functions)
     return JsonataExpression(source, text, compiled, names)
+
+
+_REPLACED: Final = AWS_FUNCTIONS | _GUARDED_BUILTINS
+
+
+@functools.cache
+def _builtin(text: str) -> Compiled:
+    """A call of an engine built-in, compiled without host functions (for guarded versions)."""
+    return _engine.compile(text, {})
 
 
 @functools.cache

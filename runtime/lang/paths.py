@@ -13,8 +13,12 @@ Semantics (ASL "Paths", "Reference Paths", "ResultPath"; AWS uses Jayway JsonPat
   empty list when nothing matched; it never raises.
 * ``.length()`` may end a path; it yields the size of the array, object or string it is applied to.
 
+Budgets (issue 11): no evaluation recurses on the input's depth (descendants, ResultPath and
+the JSON renderings use explicit stacks); filter expressions nest at most
+:data:`MAX_FILTER_NESTING` deep; ``=~`` matches with RE2, in time linear in the string.
+
 Invariants: evaluation never mutates its input; results share structure with the input.
-This module imports only the standard library and msgspec.
+This module imports only the standard library, msgspec and RE2 (``google-re2``).
 """
 
 from __future__ import annotations
@@ -22,17 +26,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final, final
 
 import msgspec
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 from runtime.errors import StatesError
 from runtime.lang.scope import Scope
 
 __all__ = [
     "JSON",
+    "MAX_FILTER_NESTING",
     "Path",
     "PathNotFound",
     "PathSyntaxError",
@@ -67,9 +73,62 @@ class PathNotFound(Exception):
 # --------------------------------------------------------------------------------------------
 
 
+def _json_scalar(value: JSON) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _render(
+    value: JSON,
+    scalar: Callable[[JSON], str],
+    key: Callable[[str], str],
+    separator: str,
+) -> str:
+    """Render nested lists and dicts with an explicit stack (issue 11: the input chooses the
+    depth, so no recursion): ``[a<sep>b]`` and ``{<key(k)>v<sep>...}``."""
+    out: list[str] = []
+    # Each frame: the iterator over a container's items, its closing bracket, whether the
+    # container is a dict, and whether the next item is its first.
+    stack: list[tuple[Iterator[Any], str, bool, list[bool]]] = []
+    pending: list[JSON] = [value]
+    while pending or stack:
+        if pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                out.append("{")
+                stack.append((iter(item.items()), "}", True, [True]))
+            elif isinstance(item, list):
+                out.append("[")
+                stack.append((iter(item), "]", False, [True]))
+            else:
+                out.append(scalar(item))
+            continue
+        items, closing, is_dict, first = stack[-1]
+        entry: Any = next(items, _MISSING)
+        if entry is _MISSING:
+            out.append(closing)
+            stack.pop()
+            continue
+        if not first[0]:
+            out.append(separator)
+        first[0] = False
+        if is_dict:
+            name, entry = entry
+            out.append(key(name))
+        pending.append(entry)
+    return "".join(out)
+
+
 def compact_json(value: JSON) -> str:
-    """Serialise like AWS (Jackson): compact, key order kept, non-ASCII left as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Serialise like AWS (Jackson): compact, key order kept, non-ASCII left as is.
+
+    Values nested deeper than the C encoder's recursion limit are rendered with an explicit
+    stack, so no input depth raises ``RecursionError``. Raises ``ValueError`` for NaN or
+    infinity and ``TypeError`` for a value that is not JSON.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        return _render(value, _json_scalar, lambda name: _json_scalar(name) + ":", ",")
 
 
 def _java_double(x: float) -> str:
@@ -94,8 +153,7 @@ def _java_double(x: float) -> str:
     return f"{prefix}{text[0]}.{text[1:] or '0'}E{point - 1}"
 
 
-def java_string(value: JSON) -> str:
-    """A JSON value as Java's ``toString`` shows it (``{a=1, b=[x, y]}``), as States.Format does."""
+def _java_scalar(value: JSON) -> str:
     match value:
         case None:
             return "null"
@@ -107,12 +165,17 @@ def java_string(value: JSON) -> str:
             return _java_double(value)
         case str():
             return value
-        case list():
-            return "[" + ", ".join(java_string(v) for v in value) + "]"
-        case dict():
-            return "{" + ", ".join(f"{k}={java_string(v)}" for k, v in value.items()) + "}"
         case _:
             return str(value)
+
+
+def java_string(value: JSON) -> str:
+    """A JSON value as Java's ``toString`` shows it (``{a=1, b=[x, y]}``), as States.Format does.
+
+    Rendered with an explicit stack: any input depth is fine (issue 11)."""
+    if not isinstance(value, list | dict):
+        return _java_scalar(value)
+    return _render(value, _java_scalar, lambda name: f"{name}=", ", ")
 
 
 def _java_class(value: JSON) -> str:
@@ -219,6 +282,78 @@ class _Operand(msgspec.Struct, frozen=True):
         if _steps_definite(self.steps):
             return _walk_definite(start, self.steps)
         return list(_walk(start, self.steps, 0, root))
+
+
+@final
+class _Regex:
+    """The right side of ``=~``: ``/pattern/flags``, matched in linear time by RE2 (issue 11).
+
+    Jayway matches with ``java.util.regex`` (a backtracking engine: ``/(a+)+b/`` on 30
+    characters never ends). RE2 accepts the same syntax for everything but backreferences,
+    lookaround, possessive and atomic groups and the ``x`` flag; a pattern that needs one of
+    those (valid for Java, so AWS accepts the definition) fails the state at run time with
+    ``States.Runtime`` instead of risking an exponential match. ``compiled`` is ``None`` then
+    and ``unsupported`` says why.
+    """
+
+    __slots__ = ("compiled", "source", "unsupported")
+
+    def __init__(self, source: str, compiled: Any, unsupported: str) -> None:
+        self.source = source
+        self.compiled = compiled
+        self.unsupported = unsupported
+
+    def fullmatch(self, value: str) -> bool:
+        """Jayway ``=~``: the whole string matches (``Matcher.matches()``).
+
+        Raises:
+            StatesError: ``States.Runtime`` when RE2 cannot run the pattern.
+        """
+        if self.compiled is None:
+            raise StatesError(
+                "States.Runtime",
+                f"The regular expression {self.source} in a JSONPath filter cannot be "
+                f"evaluated: {self.unsupported}. Regular expressions are matched in linear "
+                "time, without backreferences, lookaround, possessive or atomic groups.",
+            )
+        try:
+            return self.compiled.fullmatch(value) is not None
+        except UnicodeEncodeError:  # lone surrogates: RE2 matches UTF-8 text
+            text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return self.compiled.fullmatch(text) is not None
+
+
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported by the exception, not on stderr
+_REGEX_FLAGS: Final = {"i": re.I, "m": re.M, "s": re.S, "x": re.X}
+
+
+def _compile_regex(pattern: str, flags: str) -> _Regex:
+    """Compile ``/pattern/flags`` with RE2; a pattern RE2 rejects but Python's backtracking
+    engine (standing in for Java's) accepts compiles to an unsupported :class:`_Regex`.
+
+    Raises:
+        ValueError: neither engine accepts the pattern (a definition error).
+    """
+    source = f"/{pattern}/{flags}"
+    inline = "".join(sorted(set(flags)))
+    try:
+        if "x" in inline:
+            raise re2.error("the 'x' flag (comments) is not supported")
+        text = f"(?{inline}){pattern}" if inline else pattern
+        return _Regex(source, re2.compile(text, _RE2_OPTIONS), "")
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else str(exc)
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        python_flags = 0
+        for flag in flags:
+            python_flags |= _REGEX_FLAGS[flag]
+        try:
+            re.compile(pattern, python_flags)
+        except re.error as invalid:
+            raise ValueError(str(invalid)) from None
+        return _Regex(source, None, str(reason))
 
 
 class _Compare(msgspec.Struct, frozen=True):
@@ -337,11 +472,7 @@ def _relate(op: str, left: JSON, right: JSON) -> bool:
         case "<" | "<=" | ">" | ">=":
             return _order(left, right, op)
         case "=~":
-            return (
-                isinstance(left, str)
-                and isinstance(right, re.Pattern)
-                and bool(right.fullmatch(left))
-            )
+            return isinstance(left, str) and isinstance(right, _Regex) and right.fullmatch(left)
         case "in":
             return _contains(right, left)
         case "nin":
@@ -403,29 +534,48 @@ def _apply(step: _Step, node: JSON, root: JSON, leaf: bool) -> Iterator[JSON]:
 
 
 def _scan(step: _Step, node: JSON, root: JSON, leaf: bool) -> Iterator[JSON]:
+    """``..step``: ``step`` applied to ``node`` and to every descendant, parents before
+    children, with an explicit stack (issue 11: the input chooses the depth)."""
     if isinstance(step, _Wildcard):
         # ``..*``: every descendant, parents before children.
-        for child in _children(node):
+        stack = [_children(node)]
+        while stack:
+            child = next(stack[-1], _MISSING)
+            if child is _MISSING:
+                stack.pop()
+                continue
             yield child
-            yield from _scan(step, child, root, leaf)
+            if isinstance(child, dict | list):
+                stack.append(_children(child))
         return
-    if isinstance(step, _Prop | _Filter) and not isinstance(node, dict | list):
-        return
-    if isinstance(step, _Index | _Slice) and not isinstance(node, list | dict):
-        return
-    yield from _apply(step, node, root, leaf)
-    for child in _children(node):
-        if isinstance(child, dict | list):
-            yield from _scan(step, child, root, leaf)
+    stack = [iter((node,))]
+    while stack:
+        current = next(stack[-1], _MISSING)
+        if current is _MISSING:
+            stack.pop()
+            continue
+        if isinstance(current, dict | list):
+            yield from _apply(step, current, root, leaf)
+            stack.append(_children(current))
 
 
 def _walk(node: JSON, steps: tuple[_Step, ...], position: int, root: JSON) -> Iterator[JSON]:
-    if position == len(steps):
+    """The matches of ``steps[position:]`` from ``node``, depth first, without recursion."""
+    last = len(steps)
+    if position == last:
         yield node
         return
-    leaf = position == len(steps) - 1
-    for match in _apply(steps[position], node, root, leaf):
-        yield from _walk(match, steps, position + 1, root)
+    stack = [_apply(steps[position], node, root, position == last - 1)]
+    while stack:
+        match = next(stack[-1], _MISSING)
+        if match is _MISSING:
+            stack.pop()
+            continue
+        applied = position + len(stack)  # how many steps ``match`` has gone through
+        if applied == last:
+            yield match
+        else:
+            stack.append(_apply(steps[applied], match, root, applied == last - 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,6 +592,9 @@ _OPERATORS: Final = (
     "subsetof", "noneof", "anyof", "contains", "empty", "size", "nin", "in",
 )  # fmt: skip
 _FUNCTIONS: Final = frozenset({"length"})
+#: How deep filters, parentheses and ``!`` may nest in one path (the parser and the filter
+#: evaluation recurse on it; issue 11). Jayway sets no limit; real paths nest two or three deep.
+MAX_FILTER_NESTING: Final = 32
 
 
 @final
@@ -451,6 +604,17 @@ class _Parser:
     def __init__(self, text: str, pos: int) -> None:
         self.text = text
         self.pos = pos
+        self.depth = 0
+
+    def enter(self) -> None:
+        """One level deeper into a filter, parenthesis or ``!`` (bounded: see
+        :data:`MAX_FILTER_NESTING`); :meth:`leave` undoes it."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_NESTING:
+            raise self.fail(f"filter expressions nest at most {MAX_FILTER_NESTING} deep")
+
+    def leave(self) -> None:
+        self.depth -= 1
 
     def fail(self, why: str) -> PathSyntaxError:
         return PathSyntaxError(f"Invalid JSONPath '{self.text}': {why} at position {self.pos}")
@@ -530,7 +694,9 @@ class _Parser:
             step: _Step = _Wildcard()
         elif self.peek(2) == "?(":
             self.pos += 2
+            self.enter()
             expr = self.expr()
+            self.leave()
             self.skip_ws()
             if self.peek() != ")":
                 raise self.fail("expected ')' closing the filter")
@@ -605,10 +771,15 @@ class _Parser:
         self.skip_ws()
         if self.peek() == "!" and self.peek(2) != "!=":
             self.pos += 1
-            return _Logic("!", (self.unary(),))
+            self.enter()
+            negated = self.unary()
+            self.leave()
+            return _Logic("!", (negated,))
         if self.peek() == "(":
             self.pos += 1
+            self.enter()
             inner = self.expr()
+            self.leave()
             self.skip_ws()
             if self.peek() != ")":
                 raise self.fail("expected ')'")
@@ -636,13 +807,12 @@ class _Parser:
             raise self.fail("unterminated regex")
         pattern = self.text[self.pos + 1 : end]
         self.pos = end + 1
-        flags = 0
-        while self.peek() in ("i", "m", "s", "x") and self.peek():
-            flags |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}[self.peek()]
+        start = self.pos
+        while self.peek() in _REGEX_FLAGS and self.peek():
             self.pos += 1
         try:
-            return _Operand(literal=re.compile(pattern, flags))
-        except re.error as exc:
+            return _Operand(literal=_compile_regex(pattern, self.text[start : self.pos]))
+        except ValueError as exc:
             raise self.fail(f"invalid regex: {exc}") from None
 
     def operand(self) -> _Operand:
@@ -657,7 +827,10 @@ class _Parser:
         if char in ("'", '"'):
             return _Operand(literal=self.quoted())
         if char == "[":
-            return _Operand(literal=self.json_array())
+            self.enter()
+            items = self.json_array()
+            self.leave()
+            return _Operand(literal=items)
         for word, value in (("true", True), ("false", False), ("null", None)):
             if self.text.startswith(word, self.pos):
                 self.pos += len(word)
@@ -862,27 +1035,31 @@ class Path:
 
 
 def _set(node: JSON, steps: tuple[_Step, ...], value: JSON) -> JSON:
-    """A copy of ``node`` with ``value`` at ``steps``; copies only the spine. Raises KeyError."""
-    if not steps:
-        return value
-    step = steps[0]
-    if isinstance(step, _Prop):
-        if not isinstance(node, dict):
-            raise KeyError(step.names[0])
-        name = step.names[0]
-        child = node.get(name, _MISSING)
-        if child is _MISSING:
-            child = {} if len(steps) > 1 else None
-        updated = dict(node)
-        updated[name] = _set(child, steps[1:], value)
-        return updated
-    assert isinstance(step, _Index)
-    index = step.indices[0]
-    if not isinstance(node, list) or not -len(node) <= index < len(node):
-        raise KeyError(index)
-    items = list(node)
-    items[index] = _set(items[index], steps[1:], value)
-    return items
+    """A copy of ``node`` with ``value`` at ``steps``; copies only the spine. Raises KeyError.
+
+    Missing objects on the way are created. Iterative: a path of any length is fine."""
+    spine: list[tuple[JSON, str | int]] = []
+    last = len(steps) - 1
+    for position, step in enumerate(steps):
+        if isinstance(step, _Prop):
+            name = step.names[0]
+            if not isinstance(node, dict):
+                raise KeyError(name)
+            spine.append((node, name))
+            node = node.get(name, {} if position < last else None)
+        else:
+            assert isinstance(step, _Index)
+            index = step.indices[0]
+            if not isinstance(node, list) or not -len(node) <= index < len(node):
+                raise KeyError(index)
+            spine.append((node, index))
+            node = node[index]
+    result = value
+    for container, key in reversed(spine):
+        updated: Any = dict(container) if isinstance(container, dict) else list(container)
+        updated[key] = result
+        result = updated
+    return result
 
 
 def apply_result_path(path: Path | None, data: JSON, result: JSON) -> JSON:

@@ -26,7 +26,14 @@ from typing import Final, final
 
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.intrinsics import Intrinsic, IntrinsicSyntaxError, is_intrinsic
-from runtime.lang.paths import JSON, Path, PathNotFound, PathSyntaxError, compact_json
+from runtime.lang.paths import (
+    JSON,
+    Path,
+    PathNotFound,
+    PathSyntaxError,
+    compact_json,
+    java_string,
+)
 from runtime.lang.scope import Scope
 
 __all__ = ["Expression", "Payload"]
@@ -133,8 +140,8 @@ class Expression:
         document = scope.context if self.path.is_context else data
         try:
             shown = compact_json(document)
-        except (TypeError, ValueError):
-            shown = str(document)
+        except (TypeError, ValueError):  # not JSON (NaN, a foreign object): Java's rendering
+            shown = java_string(document)
         return StatesError(
             "States.Runtime",
             f"The JSONPath '{self.text}' specified for the field '{self.field}' could not be "

@@ -1,0 +1,488 @@
+"""Every evaluation has a budget (issue 11, part 2): no expression or input may freeze the
+process, exhaust its memory or escape as a Python exception.
+
+Each hostile case runs in a forked child with a memory limit and a few seconds of timeout, so a
+regression fails its test instead of taking the test run down: a child that hangs is killed, one
+that allocates past its limit dies (the JSONata engine aborts when an allocation fails). The
+child reports the outcome (the value, or the ``States.*`` error and cause) and how long it took.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from runtime.errors import StatesError
+from runtime.lang.choice import ChoiceRule
+from runtime.lang.intrinsics import MAX_RESULT_LENGTH, Intrinsic
+from runtime.lang.jsonata import (
+    EVALUATION_TIMEOUT_MS,
+    Env,
+    QueryEvaluationError,
+    evaluate,
+    set_budget,
+)
+from runtime.lang.paths import (
+    MAX_FILTER_NESTING,
+    Path,
+    PathSyntaxError,
+    apply_result_path,
+    compact_json,
+    java_string,
+)
+from runtime.lang.payload import Payload
+from runtime.lang.scope import Entropy, Scope
+
+JSON = Any
+
+#: Memory a child may allocate beyond what it has when it starts.
+CHILD_MEMORY = 1536 * 1024 * 1024
+#: How long a child may run before it counts as frozen.
+CHILD_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a child reported: ``error`` and ``cause`` for a StatesError, else ``value``."""
+
+    value: JSON = None
+    error: str = ""
+    cause: str = ""
+    seconds: float = 0.0
+
+
+def _virtual_size() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize in /proc/self/status")
+
+
+def _child(connection: Any, function: Callable[[], JSON]) -> None:
+    limit = _virtual_size() + CHILD_MEMORY
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    start = time.perf_counter()
+    try:
+        value = function()
+    except StatesError as exc:
+        connection.send(("error", exc.error, exc.cause, time.perf_counter() - start))
+    except BaseException as exc:  # the point of the test: report what escaped
+        connection.send(("escaped", type(exc).__name__, str(exc)[:500], 0.0))
+    else:
+        connection.send(("value", value, "", time.perf_counter() - start))
+    connection.close()
+
+
+def bounded(function: Callable[[], JSON]) -> Outcome:
+    """Run ``function`` in a forked child under the memory and time limits above."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, function), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(CHILD_SECONDS):
+            pytest.fail(f"the evaluation did not finish within {CHILD_SECONDS} s")
+        try:
+            kind, first, second, seconds = receiver.recv()
+        except EOFError:
+            process.join(5)
+            pytest.fail(f"the evaluation killed its process (exit code {process.exitcode})")
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        receiver.close()
+    if kind == "escaped":
+        pytest.fail(f"{first} escaped the evaluation: {second}")
+    if kind == "error":
+        return Outcome(error=first, cause=second, seconds=seconds)
+    return Outcome(value=first, seconds=seconds)
+
+
+def jsonata(text: str, data: JSON = None) -> Callable[[], JSON]:
+    def run() -> JSON:
+        return evaluate("{% " + text + " %}", Env({"input": data}, {}, Entropy(0)), "Output")
+
+    return run
+
+
+def nested_list(depth: int) -> JSON:
+    value: JSON = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_object(depth: int, leaf: JSON = 1) -> JSON:
+    value: JSON = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# JSONata: the engine's guardrails on every evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("($f := function($n){ $f($n+1) }; $f(0))", "D1012"),  # tail call: loops forever
+        ("($f := function($n){ $n > 1e15 ? $n : $f($n+1) }; $f(0))", "D1012"),
+        ("($f := function($n){ 1 + $f($n+1) }; $f(0))", "D1011"),  # deep recursion
+        (
+            "$map([1..999], function($x){ $map([1..999], function($y){"
+            " $map([1..999], function($z){ $z }) }) })",
+            "D1012",
+        ),
+        ("$count([1..9999999])", "D2015"),  # built before the engine's own 10,000,000 cap
+    ],
+)
+def test_jsonata_guardrails_stop_runaway_evaluations(text: str, code: str) -> None:
+    outcome = bounded(jsonata(text))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert code in outcome.cause
+    assert f"The JSONata expression '{text}' specified for the field 'Output'" in outcome.cause
+    assert outcome.seconds < 3.0
+
+
+@pytest.mark.parametrize("double", ["$x & $x", "$join([$x, $x])"])
+def test_jsonata_string_doubling_stops_at_the_time_budget(double: str) -> None:
+    # Concatenation and $join cannot be guarded by size (the engine owns them): the time
+    # budget stops the loop. What it reaches grows with the budget (see
+    # EVALUATION_TIMEOUT_MS), so the test uses 100 ms to stay far below the child's limit.
+    text = f"($s := function($x, $n){{ $n = 0 ? $x : $s({double}, $n-1) }}; $length($s('ab', 60)))"
+
+    def run() -> JSON:
+        set_budget(timeout_ms=100)
+        return jsonata(text)()
+
+    outcome = bounded(run)
+    assert outcome.error == "States.QueryEvaluationError"
+    assert "D1012: Evaluation timeout after 100 milliseconds" in outcome.cause
+
+
+def test_set_budget() -> None:
+    previous = set_budget(max_sequence_length=10)
+    try:
+        assert previous["timeout"] == EVALUATION_TIMEOUT_MS
+        with pytest.raises(QueryEvaluationError, match="D2015"):
+            jsonata("[1..11]")()
+        assert jsonata("[1..10]")() == list(range(1, 11))
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            set_budget(timeout_ms=0)
+    finally:
+        set_budget(
+            timeout_ms=previous["timeout"],
+            max_stack_depth=previous["max_stack_depth"],
+            max_sequence_length=previous["max_sequence_length"],
+        )
+    assert jsonata("$count([1..11])")() == 11
+
+
+def test_jsonata_range_is_counted_before_it_is_built() -> None:
+    outcome = bounded(jsonata("$range(0, 1e9, 1)"))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert outcome.cause == "The result of $range exceeds the limit of 1000 items."
+    assert outcome.seconds < 0.5
+    assert bounded(jsonata("$range(0, 1998, 2)")).value == list(range(0, 2000, 2))
+    assert bounded(jsonata("$range(5, 1, -2)")).value == [5, 3, 1]
+
+
+def test_jsonata_pad_width_is_checked_before_the_string_is_built() -> None:
+    outcome = bounded(jsonata("$pad('x', 1e9)"))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert outcome.cause == (
+        "The width of $pad must be at most 1048576 characters, but was 1000000000."
+    )
+    assert bounded(jsonata("$pad('x', -4, '#')")).value == "###x"
+    assert bounded(jsonata("$pad('x', 3)")).value == "x  "
+    wrong = bounded(jsonata("$pad(1, 5)"))
+    assert wrong.error == "States.QueryEvaluationError"
+    assert "T0410" in wrong.cause
+    assert wrong.cause.startswith("The JSONata expression '$pad(1, 5)' specified for the field")
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "expected"),
+    [
+        ("$states.input.n", {"n": 2**64}, 18446744073709551616.0),
+        ("$states.input.n + 1", {"n": 2**64}, 18446744073709551617.0),
+        ("$states.input.n[1]", {"n": [1, -(2**70)]}, -1180591620717411303424.0),
+        ("$states.input.small", {"small": 3, "n": 2**64}, 3),
+        ("18446744073709551616", None, 18446744073709551616.0),
+        ("18446744073709551616 * 18446744073709551616", None, 2.0**128),
+        ("$parse('18446744073709551616')", None, 18446744073709551616.0),
+        ("$parse('[1, 99999999999999999999999]')", None, [1, 1e23]),
+    ],
+)
+def test_jsonata_integers_beyond_64_bits_are_doubles(text: str, data: JSON, expected: JSON) -> None:
+    outcome = bounded(jsonata(text, data))
+    assert outcome.error == ""
+    assert outcome.value == expected
+
+
+def test_jsonata_integer_beyond_a_double_is_a_query_evaluation_error() -> None:
+    outcome = bounded(jsonata("$states.input.n", {"n": 10**400}))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert "D1001: Number out of range" in outcome.cause
+
+
+def test_jsonata_parse_of_a_deep_value_is_a_query_evaluation_error() -> None:
+    text = "[" * 5000 + "]" * 5000
+    outcome = bounded(jsonata(f"$parse('{text}')"))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert outcome.cause.startswith("The argument of $parse is not valid JSON: [[[")
+
+
+def test_jsonata_reads_a_deep_input() -> None:
+    assert bounded(jsonata("$count($states.input)", nested_list(20_000))).value == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# StringMatches: linear, not a backtracking regex
+# ---------------------------------------------------------------------------------------------
+
+
+def _matches(pattern: str, value: str) -> Callable[[], JSON]:
+    def run() -> JSON:
+        rule = ChoiceRule.compile(
+            {"Variable": "$.v", "StringMatches": pattern, "Next": "N"}, "/States/C/Choices/0"
+        )
+        return rule.evaluate({"v": value}, Scope())
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("*a" * 40 + "b", "a" * 100_000, False),  # exponential for a backtracking regex
+        ("*a" * 40 + "*", "a" * 100_000, True),
+        ("*" * 200 + "x", "y" * 100_000 + "x", True),
+        ("a*" * 35 + "c", "a" * 100_000 + "b", False),
+    ],
+)
+def test_string_matches_is_linear(pattern: str, value: str, expected: bool) -> None:
+    outcome = bounded(_matches(pattern, value))
+    assert outcome.value is expected
+    assert outcome.seconds < 0.5
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("a*a", "a", False),  # prefix and suffix may not overlap
+        ("a*a", "aa", True),
+        ("**", "", True),
+        ("*b*", "abc", True),
+        ("*b*", "ac", False),
+        ("a*b*b", "abb", True),
+        ("a*b*b", "ab", False),
+        (r"\**", "*x", True),
+        (r"\**", "x*", False),
+        (r"*\\", "x\\", True),
+        (r"a\b", r"a\b", True),  # a backslash before anything else is itself
+        ("*.txt", "a.TXT", False),
+    ],
+)
+def test_string_matches_edge_cases(pattern: str, value: str, expected: bool) -> None:
+    assert _matches(pattern, value)() is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# JSONPath: RE2 for =~, no recursion on the input's depth
+# ---------------------------------------------------------------------------------------------
+
+
+def test_regex_filter_is_linear() -> None:
+    path = Path.compile("$[?(@.s =~ /(a+)+b/)]")
+    items = [{"s": "a" * 40}, {"s": "a" * 100_000 + "c"}, {"s": "aab"}]
+    outcome = bounded(lambda: path.evaluate(items))
+    assert outcome.value == [{"s": "aab"}]
+    assert outcome.seconds < 0.5
+
+
+@pytest.mark.parametrize(
+    ("regex", "value", "expected"),
+    [
+        ("/A.B/i", "a-b", True),
+        ("/a.b/", "a\nb", False),
+        ("/a.b/s", "a\nb", True),
+        ("/^b$/m", "b", True),
+        ("/[0-9]+/", "123", True),
+        ("/[0-9]+/", "12a", False),  # the whole string must match (Jayway: Matcher.matches)
+        (r"/\d+/", "١٢٣", False),
+        ("/.x/", "\ud800x", True),  # a lone surrogate does not stop the match
+    ],
+)
+def test_regex_filter_dialect(regex: str, value: str, expected: bool) -> None:
+    path = Path.compile(f"$[?(@.s =~ {regex})]")
+    assert path.evaluate([{"s": value}]) == ([{"s": value}] if expected else [])
+
+
+@pytest.mark.parametrize("regex", [r"/(a)\1/", "/(?=a)a/", "/a*+/", "/(?>a)/", "/a/x"])
+def test_regex_filter_beyond_re2_fails_the_state(regex: str) -> None:
+    path = Path.compile(f"$[?(@.s =~ {regex})]")  # valid for Java: the definition loads
+    assert path.evaluate([]) == []  # nothing to match, nothing to fail
+    with pytest.raises(StatesError, match="cannot be evaluated") as caught:
+        path.evaluate([{"s": "aa"}])
+    assert caught.value.error == "States.Runtime"
+    assert regex in caught.value.cause
+
+
+def test_regex_filter_that_no_engine_accepts_is_a_syntax_error() -> None:
+    with pytest.raises(PathSyntaxError, match="invalid regex"):
+        Path.compile("$[?(@.s =~ /(/)]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$[?(" + "!" * 2000 + "@.a)]",
+        "$[?(" + "(" * 2000 + "@.a" + ")" * 2000 + ")]",
+        "$[?(@.a in " + "[" * 2000 + "]" * 2000 + ")]",
+        "$" + "[?(@" * 2000 + ")]" * 2000,
+    ],
+)
+def test_filter_nesting_is_bounded(text: str) -> None:
+    def compile_it() -> JSON:
+        try:
+            Path.compile(text)
+        except PathSyntaxError as exc:
+            return str(exc)
+        return None
+
+    assert f"nest at most {MAX_FILTER_NESTING} deep" in bounded(compile_it).value
+
+
+def test_descendants_of_a_deep_input() -> None:
+    depth = 50_000
+    deep = nested_object(depth, "leaf")
+    outcome = bounded(lambda: len(Path.compile("$..a").evaluate(deep)))
+    assert outcome.value == depth
+    assert bounded(lambda: len(Path.compile("$..*").evaluate(nested_list(depth)))).value == depth
+    assert Path.compile("$..[0]").evaluate(nested_list(3)) == [[[[]]], [[]], []]
+    assert Path.compile("$..a").evaluate(nested_object(2)) == [{"a": 1}, 1]
+
+
+def test_result_path_of_many_steps() -> None:
+    path = Path.compile("$" + ".a" * 5000)
+    outcome = bounded(lambda: compact_json(apply_result_path(path, {}, "x")))
+    assert outcome.value == '{"a":' * 5000 + '"x"' + "}" * 5000
+
+
+def test_json_renderings_of_a_deep_value() -> None:
+    deep = {"k": nested_list(50_000)}
+    assert bounded(lambda: compact_json(deep)).value == '{"k":' + "[" * 50_001 + "]" * 50_001 + "}"
+    assert bounded(lambda: java_string(deep)).value == "{k=" + "[" * 50_001 + "]" * 50_001 + "}"
+    value = {"a": [1, 2.5, None, {"b": "é"}], "c": True}
+    assert compact_json(value) == '{"a":[1,2.5,null,{"b":"é"}],"c":true}'
+    assert java_string(value) == "{a=[1, 2.5, null, {b=é}], c=true}"
+
+
+def test_payload_message_of_a_deep_input() -> None:
+    payload = Payload.compile({"x.$": "$.missing"}, "/States/P/Parameters")
+    deep = {"deep": nested_list(5000)}
+    outcome = bounded(lambda: payload.evaluate(deep, Scope()))
+    assert outcome.error == "States.Runtime"
+    assert outcome.cause.startswith(
+        "The JSONPath '$.missing' specified for the field 'x.$' could not be found in the input "
+        """'{"deep":[[[["""
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Intrinsics: results checked before they are built, deep values without recursion
+# ---------------------------------------------------------------------------------------------
+
+
+def intrinsic(text: str, data: JSON = None) -> Callable[[], JSON]:
+    compiled = Intrinsic.compile(text)
+    return lambda: compiled.evaluate(data, Scope())
+
+
+def test_array_range_is_counted_before_it_is_built() -> None:
+    outcome = bounded(intrinsic("States.ArrayRange(0, 1000000000, 1)"))
+    assert outcome.error == "States.IntrinsicFailure"
+    assert "the maximum is 1000" in outcome.cause
+    assert outcome.seconds < 0.5
+
+
+def test_format_result_is_bounded() -> None:
+    big = "x" * (MAX_RESULT_LENGTH // 4 + 1)
+    outcome = bounded(intrinsic("States.Format('{}{}{}{}', $.s, $.s, $.s, $.s)", {"s": big}))
+    assert outcome.error == "States.IntrinsicFailure"
+    assert outcome.cause == (
+        f"Invalid arguments in States.Format: the result would be longer than "
+        f"{MAX_RESULT_LENGTH} characters"
+    )
+    fits = intrinsic("States.Format('{}-{}', $.s, $.s)", {"s": "x" * 1000})()
+    assert fits == "x" * 1000 + "-" + "x" * 1000
+
+
+def test_string_to_json_of_a_deep_text() -> None:
+    text = "[" * 5000 + "]" * 5000
+    outcome = bounded(intrinsic("States.StringToJson($.t)", {"t": text}))
+    assert outcome.error == "States.IntrinsicFailure"
+    assert "is not a valid JSON string" in outcome.cause
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("States.JsonToString($.d)", "[" * 20_001 + "]" * 20_001),
+        ("States.Format('{}', $.d)", "[" * 20_001 + "]" * 20_001),
+    ],
+)
+def test_intrinsics_on_a_deep_value(text: str, expected: JSON) -> None:
+    outcome = bounded(intrinsic(text, {"d": nested_list(20_000)}))
+    assert outcome.error == ""
+    assert outcome.value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("States.JsonMerge($.a, $.b, true)", "States.JsonMerge"),
+        ("States.ArrayContains(States.Array($.a), $.b)", "States.ArrayContains"),
+        ("States.ArrayUnique(States.Array($.a, $.b))", "States.ArrayUnique"),
+    ],
+)
+def test_comparing_deep_values_is_an_intrinsic_failure(text: str, name: str) -> None:
+    data = {"a": nested_object(20_000), "b": nested_object(20_000, 2)}
+    outcome = bounded(intrinsic(text, data))
+    assert outcome.error == "States.IntrinsicFailure"
+    assert outcome.cause == f"Invalid arguments in {name}: the values are nested too deeply"
+    shallow = intrinsic(text, {"a": nested_object(50), "b": nested_object(50, 2)})()
+    assert shallow is not None
+
+
+def test_math_add_of_huge_numbers() -> None:
+    outcome = bounded(intrinsic("States.MathAdd($.a, $.b)", {"a": 1e308, "b": 2**70}))
+    assert outcome.value == int(1e308) + 2**70
+
+
+# ---------------------------------------------------------------------------------------------
+# Known gaps
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="jsonatapy's $replace cannot be guarded: a host function does not receive regex or "
+    "function arguments, so it cannot delegate; one call multiplies its input's size",
+)
+def test_jsonata_replace_amplification_is_bounded() -> None:
+    data = {"s": "a" * 200_000, "r": "b" * 20_000}
+    outcome = bounded(jsonata("$length($replace($states.input.s, 'a', $states.input.r))", data))
+    assert outcome.error == "States.QueryEvaluationError"
