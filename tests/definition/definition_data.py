@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+from tests.conformance.harness import CONFORMANCE
+
 MISSING = f"AWS conformance data not found at {CONFORMANCE} (expected beside the checkout)"
 
 

@@ -8,7 +8,6 @@ states) are replayed through :meth:`ChoiceRule.evaluate` alone: the first matchi
 from __future__ import annotations
 
 import json
-from pathlib import Path as FilePath
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.choice import ChoiceRule, parse_timestamp, timestamp_instant
 from runtime.lang.scope import Scope
+from tests.conformance.harness import CONFORMANCE
 
 SCOPE = Scope(context={"Execution": {"Input": {"n": 0}}}, variables={"limit": 10, "name": "x"})
 
@@ -390,7 +390,7 @@ def test_timestamps(text: str, valid: bool) -> None:
 # AWS-recorded cases
 # ---------------------------------------------------------------------------------------------
 
-CASES_DIR = FilePath(__file__).resolve().parents[3] / "shared" / "conformance" / "cases"
+CASES_DIR = CONFORMANCE / "cases"
 
 
 def _choice_cases() -> list[tuple[str, dict[str, Any]]]:

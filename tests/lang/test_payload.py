@@ -8,7 +8,6 @@ import copy
 import importlib.util
 import json
 import re
-from pathlib import Path as FilePath
 from types import ModuleType
 from typing import Any
 
@@ -19,8 +18,8 @@ from hypothesis import strategies as st
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.payload import Expression, Payload
 from runtime.lang.scope import Entropy, Scope
+from tests.conformance.harness import CONFORMANCE
 
-CONFORMANCE = FilePath(__file__).resolve().parents[3] / "shared" / "conformance"
 SCOPE = Scope(
     context={"Execution": {"Input": {"k": 1}, "Name": "e1"}, "Map": {"Item": {"Value": "v"}}},
     variables={"var": {"x": [1, 2]}, "name": "John"},
