@@ -1,0 +1,805 @@
+"""PostgreSQL store (scale-out, issue 12): the ``EventStore`` contract on asyncpg.
+
+Open it with ``async with PostgresStore.open("postgresql://user@host/db") as store:``;
+constructing a ``PostgresStore`` does no I/O. Opening creates a small connection pool and applies
+the versioned migrations in :data:`MIGRATIONS` inside one transaction, under an advisory lock
+(so processes opening the same database at once migrate it once). Applied versions are rows of
+``schema_version``; a database newer than this code is refused. ``schema=`` keeps the tables in
+their own PostgreSQL schema (several deployments, or one per test, in one database).
+
+Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
+
+* ``executions`` has an integer ``id`` and ``last_seq``; ``events(execution_id, seq)`` is the
+  primary key, so a taken seq is refused by the database even if ``last_seq`` lagged. A row of
+  ``events`` holds all the events of one append (``first_seq`` .. ``seq``), their
+  ``encode_events`` MessagePack bytes back to back, as SQLite's version 4 does.
+* ``append`` is group commit: a whole batch is one transaction and one statement. The statement
+  updates each execution's row only ``WHERE last_seq = expected`` and inserts the event rows of
+  the rows it updated; fewer rows updated than executions in the batch rolls the transaction
+  back (nothing written) and the conflict is named by a read afterwards.
+* Text keys are ``COLLATE "C"`` (byte order), so listing ties order the same as SQLite whatever
+  the database's locale.
+
+Ready for ownership and fencing (issue 12 part 2), not doing it: ``executions`` and ``timers``
+carry ``partition`` (:func:`partition_of` the execution ARN, one of :data:`PARTITIONS`, fixed
+per database by the ``settings`` row written by the first migration), and an
+:class:`AppendGuard` given to :meth:`PostgresStore.open` runs inside every write transaction
+(appends and creations) with the partitions it touches, where a lease-epoch check can refuse it.
+
+Concurrency: calls take connections from the pool, so readers do not wait for a writer; two
+writers racing on one execution are serialized by its row lock and the loser's
+``WHERE last_seq = expected`` matches nothing (READ COMMITTED re-checks the updated row).
+A deadlock between two multi-execution batches is reported as ``ConcurrencyConflict`` (nothing
+written; the engine re-reads and retries as for any conflict).
+
+Imports ``store.base``, ``core.events``, ``errors``, anyio and asyncpg.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final, Protocol, final
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from runtime.core.events import HistoryEvent, encode_events
+from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
+from runtime.store.base import (
+    ActivityRecord,
+    Append,
+    EventStore,
+    ExecutionRecord,
+    StateMachineRecord,
+    Timer,
+    check_dense,
+    decode_events,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "PARTITIONS",
+    "SCHEMA_VERSION",
+    "AppendGuard",
+    "PostgresStore",
+    "partition_of",
+]
+
+#: How many partitions executions hash into (issue 12 part 2: leases are per partition). Fixed
+#: for a database by its first migration: changing it would move stored executions.
+PARTITIONS: Final = 256
+
+
+def partition_of(execution_arn: str) -> int:
+    """The partition of an execution: CRC-32 of its ARN modulo :data:`PARTITIONS` (stable
+    across processes and versions, unlike Python's ``hash`` or PostgreSQL's ``hashtext``)."""
+    return zlib.crc32(execution_arn.encode()) % PARTITIONS
+
+
+#: ``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append only; never edit a
+#: released migration (databases in the field were built by it).
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE settings (
+            name text COLLATE "C" PRIMARY KEY,
+            value text NOT NULL
+        )""",
+        f"INSERT INTO settings (name, value) VALUES ('partitions', '{PARTITIONS}')",
+        """CREATE TABLE state_machines (
+            arn text COLLATE "C" PRIMARY KEY,
+            name text NOT NULL,
+            definition text NOT NULL,
+            type text NOT NULL,
+            creation_date double precision NOT NULL,
+            revision_id text NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE executions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            execution_arn text COLLATE "C" NOT NULL UNIQUE,
+            partition integer NOT NULL,
+            state_machine_arn text COLLATE "C" NOT NULL,
+            name text NOT NULL,
+            status text COLLATE "C" NOT NULL,
+            start_date double precision NOT NULL,
+            input text NOT NULL,
+            stop_date double precision,
+            output text,
+            error text,
+            cause text,
+            machine_type text NOT NULL DEFAULT 'STANDARD',
+            redrive_count integer NOT NULL DEFAULT 0,
+            parent_execution_arn text COLLATE "C",
+            last_seq bigint NOT NULL DEFAULT 0
+        )""",
+        """CREATE INDEX executions_by_machine
+            ON executions (state_machine_arn, start_date, execution_arn)""",
+        "CREATE INDEX executions_by_status ON executions (status, start_date, execution_arn)",
+        "CREATE INDEX executions_by_start ON executions (start_date, execution_arn)",
+        """CREATE TABLE events (
+            execution_id bigint NOT NULL,
+            seq bigint NOT NULL,
+            first_seq bigint NOT NULL,
+            type text NOT NULL,
+            timestamp double precision NOT NULL,
+            payload bytea NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        )""",
+        """CREATE TABLE timers (
+            execution_arn text COLLATE "C" NOT NULL,
+            timer_id text COLLATE "C" NOT NULL,
+            fire_at double precision NOT NULL,
+            partition integer NOT NULL,
+            PRIMARY KEY (execution_arn, timer_id)
+        )""",
+        "CREATE INDEX timers_by_fire_at ON timers (fire_at, execution_arn, timer_id)",
+        # Operators' requests (statemill start|stop|send-task-*), as SQLite's version 2.
+        """CREATE TABLE requests (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            kind text NOT NULL,
+            payload text NOT NULL,
+            created double precision NOT NULL,
+            status text NOT NULL DEFAULT 'PENDING',
+            result text
+        )""",
+        "CREATE INDEX requests_pending ON requests (id) WHERE status = 'PENDING'",
+        """CREATE TABLE activities (
+            arn text COLLATE "C" PRIMARY KEY,
+            name text NOT NULL,
+            creation_date double precision NOT NULL
+        )""",
+        """CREATE TABLE heartbeats (
+            execution_arn text COLLATE "C" NOT NULL,
+            frame text COLLATE "C" NOT NULL,
+            at double precision NOT NULL,
+            PRIMARY KEY (execution_arn, frame)
+        )""",
+    ),
+)
+
+#: The schema version this code writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+# Two-key advisory lock taken while migrating: (this constant, hash of the schema's name).
+_MIGRATION_LOCK: Final = 0x5337_4D31
+
+_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+_EXECUTION_COLUMNS: Final = (
+    "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
+    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
+)
+_SELECT_EXECUTIONS: Final = f"SELECT {_EXECUTION_COLUMNS} FROM executions"
+
+# Arrays, one per column (``unnest`` turns them back into rows): one statement per batch
+# whatever its size, no per-row round trip.
+_EVENT_ARRAYS: Final = (
+    "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::float8[], $6::bytea[]) "
+    "AS w(arn, seq, first_seq, type, ts, payload)"
+)
+_RECORD_ARRAYS: Final = (
+    "$7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], "
+    "$14::float8[], $15::text[], $16::text[], $17::text[], $18::text[], $19::int[], "
+    "$20::text[], $21::bigint[]"
+)
+_CREATE: Final = f"""
+WITH x AS (
+    INSERT INTO executions (execution_arn, partition, state_machine_arn, name, status,
+        start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
+        parent_execution_arn, last_seq)
+    SELECT * FROM unnest({_RECORD_ARRAYS})
+    RETURNING id, execution_arn
+)
+INSERT INTO events (execution_id, seq, first_seq, type, timestamp, payload)
+SELECT x.id, w.seq, w.first_seq, w.type, w.ts, w.payload
+FROM {_EVENT_ARRAYS} JOIN x ON x.execution_arn = w.arn
+"""
+# The WHERE clauses are the optimistic-concurrency check: a row whose last_seq moved on is not
+# updated, so it is not counted, and its events (joined to the updated rows) are not inserted.
+_APPEND: Final = f"""
+WITH bumped AS (
+    UPDATE executions x SET last_seq = v.end_seq
+    FROM unnest($22::text[], $23::bigint[], $24::bigint[]) AS v(arn, expected, end_seq)
+    WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
+    RETURNING x.id, x.execution_arn
+), replaced AS (
+    UPDATE executions x SET state_machine_arn = v.machine, name = v.name, status = v.status,
+        start_date = v.start_date, input = v.input, stop_date = v.stop_date,
+        output = v.output, error = v.error, cause = v.cause, machine_type = v.machine_type,
+        redrive_count = v.redrive_count, parent_execution_arn = v.parent, last_seq = v.end_seq
+    FROM unnest({_RECORD_ARRAYS}, $25::bigint[]) AS v(arn, partition, machine, name, status,
+        start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
+        parent, end_seq, expected)
+    WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
+    RETURNING x.id, x.execution_arn
+), updated AS (
+    SELECT * FROM bumped UNION ALL SELECT * FROM replaced
+), inserted AS (
+    INSERT INTO events (execution_id, seq, first_seq, type, timestamp, payload)
+    SELECT u.id, w.seq, w.first_seq, w.type, w.ts, w.payload
+    FROM {_EVENT_ARRAYS} JOIN updated u ON u.execution_arn = w.arn
+)
+SELECT count(*) FROM updated
+"""
+
+
+class AppendGuard(Protocol):
+    """A check run inside every write transaction of executions (appends and creations),
+    before the write: the hook for lease-epoch fencing (issue 12 part 2)."""
+
+    async def check(self, connection: Any, partitions: frozenset[int]) -> None:
+        """Raise to refuse the write (the transaction rolls back, nothing is written).
+
+        Args:
+            connection: the asyncpg connection, inside the write's transaction (so a check
+                such as ``SELECT ... FROM leases WHERE ... FOR SHARE`` holds until commit).
+            partitions: the :func:`partition_of` of every execution the write touches.
+        """
+        ...
+
+
+class _Columns:
+    """Rows of ``ExecutionRecord`` as column arrays (the ``_RECORD_ARRAYS`` parameters)."""
+
+    def __init__(self) -> None:
+        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(15))
+
+    def add(self, record: ExecutionRecord, last_seq: int) -> None:
+        values = (
+            record.execution_arn,
+            partition_of(record.execution_arn),
+            record.state_machine_arn,
+            record.name,
+            record.status,
+            record.start_date,
+            record.input,
+            record.stop_date,
+            record.output,
+            record.error,
+            record.cause,
+            record.machine_type,
+            record.redrive_count,
+            record.parent_execution_arn,
+            last_seq,
+        )
+        for array, value in zip(self.arrays, values, strict=True):
+            array.append(value)
+
+
+class _EventColumns:
+    """The event rows of appends as column arrays (the ``_EVENT_ARRAYS`` parameters)."""
+
+    def __init__(self) -> None:
+        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(6))
+
+    def add(self, execution_arn: str, events: Sequence[HistoryEvent]) -> None:
+        """One row per append: its events' encodings back to back (none for no events)."""
+        if not events:
+            return
+        first, last = events[0], events[-1]
+        values = (execution_arn, last.id, first.id, last.type, last.timestamp)
+        for array, value in zip(self.arrays, values, strict=False):
+            array.append(value)
+        self.arrays[5].append(encode_events(events))
+
+
+def _execution(row: Iterable[Any]) -> ExecutionRecord:
+    (
+        arn,
+        machine,
+        name,
+        status,
+        start,
+        inp,
+        stop,
+        out,
+        err,
+        cause,
+        mtype,
+        redrives,
+        parent,
+        seq,
+    ) = row
+    return ExecutionRecord(
+        execution_arn=arn,
+        state_machine_arn=machine,
+        name=name,
+        status=status,
+        start_date=start,
+        input=inp,
+        stop_date=stop,
+        output=out,
+        error=err,
+        cause=cause,
+        machine_type=mtype,
+        redrive_count=redrives,
+        parent_execution_arn=parent,
+        last_seq=seq,
+    )
+
+
+def _decode_rows(rows: Iterable[Any], after_seq: int) -> list[HistoryEvent]:
+    """The events of ``(seq, first_seq, payload)`` rows in order, those after ``after_seq``."""
+    count = 0
+    payloads: list[bytes] = []
+    for seq, first_seq, payload in rows:
+        count += seq - first_seq + 1
+        payloads.append(payload)
+    events = decode_events(payloads, count)
+    if events and events[0].id <= after_seq:  # a row that straddles ``after_seq``
+        events = [event for event in events if event.id > after_seq]
+    return events
+
+
+class _SeqMismatch(Exception):
+    """Fewer execution rows matched their expected seq than the batch has executions."""
+
+
+@final
+class PostgresStore:
+    """An ``EventStore`` on a PostgreSQL database (see :mod:`runtime.store.base`)."""
+
+    durable = True
+
+    def __init__(self, pool: Any, *, guard: AppendGuard | None = None) -> None:
+        """Wrap an open asyncpg pool whose database is migrated; use :meth:`open` instead."""
+        self._pool = pool
+        self._guard = guard
+        self._closed = False
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 8,
+        guard: AppendGuard | None = None,
+    ) -> AsyncIterator[PostgresStore]:
+        """Connect (creating and migrating the tables if needed); close the pool on exit.
+
+        Args:
+            dsn: a libpq connection URI, ``postgresql://user:password@host:port/database``
+                (asyncpg's rules: query parameters such as ``sslmode`` are understood).
+            schema: the PostgreSQL schema holding the tables, created if missing (default:
+                the connection's ``search_path``, normally ``public``).
+            pool_size: the most connections held at once.
+            guard: run inside every write transaction (see :class:`AppendGuard`).
+        """
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        settings = {} if schema is None else {"search_path": schema}
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, server_settings=settings
+        )
+        store = cls(pool, guard=guard)
+        try:
+            await store.migrate(schema)
+            yield store
+        finally:
+            await store.close()
+
+    async def migrate(self, schema: str | None = None) -> int:
+        """Apply pending migrations in one transaction; return the schema version (idempotent).
+
+        Raises:
+            RuntimeError: the database was written by a newer Statemill, or with another
+                number of partitions.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            name = schema if schema is not None else await conn.fetchval("SELECT current_schema()")
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _MIGRATION_LOCK, name or ""
+            )
+            if schema is not None:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
+            )
+            version = int(
+                await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            )
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"database schema version {version} is newer than this Statemill "
+                    f"understands ({SCHEMA_VERSION}); upgrade Statemill"
+                )
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in migration:
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+            stored = await conn.fetchval("SELECT value FROM settings WHERE name = 'partitions'")
+            if stored != str(PARTITIONS):
+                raise RuntimeError(
+                    f"database has {stored} partitions, this Statemill uses {PARTITIONS}"
+                )
+        return SCHEMA_VERSION
+
+    async def schema_versions(self) -> list[int]:
+        """The applied migration versions, in order (for tests and diagnostics)."""
+        rows = await self._pool.fetch("SELECT version FROM schema_version ORDER BY version")
+        return [int(row[0]) for row in rows]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _write(self, partitions: Iterable[int] | None = None) -> AsyncIterator[Any]:
+        """A connection in a write transaction (commit, or roll back on an exception), with the
+        guard checked first when ``partitions`` are given.
+
+        Shielded from cancellation: a cancelled caller must not be told "cancelled" about a
+        commit that happened (the engine would then re-append events that are stored).
+        """
+        with anyio.CancelScope(shield=True):
+            async with self._pool.acquire() as conn, conn.transaction():
+                if self._guard is not None and partitions is not None:
+                    await self._guard.check(conn, frozenset(partitions))
+                yield conn
+
+    # -- state machines ---------------------------------------------------------------------
+
+    async def put_state_machine(self, rec: StateMachineRecord) -> None:
+        await self._pool.execute(
+            "INSERT INTO state_machines (arn, name, definition, type, creation_date, revision_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn) DO UPDATE SET name = "
+            "EXCLUDED.name, definition = EXCLUDED.definition, type = EXCLUDED.type, "
+            "creation_date = EXCLUDED.creation_date, revision_id = EXCLUDED.revision_id",
+            rec.arn,
+            rec.name,
+            rec.definition,
+            rec.type,
+            rec.creation_date,
+            rec.revision_id,
+        )
+
+    async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        machines = await self._machines("WHERE arn = $1", arn)
+        return machines[0] if machines else None
+
+    async def list_state_machines(self) -> list[StateMachineRecord]:
+        return await self._machines("ORDER BY creation_date, arn")
+
+    async def _machines(self, clause: str, *params: Any) -> list[StateMachineRecord]:
+        rows = await self._pool.fetch(
+            "SELECT arn, name, definition, type, creation_date, revision_id "
+            f"FROM state_machines {clause}",
+            *params,
+        )
+        return [
+            StateMachineRecord(
+                arn=arn,
+                name=name,
+                definition=definition,
+                type=mtype,
+                creation_date=created,
+                revision_id=revision,
+            )
+            for arn, name, definition, mtype, created, revision in rows
+        ]
+
+    # -- executions and events --------------------------------------------------------------
+
+    async def create_execution(
+        self, record: ExecutionRecord, events: Sequence[HistoryEvent]
+    ) -> None:
+        try:
+            await self.create_executions([(record, events)])
+        except ExecutionAlreadyExists as exc:
+            raise ExecutionAlreadyExists(
+                f"execution {record.execution_arn} already exists"
+            ) from exc.__cause__
+
+    async def create_executions(
+        self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
+    ) -> None:
+        if not items:
+            return
+        records = _Columns()
+        rows = _EventColumns()
+        for record, events in items:
+            check_dense(record.execution_arn, 0, events)
+            records.add(record, len(events))
+            rows.add(record.execution_arn, events)
+        try:
+            async with self._write(records.arrays[1]) as conn:
+                await conn.execute(_CREATE, *rows.arrays, *records.arrays)
+        except asyncpg.UniqueViolationError as exc:
+            arns = sorted(record.execution_arn for record, _ in items)
+            raise ExecutionAlreadyExists(
+                f"one of these executions already exists: {arns[:3]}"
+            ) from exc
+
+    async def append(self, batch: Sequence[Append]) -> None:
+        if not batch:
+            return
+        # Fold the items of each execution into one (expected, end, record): chained items must
+        # meet end to end, and then each execution row is checked and updated exactly once.
+        merged: dict[str, tuple[int, int, ExecutionRecord | None]] = {}
+        rows = _EventColumns()
+        for item in batch:
+            arn = item.execution_arn
+            check_dense(arn, item.expected_seq, item.events)
+            rec = item.record
+            if rec is not None and rec.execution_arn != arn:
+                raise ValueError(f"append to {arn} carries the record of {rec.execution_arn}")
+            end = item.expected_seq + len(item.events)
+            prior = merged.get(arn)
+            if prior is None:
+                merged[arn] = (item.expected_seq, end, rec)
+            elif item.expected_seq != prior[1]:
+                raise ConcurrencyConflict(
+                    f"execution {arn}: expected seq {item.expected_seq}, but an earlier item "
+                    f"of the same batch ends at seq {prior[1]}"
+                )
+            else:
+                merged[arn] = (prior[0], end, rec if rec is not None else prior[2])
+            rows.add(arn, item.events)
+        bumps: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        replaces = _Columns()
+        replace_expected: list[int] = []
+        for arn, (expected, end, rec) in merged.items():
+            if rec is None:
+                bumps[0].append(arn)
+                bumps[1].append(expected)
+                bumps[2].append(end)
+            else:
+                replaces.add(rec, end)
+                replace_expected.append(expected)
+        try:
+            async with self._write(map(partition_of, merged)) as conn:
+                updated = await conn.fetchval(
+                    _APPEND, *rows.arrays, *replaces.arrays, *bumps, replace_expected
+                )
+                if updated != len(merged):
+                    raise _SeqMismatch
+        except _SeqMismatch:
+            await self._raise_conflict({arn: m[0] for arn, m in merged.items()})
+        except asyncpg.UniqueViolationError as exc:
+            raise ConcurrencyConflict(
+                f"an event seq in the batch is already taken ({exc}); executions: {sorted(merged)}"
+            ) from exc
+        except asyncpg.DeadlockDetectedError as exc:
+            raise ConcurrencyConflict(
+                f"a concurrent batch locked the same executions in another order; "
+                f"executions: {sorted(merged)}"
+            ) from exc
+
+    async def _raise_conflict(self, expected: dict[str, int]) -> None:
+        """Name the first execution whose expected seq did not match (after the rollback:
+        a stored seq only grows, so a mismatch seen then is still one)."""
+        rows = await self._pool.fetch(
+            "SELECT execution_arn, last_seq FROM executions WHERE execution_arn = ANY($1::text[])",
+            list(expected),
+        )
+        stored = {arn: int(seq) for arn, seq in rows}
+        for arn, seq in expected.items():
+            if arn not in stored:
+                raise ExecutionDoesNotExist(f"execution {arn} does not exist")
+            if seq != stored[arn]:
+                raise ConcurrencyConflict(
+                    f"execution {arn}: expected seq {seq}, stored seq is {stored[arn]}"
+                )
+        raise ConcurrencyConflict(  # pragma: no cover - a row changed back: not by Statemill
+            f"a concurrent writer changed executions {sorted(expected)}"
+        )
+
+    async def read(self, execution_arn: str, after_seq: int = 0) -> list[HistoryEvent]:
+        rows = await self._pool.fetch(
+            "SELECT seq, first_seq, payload FROM events WHERE execution_id = "
+            "(SELECT id FROM executions WHERE execution_arn = $1) AND seq > $2 ORDER BY seq",
+            execution_arn,
+            after_seq,
+        )
+        return _decode_rows(rows, after_seq)
+
+    async def load_executions(
+        self, arns: Sequence[str]
+    ) -> list[tuple[ExecutionRecord, list[HistoryEvent]]]:
+        if not arns:
+            return []
+        # One snapshot for both reads: a record's last_seq matches its events.
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            records = await conn.fetch(
+                f"{_SELECT_EXECUTIONS} WHERE execution_arn = ANY($1::text[])", list(arns)
+            )
+            rows = await conn.fetch(
+                "SELECT x.execution_arn, e.seq, e.first_seq, e.payload FROM events e "
+                "JOIN executions x ON e.execution_id = x.id "
+                "WHERE x.execution_arn = ANY($1::text[]) ORDER BY e.execution_id, e.seq",
+                list(arns),
+            )
+        by_arn: dict[str, list[tuple[int, int, bytes]]] = {}
+        for arn, seq, first_seq, payload in rows:
+            by_arn.setdefault(arn, []).append((seq, first_seq, payload))
+        out: list[tuple[ExecutionRecord, list[HistoryEvent]]] = []
+        for row in records:
+            record = _execution(row)
+            out.append((record, _decode_rows(by_arn.get(record.execution_arn, ()), 0)))
+        return out
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        found = await self._executions("WHERE execution_arn = $1", arn)
+        return found[0] if found else None
+
+    async def list_executions(
+        self,
+        state_machine_arn: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[ExecutionRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if state_machine_arn is not None:
+            params.append(state_machine_arn)
+            where.append(f"state_machine_arn = ${len(params)}")
+        if status is not None:
+            params.append(status)
+            where.append(f"status = ${len(params)}")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        params.append(max(limit, 0))
+        return await self._executions(
+            f"{clause}ORDER BY start_date DESC, execution_arn DESC LIMIT ${len(params)}", *params
+        )
+
+    async def open_executions(self) -> list[ExecutionRecord]:
+        return await self._executions("WHERE status = 'RUNNING' ORDER BY start_date, execution_arn")
+
+    async def _executions(self, clause: str, *params: Any) -> list[ExecutionRecord]:
+        rows = await self._pool.fetch(f"{_SELECT_EXECUTIONS} {clause}", *params)
+        return [_execution(row) for row in rows]
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def put_timers(self, timers: Sequence[Timer]) -> None:
+        if not timers:
+            return
+        # One row per key, the last put winning (ON CONFLICT cannot touch a row twice).
+        latest = {(t.execution_arn, t.timer_id): t.fire_at for t in timers}
+        arns = [arn for arn, _ in latest]
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO timers (execution_arn, timer_id, fire_at, partition) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int[]) "
+                "ON CONFLICT (execution_arn, timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at",
+                arns,
+                [timer_id for _, timer_id in latest],
+                list(latest.values()),
+                [partition_of(arn) for arn in arns],
+            )
+
+    async def delete_timers(self, keys: Sequence[tuple[str, str]]) -> None:
+        if keys:
+            await self._delete_pairs("timers", "timer_id", keys)
+
+    async def due_timers(self, until: float, limit: int) -> list[Timer]:
+        rows = await self._pool.fetch(
+            "SELECT execution_arn, timer_id, fire_at FROM timers WHERE fire_at <= $1 "
+            "ORDER BY fire_at, execution_arn, timer_id LIMIT $2",
+            until,
+            max(limit, 0),
+        )
+        return [Timer(execution_arn=a, timer_id=i, fire_at=f) for a, i, f in rows]
+
+    async def _delete_pairs(self, table: str, column: str, keys: Sequence[tuple[str, str]]) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                f"DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS k(arn, key) "
+                f"WHERE t.execution_arn = k.arn AND t.{column} = k.key",
+                [arn for arn, _ in keys],
+                [key for _, key in keys],
+            )
+
+    # -- activities and heartbeats ----------------------------------------------------------
+
+    async def put_activity(self, rec: ActivityRecord) -> ActivityRecord:
+        # The SELECT sees the snapshot before the INSERT: exactly one of the two has the row.
+        row = await self._pool.fetchrow(
+            "WITH ins AS (INSERT INTO activities (arn, name, creation_date) "
+            "VALUES ($1, $2, $3) ON CONFLICT (arn) DO NOTHING RETURNING arn, name, creation_date) "
+            "SELECT * FROM ins UNION ALL "
+            "SELECT arn, name, creation_date FROM activities WHERE arn = $1",
+            rec.arn,
+            rec.name,
+            rec.creation_date,
+        )
+        arn, name, created = row
+        return ActivityRecord(arn=arn, name=name, creation_date=created)
+
+    async def get_activity(self, arn: str) -> ActivityRecord | None:
+        found = await self._activities("WHERE arn = $1", arn)
+        return found[0] if found else None
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        return await self._activities("ORDER BY creation_date, arn")
+
+    async def _activities(self, clause: str, *params: Any) -> list[ActivityRecord]:
+        rows = await self._pool.fetch(
+            f"SELECT arn, name, creation_date FROM activities {clause}", *params
+        )
+        return [ActivityRecord(arn=a, name=n, creation_date=c) for a, n, c in rows]
+
+    async def delete_activity(self, arn: str) -> None:
+        await self._pool.execute("DELETE FROM activities WHERE arn = $1", arn)
+
+    async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
+        await self._pool.execute(
+            "INSERT INTO heartbeats (execution_arn, frame, at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (execution_arn, frame) DO UPDATE SET at = EXCLUDED.at",
+            execution_arn,
+            frame,
+            at,
+        )
+
+    async def heartbeats(self, execution_arns: Sequence[str]) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        if not execution_arns:
+            return out
+        rows = await self._pool.fetch(
+            "SELECT execution_arn, frame, at FROM heartbeats WHERE execution_arn = ANY($1::text[])",
+            list(execution_arns),
+        )
+        for arn, frame, at in rows:
+            out.setdefault(arn, {})[frame] = at
+        return out
+
+    async def delete_heartbeats(self, keys: Sequence[tuple[str, str]]) -> None:
+        if keys:
+            await self._delete_pairs("heartbeats", "frame", keys)
+
+    # -- operators' requests (not part of the EventStore protocol; as SqliteStore's) ---------
+
+    async def add_request(self, kind: str, payload: str, created: float) -> int:
+        """Record an operator's request (``payload`` is JSON text); returns its id."""
+        request_id = await self._pool.fetchval(
+            "INSERT INTO requests (kind, payload, created) VALUES ($1, $2, $3) RETURNING id",
+            kind,
+            payload,
+            created,
+        )
+        return int(request_id)
+
+    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
+        """The oldest ``PENDING`` requests: (id, kind, payload, created)."""
+        rows = await self._pool.fetch(
+            "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
+            "ORDER BY id LIMIT $1",
+            limit,
+        )
+        return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    async def finish_request(self, request_id: int, status: str, result: str) -> None:
+        """Mark a request ``DONE`` or ``FAILED`` with its result (JSON text)."""
+        await self._pool.execute(
+            "UPDATE requests SET status = $1, result = $2 WHERE id = $3",
+            status,
+            result,
+            request_id,
+        )
+
+    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
+        """(kind, status, result) of a request, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT kind, status, result FROM requests WHERE id = $1", request_id
+        )
+        if row is None:
+            return None
+        kind, status, result = row
+        return str(kind), str(status), None if result is None else str(result)
+
+
+def _implements_protocol(store: PostgresStore) -> EventStore:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``EventStore``."""
+    return store
