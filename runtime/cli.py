@@ -696,11 +696,46 @@ def _send_task_failure(args: argparse.Namespace) -> int:
     return _request(args, "send-task-failure", body)
 
 
+@command(
+    "serve",
+    arg("--store", metavar="memory|PATH.db", default=DEFAULT_STORE, help="or memory: keep nothing"),
+    HANDLERS,
+    arg("--host", default="127.0.0.1", help="address to listen on (default: loopback only)"),
+    arg("--port", type=int, default=8083, help="port to listen on (default: 8083)"),
+    arg(
+        "--allow-unauthenticated-remote-access",
+        action="store_true",
+        help="listen on a non-loopback --host although requests are not authenticated",
+    ),
+    runs_work=True,
+)
+def _serve(args: argparse.Namespace) -> int:
+    """run the runtime and the Step Functions API (boto3, the AWS CLI) on one port
+
+    Serve AWS's JSON protocol on http://HOST:PORT until Ctrl-C: point boto3 (with
+    Config(inject_host_prefix=False), for start_sync_execution) or `aws stepfunctions
+    --endpoint-url` at it. Requests are not authenticated (SigV4 verification is a later
+    step): the server listens on loopback only unless --allow-unauthenticated-remote-access.
+    """
+    from runtime.http import serve
+
+    options = {"host": args.host, "port": args.port}
+    remote = args.allow_unauthenticated_remote_access
+    run = functools.partial(serve, **options, allow_unauthenticated_remote=remote)
+    try:
+        _run_async(run, args.store, _handlers(args))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 #: Every subcommand, in the order ``statemill --help`` lists them.
 COMMANDS: Final = (
     *(_validate, _run, _bench),
     *(_history, _replay, _export, _import, _graph, _report),
-    *(_start, _describe, _list, _machines, _requests, _stop, _worker),
+    *(_start, _describe, _list, _machines, _requests, _stop, _worker, _serve),
     *(_redrive, _send_task_success, _send_task_failure),
 )
 

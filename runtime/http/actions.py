@@ -1,0 +1,562 @@
+"""The 37 actions of the Step Functions API, each over the public ``Runtime`` API.
+
+:data:`ACTIONS` maps an action name (``X-Amz-Target`` without its prefix) to a coroutine taking
+the :class:`Service` and the checked request body and returning the response body, with the
+field names of botocore's model. Runtime errors become AWS's errors in :mod:`runtime.http.app`.
+
+What Statemill honours behaves as AWS does: state machines (create, describe, list, update;
+delete only of a state machine that does not exist, which AWS answers with success), executions
+(start, start sync, describe, describe state machine for execution, list, history, stop,
+redrive), task tokens, ``TestState`` (by :mod:`runtime.teststate`, in a worker thread),
+activities (``GetActivityTask`` long-polls up to 60 s, as AWS does: give boto3 a
+``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. The rest answers AWS's
+``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs),
+Map Runs, tags, and deleting an existing state machine (the Runtime has no such verb yet).
+``loggingConfiguration``, ``tracingConfiguration`` and ``roleArn`` are accepted and not kept:
+describing shows logging OFF, tracing disabled and the runtime's own role.
+
+A state machine's ``revisionId`` is shown once it has been updated (AWS has none before): the
+Runtime stores a digest of the definition at creation, an update stores a UUID.
+
+Imports the public ``runtime`` API, ``runtime.errors``, ``runtime.teststate`` (on first use)
+and this package only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, final
+
+import anyio.to_thread
+import msgspec
+
+from runtime import (
+    ExecutionDescription,
+    HistoryEvent,
+    InvalidDefinition,
+    InvalidExecutionInput,
+    Runtime,
+    StateMachineRecord,
+    load_definition,
+)
+from runtime.http.protocol import ApiError, check_arn, next_token, page_offset
+
+__all__ = ["ACTIONS", "UNSUPPORTED", "Service"]
+
+JSON = Any
+Body = dict[str, JSON]
+
+#: ``GetActivityTask``'s long poll (AWS: up to 60 seconds).
+ACTIVITY_POLL_SECONDS: Final = 60.0
+#: The page size when ``maxResults`` is absent or 0 (AWS's default).
+DEFAULT_PAGE: Final = 100
+_EXECUTION_KINDS: Final = ("execution", "express")
+_REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+_DATA_KEYS: Final = frozenset(
+    {"input", "output", "inputDetails", "outputDetails", "parameters", "result", "resultDetails"}
+)
+_PRIVATE: Final = "statemill"
+_decoder: Final = msgspec.json.Decoder()
+
+
+@final
+class Service:
+    """The API's state: the runtime it speaks for."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def role_arn(self) -> str:
+        """The role every state machine shows (Statemill assumes no IAM role)."""
+        return f"arn:aws:iam::{self.runtime.account}:role/statemill"
+
+
+Action = Callable[[Service, Body], Awaitable[Body]]
+ACTIONS: Final[dict[str, Action]] = {}
+
+#: Actions of the model that Statemill does not support, and why.
+UNSUPPORTED: Final[dict[str, str]] = {
+    "CreateStateMachineAlias": "state machine aliases",
+    "DeleteStateMachineAlias": "state machine aliases",
+    "DescribeStateMachineAlias": "state machine aliases",
+    "ListStateMachineAliases": "state machine aliases",
+    "UpdateStateMachineAlias": "state machine aliases",
+    "DeleteStateMachineVersion": "state machine versions",
+    "ListStateMachineVersions": "state machine versions",
+    "PublishStateMachineVersion": "state machine versions",
+    "DescribeMapRun": "the Map Run API",
+    "ListMapRuns": "the Map Run API",
+    "UpdateMapRun": "the Map Run API",
+    "ListTagsForResource": "tags",
+    "TagResource": "tags",
+    "UntagResource": "tags",
+}
+
+
+def unsupported(what: str) -> ApiError:
+    """AWS's error for a request Statemill cannot honour."""
+    return ApiError("InvalidAction", f"Statemill does not support {what}")
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    """Register the decorated coroutine as action ``name``."""
+
+    def register(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def _refuse(what: str) -> Action:
+    async def refuse(service: Service, body: Body) -> Body:
+        raise unsupported(what)
+
+    return refuse
+
+
+for _name, _what in UNSUPPORTED.items():
+    ACTIONS[_name] = _refuse(_what)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _page(action_name: str, items: Sequence[JSON], body: Body) -> tuple[list[JSON], str | None]:
+    """One page of ``items`` by ``nextToken``/``maxResults``, and the token of the next."""
+    start = page_offset(action_name, body.get("nextToken"))
+    size = body.get("maxResults") or DEFAULT_PAGE
+    page = list(items[start : start + size])
+    more = start + size < len(items)
+    return page, next_token(action_name, start + size) if more else None
+
+
+def _with_token(out: Body, token: str | None) -> Body:
+    if token is not None:
+        out["nextToken"] = token
+    return out
+
+
+def _machine_arn(value: str) -> str:
+    parts = check_arn(value, "stateMachine")
+    if len(parts) > 7:
+        raise unsupported("state machine versions and aliases (qualified state machine ARNs)")
+    return value
+
+
+def _execution_arn(value: str) -> str:
+    check_arn(value, *_EXECUTION_KINDS)
+    return value
+
+
+def _json_value(text: str | None, code: str, what: str) -> JSON:
+    """JSON text from a request, decoded (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    try:
+        return _decoder.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        raise ApiError(code, f"Invalid {what}: the value is not valid JSON") from None
+
+
+def _is_updated(record: StateMachineRecord) -> bool:
+    """True once UpdateStateMachine ran: creation stores a digest, an update a UUID."""
+    return record.revision_id != hashlib.sha256(record.definition.encode()).hexdigest()[:32]
+
+
+def _machine_body(service: Service, record: StateMachineRecord, body: Body) -> Body:
+    out: Body = {
+        "stateMachineArn": record.arn,
+        "name": record.name,
+        "status": "ACTIVE",
+        "definition": record.definition,
+        "roleArn": service.role_arn,
+        "type": record.type,
+        "creationDate": record.creation_date,
+        "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
+        "tracingConfiguration": {"enabled": False},
+    }
+    if body.get("includedData") == "METADATA_ONLY":
+        del out["definition"]
+    if _is_updated(record):
+        out["revisionId"] = record.revision_id
+    return out
+
+
+def _execution_body(described: ExecutionDescription, body: Body) -> Body:
+    out: Body = {
+        "executionArn": described.execution_arn,
+        "stateMachineArn": described.state_machine_arn,
+        "name": described.name,
+        "status": described.status,
+        "startDate": described.start_date,
+    }
+    if described.stop_date is not None:
+        out["stopDate"] = described.stop_date
+    if body.get("includedData") != "METADATA_ONLY":
+        out["input"] = described.input
+        out["inputDetails"] = {"included": True}
+        if described.output is not None:
+            out["output"] = described.output
+            out["outputDetails"] = {"included": True}
+    if described.error is not None:
+        out["error"] = described.error
+    if described.cause is not None:
+        out["cause"] = described.cause
+    return out
+
+
+def _redrive_status(described: ExecutionDescription) -> Body:
+    if described.execution_arn.split(":")[5] == "express":
+        return {
+            "redriveStatus": "NOT_REDRIVABLE",
+            "redriveStatusReason": "Execution is of type EXPRESS and cannot be redriven",
+        }
+    if described.status in _REDRIVABLE:
+        return {"redriveStatus": "REDRIVABLE"}
+    return {
+        "redriveStatus": "NOT_REDRIVABLE",
+        "redriveStatusReason": f"Execution is {described.status} and cannot be redriven",
+    }
+
+
+def history_event(event: HistoryEvent, *, include_data: bool = True) -> Body:
+    """One event as ``GetExecutionHistory`` returns it (epoch-seconds timestamp)."""
+    aws = event.to_aws()
+    aws["timestamp"] = event.timestamp
+    for key, details in aws.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            kept = {k: v for k, v in details.items() if not k.startswith(_PRIVATE)}
+            if not include_data:
+                kept = {k: v for k, v in kept.items() if k not in _DATA_KEYS}
+            aws[key] = kept
+    return aws
+
+
+# -- state machines -------------------------------------------------------------------------------
+
+
+@action("CreateStateMachine")
+async def create_state_machine(service: Service, body: Body) -> Body:
+    if body.get("publish"):
+        raise unsupported("state machine versions (publish)")
+    if body.get("versionDescription") is not None:
+        raise ApiError(
+            "ValidationException", "Version description can only be set when publish is true"
+        )
+    if body.get("tags"):
+        raise unsupported("tags")
+    record = await service.runtime.create_state_machine(
+        body["name"], body["definition"], type=body.get("type") or "STANDARD"
+    )
+    return {"stateMachineArn": record.arn, "creationDate": record.creation_date}
+
+
+@action("DescribeStateMachine")
+async def describe_state_machine(service: Service, body: Body) -> Body:
+    arn = _machine_arn(body["stateMachineArn"])
+    record = await service.runtime.describe_state_machine(arn)
+    return _machine_body(service, record, body)
+
+
+@action("ListStateMachines")
+async def list_state_machines(service: Service, body: Body) -> Body:
+    records = await service.runtime.list_state_machines()
+    page, token = _page("ListStateMachines", records, body)
+    items = [
+        {"stateMachineArn": r.arn, "name": r.name, "type": r.type, "creationDate": r.creation_date}
+        for r in page
+    ]
+    return _with_token({"stateMachines": items}, token)
+
+
+@action("UpdateStateMachine")
+async def update_state_machine(service: Service, body: Body) -> Body:
+    arn = _machine_arn(body["stateMachineArn"])
+    if body.get("publish"):
+        raise unsupported("state machine versions (publish)")
+    if body.get("versionDescription") is not None:
+        raise ApiError(
+            "ValidationException", "Version description can only be set when publish is true"
+        )
+    fields = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
+    if all(body.get(name) is None for name in fields):
+        raise ApiError(
+            "MissingRequiredParameter",
+            "Either the definition, the role ARN, the LoggingConfiguration, "
+            "or the TracingConfiguration must be specified",
+        )
+    runtime = service.runtime
+    record = await runtime.describe_state_machine(arn)
+    definition = body.get("definition")
+    if definition is not None:
+        load_definition(definition, machine_type=record.type)  # InvalidDefinition first
+    else:
+        definition = record.definition
+    updated = StateMachineRecord(
+        arn=record.arn,
+        name=record.name,
+        definition=definition,
+        type=record.type,
+        creation_date=record.creation_date,
+        revision_id=str(uuid.uuid4()),
+    )
+    # Store the new revision, then have the runtime load it: create_state_machine with the
+    # stored definition reloads the machine (new executions run it; running ones keep theirs).
+    await runtime.store.put_state_machine(updated)
+    await runtime.create_state_machine(record.name, definition, type=record.type)
+    return {"updateDate": time.time(), "revisionId": updated.revision_id}
+
+
+@action("DeleteStateMachine")
+async def delete_state_machine(service: Service, body: Body) -> Body:
+    arn = _machine_arn(body["stateMachineArn"])
+    if await service.runtime.store.get_state_machine(arn) is None:
+        return {}  # AWS answers success for a state machine that does not exist
+    raise unsupported("deleting a state machine")
+
+
+@action("ValidateStateMachineDefinition")
+async def validate_state_machine_definition(service: Service, body: Body) -> Body:
+    try:
+        load_definition(body["definition"], machine_type=body.get("type") or "STANDARD")
+    except InvalidDefinition as exc:
+        message = exc.detail
+        if exc.code == "INVALID_JSON_DESCRIPTION":
+            # AWS's parser error names its position in the message too.
+            message = f"{exc.detail}\n at {exc.pointer}"
+        diagnostics = [
+            {"severity": "ERROR", "code": exc.code, "message": message, "location": exc.pointer}
+        ]
+        if body.get("maxResults") == 0 or body.get("maxResults") is None:
+            limit = DEFAULT_PAGE
+        else:
+            limit = body["maxResults"]
+        return {"result": "FAIL", "diagnostics": diagnostics[:limit], "truncated": False}
+    return {"result": "OK", "diagnostics": [], "truncated": False}
+
+
+# -- executions -----------------------------------------------------------------------------------
+
+
+@action("StartExecution")
+async def start_execution(service: Service, body: Body) -> Body:
+    arn = _machine_arn(body["stateMachineArn"])
+    value = _json_value(body.get("input"), "InvalidExecutionInput", "State Machine Execution Input")
+    started = await service.runtime.start_execution(arn, value, name=body.get("name"))
+    return {"executionArn": started.execution_arn, "startDate": started.start_date}
+
+
+@action("StartSyncExecution")
+async def start_sync_execution(service: Service, body: Body) -> Body:
+    arn = _machine_arn(body["stateMachineArn"])
+    runtime = service.runtime
+    record = await runtime.describe_state_machine(arn)
+    if record.type != "EXPRESS":
+        raise ApiError(
+            "StateMachineTypeNotSupported",
+            "This operation is not supported by this type of state machine",
+        )
+    value = _json_value(body.get("input"), "InvalidExecutionInput", "State Machine Execution Input")
+    done = await runtime.start_sync_execution(arn, value, name=body.get("name"))
+    out = _execution_body(done, body)
+    stop = done.stop_date if done.stop_date is not None else done.start_date
+    out["stopDate"] = stop
+    out["billingDetails"] = {
+        "billedMemoryUsedInMB": 64,
+        "billedDurationInMilliseconds": max(100, round((stop - done.start_date) * 1000)),
+    }
+    return out
+
+
+@action("DescribeExecution")
+async def describe_execution(service: Service, body: Body) -> Body:
+    arn = _execution_arn(body["executionArn"])
+    described = await service.runtime.describe_execution(arn)
+    out = _execution_body(described, body)
+    if described.redrive_count:
+        out["redriveCount"] = described.redrive_count
+    out.update(_redrive_status(described))
+    return out
+
+
+@action("DescribeStateMachineForExecution")
+async def describe_state_machine_for_execution(service: Service, body: Body) -> Body:
+    arn = _execution_arn(body["executionArn"])
+    runtime = service.runtime
+    described = await runtime.describe_execution(arn)
+    record = await runtime.describe_state_machine(described.state_machine_arn)
+    out = _machine_body(service, record, body)
+    for key in ("status", "type", "creationDate"):
+        out.pop(key)
+    out["updateDate"] = record.creation_date
+    return out
+
+
+@action("ListExecutions")
+async def list_executions(service: Service, body: Body) -> Body:
+    if body.get("mapRunArn") is not None:
+        raise unsupported("the Map Run API (mapRunArn)")
+    machine = body.get("stateMachineArn")
+    if machine is None:
+        raise ApiError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
+    runtime = service.runtime
+    await runtime.describe_state_machine(_machine_arn(machine))
+    start = page_offset("ListExecutions", body.get("nextToken"))
+    size = body.get("maxResults") or DEFAULT_PAGE
+    found = await runtime.list_executions(
+        machine, status_filter=body.get("statusFilter"), max_results=start + size + 1
+    )
+    redrive = body.get("redriveFilter")
+    if redrive is not None:
+        found = [e for e in found if (e.redrive_count > 0) == (redrive == "REDRIVEN")]
+    items = []
+    for described in found[start : start + size]:
+        item = _execution_body(described, {"includedData": "METADATA_ONLY"})
+        if described.redrive_count:
+            item["redriveCount"] = described.redrive_count
+        items.append(item)
+    more = len(found) > start + size
+    return _with_token(
+        {"executions": items}, next_token("ListExecutions", start + size) if more else None
+    )
+
+
+@action("GetExecutionHistory")
+async def get_execution_history(service: Service, body: Body) -> Body:
+    arn = _execution_arn(body["executionArn"])
+    events = await service.runtime.get_execution_history(arn)
+    if body.get("reverseOrder"):
+        events = events[::-1]
+    page, token = _page("GetExecutionHistory", events, body)
+    include = body.get("includeExecutionData", True)
+    return _with_token({"events": [history_event(e, include_data=include) for e in page]}, token)
+
+
+@action("StopExecution")
+async def stop_execution(service: Service, body: Body) -> Body:
+    arn = _execution_arn(body["executionArn"])
+    stopped = await service.runtime.stop_execution(
+        arn, error=body.get("error"), cause=body.get("cause")
+    )
+    return {"stopDate": stopped.stop_date if stopped.stop_date is not None else time.time()}
+
+
+@action("RedriveExecution")
+async def redrive_execution(service: Service, body: Body) -> Body:
+    arn = _execution_arn(body["executionArn"])
+    return {"redriveDate": await service.runtime.redrive_execution(arn)}
+
+
+# -- TestState ------------------------------------------------------------------------------------
+
+
+@action("TestState")
+async def test_state(service: Service, body: Body) -> Body:
+    """TestState by :func:`runtime.teststate.test_state`, in a worker thread: it is synchronous
+    and runs a Task's handler to completion on its own event loop."""
+    try:
+        from runtime.teststate import TestStateError
+        from runtime.teststate import test_state as run_test_state
+    except ImportError:  # pragma: no cover - the package is part of Statemill
+        raise unsupported("TestState") from None
+    runtime = service.runtime
+    call = functools.partial(
+        run_test_state,
+        body,
+        handlers=runtime.handlers,
+        region=runtime.region,
+        account=runtime.account,
+    )
+    try:
+        result: Body = await anyio.to_thread.run_sync(call)
+    except TestStateError as exc:
+        raise ApiError(exc.code, exc.message) from None
+    return result
+
+
+test_state.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
+
+
+# -- task tokens ----------------------------------------------------------------------------------
+
+
+@action("SendTaskSuccess")
+async def send_task_success(service: Service, body: Body) -> Body:
+    output = _json_value(body["output"], "InvalidOutput", "Output")
+    try:
+        await service.runtime.send_task_success(body["taskToken"], output)
+    except InvalidExecutionInput as exc:  # the Runtime's name for an output it refuses
+        raise ApiError("InvalidOutput", str(exc)) from None
+    return {}
+
+
+@action("SendTaskFailure")
+async def send_task_failure(service: Service, body: Body) -> Body:
+    await service.runtime.send_task_failure(body["taskToken"], body.get("error"), body.get("cause"))
+    return {}
+
+
+@action("SendTaskHeartbeat")
+async def send_task_heartbeat(service: Service, body: Body) -> Body:
+    await service.runtime.send_task_heartbeat(body["taskToken"])
+    return {}
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+
+@action("CreateActivity")
+async def create_activity(service: Service, body: Body) -> Body:
+    if body.get("tags"):
+        raise unsupported("tags")
+    created = await service.runtime.create_activity(body["name"])
+    return {"activityArn": created.activity_arn, "creationDate": created.creation_date}
+
+
+@action("DescribeActivity")
+async def describe_activity(service: Service, body: Body) -> Body:
+    arn = body["activityArn"]
+    check_arn(arn, "activity")
+    found = await service.runtime.describe_activity(arn)
+    return {
+        "activityArn": found.activity_arn,
+        "name": found.name,
+        "creationDate": found.creation_date,
+    }
+
+
+@action("ListActivities")
+async def list_activities(service: Service, body: Body) -> Body:
+    found = await service.runtime.list_activities()
+    page, token = _page("ListActivities", found, body)
+    items = [
+        {"activityArn": a.activity_arn, "name": a.name, "creationDate": a.creation_date}
+        for a in page
+    ]
+    return _with_token({"activities": items}, token)
+
+
+@action("DeleteActivity")
+async def delete_activity(service: Service, body: Body) -> Body:
+    arn = body["activityArn"]
+    check_arn(arn, "activity")
+    await service.runtime.delete_activity(arn)
+    return {}
+
+
+@action("GetActivityTask")
+async def get_activity_task(service: Service, body: Body) -> Body:
+    arn = body["activityArn"]
+    check_arn(arn, "activity")
+    task = await service.runtime.get_activity_task(
+        arn, body.get("workerName") or "", timeout=ACTIVITY_POLL_SECONDS
+    )
+    if task is None:
+        return {}
+    return {"taskToken": task.task_token, "input": task.input}

@@ -1,0 +1,155 @@
+"""The ASGI application: ``POST /`` dispatches ``X-Amz-Target`` to an action of the model.
+
+Each request is read with a bound (:data:`~runtime.http.protocol.MAX_BODY_BYTES`), decoded,
+checked against its action's shape (:mod:`runtime.http.shapes`) and handed to the action
+(:mod:`runtime.http.actions`). Every failure is answered in AWS's form: a Runtime error by its
+Step Functions name (``ExecutionDoesNotExist``, ``InvalidDefinition``, ...), a bug in Statemill
+as ``InternalFailure`` (logged here with its traceback; the client sees only the message).
+
+Imports Starlette, the public ``runtime`` API, ``runtime.errors`` and this package.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime import Runtime
+from runtime.errors import (
+    ConcurrencyConflict,
+    InvalidDefinition,
+    StateMachineQuarantined,
+    StatemillError,
+)
+from runtime.http.actions import ACTIONS, Service
+from runtime.http.protocol import (
+    CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    TARGET_PREFIX,
+    ApiError,
+    decode_body,
+    encode,
+    error_body,
+)
+from runtime.http.shapes import check_request
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("statemill.http")
+
+#: Runtime errors whose class name is the API's error name.
+_SAME_NAME: Final = frozenset(
+    {
+        "ActivityDoesNotExist",
+        "ExecutionAlreadyExists",
+        "ExecutionDoesNotExist",
+        "ExecutionLimitExceeded",
+        "ExecutionNotRedrivable",
+        "InvalidArn",
+        "InvalidExecutionInput",
+        "InvalidName",
+        "InvalidToken",
+        "StateMachineAlreadyExists",
+        "StateMachineDoesNotExist",
+        "TaskDoesNotExist",
+        "TaskTimedOut",
+    }
+)
+_CONTENT_TYPES: Final = frozenset(
+    {CONTENT_TYPE, "application/x-amz-json-1.1", "application/json", ""}
+)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The Step Functions API of ``runtime`` as an ASGI application.
+
+    Mount it next to a running runtime (inside ``async with runtime:``), e.g. with uvicorn::
+
+        async with Runtime("statemill.db", handlers=handlers) as runtime:
+            server = uvicorn.Server(uvicorn.Config(create_app(runtime), port=8083))
+            await server.serve()
+
+    and point boto3 at it: ``boto3.client("stepfunctions", endpoint_url="http://127.0.0.1:8083",
+    region_name="us-east-1", config=Config(inject_host_prefix=False))``. The
+    ``inject_host_prefix=False`` matters for ``start_sync_execution``: botocore sends it to a
+    ``sync-`` host prefix (``sync-127.0.0.1``), which does not resolve locally. No request is
+    authenticated: SigV4 verification is a later step, so listen on loopback only.
+    """
+    service = Service(runtime)
+
+    async def endpoint(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _dispatch(service, request)
+            status, payload = 200, encode(body)
+        except ApiError as error:
+            status, payload = error.status, error_body(error)
+        headers = {"x-amzn-RequestId": request_id}
+        return Response(payload, status_code=status, media_type=CONTENT_TYPE, headers=headers)
+
+    return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+async def _dispatch(service: Service, request: Request) -> dict[str, object]:
+    target = request.headers.get("x-amz-target", "")
+    name = target.removeprefix(TARGET_PREFIX)
+    handle = ACTIONS.get(name) if target.startswith(TARGET_PREFIX) else None
+    if handle is None:
+        raise ApiError("UnknownOperationException", f"Unknown operation: '{target}'")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _CONTENT_TYPES:
+        raise ApiError("SerializationException", f"Unsupported Content-Type: '{content_type}'")
+    body = check_request(name, decode_body(await _read(request)))
+    try:
+        return await handle(service, body)
+    except ApiError:
+        raise
+    except StatemillError as exc:
+        raise _api_error(exc) from None
+    except Exception as exc:  # a bug in Statemill: logged, never sent to the client
+        log.exception("http.internal_failure", action=name)
+        raise ApiError("InternalFailure", f"Internal failure ({type(exc).__name__})") from None
+
+
+async def _read(request: Request) -> bytes:
+    """The request body, refused past :data:`MAX_BODY_BYTES` without reading it whole."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        "ValidationException",
+        f"The request body exceeds {MAX_BODY_BYTES} bytes (definitions are limited to 1 MiB, "
+        "execution input and task output to 256 KiB)",
+    )
+
+
+def _api_error(exc: StatemillError) -> ApiError:
+    """A Runtime error as the API's error."""
+    name = type(exc).__name__
+    if isinstance(exc, InvalidDefinition):
+        return ApiError("InvalidDefinition", exc.message)
+    if name in _SAME_NAME:
+        return ApiError(name, str(exc))
+    if isinstance(exc, StateMachineQuarantined):
+        return ApiError("ValidationException", str(exc))
+    if isinstance(exc, ConcurrencyConflict):
+        return ApiError("ConflictException", str(exc))
+    log.error("http.internal_failure", error=name, message=str(exc))
+    return ApiError("InternalFailure", f"Internal failure ({name})")

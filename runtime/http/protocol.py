@@ -1,0 +1,143 @@
+"""The wire format of the Step Functions API: AWS's JSON 1.0 protocol, its errors and its tokens.
+
+A request is ``POST /`` with ``X-Amz-Target: AWSStepFunctions.<Action>``, ``Content-Type:
+application/x-amz-json-1.0`` and a JSON object body; a response is a JSON object (timestamps as
+epoch seconds, which botocore parses into datetimes). An error is ``{"__type": "<Name>",
+"message": "..."}`` with HTTP status 400 for the client's errors (every error the model lists:
+botocore picks the exception class by ``__type``) and 500 only for ``InternalFailure`` (a bug in
+Statemill: the message says so, never a stack trace).
+
+Errors that are not the model's own but AWS's protocol-level ones:
+
+* ``SerializationException``: the body is not JSON, not an object, or a member has the wrong
+  JSON type.
+* ``UnknownOperationException``: ``X-Amz-Target`` names no action of the model.
+* ``InvalidAction`` (AWS's common error, 400, "the action or operation requested is
+  invalid"): an action of the model that Statemill does not support (versions, aliases, Map
+  Runs, tags), named in the message.
+
+Pagination tokens are opaque to clients: base64 of the action and the offset of the next page
+(a token given to another action, or altered, is ``InvalidToken``).
+
+Imports only the standard library and msgspec.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Final, final
+
+import msgspec
+
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_BODY_BYTES",
+    "TARGET_PREFIX",
+    "ApiError",
+    "check_arn",
+    "decode_body",
+    "encode",
+    "error_body",
+    "next_token",
+    "page_offset",
+]
+
+JSON = Any
+
+TARGET_PREFIX: Final = "AWSStepFunctions."
+CONTENT_TYPE: Final = "application/x-amz-json-1.0"
+
+#: The largest request body read: a 1 MiB definition (CreateStateMachine's limit) escaped in
+#: JSON, with room for the other members. Larger bodies are refused before they are read whole.
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+
+#: Errors answered with 500 (the service's fault); every other error is the client's (400).
+_SERVER_ERRORS: Final = frozenset({"InternalFailure", "ServiceUnavailable"})
+
+_encoder: Final = msgspec.json.Encoder()
+_decoder: Final = msgspec.json.Decoder()
+
+
+@final
+class ApiError(Exception):
+    """An error answered as ``{"__type": code, "message": message}``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+    @property
+    def status(self) -> int:
+        """The HTTP status AWS answers this error with."""
+        return 500 if self.code in _SERVER_ERRORS else 400
+
+
+def error_body(error: ApiError) -> bytes:
+    """The JSON body of an error response."""
+    return _encoder.encode({"__type": error.code, "message": error.message})
+
+
+def encode(value: JSON) -> bytes:
+    """A response body."""
+    return _encoder.encode(value)
+
+
+def decode_body(body: bytes) -> JSON:
+    """The decoded request body (an empty body is ``{}``, as botocore sends for no members).
+
+    Raises:
+        ApiError: ``SerializationException`` when the body is not JSON.
+    """
+    if not body.strip():
+        return {}
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            "SerializationException", f"The request body is not valid JSON: {exc}"
+        ) from None
+    except RecursionError:
+        raise ApiError("SerializationException", "The request body is nested too deeply") from None
+
+
+def check_arn(value: str, *resource_types: str) -> list[str]:
+    """The ``:``-separated parts of a Step Functions ARN of one of ``resource_types``.
+
+    Raises:
+        ApiError: ``InvalidArn`` in AWS's words ("Invalid ARN prefix: ...", "Resource type not
+            valid in this context: ...").
+    """
+    parts = value.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states":
+        raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {value}'")
+    if parts[5] not in resource_types:
+        raise ApiError(
+            "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'"
+        )
+    return parts
+
+
+def next_token(action: str, offset: int) -> str:
+    """The ``nextToken`` of the page that starts at ``offset``."""
+    raw = _encoder.encode([action, offset])
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def page_offset(action: str, token: str | None) -> int:
+    """The offset a ``nextToken`` stands for (0 without one).
+
+    Raises:
+        ApiError: ``InvalidToken`` when the token was not issued by ``action``.
+    """
+    if token is None:
+        return 0
+    try:
+        decoded = _decoder.decode(base64.b64decode(token, altchars=b"-_", validate=True))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        decoded = None
+    match decoded:
+        case [str(name), int(offset)] if name == action and offset >= 0:
+            return offset
+    raise ApiError("InvalidToken", f"Invalid Token: '{token}'")
