@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
 from runtime.core.session import StateFailure, dumps
-from runtime.core.state import Frame, Phase
+from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map, Parallel
 from runtime.errors import StatesError
@@ -106,10 +107,16 @@ class Children(Tasks):
                 {"length": len(items), "statemillError": error, "statemillCause": cause},
             )
             raise StateFailure(error, cause) from None
-        inputs = [
-            self.iteration_input(frame, state, effective, index, item)
-            for index, item in enumerate(items)
-        ]
+        selector = (
+            state.item_selector_expr if state.query_language == "JSONata" else state.item_selector
+        )
+        if selector is None:
+            inputs = list(items)  # each iteration's input is its item (iteration_input)
+        else:
+            inputs = [
+                self.iteration_input(frame, state, effective, index, item)
+                for index, item in enumerate(items)
+            ]
         if state.mode == "DISTRIBUTED" and state.item_batcher is not None:
             inputs = self.batches(frame, state, effective, items)
         elif state.mode == "DISTRIBUTED" and state.item_batcher_expr is not None:
@@ -295,7 +302,7 @@ class Children(Tasks):
             if child is None:
                 continue
             progressed |= self.advance_iteration(frame, state, child_id)
-            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return True
         if self.exceeds_tolerance(frame):
             self.map_failed(frame, state)
@@ -311,13 +318,13 @@ class Children(Tasks):
                 index = frame.child_started
             else:  # a redriven Map: only the iterations that did not succeed before
                 index = pending[frame.child_started - (frame.child_total - len(pending))]
-            self.emit_iteration(frame, state, "MapIterationStarted", index)
+            started = {"name": state.name, "index": index}
+            self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
             progressed = True
-            child_id = next(reversed(frame.children))
-            self.advance_iteration(frame, state, child_id)
-            if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+            self.start_iteration(frame, state, next(reversed(frame.children)))
+            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return True
-            if self.exceeds_tolerance(frame):
+            if frame.child_failed and self.exceeds_tolerance(frame):
                 self.map_failed(frame, state)
                 return True
         if frame.child_started == frame.child_total and frame.child_running == 0:
@@ -327,10 +334,30 @@ class Children(Tasks):
             return True
         return progressed
 
+    def start_iteration(self, frame: Frame, state: Map, child_id: str) -> None:
+        """Drive an iteration just started (:meth:`advance_iteration`), its first step taken
+        here: an iteration that ends in it (its ItemProcessor a run of plain Pass states, as in
+        ``peers`` c) is recorded at once, without the driver's loop around it."""
+        if self.exhausted:
+            return  # the next decision drives it
+        child = self.state.frames[child_id]
+        self.step(child)
+        if child.phase == Phase.DONE and frame.phase == Phase.CHILDREN:
+            # (The execution cannot have ended: only its history quota ends it here, and
+            # that raises.)
+            succeeded = {"name": state.name, "index": child.index}
+            self.emit_state_event("MapIterationSucceeded", frame, succeeded, ITERATION_ENDED)
+            return
+        self.advance_iteration(frame, state, child_id)
+
+    def step(self, frame: Frame) -> bool:
+        """One step of ``frame`` by its phase. The driver (``runtime.core.decide``) defines it."""
+        raise NotImplementedError
+
     def advance_iteration(self, frame: Frame, state: Map, child_id: str) -> bool:
         """Drive one iteration; record its success when it reaches its end."""
         progressed = self.drive(child_id)
-        if frame.phase != Phase.CHILDREN or self.state.is_terminal:
+        if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
             return True
         child = self.state.frames.get(child_id)
         if child is not None and child.phase == Phase.DONE:
@@ -340,7 +367,8 @@ class Children(Tasks):
 
     def emit_iteration(self, frame: Frame, state: Map, kind: str, index: int) -> None:
         """MapIterationStarted/Succeeded/Failed/Aborted for iteration ``index``."""
-        self.emit(kind, frame.id, {"name": state.name, "index": index})
+        handler = ITERATION_STARTED if kind == "MapIterationStarted" else ITERATION_ENDED
+        self.emit_state_event(kind, frame, {"name": state.name, "index": index}, handler)
 
     def map_failed(self, frame: Frame, state: Map) -> None:
         """Map: iterations failed beyond what it tolerates: MapRunFailed (distributed), then

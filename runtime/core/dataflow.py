@@ -34,25 +34,6 @@ JSON = Any
 _INTEGER_TEXT: Final = re.compile(r"^[+-]?\d+$")
 
 
-_ASSIGN_PAYLOADS: dict[int, tuple[JSON, Payload]] = {}
-
-
-_ASSIGN_CACHE_SIZE: Final = 4096
-
-
-def _assign_payload(raw: JSON) -> Payload:
-    """A JSONPath ``Assign`` object compiled as a payload template, memoised by identity (the
-    definition keeps it raw; ``definition.load`` has already checked that it compiles)."""
-    entry = _ASSIGN_PAYLOADS.get(id(raw))
-    if entry is not None and entry[0] is raw:
-        return entry[1]
-    if len(_ASSIGN_PAYLOADS) >= _ASSIGN_CACHE_SIZE:
-        _ASSIGN_PAYLOADS.clear()
-    payload = Payload.compile(raw, "/Assign")
-    _ASSIGN_PAYLOADS[id(raw)] = (raw, payload)
-    return payload
-
-
 class DataFlow(Session):
     """Input and output processing, in both query languages."""
 
@@ -99,13 +80,16 @@ class DataFlow(Session):
             return data
         return self.select(io.output_path, data, frame, "OutputPath")
 
-    def assign_jsonpath(self, frame: Frame, raw: JSON, data: JSON) -> dict[str, JSON] | None:
-        """JSONPath ``Assign``: a payload template over ``data`` (the state's result, or its
-        effective input for Choice and Wait, or the error output in a Catcher); ``$name``
-        reads the variables as they were when the state was entered."""
-        if raw is None:
+    def assign_jsonpath(
+        self, frame: Frame, payload: Payload | None, data: JSON
+    ) -> dict[str, JSON] | None:
+        """JSONPath ``Assign``, compiled at load time (``assign_payload``): a payload template
+        over ``data`` (the state's result, or its effective input for Choice and Wait, or the
+        error output in a Catcher); ``$name`` reads the variables as they were when the state
+        was entered."""
+        if payload is None:
             return None
-        value: dict[str, JSON] = _assign_payload(raw).evaluate(data, self.scope(frame))
+        value: dict[str, JSON] = payload.evaluate(data, self.scope(frame))
         return value
 
     def exit_jsonata(
@@ -154,7 +138,7 @@ class DataFlow(Session):
             return
         if state.result_selector is not None:
             result = state.result_selector.evaluate(result, self.scope(frame))
-        assigned = self.assign_jsonpath(frame, state.assign, result)
+        assigned = self.assign_jsonpath(frame, state.assign_payload, result)
         self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
 
     def jsonata_string(self, source: JSON, env: Env, field: str) -> str:

@@ -24,7 +24,7 @@ Imports only the standard library, msgspec, ``runtime.errors``, ``runtime.lang``
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Final, assert_never, final
+from typing import Any, assert_never, final
 
 from runtime.core.effects import Decision, Incoming, RunTask, StopRequested, TaskResult, Wake
 from runtime.core.events import LOGIC_VERSION, HistoryEvent
@@ -39,7 +39,7 @@ from runtime.core.session import (
     dumps,
     iso_time,
 )
-from runtime.core.state import ExecutionState, Frame, Phase
+from runtime.core.state import ACTIVE_STATUSES, ExecutionState, Frame, Phase
 from runtime.core.tasks import (
     LAMBDA_INVOKE,
     WAIT_FOR_TASK_TOKEN,
@@ -53,7 +53,7 @@ from runtime.core.tasks import (
     resource_parts,
     task_token_secret,
 )
-from runtime.definition.model import Map, Parallel, State, StateMachine, Task
+from runtime.definition.model import Map, Parallel, Pass, State, StateMachine, Task
 from runtime.errors import StatesError
 from runtime.lang.jsonata import QueryEvaluationError
 
@@ -81,9 +81,6 @@ __all__ = [
 
 JSON = Any
 
-#: Execution statuses of a state that is not terminal (``ExecutionState.is_terminal``).
-_ACTIVE: Final = frozenset({"RUNNING", "PENDING"})
-
 
 def start_event(
     *,
@@ -94,14 +91,18 @@ def start_event(
     now: float,
     role_arn: str = "",
     redrive_count: int = 0,
+    input_text: str | None = None,
 ) -> HistoryEvent:
-    """The ``ExecutionStarted`` event that opens every history."""
+    """The ``ExecutionStarted`` event that opens every history. ``input_text``, when given, is
+    ``dumps(input)`` already made by the caller (who checked the input's size on it), so the
+    input is not encoded again; ``evolve(ExecutionState(), event, input)`` then folds the event
+    without decoding it back."""
     return HistoryEvent(
         id=1,
         type="ExecutionStarted",
         timestamp=now,
         details={
-            "input": dumps(input),
+            "input": dumps(input) if input_text is None else input_text,
             "inputDetails": {"truncated": False},
             "roleArn": role_arn,
             "stateMachineArn": state_machine_arn,
@@ -227,7 +228,7 @@ class _Decider(Flow):
         progressed = False
         state = self.state
         # ``status`` rather than ``is_terminal``: a property call per step (``benchmarks chain``).
-        while state.status in _ACTIVE and not self.exhausted:
+        while state.status in ACTIVE_STATUSES and not self.exhausted:
             frame = state.frames.get(frame_id)
             if frame is None or not self.step(frame):
                 break
@@ -239,18 +240,19 @@ class _Decider(Flow):
         token Task's deadlines, or hand the state's own phases to :meth:`step_guarded`."""
         phase = frame.phase
         if phase == Phase.ENTERED:  # the most frequent phase, tested first (benchmarks chain)
-            return self.step_guarded(frame, self.state_of(frame))
+            state = self.state_of(frame)
+            if type(state) is Pass and state.is_plain:
+                return self.pass_through(frame, state)
+            return self.step_guarded(frame, state)
         if phase == Phase.START:
             machine = self.machine_of(frame)
             # The top level starts on the decoded execution input; a branch or iteration on a
             # value from its parent's event details, which evolve must decode itself.
-            self.enter(frame, machine.start_at, frame.data, decoded=frame.parent is None)
-            return True
-        if phase == Phase.TRANSITION:
+            entered = self.enter(frame, machine.start_at, frame.data, decoded=frame.parent is None)
+        elif phase == Phase.TRANSITION:
             assert frame.next is not None
-            self.enter(frame, frame.next, frame.data, decoded=True)
-            return True
-        if phase == Phase.DONE:
+            entered = self.enter(frame, frame.next, frame.data, decoded=True)
+        elif phase == Phase.DONE:
             if frame.parent is None:
                 self.emit(
                     "ExecutionSucceeded",
@@ -260,11 +262,17 @@ class _Decider(Flow):
                 )
                 return True
             return False
-        if phase == Phase.STARTED and frame.task_token is not None:
+        elif phase == Phase.STARTED and frame.task_token is not None:
             return self.check_token_deadlines(frame)
-        if phase in (Phase.STARTED, Phase.REPORTED):
+        elif phase in (Phase.STARTED, Phase.REPORTED):
             return False
-        return self.step_guarded(frame, self.state_of(frame))
+        else:
+            return self.step_guarded(frame, self.state_of(frame))
+        # A state just entered: the step the driver would take next, taken at once for the
+        # commonest state (``benchmarks chain``, ``peers`` c: each Map iteration a Pass).
+        if type(entered) is Pass and entered.is_plain and not self.exhausted:
+            self.pass_through(frame, entered)
+        return True
 
     def step_guarded(self, frame: Frame, state: State) -> bool:
         """:meth:`step_state`, turning a failed evaluation into the state's failure."""

@@ -19,7 +19,8 @@ from runtime.core.events import HistoryEvent
 from runtime.core.state import ExecutionState, Frame, Phase
 
 JSON = Any
-_FrameHandler = Callable[[ExecutionState, Frame, HistoryEvent, JSON], None]
+FrameHandler = Callable[[ExecutionState, Frame, HistoryEvent, JSON], None]
+"""What ``evolve`` does for an event of one frame: (state, frame, event, decoded value)."""
 
 _json_decode = msgspec.json.decode
 
@@ -67,9 +68,10 @@ def evolve(
 ) -> ExecutionState:
     """Apply one event to ``state`` (in place) and return it.
 
-    ``decoded``, when given, is the JSON value of the event's ``input`` (StateEntered) or
-    ``output`` (StateExited, ExecutionSucceeded) text: ``decide`` passes the value it has just
-    encoded, so the live path skips decoding it again (``benchmarks chain``). ``fold`` never
+    ``decoded``, when given, is the JSON value of the event's ``input`` (ExecutionStarted,
+    StateEntered) or ``output`` (StateExited, ExecutionSucceeded) text: ``decide`` passes the
+    value it has just encoded, so the live path skips decoding it again (``benchmarks chain``),
+    and a start can pass the execution input it decoded from that text. ``fold`` never
     passes it; the replay property tests check that both give the same state.
     """
     state.last_event_id = event.id
@@ -93,7 +95,37 @@ def evolve(
     return state
 
 
-def _frame_handler(kind: str) -> _FrameHandler | None:
+def evolve_next(
+    state: ExecutionState,
+    frame: Frame,
+    kind: str,
+    timestamp: float,
+    details: dict[str, JSON],
+    handler: FrameHandler,
+    decoded: JSON = NOT_DECODED,
+) -> HistoryEvent:
+    """The next event of ``state`` (id after the last), of type ``kind`` for ``frame`` (a live
+    frame of ``state``), applied: ``evolve(state, event, decoded)`` with the handler the caller
+    already knows (``STATE_ENTERED``, ``STATE_EXITED``, ``ITERATION_STARTED``,
+    ``ITERATION_ENDED``), without looking the type and the frame up (``benchmarks chain``:
+    nearly every event of a run of Pass states or of an inline Map)."""
+    last = state.last_event_id
+    event = HistoryEvent(
+        id=last + 1,
+        type=kind,
+        timestamp=timestamp,
+        previous_event_id=last,
+        details=details,
+        frame=frame.id,
+    )
+    state.last_event_id = last + 1
+    if frame.detached:
+        state.detached_events += 1
+    handler(state, frame, event, decoded)
+    return event
+
+
+def _frame_handler(kind: str) -> FrameHandler | None:
     """The handler of an event type not in the table (a StateEntered/StateExited of a state
     type AWS may add), or None for types ``evolve`` does not model."""
     if kind.endswith("StateEntered"):
@@ -113,7 +145,8 @@ def _state_entered(state: ExecutionState, frame: Frame, event: HistoryEvent, dec
     frame.phase = Phase.ENTERED
     frame.entered_id = event.id
     frame.entered_at = event.timestamp
-    frame.retry_counts = {}
+    if frame.retry_counts:  # an empty one stays: no allocation per event (benchmarks chain)
+        frame.retry_counts = {}
     frame.retry_total = 0
     frame.result = frame.error = frame.cause = None
     frame.fire_at = None
@@ -125,7 +158,8 @@ def _state_exited(state: ExecutionState, frame: Frame, event: HistoryEvent, deco
         _drop_children(state, frame)
         frame.results = frame.items = None
     frame.kept = frame.pending = None
-    frame.succeeded = set()
+    if frame.succeeded:  # an empty one stays: no allocation per event (benchmarks chain)
+        frame.succeeded = set()
     if decoded is not NOT_DECODED:
         frame.data = decoded
     else:
@@ -237,10 +271,13 @@ def _succeeded_children(state: ExecutionState, frame: Frame) -> dict[int, JSON]:
     return {index: results[index] for index in frame.succeeded}
 
 
-def _started(state: ExecutionState, event: HistoryEvent, _: JSON) -> None:
+def _started(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None:
     details = event.details
     state.status = "RUNNING"
-    state.input = _json_decode(details["input"]) if "input" in details else None
+    if decoded is not NOT_DECODED:
+        state.input = decoded
+    else:
+        state.input = _json_decode(details["input"]) if "input" in details else None
     state.start_time = event.timestamp
     state.state_machine_arn = details.get("stateMachineArn", "")
     state.role_arn = details.get("roleArn", "")
@@ -379,7 +416,8 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
     if frame.map_run and not frame.detached:
         state.detached_events += 1  # a child workflow's start: not in this history on AWS
     index = int(event.details["index"])
-    child_id = _child_id(frame, index)
+    # _child_id, inline: two per iteration (``peers`` c)
+    child_id = f"{frame.id}/{frame.run_id}:{index}" if frame.id else f"{frame.run_id}:{index}"
     assert frame.state is not None
     assert frame.items is not None
     state.frames[child_id] = Frame(
@@ -402,9 +440,12 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     if frame.map_run and not frame.detached:
         state.detached_events += 1  # a child workflow's end: not in this history on AWS
     index = int(event.details["index"])
-    child = state.frames.get(_child_id(frame, index))
+    # _child_id, inline: two per iteration (``peers`` c)
+    child_id = f"{frame.id}/{frame.run_id}:{index}" if frame.id else f"{frame.run_id}:{index}"
+    child = state.frames.get(child_id)
     if child is not None:
-        _drop_children(state, child)
+        if child.children:  # (a dropped frame's own counters no longer matter)
+            _drop_children(state, child)
         del state.frames[child.id]
         frame.children.pop(child.id, None)
     frame.child_running -= 1
@@ -443,8 +484,15 @@ _TOP_LEVEL: dict[str, Callable[[ExecutionState, HistoryEvent, JSON], None]] = {
     "ExecutionRedriven": _redriven,
 }
 
+#: The handlers of ``<Kind>StateEntered`` and ``<Kind>StateExited`` (for :func:`evolve_next`).
+STATE_ENTERED: FrameHandler = _state_entered
+STATE_EXITED: FrameHandler = _state_exited
+#: The handlers of ``MapIterationStarted`` and of ``MapIteration{Succeeded,Failed,Aborted}``.
+ITERATION_STARTED: FrameHandler = _iteration_started
+ITERATION_ENDED: FrameHandler = _iteration_ended
+
 #: Event type -> handler of the frame the event belongs to.
-_FRAME_HANDLERS: dict[str, _FrameHandler] = {
+_FRAME_HANDLERS: dict[str, FrameHandler] = {
     **{
         f"{kind}State{suffix}": handler
         for kind in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")

@@ -81,7 +81,7 @@ class Failures(DataFlow):
                 self.fail_frame(frame, failure.error, failed_cause)
             return
         try:
-            assigned = self.assign_jsonpath(frame, catcher.assign, error_output)
+            assigned = self.assign_jsonpath(frame, catcher.assign_payload, error_output)
         except StatesError as failure:
             self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
             return

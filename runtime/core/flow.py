@@ -12,8 +12,9 @@ import re
 from typing import Any, Final, assert_never
 
 from runtime.core.children import Children
+from runtime.core.evolve import STATE_ENTERED, STATE_EXITED
 from runtime.core.limits import MAX_LONG, MAX_SECONDS
-from runtime.core.session import StateFailure, dumps
+from runtime.core.session import ENTERED_TYPES, MAX_PAYLOAD_BYTES, StateFailure, dumps
 from runtime.core.state import Frame
 from runtime.definition.model import (
     Choice,
@@ -46,36 +47,45 @@ def parse_timestamp(text: object) -> float | None:
     return moment.timestamp()
 
 
-_PLAIN_PASS: dict[int, tuple[Pass, bool]] = {}
-_PLAIN_PASS_SIZE: Final = 4096
-
-
-def _is_plain_pass(state: Pass) -> bool:
-    """True for a Pass state with no Parameters, Result, Assign, and InputPath, ResultPath and
-    OutputPath absent or ``$``: its output is its input. Memoised by identity, as
-    :func:`_assign_payload` is (``benchmarks chain`` spent ~5% checking the fields each time)."""
-    entry = _PLAIN_PASS.get(id(state))
-    if entry is not None and entry[0] is state:
-        return entry[1]
-    io = state.io
-    plain = (
-        state.parameters is None
-        and not state.has_result
-        and state.assign is None
-        and not (io.input_path_null or io.result_path_null or io.output_path_null)
-        and all(
-            path is None or path.text == "$"
-            for path in (io.input_path, io.result_path, io.output_path)
-        )
-    )
-    if len(_PLAIN_PASS) >= _PLAIN_PASS_SIZE:
-        _PLAIN_PASS.clear()
-    _PLAIN_PASS[id(state)] = (state, plain)
-    return plain
-
-
 class Flow(Children):
     """What each state type does once entered; Choice and Wait in full."""
+
+    def pass_through(self, frame: Frame, state: Pass) -> bool:
+        """Pass (ASL "Pass State") with nothing to process (``Pass.is_plain``, either query
+        language): the output is the input. A run of such states is decided here in one loop,
+        ``<Kind>StateExited`` then the next state's ``<Kind>StateEntered``, the same events
+        (one text for every input and output) that stepping each state writes
+        (``benchmarks chain``, ``peers`` a and b). Stops where the generic steps take over: a
+        state that is not such a Pass, the end of the frame's machine, the decision's event
+        budget; an input over the payload quota takes the generic path, which fails the state.
+        """
+        data = frame.data
+        text = self.text_of(data)
+        # A code point takes at most 4 bytes of UTF-8: short texts need no encoding to check.
+        if len(text) * 4 > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
+            return self.step_guarded(frame, state)
+        states = self.machine_of(frame).states
+        emit = self.emit_state_event
+        while True:
+            next_state = state.next
+            exited: dict[str, JSON] = {
+                "name": state.name,
+                "output": text,
+                "outputDetails": {"truncated": False},
+            }
+            if next_state is None:
+                emit("PassStateExited", frame, exited, STATE_EXITED, data)
+                return True
+            exited["statemillNext"] = next_state
+            emit("PassStateExited", frame, exited, STATE_EXITED, data)
+            if self.exhausted:
+                return True
+            following = states[next_state]
+            entered = {"name": next_state, "input": text, "inputDetails": {"truncated": False}}
+            emit(ENTERED_TYPES[type(following)], frame, entered, STATE_ENTERED, data)
+            if self.exhausted or type(following) is not Pass or not following.is_plain:
+                return True
+            state = following
 
     def on_entered(self, frame: Frame, state: State) -> bool:
         """A JSONPath state just entered (ASL "Input and Output Processing"): InputPath, Parameters,
@@ -83,7 +93,7 @@ class Flow(Children):
         if state.query_language == "JSONata":
             return self.on_entered_jsonata(frame, state)
         match state:
-            case Pass() if _is_plain_pass(state):
+            case Pass() if state.is_plain:
                 # No InputPath/Parameters/Result/ResultPath/OutputPath/Assign: the output is
                 # the input, and no scope is needed (``benchmarks chain``).
                 self.exit(frame, state, frame.data, state.next)
@@ -92,7 +102,7 @@ class Flow(Children):
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
                 result = state.result if state.has_result else effective
-                assigned = self.assign_jsonpath(frame, state.assign, result)
+                assigned = self.assign_jsonpath(frame, state.assign_payload, result)
                 self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
             case Task():
                 effective = self.effective_input(frame, state)
@@ -171,10 +181,10 @@ class Flow(Children):
         scope = self.scope(frame)
         target = state.default
         rule_assign = None
-        for rule in state.choices:
+        for rule, rule_payload in zip(state.choices, state.choice_assign_payloads, strict=True):
             if rule.evaluate(effective, scope):
                 target = rule.next
-                rule_assign = rule.assign
+                rule_assign = rule_payload
                 break
         if target is None:
             raise StateFailure(
@@ -182,7 +192,7 @@ class Flow(Children):
                 self.cause(frame, "No Matches!"),
             )
         # The state's Assign applies whichever rule matched; the rule's own comes on top.
-        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        assigned = self.assign_jsonpath(frame, state.assign_payload, effective)
         from_rule = self.assign_jsonpath(frame, rule_assign, effective)
         if from_rule is not None:
             assigned = from_rule if assigned is None else {**assigned, **from_rule}
@@ -216,7 +226,7 @@ class Flow(Children):
         if self.now < fire_at:
             self.timers[frame.id] = fire_at
             return False
-        assigned = self.assign_jsonpath(frame, state.assign, effective)
+        assigned = self.assign_jsonpath(frame, state.assign_payload, effective)
         self.exit(frame, state, self.output_path(frame, state, effective), state.next, assigned)
         return True
 

@@ -23,7 +23,14 @@ import msgspec
 
 from runtime.core.effects import Incoming, RunTask
 from runtime.core.events import HistoryEvent
-from runtime.core.evolve import NOT_DECODED, evolve
+from runtime.core.evolve import (
+    NOT_DECODED,
+    STATE_ENTERED,
+    STATE_EXITED,
+    FrameHandler,
+    evolve,
+    evolve_next,
+)
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
 from runtime.core.state import ExecutionState, Frame
 from runtime.definition.model import (
@@ -42,6 +49,7 @@ from runtime.lang.jsonata import Env
 from runtime.lang.scope import Entropy, Scope
 
 __all__ = [
+    "ENTERED_TYPES",
     "MAX_EVENTS_PER_DECISION",
     "MAX_PAYLOAD_BYTES",
     "HistoryLimitReached",
@@ -69,7 +77,7 @@ _encode = msgspec.json.encode
 
 #: ``<Kind>StateEntered`` / ``<Kind>StateExited`` per state class, built once rather than
 #: formatted per event (``benchmarks chain``).
-_ENTERED: Final = {
+ENTERED_TYPES: Final = {
     kind: f"{kind.__name__}StateEntered"
     for kind in (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)
 }
@@ -144,8 +152,16 @@ class Session:
         self.focus: set[str] | None = None
         """When set, the frames this decision may need to drive (others wait on handlers)."""
         self._machines: dict[tuple[tuple[str, int], ...], StateMachine] = {(): machine}
+        self._last_path: tuple[tuple[str, int], ...] = ()
+        self._last_machine = machine
+        """The sub-machine path :meth:`machine_of` resolved last, and its machine."""
         self._dumped: tuple[JSON, str] = (NOT_DECODED, "")
         """The last value :meth:`text_of` encoded and its text."""
+
+    def step_guarded(self, frame: Frame, state: State) -> bool:
+        """One step of ``frame`` in ``state``, a failed evaluation turned into the state's
+        failure. The driver (``runtime.core.decide``) defines it."""
+        raise NotImplementedError
 
     def drive(self, frame_id: str) -> bool:
         """Step ``frame_id`` until it blocks; True if anything happened. The driver
@@ -179,6 +195,27 @@ class Session:
         if len(self.events) >= MAX_EVENTS_PER_DECISION:
             self.exhausted = True
         return event
+
+    def emit_state_event(
+        self,
+        kind: str,
+        frame: Frame,
+        details: dict[str, JSON],
+        handler: FrameHandler,
+        decoded: JSON = NOT_DECODED,
+    ) -> None:
+        """:meth:`emit` for an event of ``frame`` (a live frame of the state; never an event
+        that ends the execution) that ``handler`` folds (``evolve.STATE_ENTERED``,
+        ``STATE_EXITED``, ``ITERATION_STARTED``, ``ITERATION_ENDED``): the same event and
+        state, without ``evolve`` looking the type and the frame up (``benchmarks chain``)."""
+        state = self.state
+        limit = self.history_limit
+        if limit is not None and state.last_event_id + 1 - state.detached_events >= limit:
+            self.check_history_limit(kind, frame.id, limit)
+        events = self.events
+        events.append(evolve_next(state, frame, kind, self.now, details, handler, decoded))
+        if len(events) >= MAX_EVENTS_PER_DECISION:
+            self.exhausted = True
 
     def check_history_limit(self, kind: str, frame_id: str, limit: int) -> None:
         """Quota "Maximum execution history size" (25,000 events): the event that would be
@@ -216,10 +253,15 @@ class Session:
     def machine_of(self, frame: Frame) -> StateMachine:
         """The (sub)machine ``frame`` runs: the top level, a Parallel branch or a Map's
         ItemProcessor."""
-        if not frame.machine:
+        key = frame.machine
+        if not key:
             return self.machine
-        cached = self._machines.get(frame.machine)
+        if key is self._last_path:
+            # The frame asked just before (entering a state, then its step): no tuple hashed.
+            return self._last_machine
+        cached = self._machines.get(key)
         if cached is not None:
+            self._last_path, self._last_machine = key, cached
             return cached
         current = self.machine
         for state_name, index in frame.machine:
@@ -230,7 +272,8 @@ class Session:
                 current = owner.processor
             else:  # pragma: no cover - frames are only created by Parallel and Map
                 raise AssertionError(f"state {state_name} has no sub-machines")
-        self._machines[frame.machine] = current
+        self._machines[key] = current
+        self._last_path, self._last_machine = key, current
         return current
 
     def state_of(self, frame: Frame) -> State:
@@ -304,16 +347,25 @@ class Session:
             f"(entered at the event id #{frame.entered_id}). {detail}"
         )
 
-    def enter(self, frame: Frame, name: str, data: JSON, *, decoded: bool = False) -> None:
-        """``<Kind>StateEntered``; ``decoded`` says ``data`` is a value ``evolve`` decoded from
-        an event (the previous state's output), so the new frame data may be ``data`` itself."""
+    def enter(self, frame: Frame, name: str, data: JSON, *, decoded: bool = False) -> State:
+        """``<Kind>StateEntered``, and the state entered; ``decoded`` says ``data`` is a value
+        ``evolve`` decoded from an event (the previous state's output), so the new frame data
+        may be ``data`` itself."""
         state = self.machine_of(frame).states[name]
-        self.emit(
-            _ENTERED[type(state)],
-            frame.id,
-            {"name": name, "input": self.text_of(data), "inputDetails": {"truncated": False}},
+        text = self.text_of(data)
+        self.emit_state_event(
+            ENTERED_TYPES[type(state)],
+            frame,
+            {"name": name, "input": text, "inputDetails": {"truncated": False}},
+            STATE_ENTERED,
             data if decoded else NOT_DECODED,
         )
+        if not decoded:
+            # evolve decoded ``text`` into the frame's data; encoding that value gives ``text``
+            # again (the encoder's output decodes and re-encodes to itself), so the state's
+            # output, when it is its input, is not encoded a second time (``benchmarks map``).
+            self._dumped = (frame.data, text)
+        return state
 
     def exit(
         self,
@@ -347,5 +399,11 @@ class Session:
         if next_state is not None:
             details["statemillNext"] = next_state
         # An output that is the state's raw input (which evolve decoded) needs no decoding.
-        decoded = output if output is frame.data else NOT_DECODED
-        self.emit(_EXITED[type(state)], frame.id, details, decoded)
+        if output is frame.data:
+            self.emit_state_event(_EXITED[type(state)], frame, details, STATE_EXITED, output)
+            return
+        # Any other value is decoded from ``text`` by evolve (so the frame holds plain JSON
+        # whatever built it); that value encodes to ``text`` again, which the next state's
+        # input or the execution's output reuses (``peers`` c: a Map's 1,000 results).
+        self.emit_state_event(_EXITED[type(state)], frame, details, STATE_EXITED)
+        self._dumped = (frame.data, text)

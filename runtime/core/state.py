@@ -15,11 +15,16 @@ Imports only the standard library and msgspec.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 JSON = Any
+
+
+#: The statuses of an execution that has not ended (``ExecutionState.is_terminal`` is false):
+#: the hot loops test ``status in ACTIVE_STATUSES`` rather than call the property.
+ACTIVE_STATUSES: Final = frozenset({"RUNNING", "PENDING"})
 
 
 class Phase(enum.IntEnum):
@@ -159,7 +164,7 @@ class ExecutionState(msgspec.Struct, kw_only=True):
     @property
     def is_terminal(self) -> bool:
         """True once the execution has ended (any status but RUNNING/PENDING)."""
-        return self.status not in ("RUNNING", "PENDING")
+        return self.status not in ACTIVE_STATUSES
 
     def snapshot(self) -> ExecutionState:
         """A deep copy, safe to keep while this state goes on evolving."""
