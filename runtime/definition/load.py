@@ -834,8 +834,17 @@ class _Loader:
         processor_raw = fields.mapping(processor_field)
         assert processor_raw is not None
         processor_pointer = fields.at(processor_field)
-        processor = self.nested(processor_raw, processor_pointer, _PROCESSOR_FIELDS)
         mode, execution_type = self.processor_config(processor_raw, processor_pointer)
+        # A Distributed Map's child workflows run as the ExecutionType says: EXPRESS children
+        # are Express workflows, so the EXPRESS rules (no .sync, no .waitForTaskToken, no
+        # activities) hold inside the processor of any machine (issue 15).
+        outer_type = self.machine_type
+        if mode == "DISTRIBUTED" and execution_type == "EXPRESS":
+            self.machine_type = "EXPRESS"
+        try:
+            processor = self.nested(processor_raw, processor_pointer, _PROCESSOR_FIELDS)
+        finally:
+            self.machine_type = outer_type
         values: dict[str, Any] = {"mode": mode, "execution_type": execution_type}
         fields.exclusive("MaxConcurrency", "MaxConcurrencyPath")
         fields.exclusive("ToleratedFailureCount", "ToleratedFailureCountPath")

@@ -626,7 +626,15 @@ class ChoiceRule:
         if isinstance(condition, bool):
             return condition
         expression = compile_expression(condition)
-        value = expression.evaluate(env, "Condition")
+        field = self.field("Condition")
+        value = expression.evaluate(env, field)
         if not isinstance(value, bool):
-            raise expression.wrong_type(value, "boolean", "Condition")
+            raise expression.wrong_type(value, "boolean", field)
         return value
+
+    def field(self, name: str) -> str:
+        """How AWS names one of this rule's fields in a cause and an ``EvaluationFailed``
+        ``location``: relative to the state, under the rule (``Choices[1]/Condition``,
+        ``Choices[0]/Output``; issue 15)."""
+        rule = self.pointer.rpartition("/")[2]
+        return f"{rule}/{name}" if rule.startswith("Choices[") else name

@@ -283,11 +283,24 @@ def _format(call: _Call, values: list[JSON], env: _Env) -> JSON:
 _DECODER: Final = msgspec.json.Decoder()
 
 
+#: The whitespace JSON allows around and between tokens (RFC 8259 section 2); Jackson, which
+#: AWS parses with, refuses any other character there.
+_JSON_WHITESPACE: Final = " \t\n\r"
+
+
 def _string_to_json(call: _Call, values: list[JSON], env: _Env) -> JSON:
-    """States.StringToJson: parse a JSON text."""
+    """States.StringToJson: parse a JSON text.
+
+    Every value JSON allows is accepted (objects, arrays, strings with their escapes, numbers,
+    ``true``, ``false``, ``null``), with JSON's whitespace around and between tokens. A text
+    that holds no token at all (empty, or only whitespace) is ``null``: there is no content
+    to bind, which Jackson's tree reader gives as no value (issue 15).
+    """
     text: str = _expect(call, values, 0, "string")
+    if not text.strip(_JSON_WHITESPACE):
+        return None
     try:
-        return _DECODER.decode(text.strip().encode())
+        return _DECODER.decode(text.encode())
     except (msgspec.DecodeError, ValueError, OverflowError, RecursionError):
         # msgspec refuses depths past its limit with RecursionError (issue 11).
         raise _fail(call, f"the argument is not a valid JSON string: {text}") from None

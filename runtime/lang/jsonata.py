@@ -15,6 +15,9 @@ AWS's additions and restrictions, as Step Functions documents them:
 
 * ``$partition(array, size)``, ``$range(start, end, step)``, ``$hash(value, algorithm)``,
   ``$random([seed])``, ``$uuid()``, ``$parse(json_text)``;
+* ``$range`` gives a JSONata sequence (no item: undefined; one item: that value), and it and
+  ``$random`` check their arguments as JSONata checks a signature (T0410); both are defined
+  in a small JSONata prelude around the expressions that name them (see ``_PRELUDES``);
 * ``$eval`` is not available;
 * ``$now()``/``$millis()`` read the decision's clock (the ``now`` of the incoming fact), and
   ``$random()``/``$uuid()`` draw from the decision's seeded :class:`~runtime.lang.scope.Entropy`,
@@ -66,6 +69,7 @@ __all__ = [
     "is_expression",
     "set_budget",
     "set_engine",
+    "template_field",
 ]
 
 JSON = Any
@@ -283,13 +287,52 @@ def _partition(array: JSON = None, size: JSON = None) -> JSON:
     return [array[i : i + step] for i in range(0, len(array), step)]
 
 
-def _range(start: JSON = None, end: JSON = None, step: JSON = None) -> JSON:
-    """``$range(start, end, step)``: integers from start to end inclusive."""
-    if not (_is_int(start) and _is_int(end) and _is_int(step)):
-        raise _fail("The arguments of $range must be integers.")
+def _signature_mismatch(function: str, index: int) -> ValueError:
+    """JSONata's own error for an argument its function's signature refuses (T0410), which
+    AWS's functions raise like every JSONata function; the cause is the usual "threw an error
+    during evaluation" sentence (issue 15)."""
+    return ValueError(
+        f'T0410: Argument {index} of function "{function}" does not match function signature'
+    )
+
+
+def _is_number(value: JSON) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _range(
+    has_start: bool,
+    start: JSON,
+    has_end: bool,
+    end: JSON,
+    has_step: bool,
+    step: JSON,
+    has_extra: bool = False,
+) -> JSON:
+    """``$range(start, end, step)``: the integers from ``start`` towards ``end`` (inclusive)
+    by ``step``, as Step Functions gives them (issue 15).
+
+    * Each argument is a number; another value (``null`` included) is JSONata's T0410, and so
+      is a fourth argument.
+    * A non-integer argument counts towards zero (``$range(1.4, 5.6, 2.2)`` is ``[1, 3, 5]``).
+    * An argument left undefined, or a step that counts as ``0``, gives no value (undefined),
+      as a range with no item does.
+    * The result is a JSONata *sequence* (see :data:`_PRELUDES`): no item is undefined, one
+      item is that value (``$range(0, 2, 3)`` is ``0``), more are an array.
+
+    ``has_*`` tell a defined argument from an undefined one (the engine hands both over as
+    ``None``); the prelude that calls this passes them.
+    """
+    if has_extra:
+        raise _signature_mismatch("range", 4)
+    for index, (given, value) in enumerate(((has_start, start), (has_end, end), (has_step, step))):
+        if given and not _is_number(value):
+            raise _signature_mismatch("range", index + 1)
+    if not (has_start and has_end and has_step):
+        return []
     first, last, stride = int(start), int(end), int(step)
     if stride == 0:
-        raise _fail("The step of $range must not be 0.")
+        return []
     # Counted before anything is built (issue 11: ``$range(0, 1e9, 1)`` built a billion items
     # before the limit was checked).
     values = range(first, last + (1 if stride > 0 else -1), stride)
@@ -311,13 +354,20 @@ def _hash(value: JSON = None, algorithm: JSON = None) -> JSON:
     return hashlib.new(name, value.encode()).hexdigest()
 
 
-def _random(seed: JSON = None) -> JSON:
-    """``$random([seed])``: a float in [0, 1); with a seed, always the same float."""
-    if seed is None:
+def _random(has_seed: bool = False, seed: JSON = None, has_extra: bool = False) -> JSON:
+    """``$random([seed])``: a float in [0, 1); with a seed, always the same float for it.
+
+    The seed is any number (a non-integer included); another value, ``null`` included, is
+    JSONata's T0410, and so is a second argument (issue 15). An undefined seed is no seed.
+    """
+    if has_extra:
+        raise _signature_mismatch("random", 2)
+    if not has_seed:
         return _CURRENT.get().entropy.random()
-    if not _is_int(seed):
-        raise _fail("The seed of $random must be an integer.")
-    return random.Random(int(seed)).random()
+    if not _is_number(seed):
+        raise _signature_mismatch("random", 1)
+    key: int | float = int(seed) if float(seed).is_integer() else float(seed)
+    return random.Random(key).random()
 
 
 def _uuid() -> JSON:
@@ -380,9 +430,7 @@ def _pad(text: JSON = None, width: JSON = None, char: JSON = None) -> JSON:
 
 _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "partition": _partition,
-    "range": _range,
     "hash": _hash,
-    "random": _random,
     "uuid": _uuid,
     "parse": _parse,
     "eval": _eval,
@@ -393,6 +441,30 @@ _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
 
 #: JSONata built-ins replaced by a guarded version (sizes checked before building).
 _GUARDED_BUILTINS: Final = frozenset({"pad"})
+
+#: AWS's functions whose behaviour a host function alone cannot give: a host function receives
+#: ``None`` for a ``null`` and for an undefined argument alike, and cannot return undefined
+#: or a sequence. Each is defined, in a block around the expression, as a JSONata lambda that
+#: tells its host function which arguments are defined and turns the host's list into a
+#: JSONata sequence (none: undefined; one: the value; more: an array). Only expressions that
+#: name the function get its prelude; causes keep quoting the expression as written.
+_PRELUDES: Final[dict[str, str]] = {
+    "range": (
+        "$range := function($start, $end, $step, $extra) {("
+        "$items := $__statemill_range($exists($start), $start, $exists($end), $end, "
+        "$exists($step), $step, $exists($extra)); "
+        "$count($items) = 0 ? $__statemill_undefined "
+        ": ($count($items) = 1 ? $items[0] : $items))}"
+    ),
+    "random": (
+        "$random := function($seed, $extra) {"
+        "$__statemill_random($exists($seed), $seed, $exists($extra))}"
+    ),
+}
+_PRELUDE_HOSTS: Final[dict[str, tuple[str, Callable[..., JSON]]]] = {
+    "range": ("__statemill_range", _range),
+    "random": ("__statemill_random", _random),
+}
 
 
 def engine_value(value: JSON) -> JSON:
@@ -648,11 +720,19 @@ def compile_expression(source: str) -> JsonataExpression:
         raise ValueError("empty JSONata expression")
     names = frozenset(_VARIABLE.findall(text))
     functions = {name: _HOST_FUNCTIONS[name] for name in names & _REPLACED}
-    compiled = _engine.compile(text, functions)
-    return JsonataExpression(source, text, compiled, names)
+    preludes = sorted(names & _PRELUDES.keys())
+    if not preludes:
+        return JsonataExpression(source, text, _engine.compile(text, functions), names)
+    # Parsed as written first, so a syntax error is reported against the text as written.
+    _engine.compile(text, {})
+    for name in preludes:
+        host, function = _PRELUDE_HOSTS[name]
+        functions[host] = function
+    wrapped = "(" + "; ".join(_PRELUDES[name] for name in preludes) + "; " + text + "\n)"
+    return JsonataExpression(source, text, _engine.compile(wrapped, functions), names)
 
 
-_REPLACED: Final = AWS_FUNCTIONS | _GUARDED_BUILTINS
+_REPLACED: Final = (AWS_FUNCTIONS | _GUARDED_BUILTINS) - _PRELUDES.keys()
 
 
 @functools.cache
@@ -702,8 +782,19 @@ def compile_template(template: JSON) -> None:
             raise ValueError(f"The JSONata expression '{source}' is not valid: {exc}") from None
 
 
+def template_field(field: str, key: str | int) -> str:
+    """The name AWS gives a value inside a template, in causes and in the ``location`` of
+    ``EvaluationFailed``: the field, then ``/key`` for each object key and ``[i]`` for each
+    array index on the way (``Output/a/b[0]``, ``Assign/x``, ``Arguments/Input/pushLocation``:
+    issue 15; AWS's causes name nested values this way)."""
+    return f"{field}[{key}]" if isinstance(key, int) else f"{field}/{key}"
+
+
 def evaluate_template(template: JSON, env: Env, field: str) -> JSON:
     """A template's value: each ``{% %}`` string replaced by its expression's value.
+
+    ``field`` names the template (``Output``, ``Assign``, ``Arguments``, ...); an expression
+    nested in it is named by :func:`template_field`.
 
     Raises:
         QueryEvaluationError: an expression failed or returned no JSON value.
@@ -713,7 +804,13 @@ def evaluate_template(template: JSON, env: Env, field: str) -> JSON:
             return compile_expression(template).evaluate(env, field)
         return template
     if isinstance(template, dict):
-        return {key: evaluate_template(value, env, field) for key, value in template.items()}
+        return {
+            key: evaluate_template(value, env, template_field(field, key))
+            for key, value in template.items()
+        }
     if isinstance(template, list):
-        return [evaluate_template(value, env, field) for value in template]
+        return [
+            evaluate_template(value, env, template_field(field, index))
+            for index, value in enumerate(template)
+        ]
     return template

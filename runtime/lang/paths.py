@@ -23,6 +23,7 @@ This module imports only the standard library, msgspec and RE2 (``google-re2``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -201,8 +202,65 @@ _PROVIDER: Final = "com.jayway.jsonpath.spi.json.JacksonJsonProvider"
 _MISSING: Final = object()
 
 
-def _quote(name: str) -> str:
-    return "['" + name.replace("'", "\\'") + "']"
+_ESCAPES: Final = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "r": "\r",
+    "f": "\f",
+    "t": "\t",
+    "n": "\n",
+    "b": "\b",
+}
+
+
+def _unescape(raw: str) -> str:
+    """The escape sequences of a quoted JSONPath name or literal, as Jayway's ``unescape``
+    reads them: ``\\\\``, ``\\'``, ``\\"``, ``\\r``, ``\\f``, ``\\t``, ``\\n``, ``\\b``, ``\\uXXXX``
+    (four hex digits, else an error); a backslash before any other character stands for that
+    character, a backslash at the very end for itself, and an unfinished ``\\u`` at the end
+    for nothing.
+
+    Raises:
+        ValueError: ``\\u`` is followed by four characters that are not hex digits.
+    """
+    if "\\" not in raw:
+        return raw
+    out: list[str] = []
+    i, end = 0, len(raw)
+    while i < end:
+        char = raw[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        if i + 1 == end:
+            out.append("\\")
+            break
+        code = raw[i + 1]
+        if code != "u":
+            out.append(_ESCAPES.get(code, code))
+            i += 2
+            continue
+        digits = raw[i + 2 : i + 6]
+        if len(digits) < 4:
+            break
+        if not all(c in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError(f"Unable to parse unicode value: {digits}")
+        out.append(chr(int(digits, 16)))
+        i += 6
+    text = "".join(out)
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        # Java strings are UTF-16: a surrogate pair written as two escapes is one character.
+        with contextlib.suppress(UnicodeDecodeError):  # a lone surrogate stays as it is
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16")
+    return text
+
+
+def _quote(name: str, quote: str = "'") -> str:
+    """A name as Jayway writes it in a path fragment: between the quotes the path used
+    (``'`` for dot notation), with nothing escaped (Jayway's ``Utils.join``)."""
+    return f"[{quote}{name}{quote}]"
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,12 +269,13 @@ def _quote(name: str) -> str:
 
 
 class _Prop(msgspec.Struct, frozen=True):
-    """``.name`` / ``['a']`` / ``['a','b']``."""
+    """``.name`` / ``['a']`` / ``['a','b']``; ``quote`` is the quote the bracket used."""
 
     names: tuple[str, ...]
+    quote: str = "'"
 
     def fragment(self) -> str:
-        return "[" + ",".join(_quote(n)[1:-1] for n in self.names) + "]"
+        return "[" + ",".join(_quote(n, self.quote)[1:-1] for n in self.names) + "]"
 
 
 class _Index(msgspec.Struct, frozen=True):
@@ -670,19 +729,24 @@ class _Parser:
         return self.text[start : self.pos]
 
     def quoted(self) -> str:
+        """A quoted name or string literal, as Jayway reads it: the text up to the first
+        unescaped quote of the kind that opened it (the other kind is an ordinary character),
+        then :func:`_unescape`."""
         quote = self.text[self.pos]
         self.pos += 1
-        out: list[str] = []
+        start = self.pos
         while self.pos < len(self.text):
             char = self.text[self.pos]
-            if char == "\\" and self.pos + 1 < len(self.text):
-                out.append(self.text[self.pos + 1])
+            if char == "\\":
                 self.pos += 2
                 continue
             if char == quote:
+                raw = self.text[start : self.pos]
                 self.pos += 1
-                return "".join(out)
-            out.append(char)
+                try:
+                    return _unescape(raw)
+                except ValueError as exc:
+                    raise self.fail(str(exc)) from None
             self.pos += 1
         raise self.fail("unterminated string")
 
@@ -703,6 +767,7 @@ class _Parser:
             self.pos += 1
             step = _Filter(expr)
         elif self.peek() in ("'", '"'):
+            quote = self.peek()
             names = [self.quoted()]
             self.skip_ws()
             while self.peek() == ",":
@@ -712,7 +777,7 @@ class _Parser:
                     raise self.fail("expected a quoted property name")
                 names.append(self.quoted())
                 self.skip_ws()
-            step = _Prop(tuple(names))
+            step = _Prop(tuple(names), quote)
         else:
             end = self.text.find("]", self.pos)
             if end < 0:
@@ -1010,7 +1075,7 @@ class Path:
                 if len(step.names) > 1:  # a multi-name leaf merges the present properties
                     return {n: node[n] for n in step.names if n in node}
                 name = step.names[0]
-                current += _quote(name)
+                current += _quote(name, step.quote)
                 if name not in node:
                     if position == last:
                         raise PathNotFound(self.text, f"No results for path: {current}")

@@ -452,3 +452,72 @@ def test_fail_state_fields() -> None:
     assert (error.code, error.pointer) == (SCHEMA, "/States/F")
     invalid = fail(machine({"F": {"Type": "Fail", "CausePath": "States.Nope("}}))
     assert invalid.code == SCHEMA
+
+
+_SYNC = "Express state machine does not support '.sync' service integration"
+_CALLBACK = "Express state machine does not support '.waitForTaskToken' service integration"
+_EXPRESS_FORBIDDEN = [
+    ("arn:aws:states:::states:startExecution.sync", _SYNC),
+    ("arn:aws:states:::glue:startJobRun.sync", _SYNC),
+    ("arn:aws:states:::states:startExecution.sync:2", _SYNC),
+    ("arn:aws:states:::sqs:sendMessage.waitForTaskToken", _CALLBACK),
+    ("arn:aws:states:::aws-sdk:s3:getObject.waitForTaskToken", _CALLBACK),
+    (
+        "arn:aws:states:us-east-1:123456789012:activity:a",
+        "Express state machine does not support Activity ARN",
+    ),
+]
+
+
+def _task(resource: str) -> dict[str, Any]:
+    return {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": True}}}
+
+
+def _nested(kind: str, resource: str) -> tuple[dict[str, Any], str]:
+    """A machine holding the Task one level down, and the Resource's pointer."""
+    inner = _task(resource)
+    if kind == "Parallel":
+        first = {"StartAt": "L", "States": {"L": {**PASS_END}}}
+        state = {"Type": "Parallel", "Branches": [first, inner]}
+        return machine({"P": {**state, "End": True}}), "/States/P/Branches[1]/States/T/Resource"
+    if kind == "Iterator":
+        return machine({"M": {"Type": "Map", "Iterator": inner, "End": True}}), (
+            "/States/M/Iterator/States/T/Resource"
+        )
+    config = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"} if kind == "Distributed" else {}
+    processor = {"ProcessorConfig": config, **inner} if config else inner
+    return machine({"M": {"Type": "Map", "ItemProcessor": processor, "End": True}}), (
+        "/States/M/ItemProcessor/States/T/Resource"
+    )
+
+
+@pytest.mark.parametrize("kind", ["Parallel", "ItemProcessor", "Iterator", "Distributed"])
+@pytest.mark.parametrize(("resource", "detail"), _EXPRESS_FORBIDDEN)
+def test_express_rules_hold_at_every_level(kind: str, resource: str, detail: str) -> None:
+    """AWS's EXPRESS rules (validation case test_illegal_callbacks, the
+    ValidateStateMachineDefinition EXPRESS case) hold in Parallel branches and Map processors."""
+    definition, pointer = _nested(kind, resource)
+    error = fail(definition, machine_type="EXPRESS")
+    assert (error.code, error.pointer, error.detail) == (SCHEMA, pointer, detail)
+    load_definition(definition, machine_type="STANDARD")
+
+
+@pytest.mark.parametrize(("resource", "detail"), _EXPRESS_FORBIDDEN)
+def test_express_child_workflows_of_a_distributed_map_follow_express_rules(
+    resource: str, detail: str
+) -> None:
+    """A Distributed Map whose ExecutionType is EXPRESS runs Express child workflows, even in
+    a STANDARD machine; with ExecutionType STANDARD the integrations are allowed."""
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+        **_task(resource),
+    }
+    definition = machine({"M": {"Type": "Map", "ItemProcessor": processor, "End": True}})
+    error = fail(definition)
+    assert (error.code, error.pointer, error.detail) == (
+        SCHEMA,
+        "/States/M/ItemProcessor/States/T/Resource",
+        detail,
+    )
+    processor["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    load_definition(definition)

@@ -14,6 +14,7 @@ import pytest
 
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.choice import ChoiceRule, parse_timestamp, timestamp_instant
+from runtime.lang.jsonata import Env, QueryEvaluationError
 from runtime.lang.scope import Scope
 from tests.conformance.harness import CONFORMANCE
 
@@ -439,3 +440,25 @@ def test_recorded_choice_cases_found() -> None:
     if not CASES_DIR.is_dir():
         pytest.skip(f"AWS conformance cases not found at {CASES_DIR}")
     assert len(CHOICE_CASES) >= 250
+
+
+def test_jsonata_condition_failures_name_the_rule() -> None:
+    """Issue 15: AWS names a rule's Condition relative to the state, ``Choices[i]/Condition``."""
+    rule = ChoiceRule.compile(
+        {"Condition": "{% $undefinedVariable %}", "Next": "N"},
+        "/States/C/Choices[1]",
+        query_language="JSONata",
+    )
+    with pytest.raises(QueryEvaluationError) as raised:
+        rule.evaluate_condition(Env({"input": {}}))
+    assert raised.value.location == "Choices[1]/Condition"
+    assert raised.value.cause == (
+        "The JSONata expression '$undefinedVariable' specified for the field "
+        "'Choices[1]/Condition' returned nothing (undefined)."
+    )
+    typed = ChoiceRule.compile(
+        {"Condition": "{% 1 %}", "Next": "N"}, "/States/C/Choices[0]", query_language="JSONata"
+    )
+    expected = r"field 'Choices\[0\]/Condition' returned an unexpected"
+    with pytest.raises(QueryEvaluationError, match=expected):
+        typed.evaluate_condition(Env({"input": {}}))

@@ -308,3 +308,40 @@ def test_compile_raises_only_intrinsic_syntax_error(tail: str) -> None:
     else:
         error = None
     assert error in {None, "States.IntrinsicFailure", "States.Runtime"}
+
+
+# Issue 15: States.StringToJson takes every JSON text: any value (numbers, literals, strings
+# with their escapes, containers), JSON whitespace around and between tokens; a text with no
+# token at all is null; characters JSON does not count as whitespace are refused.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        (" ", None),
+        ("\t\r\n ", None),
+        ("null", None),
+        ("true", True),
+        ("false", False),
+        ("-0", 0),
+        ("1", 1),
+        ("1.1", 1.1),
+        ("-2.5e-3", -0.0025),
+        ("1E2", 100.0),
+        ("123456789012345678901234567890", 123456789012345678901234567890),
+        (" \n 7 \t", 7),
+        ('"HelloWorld"', "HelloWorld"),
+        ('"a\\"b\\\\c\\/d\\n\\u00e9\\ud83c\\udd97"', 'a"b\\c/d\né\U0001f197'),
+        ('"{\\"nested\\": \\"esc\\\\\\"aped\\"}"', '{"nested": "esc\\"aped"}'),
+        ('{ "a" :\n [ 1 ,\t{"b" : null} ] }', {"a": [1, {"b": None}]}),
+        ("[]", []),
+        ("{}", {}),
+    ],
+)
+def test_string_to_json_reads_every_json_text(text: str, expected: Any) -> None:
+    assert run("States.StringToJson($.v)", {"v": text}) == expected
+
+
+@pytest.mark.parametrize("text", ["\x0b1", "\u00a01", "1\u2028", "\x0c", "01", "[1,]", "NaN"])
+def test_string_to_json_refuses_what_json_does_not_allow(text: str) -> None:
+    with pytest.raises(StatesError, match="the argument is not a valid JSON string"):
+        run("States.StringToJson($.v)", {"v": text})

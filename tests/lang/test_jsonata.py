@@ -128,7 +128,11 @@ def test_now_and_millis_read_the_decision_clock() -> None:
             "{% $partition([1], 0) %}",
             "The second argument of $partition must be a positive integer.",
         ),
-        ("{% $range(1, 2, 0) %}", "The step of $range must not be 0."),
+        (
+            "{% $range(1, 2, 0) %}",
+            "The JSONata expression '$range(1, 2, 0)' specified for the field 'Output' "
+            "returned nothing (undefined).",
+        ),
         ("{% $range(0, 5000, 1) %}", "The result of $range exceeds the limit of 1000 items."),
         ("{% $parse('{') %}", "The argument of $parse is not valid JSON: {"),
         (
@@ -255,3 +259,130 @@ def test_closed_error_set(text: str) -> None:
         return
     with contextlib.suppress(QueryEvaluationError):
         expression.evaluate(env({"a": [1, 2]}, v=3), "Output")
+
+
+# Issue 15, JSONata sequences: AWS's $range yields a sequence, and a sequence of one value is
+# that value (JSONata "Sequences"); $partition yields a plain array of arrays (public cases).
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{% $range(0, 2, 3) %}", 0),
+        ("{% $range(5, 5, 1) %}", 5),
+        ("{% $range(5, 5, -1) %}", 5),
+        ("{% $range(4, 0, -7) %}", 4),
+        ("{% $type($range(1, 1, 1)) %}", "number"),
+        ("{% $count($range(1, 1, 1)) %}", 1),
+        ("{% $range(1, 1, 1)[0] %}", 1),
+        ("{% [$range(1, 1, 1)] %}", [1]),
+        ("{% $range(0, 1, 1) %}", [0, 1]),
+        ("{% $partition([0], 2) %}", [[0]]),
+        ("{% $states.input.xs[v = 1] %}", {"v": 1}),
+        ("{% $states.input.xs[v = 1].v %}", 1),
+        ("{% $states.input.xs.v %}", [1, 2]),
+        ("{% $filter($states.input.xs, function($x){ $x.v = 2 }) %}", {"v": 2}),
+        ("{% $map([7], function($x){ $x }) %}", 7),
+    ],
+)
+def test_one_element_sequences_are_their_value(source: str, expected: JSON) -> None:
+    data = {"xs": [{"v": 1}, {"v": 2}]}
+    assert evaluate(source, env(data), "Output") == expected
+
+
+# Issue 15, undefined references: the cause names the field with the way into the template,
+# "/key" per object key and "[i]" per array index (AWS's causes: 'Arguments/Input/pushLocation',
+# 'Output/v', 'Assign/x'); the EvaluationFailed location is the same name.
+@pytest.mark.parametrize(
+    ("field", "template", "location"),
+    [
+        ("Output", "{% $undefinedVariable %}", "Output"),
+        ("Output", {"v": "{% $undefinedVariable %}"}, "Output/v"),
+        ("Output", {"a": {"b": [1, "{% $undefinedVariable %}"]}}, "Output/a/b[1]"),
+        ("Output", ["{% $undefinedVariable %}"], "Output[0]"),
+        ("Assign", {"x": "{% $undefinedVariable %}"}, "Assign/x"),
+        ("Assign", {"x": {"y": "{% $undefinedVariable.z %}"}}, "Assign/x/y"),
+        ("Arguments", {"Input": {"k": "{% $undefinedVariable %}"}}, "Arguments/Input/k"),
+        ("Items", ["{% $undefinedVariable %}"], "Items[0]"),
+        ("ItemSelector", {"v": "{% $undefinedVariable %}"}, "ItemSelector/v"),
+    ],
+)
+def test_undefined_variable_names_the_field_inside_the_template(
+    field: str, template: JSON, location: str
+) -> None:
+    with pytest.raises(QueryEvaluationError) as raised:
+        evaluate_template(template, env(defined=1), field)
+    text = "$undefinedVariable.z" if location == "Assign/x/y" else "$undefinedVariable"
+    assert raised.value.cause == (
+        f"The JSONata expression '{text}' specified for the field '{location}' "
+        "returned nothing (undefined)."
+    )
+    assert raised.value.location == location
+
+
+def test_failed_and_wrongly_typed_nested_expressions_name_the_nested_field() -> None:
+    with pytest.raises(QueryEvaluationError) as raised:
+        evaluate_template({"a": [{"b": "{% 1 + 'a' %}"}]}, env(), "Output")
+    assert raised.value.location == "Output/a[0]/b"
+    assert "specified for the field 'Output/a[0]/b' threw an error" in raised.value.cause
+    with pytest.raises(QueryEvaluationError) as raised:
+        evaluate_template({"f": "{% function($x){$x} %}"}, env(), "Arguments")
+    assert raised.value.location == "Arguments/f"
+    assert raised.value.cause.endswith("'Arguments/f' returned an unsupported result type.")
+
+
+# Issue 15: AWS's $range and $random, argument by argument. Sources: JSONata's sequence rules
+# (a sequence of no value is undefined, of one value that value) and what two emulators
+# report having measured on Step Functions (non-integers count towards zero; undefined
+# arguments give undefined; other values fail JSONata's signature check, T0410).
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{% $exists($range(3, 0, 1)) %}", False),
+        ("{% [$range(3, 0, 1)] %}", []),
+        ("{% [$range(1, 9, 9)] %}", [1]),
+        ("{% $range(1.4, 5.6, 2.2) %}", [1, 3, 5]),
+        ("{% $range(-1.5, 2.5, 1) %}", [-1, 0, 1, 2]),
+        ("{% $exists($range(1, 10, 0.49)) %}", False),
+        ("{% $exists($range(1, 5)) %}", False),
+        ("{% $exists($range($nothing, 3, 1)) %}", False),
+        ("{% $map([1, 2], function($v){ $range($v, $v + 1, 1) }) %}", [[1, 2], [2, 3]]),
+        ("{% ($range := function(){ 42 }; $range()) %}", 42),
+        ("{% $random(77) = $random(77) %}", True),
+        ("{% $random(1.5) = $random(1.5) and $random(1.5) < 1 %}", True),
+        ("{% $random(1.5) != $random(1) %}", True),
+        ("{% $random($nothing) < 1 %}", True),
+    ],
+)
+def test_range_and_random_arguments(source: str, expected: JSON) -> None:
+    assert evaluate(source, env(), "Output") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "function", "index"),
+    [
+        ("$random('seed')", "random", 1),
+        ("$random(null)", "random", 1),
+        ("$random(true)", "random", 1),
+        ("$random([1])", "random", 1),
+        ("$random(77, 88)", "random", 2),
+        ("$range('a', 5, 1)", "range", 1),
+        ("$range(1, null, 1)", "range", 2),
+        ("$range(1, 5, null)", "range", 3),
+        ("$range(1, 5, 1, 99)", "range", 4),
+    ],
+)
+def test_range_and_random_refuse_what_their_signature_refuses(
+    text: str, function: str, index: int
+) -> None:
+    with pytest.raises(QueryEvaluationError) as raised:
+        evaluate("{% " + text + " %}", env(), "Output")
+    assert raised.value.cause == (
+        f"The JSONata expression '{text}' specified for the field 'Output' threw an error "
+        f'during evaluation. T0410: Argument {index} of function "{function}" does not match '
+        "function signature"
+    )
+    assert raised.value.location == "Output"
+
+
+def test_a_prelude_keeps_syntax_errors_about_the_text_as_written() -> None:
+    with pytest.raises(ValueError, match="S0"):
+        compile_expression("{% $range( %}")

@@ -284,3 +284,82 @@ def test_compile_raises_only_path_syntax_error(tail: str) -> None:
         path.evaluate({"a": [1, {"b": 2}], "c": "x"}, Scope(variables={"abc": [1]}))
     except PathNotFound:
         assert path.is_definite or path.variable is not None
+
+
+# Issue 15: quoted names in bracket notation are read as Jayway reads them (the text up to the
+# first unescaped quote of the opening kind, then Jayway's ``unescape``).
+ESCAPED_KEYS: dict[str, Any] = {
+    "a'b": 1,
+    'a"b': 2,
+    "a.b": 3,
+    "a\\b": 4,
+    "a\nb": 5,
+    "a\tb\rc": 6,
+    "\U0001f197": 7,
+    "é": 8,
+    "a]b": 9,
+    "a,b": 10,
+    'Test\\""Name"': 11,
+    "a\fb\bc": 12,
+    "q": 13,
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$['a\\'b']", 1),
+        ('$["a\\"b"]', 2),
+        ("$['a\"b']", 2),
+        ('$["a\'b"]', 1),
+        ("$['a.b']", 3),
+        ('$["a.b"]', 3),
+        ("$['a\\\\b']", 4),
+        ("$['a\\nb']", 5),
+        ('$["a\\tb\\rc"]', 6),
+        ("$['a\\fb\\bc']", 12),
+        ("$['\\ud83c\\udd97']", 7),
+        ("$['\\u00e9']", 8),
+        ("$['\\u00E9']", 8),
+        ("$['a]b']", 9),
+        ("$['a,b']", 10),
+        ("$['\\q']", 13),
+        ('$[\'Test\\\\\\""Name"\']', 11),
+        ("$['a\\'b','a.b']", {"a'b": 1, "a.b": 3}),
+    ],
+)
+def test_bracket_names_with_escapes(text: str, expected: Any) -> None:
+    assert Path.compile(text).evaluate(ESCAPED_KEYS) == expected
+
+
+def test_filter_literals_with_escapes() -> None:
+    data = [{"k": "a\nb"}, {"k": "a'b"}, {"k": "anb"}]
+    assert Path.compile("$[?(@.k == 'a\\nb')]").evaluate(data) == [{"k": "a\nb"}]
+    assert Path.compile("$[?(@.k == 'a\\'b')]").evaluate(data) == [{"k": "a'b"}]
+
+
+@pytest.mark.parametrize("text", ["$['\\uZZZZ']", "$['a\\']", "$['a'b']"])
+def test_bad_escapes_are_syntax_errors(text: str) -> None:
+    with pytest.raises(PathSyntaxError):
+        Path.compile(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "detail"),
+    [
+        ('$["x"]', {}, 'No results for path: $["x"]'),
+        ('$["x"].y', {"x": {}}, "No results for path: $[\"x\"]['y']"),
+        ('$["a"]["b"].c', {"a": {}}, 'Missing property in path $["a"]["b"]'),
+        ("$['a\\'b'].c", {}, "Missing property in path $['a'b']"),
+        ('$["a\\"b"]', {}, 'No results for path: $["a"b"]'),
+        ("$.a", {}, "No results for path: $['a']"),
+    ],
+)
+def test_fragments_keep_the_quote_of_the_path_and_escape_nothing(
+    text: str, data: Any, detail: str
+) -> None:
+    """Jayway writes a property fragment between the quotes the path used (``'`` for dot
+    notation) and does not escape the name (``PropertyPathToken``, ``Utils.join``)."""
+    with pytest.raises(PathNotFound) as info:
+        Path.compile(text).evaluate(data)
+    assert str(info.value) == f"Invalid path '{text}' : {detail}"
