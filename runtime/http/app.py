@@ -5,8 +5,10 @@ checked against its action's shape (:mod:`runtime.http.shapes`) and handed to th
 (:mod:`runtime.http.actions`). Every failure is answered in AWS's form: a Runtime error by its
 Step Functions name (``ExecutionDoesNotExist``, ``InvalidDefinition``, ...), a bug in Statemill
 as ``InternalFailure`` (logged here with its traceback; the client sees only the message).
+The web console (:mod:`runtime.console`) is mounted at ``/console``; ``GET /`` redirects there.
 
-Imports Starlette, the public ``runtime`` API, ``runtime.errors`` and this package.
+Imports Starlette, the public ``runtime`` API, ``runtime.errors``, ``runtime.console`` and this
+package.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Final
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 from runtime import Runtime
+from runtime.console import create_console
 from runtime.errors import (
     ConcurrencyConflict,
     InvalidDefinition,
@@ -93,7 +96,16 @@ def create_app(runtime: Runtime) -> Starlette:
         headers = {"x-amzn-RequestId": request_id}
         return Response(payload, status_code=status, media_type=CONTENT_TYPE, headers=headers)
 
-    return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+    async def home(request: Request) -> Response:
+        return RedirectResponse(url=str(request.url_for("console", path="/")), status_code=307)
+
+    return Starlette(
+        routes=[
+            Route("/", endpoint, methods=["POST"]),
+            Route("/", home, methods=["GET"]),
+            Mount("/console", app=create_console(runtime), name="console"),
+        ]
+    )
 
 
 async def _dispatch(service: Service, request: Request) -> dict[str, object]:
