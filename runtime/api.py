@@ -3,6 +3,11 @@
 ``Runtime`` is an async context manager. It opens its store (SQLite by default, ``"memory"`` for
 tests and EXPRESS-style runs), resumes the executions that were open, and runs the engine until
 the ``async with`` block ends. Verbs take and return Step Functions' vocabulary in snake_case.
+
+The facade is in parts: lifecycle, state machines and executions (start, describe, list, stop,
+redrive) and operators' requests here; task-token answers in ``api_tokens``; activities in
+``api_activities``; the shared fields in ``api_base``; the returned values in ``api_types``
+(re-exported here). The verbs call engine methods only (issue 10).
 """
 
 from __future__ import annotations
@@ -10,9 +15,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import math
-import re
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal, Self, final
@@ -21,13 +23,23 @@ import anyio
 import msgspec
 import structlog
 
-from runtime.core.decide import dumps, parse_task_token, start_event
-from runtime.core.effects import TaskOutcome
+from runtime.api_activities import ActivityVerbs
+from runtime.api_tokens import TaskTokenVerbs
+from runtime.api_types import (
+    MAX_INPUT_BYTES,
+    NAME,
+    ActivityDescription,
+    ActivityTask,
+    ExecutionDescription,
+    StartExecutionOutput,
+    hide_map_runs,
+    json_text,
+)
+from runtime.core.decide import dumps, start_event
 from runtime.core.events import HistoryEvent
-from runtime.core.evolve import fold
+from runtime.core.evolve import evolve, fold
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
-from runtime.core.state import ExecutionState, Frame, Phase
-from runtime.definition.limits import JSONLimitError, check_json
+from runtime.core.state import ExecutionState
 from runtime.definition.load import load_definition
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock, SystemClock
@@ -35,7 +47,6 @@ from runtime.engine.handlers import Handler, HandlerRegistry
 from runtime.engine.scheduler import Engine, Live
 from runtime.errors import (
     EXECUTION_LIMIT_MESSAGE,
-    ActivityDoesNotExist,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
     ExecutionLimitExceeded,
@@ -43,16 +54,13 @@ from runtime.errors import (
     InvalidArn,
     InvalidExecutionInput,
     InvalidName,
-    InvalidToken,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
     StateMachineQuarantined,
     StatemillError,
-    TaskDoesNotExist,
     TaskTimedOut,
 )
 from runtime.store.base import (
-    ActivityRecord,
     Append,
     EventStore,
     ExecutionRecord,
@@ -62,101 +70,30 @@ from runtime.store.express import ExpressStore, is_express
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
 
+__all__ = [
+    "DEFAULT_STORE",
+    "ActivityDescription",
+    "ActivityTask",
+    "ExecutionDescription",
+    "Runtime",
+    "StartExecutionOutput",
+    "hide_map_runs",
+]
+
 JSON = Any
 
 DEFAULT_STORE: Final = "statemill.db"
 log = structlog.get_logger("statemill.api")
-_NAME: Final = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
-_MAX_INPUT_BYTES: Final = 256 * 1024
 _REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 _REDRIVE_WINDOW: Final = 14 * 24 * 3600
 _MAX_REDRIVES: Final = 1000
-_TOKEN_ENDS: Final = frozenset(
-    {
-        "TaskSucceeded",
-        "TaskFailed",
-        "TaskTimedOut",
-        "ActivitySucceeded",
-        "ActivityFailed",
-        "ActivityTimedOut",
-    }
-)
-
-
-class ActivityDescription(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``describe_activity`` / ``list_activities`` return."""
-
-    activity_arn: str
-    name: str
-    creation_date: float
-
-    @classmethod
-    def of(cls, record: ActivityRecord) -> ActivityDescription:
-        return cls(activity_arn=record.arn, name=record.name, creation_date=record.creation_date)
-
-
-class ActivityTask(msgspec.Struct, frozen=True, kw_only=True):
-    """A task handed to an activity worker (GetActivityTask): answer with its token."""
-
-    task_token: str
-    input: str
-    """JSON text, as AWS hands it."""
-
-    @property
-    def input_value(self) -> JSON:
-        """The input parsed from its JSON text."""
-        return msgspec.json.decode(self.input)
-
-
-class StartExecutionOutput(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``start_execution`` returns."""
-
-    execution_arn: str
-    start_date: float
-
-
-class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``describe_execution`` returns (DescribeExecution's fields, snake_case)."""
-
-    execution_arn: str
-    state_machine_arn: str
-    name: str
-    status: str
-    start_date: float
-    input: str
-    stop_date: float | None = None
-    output: str | None = None
-    error: str | None = None
-    cause: str | None = None
-    redrive_count: int = 0
-    quarantined: str | None = None
-    """Set while the execution's state machine is quarantined (its stored definition failed
-    to load on open): why the execution cannot run. Not a DescribeExecution field."""
-
-    @property
-    def output_value(self) -> JSON:
-        """The output parsed from its JSON text (None when there is none)."""
-        return None if self.output is None else msgspec.json.decode(self.output)
-
-    @classmethod
-    def of(cls, record: ExecutionRecord) -> ExecutionDescription:
-        return cls(
-            execution_arn=record.execution_arn,
-            state_machine_arn=record.state_machine_arn,
-            name=record.name,
-            status=record.status,
-            start_date=record.start_date,
-            input=record.input,
-            stop_date=record.stop_date,
-            output=record.output,
-            error=record.error,
-            cause=record.cause,
-            redrive_count=record.redrive_count,
-        )
+#: Text this long or shorter is within the input quota whatever its characters (UTF-8 takes at
+#: most 4 bytes per character), so its bytes need not be counted.
+_ASCII_SAFE_LENGTH: Final = MAX_INPUT_BYTES // 4
 
 
 @final
-class Runtime:
+class Runtime(TaskTokenVerbs, ActivityVerbs):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
@@ -318,27 +255,6 @@ class Runtime:
             # it in an ExceptionGroup: the caller's exception propagates unchanged.
             await stack.aclose()
 
-    @property
-    def store(self) -> EventStore:
-        """The open store, as given (or opened from a path): EXPRESS executions kept in memory
-        (``express_history="memory"``) are not in it."""
-        store = self._log
-        return store.backing if isinstance(store, ExpressStore) else store
-
-    @property
-    def _log(self) -> EventStore:
-        """The store the engine writes to: ``store``, or an ``ExpressStore`` over it."""
-        if self._store is None:
-            raise RuntimeError("use 'async with Runtime(...)' first")
-        return self._store
-
-    @property
-    def engine(self) -> Engine:
-        """The running engine."""
-        if self._engine is None:
-            raise RuntimeError("use 'async with Runtime(...)' first")
-        return self._engine
-
     # -- handlers -----------------------------------------------------------------------------
 
     def register_handler(
@@ -374,7 +290,7 @@ class Runtime:
             InvalidDefinition: the definition is not valid ASL (AWS's message and JSON path).
             StateMachineAlreadyExists: ``name`` exists with a different definition or type.
         """
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         # A mapping is checked (keys, lone surrogates, depth) before it is encoded: encoding first
         # would turn an int key into a string and raise on a surrogate (issue 11).
@@ -454,25 +370,32 @@ class Runtime:
         sm_record = self._machine_records.get(state_machine_arn)
         if machine is None or sm_record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        name = name or str(uuid.uuid4())
-        if not _NAME.match(name):
+        engine = self.engine
+        if not name:
+            name = engine.new_name()  # UUID-shaped: always a valid name
+        elif not NAME.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
-        text = _json_text({} if input is None else input, "Invalid execution input")
-        if len(text.encode()) > _MAX_INPUT_BYTES:
+        text = json_text({} if input is None else input, "Invalid execution input")
+        if len(text) > _ASCII_SAFE_LENGTH and len(text.encode()) > MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Execution input exceeds the 256 KiB limit")
         prefix = f"arn:aws:states:{self.region}:{self.account}"
         execution_arn = f"{prefix}:execution:{sm_record.name}:{name}"
         if sm_record.type == "EXPRESS":
             # EXPRESS execution ARNs carry one more part, a unique id (as AWS's do).
-            execution_arn = f"{prefix}:express:{sm_record.name}:{name}:{uuid.uuid4()}"
+            execution_arn = f"{prefix}:express:{sm_record.name}:{name}:{engine.new_name()}"
         now = self.clock.now()
+        # Decoded once from the checked text: the state holds its own copy of the input, never
+        # the caller's objects; the event records the text itself (no second encoding) and
+        # the state is evolved from the decoded value (no second decoding).
+        value = msgspec.json.decode(text)
         event = start_event(
             execution_arn=execution_arn,
             state_machine_arn=state_machine_arn,
             name=name,
-            input=msgspec.json.decode(text),
+            input=value,
             now=now,
             role_arn=f"arn:aws:iam::{self.account}:role/statemill",
+            input_text=text,
         )
         record = ExecutionRecord(
             execution_arn=execution_arn,
@@ -484,17 +407,22 @@ class Runtime:
             machine_type=sm_record.type,
             parent_execution_arn=parent,
         )
-        engine = self.engine
         if engine.holds(execution_arn):
             return await self._existing(execution_arn, text)
         if parent is not None:
             await self._check_nesting(parent)
-        async with engine.admission():
+        # Admission without a coroutine in the common case (no backpressure): the async
+        # context manager it replaced was ~15% of a start (issue 10, the start path).
+        if not engine.try_admit_start():
+            await engine.admit_start()
+        try:
             try:
                 await engine.create(record, [event])
             except ExecutionAlreadyExists:
                 return await self._existing(execution_arn, text)
-            engine.adopt(Live(record, machine, fold([event])))
+            engine.adopt(Live(record, machine, evolve(ExecutionState(), event, value)))
+        finally:
+            engine.release_start()
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
 
     async def _check_nesting(self, parent: str) -> None:
@@ -654,53 +582,6 @@ class Runtime:
         engine.adopt(Live(running, machine, fold([event], state)))
         return now
 
-    # -- activities ---------------------------------------------------------------------------
-
-    async def create_activity(self, name: str) -> ActivityDescription:
-        """Create (or return the existing) activity ``name`` (CreateActivity).
-
-        Activities are stored: they survive a restart of the runtime on the same store.
-        """
-        if not _NAME.match(name):
-            raise InvalidName(f"Invalid Name: '{name}'")
-        arn = f"arn:aws:states:{self.region}:{self.account}:activity:{name}"
-        stored = await self._log.put_activity(
-            ActivityRecord(arn=arn, name=name, creation_date=self.clock.now())
-        )
-        return ActivityDescription.of(stored)
-
-    async def describe_activity(self, activity_arn: str) -> ActivityDescription:
-        """DescribeActivity. Raises ActivityDoesNotExist."""
-        found = await self._log.get_activity(activity_arn)
-        if found is None:
-            raise ActivityDoesNotExist(f"Activity Does Not Exist: '{activity_arn}'")
-        return ActivityDescription.of(found)
-
-    async def list_activities(self) -> list[ActivityDescription]:
-        """ListActivities, newest first."""
-        stored = await self._log.list_activities()
-        return [ActivityDescription.of(r) for r in reversed(stored)]
-
-    async def delete_activity(self, activity_arn: str) -> None:
-        """DeleteActivity (deleting an unknown activity is not an error, as in AWS)."""
-        await self._log.delete_activity(activity_arn)
-
-    async def get_activity_task(
-        self, activity_arn: str, worker_name: str = "", *, timeout: float = 60.0
-    ) -> ActivityTask | None:
-        """Take the next task of an activity (GetActivityTask): waits up to ``timeout``
-        wall-clock seconds (AWS: 60) and returns None if none came. Each task is handed out
-        once; answer with ``send_task_success``/``failure``/``heartbeat`` and its token.
-
-        Raises:
-            ActivityDoesNotExist: no such activity.
-        """
-        await self.describe_activity(activity_arn)
-        task = await self.engine.take_activity_task(activity_arn, worker_name, timeout)
-        if task is None or task.task_token is None:
-            return None
-        return ActivityTask(task_token=task.task_token, input=dumps(task.input))
-
     # -- operators' requests ------------------------------------------------------------------
 
     async def _serve_requests(self, interval: float) -> None:
@@ -772,117 +653,6 @@ class Runtime:
         if kind == "redrive":
             return {"redriveDate": await self.redrive_execution(body["executionArn"])}
         raise KeyError(f"unknown request kind: {kind}")
-
-    # -- task tokens --------------------------------------------------------------------------
-
-    async def send_task_success(self, task_token: str, output: JSON) -> None:
-        """Complete a ``.waitForTaskToken`` Task with ``output`` (SendTaskSuccess).
-
-        Raises:
-            InvalidToken: the token is malformed.
-            TaskDoesNotExist: no Task waits for it (unknown, already answered, or ended).
-            TaskTimedOut: its Task timed out.
-            InvalidExecutionInput: ``output`` is not JSON or exceeds 256 KiB (InvalidOutput).
-        """
-        text = _json_text(output, "Invalid output")
-        if len(text.encode()) > _MAX_INPUT_BYTES:
-            raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
-        live, frame = await self._waiting_task(task_token)
-        self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
-        await self._settle_answer(live, frame)
-
-    async def send_task_failure(
-        self, task_token: str, error: str | None = None, cause: str | None = None
-    ) -> None:
-        """Fail a ``.waitForTaskToken`` Task (SendTaskFailure); Retry and Catch see ``error``.
-
-        Raises:
-            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
-        """
-        live, frame = await self._waiting_task(task_token)
-        self._answer(live, frame, task_token, "failed", None, error, cause)
-        await self._settle_answer(live, frame)
-
-    async def _settle_answer(self, live: Live, frame: Frame) -> None:
-        """Wait until an answer is in the log; its Task's stored heartbeat is then moot."""
-        arn = live.record.execution_arn
-        await self.engine.settle(arn)
-        if frame.task_heartbeat is not None:
-            await self._log.delete_heartbeats([(arn, frame.id)])
-
-    async def send_task_heartbeat(self, task_token: str) -> None:
-        """Report progress of a ``.waitForTaskToken`` Task (SendTaskHeartbeat): its
-        HeartbeatSeconds window starts again.
-
-        Raises:
-            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
-        """
-        live, frame = await self._waiting_task(task_token)
-        arn = live.record.execution_arn
-        # Stored, so that a restarted runtime counts HeartbeatSeconds from this heartbeat.
-        await self._log.put_heartbeat(arn, frame.id, self.clock.now())
-        self.engine.heartbeat(arn, frame.id)
-
-    def _answer(
-        self,
-        live: Live,
-        frame: Frame,
-        token: str,
-        outcome: TaskOutcome,
-        output: JSON,
-        error: str | None,
-        cause: str | None,
-    ) -> None:
-        live.answered.add(token)
-        self.engine.report(
-            live.record.execution_arn, frame.id, frame.scheduled_id, outcome, output, error,
-            cause, task_token=token,
-        )  # fmt: skip
-
-    async def _waiting_task(self, token: str) -> tuple[Live, Frame]:
-        """The live execution and frame whose Task waits for ``token``, or AWS's error."""
-        parsed = parse_task_token(token)
-        if parsed is None:
-            raise InvalidToken("Invalid Token: the task token is malformed")
-        arn, frame_id = parsed
-        live = await self.engine.live_execution(arn)
-        if live is not None and token not in live.answered:
-            frame = live.state.frames.get(frame_id)
-            waiting = frame is not None and (
-                frame.phase == Phase.STARTED
-                or (frame.phase == Phase.SCHEDULED and frame.task_token_activity)
-            )
-            if waiting and frame is not None and frame.task_token == token:
-                return live, frame
-        if await self._log.get_execution(arn) is None:
-            raise TaskDoesNotExist("Task Does Not Exist: the task token names no execution")
-        if await self._timed_out(arn, frame_id, token):
-            raise TaskTimedOut("Task Timed Out: the task of this token timed out")
-        raise TaskDoesNotExist("Task Does Not Exist: no task waits for this token")
-
-    def _token_deadline(self, live: Live, frame: Frame) -> float:
-        """When a waiting token Task times out: TimeoutSeconds from its scheduling, or
-        HeartbeatSeconds from its last heartbeat (``inf``: never)."""
-        deadline = math.inf
-        if frame.task_timeout is not None:
-            deadline = frame.task_scheduled_at + frame.task_timeout
-        if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
-            last = self.engine.last_heartbeat(live.record.execution_arn, frame.id)
-            beat = frame.task_beat_at if last is None else max(frame.task_beat_at, last)
-            deadline = min(deadline, beat + frame.task_heartbeat)
-        return deadline
-
-    async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
-        """True if the log shows the token's Task ended by timing out."""
-        scheduled = False
-        for event in await self._log.read(arn):
-            if event.frame != frame_id:
-                continue
-            if not scheduled:
-                scheduled = event.details.get("statemillTaskToken") == token
-            elif event.type in _TOKEN_ENDS:
-                return event.type in ("TaskTimedOut", "ActivityTimedOut")
-        return False
 
     async def start_sync_execution(
         self, state_machine_arn: str, input: JSON = None, *, name: str | None = None
@@ -975,40 +745,3 @@ class _NestedHost:
     def stop_child(self, execution_arn: str, error: str | None, cause: str | None) -> None:
         runtime = self.runtime
         runtime.engine.spawn(runtime.stop_execution(execution_arn, error=error, cause=cause))
-
-
-def _json_text(value: JSON, what: str) -> str:
-    """``value`` as JSON text, or ``InvalidExecutionInput`` saying why it cannot be: nested
-    too deep, a non-string key, a lone surrogate (no UTF-8 form), a number beyond a double, a
-    type JSON does not have (issue 11: these escaped as RecursionError, UnicodeEncodeError, or
-    were silently changed). Checked without recursion before the encoder sees the value."""
-    try:
-        check_json(value, what="the value")
-        return dumps(value)
-    except (JSONLimitError, TypeError, ValueError, msgspec.EncodeError, RecursionError) as exc:
-        raise InvalidExecutionInput(f"{what}: {exc}") from None
-
-
-def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:
-    """Drop the events of distributed-Map iterations (they belong to the map run)."""
-    hidden_prefixes: set[str] = set()
-    run_frames: set[str] = set()
-    map_started: dict[str, int] = {}
-    out: list[HistoryEvent] = []
-    for event in events:
-        frame = event.frame
-        if any(frame.startswith(prefix) for prefix in hidden_prefixes):
-            continue
-        kind = event.type
-        if kind == "MapStateStarted":
-            map_started[frame] = event.id
-        elif kind == "MapRunStarted" and frame in map_started:
-            base = f"{frame}/" if frame else ""
-            hidden_prefixes.add(f"{base}{map_started[frame]}:")
-            run_frames.add(frame)
-        elif kind.startswith("MapIteration") and frame in run_frames:
-            continue
-        elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted"):
-            run_frames.discard(frame)
-        out.append(event)
-    return out

@@ -1,13 +1,19 @@
-"""The async shell: ready queue, group commit, timers, handler calls, virtual-time autojump.
+"""The engine: composes the shell's parts and moves executions through them.
 
 How work flows (DESIGN.md "The shell"):
 
 1. An incoming fact (start, timer, handler result, stop) goes into its execution's inbox and the
-   execution onto the ready queue, once: one decision at a time per execution.
-2. A fixed pool of workers takes ready executions and runs ``decide`` over the inbox.
-3. The events go to the committer, which appends many executions' events in one transaction
-   (group commit). Only after the commit do effects run: handler calls start, timers are armed.
-4. Handler outcomes come back as ``TaskResult``s; timers as ``Wake``s.
+   execution onto the ready queue (``engine.ready``), once: one decision at a time per execution.
+2. A fixed pool of workers takes ready executions and runs ``decide`` over the inbox
+   (:meth:`Engine._process`, here).
+3. The events go to the group commit (``engine.commit``), which appends many executions' events
+   in one transaction. Only after the commit do effects run: handler calls start
+   (``engine.calls``), timers are armed (``engine.timers``).
+4. Handler outcomes come back as ``TaskResult``s (:meth:`Engine.report`); timers as ``Wake``s.
+
+New executions pass ``engine.admission`` (backpressure, the open-executions quota); ended ones
+leave their record in ``engine.recent``; ``engine.idle`` counts the work in flight and drives
+virtual time. Every task belongs to the task group of :meth:`Engine.run`.
 
 Append before acting: a decision's events are durable before its effects run, and after a
 restart ``recover`` re-derives pending effects from the folded logs (handler calls are
@@ -17,21 +23,17 @@ at-least-once; each carries a stable idempotency key).
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
-import heapq
-import math
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, Final, TypeVar, final
+from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, final
 
 import anyio
 import msgspec
 import structlog
 from anyio.abc import TaskGroup
 
-from runtime.core.decide import decide, dumps, in_flight, is_activity
+from runtime.core.decide import decide, in_flight
 from runtime.core.effects import (
     Incoming,
     RunTask,
@@ -43,68 +45,35 @@ from runtime.core.effects import (
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
-from runtime.core.state import ExecutionState, Phase
 from runtime.definition.model import StateMachine
-from runtime.engine.clock import MAX_VIRTUAL_TIME, Clock, ManualClock
+from runtime.engine.admission import Admission
+from runtime.engine.calls import HandlerCalls
+from runtime.engine.clock import Clock, ManualClock
+from runtime.engine.commit import Create, GroupCommit
+from runtime.engine.entropy import Entropy
 from runtime.engine.handlers import HandlerRegistry
-from runtime.engine.nested import NestedHost, is_nested, run_nested
-from runtime.engine.tasks import call_handler, within_timeout
-from runtime.errors import (
-    ConcurrencyConflict,
-    ExecutionAlreadyExists,
-    ExecutionLimitExceeded,
-    InternalError,
-)
+from runtime.engine.heartbeats import Heartbeats
+from runtime.engine.idle import Idleness
+from runtime.engine.live import Live
+from runtime.engine.nested import NestedHost
+from runtime.engine.ready import ReadyQueue
+from runtime.engine.recent import RecentRecords
+from runtime.engine.timers import Timers
+from runtime.errors import InternalError
 from runtime.store.base import Append, EventStore, ExecutionRecord
+
+__all__ = ["Engine", "Live"]
 
 JSON = Any
 log = structlog.get_logger("statemill.engine")
 
-#: Most events appended in one group-commit transaction.
-MAX_BATCH_EVENTS: Final = 4096
-
-
-@final
-class Live:
-    """An execution held in memory: its folded state and its scheduling bookkeeping."""
-
-    __slots__ = (
-        "answered",
-        "committing",
-        "cut_after",
-        "handed",
-        "inbox",
-        "machine",
-        "queued",
-        "record",
-        "running",
-        "seq",
-        "state",
-        "timer_at",
-    )
-
-    def __init__(self, record: ExecutionRecord, machine: StateMachine, state: ExecutionState):
-        self.record = record
-        self.machine = machine
-        self.state = state
-        self.seq = state.last_event_id
-        self.inbox: collections.deque[Incoming] = collections.deque()
-        self.queued = False
-        self.committing = False
-        self.timer_at: float | None = None
-        self.cut_after = 0.0
-        """Wall-clock seconds the last decision took when it stopped at its event budget
-        (``Decision.more``); 0 otherwise."""
-        self.running: dict[int, asyncio.Task[None]] = {}
-        self.handed: set[str] = set()
-        """Activity task tokens handed to a worker (a task is handed out once)."""
-        self.answered: set[str] = set()
-        """Task tokens answered but maybe not applied yet (a second answer is refused)."""
-
 
 @final
 class _AfterCommit:
-    """Completion of a decision's commit: runs its effects, or rebuilds it on failure."""
+    """Completion of a decision's commit: runs its effects, or rebuilds it on failure.
+
+    Not a future: resolved by the committer directly, so a commit costs no extra task wake-up
+    per execution (``benchmarks chain``)."""
 
     __slots__ = ("engine", "live", "tasks", "wake_at")
 
@@ -116,36 +85,19 @@ class _AfterCommit:
         self.tasks = tasks
         self.wake_at = wake_at
 
-    def done(self) -> bool:
-        return False
-
-    def set_result(self, _: None) -> None:
+    def set_result(self, _: None, /) -> None:
         self.live.committing = False
         self.engine._after_commit(self.live, self.tasks, self.wake_at)
 
-    def set_exception(self, exc: BaseException) -> None:
+    def set_exception(self, exc: BaseException, /) -> None:
         log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
         self.live.committing = False
         self.engine._spawn_rebuild(self.live)
 
 
-_Completion = asyncio.Future[None] | _AfterCommit
-
-
-@final
-class _Create:
-    """A new execution waiting for the group commit."""
-
-    __slots__ = ("events", "record")
-
-    def __init__(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
-        self.record = record
-        self.events = events
-
-
 @final
 class Engine:
-    """Owns the live executions and the tasks that move them."""
+    """Owns the live executions and composes the parts that move them."""
 
     def __init__(
         self,
@@ -170,86 +122,73 @@ class Engine:
         self.handlers = handlers
         self.clock = clock
         self.workers = workers
-        self.live: dict[str, Live] = {}
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: list[tuple[Append | _Create, _Completion]] = []
-        self._pending_event = asyncio.Event()
-        self._timers: list[tuple[float, str]] = []
-        self._timers_changed = asyncio.Event()
-        self._parked_timers: list[tuple[float, str]] = []
-        """The timers of evicted executions, soonest first (entries whose execution was revived
-        since are stale and skipped)."""
-        self.prefetch_seconds = prefetch_seconds
-        """Revive a parked execution this long before its timer is due, so that the replay is
-        done when it fires (``benchmarks parked``: with the replay on the firing path, waking
-        cost more than starting, and timers came due faster than they could be woken)."""
-        self.max_starting = max_starting
-        """New executions admitted but not yet handed to the workers, at most."""
-        self.max_ready = max_ready
-        """New executions wait while the workers' queue is this long (wakes never do)."""
-        self.cut_pause = 1.0
-        """Executions whose decision stopped at its event budget (a zero-time loop, a huge
-        inline Map) go on one at a time, each after a pause of this many times the previous
-        such decision's wall-clock time: meanwhile the event loop serves everyone else
-        (issue 11: a canary of 10 Pass states beside a runaway Choice loop waited for one
-        ~150 ms decision at each of its ~5 hops, 535 ms at the median). 0: no pause."""
-        self._cut: collections.deque[str] = collections.deque()
-        """Executions cut at their event budget, waiting for their turn to go on."""
-        self._cut_running: str | None = None
-        """The cut execution released to the workers and not yet decided."""
-        self._cut_release: asyncio.TimerHandle | None = None
-        self._starting = 0
-        self._waking = False
-        """The timer loop is handing due timers to the workers (``admit`` waits meanwhile)."""
-        self._busy = 0
-        self._activity = asyncio.Event()
-        self._tg: TaskGroup | None = None
-        self._global_limit = (
-            anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
-        )
-        self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
-        self.machines: dict[str, StateMachine] = {}
-        self.parked: dict[str, tuple[float, str]] = {}
-        """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
-        # An OrderedDict: dropping the oldest of a plain dict that is always deleted from the
-        # front makes ``next(iter(...))`` skip ever more dead slots (``benchmarks parked``).
-        self.recent: collections.OrderedDict[str, ExecutionRecord] = collections.OrderedDict()
-        """The records of recently ended executions (so describe needs no store read)."""
-        self._seeds: list[int] = []
         self.evict_parked = evict_parked
         self.max_live = max_live
+        self.live: dict[str, Live] = {}
+        self.parked: dict[str, tuple[float, str]] = {}
+        """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
+        self.machines: dict[str, StateMachine] = {}
+        self.recent = RecentRecords()
+        """The records of recently ended executions (so describe needs no store read)."""
+        self.idle = Idleness()
+        self.timers: Timers  # set below: admission asks it whether timers are owed
+        busy = self.idle.add
+        self._commit = GroupCommit(store, busy)
+        self.admission_control = Admission(
+            self.live,
+            self.parked,
+            timers_owed=lambda: self.timers.is_owed(),
+            queued=lambda: self.ready.qsize(),
+            limits=limits,
+            max_live=max_live,
+            max_starting=max_starting,
+            max_ready=max_ready,
+        )
+        space = self.admission_control.space_freed
+        self.ready = ReadyQueue(busy, space, max_ready=max_ready)
+        self.timers = Timers(self, clock, busy, space, prefetch_seconds=prefetch_seconds)
+        self.calls = HandlerCalls(
+            handlers,
+            clock,
+            busy,
+            self.report,
+            max_handler_concurrency=max_handler_concurrency,
+            nested_host=nested_host,
+        )
+        self._entropy = Entropy()
+        self.seed = self._entropy.seed
+        """A fresh decision seed (``Entropy``: 128 bits from the OS; task tokens come from it)."""
         self._waiters: dict[str, asyncio.Event] = {}
-        self._space = asyncio.Event()
-        self._background: set[asyncio.Task[None]] = set()
-        self.activity_tasks: dict[str, collections.deque[tuple[str, RunTask]]] = {}
-        """Activity ARN -> scheduled activity tasks not yet handed to a worker."""
-        self._activity_ready: dict[str, asyncio.Event] = {}
         self._settle_waiters: dict[str, asyncio.Event] = {}
-        self.nested_host = nested_host
-        """Runs ``states:startExecution`` Tasks (the Runtime's; None: they find no handler)."""
-        self.beats: dict[str, dict[str, float]] = {}
-        """Execution arn -> frame -> last SendTaskHeartbeat of its token Task (not an AWS
-        history event, so kept here; after a restart the window counts from the restart)."""
+        self._tg: TaskGroup | None = None
+        self.beats = Heartbeats()
+        """The last SendTaskHeartbeat of each waiting token Task (not an AWS history event)."""
+
+    @property
+    def prefetch_seconds(self) -> float:
+        """How long before its timer a parked execution is revived (``Timers``)."""
+        return self.timers.prefetch_seconds
+
+    @prefetch_seconds.setter
+    def prefetch_seconds(self, seconds: float) -> None:
+        self.timers.prefetch_seconds = seconds
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(
         self, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the engine's tasks until cancelled."""
+        """Run the engine's tasks until cancelled; they all belong to one task group."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            self.calls.tg = tg
             for _ in range(self.workers):
-                tg.start_soon(self._worker)
-            tg.start_soon(self._committer)
-            tg.start_soon(self._timer_loop)
+                tg.start_soon(self.ready.worker, self._decide)
+            tg.start_soon(self._commit.run)
+            tg.start_soon(self.timers.run)
             if isinstance(self.clock, ManualClock):
-                tg.start_soon(self._autojump, self.clock)
+                tg.start_soon(self.idle.autojump, self.clock)
             task_status.started()
-
-    def _set_busy(self, delta: int) -> None:
-        self._busy += delta
-        self._activity.set()
 
     # -- submitting work ----------------------------------------------------------------------
 
@@ -260,74 +199,51 @@ class Engine:
             return
         live.inbox.append(incoming)
         if not live.queued and not live.committing:
-            live.queued = True
-            self._set_busy(+1)
-            self._ready.put_nowait(arn)
-
-    def seed(self) -> int:
-        """A fresh decision seed. Task tokens are drawn from it, so it comes from the OS's
-        cryptographic source and is wide (128 bits), not from a predictable PRNG."""
-        seeds = self._seeds
-        if not seeds:
-            # One OS read for many seeds (``os.urandom`` per seed was ~1.5 us, measured in
-            # ``benchmarks parked``); the bytes are as unpredictable either way.
-            pool = os.urandom(16 * 1024)
-            seeds.extend(int.from_bytes(pool[i : i + 16], "big") for i in range(0, len(pool), 16))
-        return seeds.pop()
+            self.ready.push(live)
 
     async def admit(self) -> None:
-        """Backpressure for new executions: wait while too many are held in memory, while
-        timers that are due are not yet handed to the workers (a due timer goes before a new
-        execution: ``benchmarks parked``, with starts still arriving when the first Waits end),
-        while ``max_starting`` starts are already on their way in, and while the workers'
-        queue is long (so a woken execution never waits behind a flood of new ones)."""
-        while (
-            len(self.live) >= self.max_live
-            or self._timers_owed()
-            or self._starting >= self.max_starting
-            or self._ready.qsize() >= self.max_ready
-        ):
-            self._space.clear()
-            await self._space.wait()
+        """Backpressure for new executions (``Admission.admit``)."""
+        await self.admission_control.admit()
 
-    @contextlib.asynccontextmanager
-    async def admission(self) -> AsyncIterator[None]:
+    def admission(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the ``max_starting`` slots of a new execution from :meth:`admit` until
         it has been created and handed to the workers (:meth:`adopt`)."""
-        await self.admit()
-        self.check_open_limit()
-        self._starting += 1
-        try:
-            yield
-        finally:
-            self._starting -= 1
-            self._space.set()
+        return self.admission_control.admission()
+
+    def try_admit_start(self) -> bool:
+        """Take a start slot at once if no backpressure applies; False: await
+        :meth:`admit_start`. Either way :meth:`release_start` gives it back once the new
+        execution is adopted (or failed). Raises ``ExecutionLimitExceeded`` past the quota."""
+        return self.admission_control.try_enter()
+
+    async def admit_start(self) -> None:
+        """Wait for a start slot (backpressure), then take it; see :meth:`try_admit_start`."""
+        await self.admission_control.enter()
+
+    def release_start(self) -> None:
+        """Give back the start slot taken by :meth:`try_admit_start` or :meth:`admit_start`."""
+        self.admission_control.leave()
+
+    def new_name(self) -> str:
+        """A fresh execution name shaped as AWS makes them: a random (version 4) UUID."""
+        return self._entropy.uuid4()
 
     def open_count(self) -> int:
-        """Open executions of this engine, counted in O(1): those held in memory, those parked
-        on a timer, and those being started (each open execution is in exactly one place)."""
-        return len(self.live) + len(self.parked) + self._starting
+        """Open executions of this engine, counted in O(1) (``Admission.open_count``)."""
+        return self.admission_control.open_count()
 
     def check_open_limit(self) -> None:
         """Raise ``ExecutionLimitExceeded`` if one more open execution would pass
         ``limits.max_open_executions`` (StartExecution's and RedriveExecution's quota)."""
-        limit = self.limits.max_open_executions
-        if limit is not None and self.open_count() >= limit:
-            raise ExecutionLimitExceeded()
-
-    def _timers_owed(self) -> bool:
-        """True while the timer loop is waking executions or a timer in its heap is due."""
-        if self._waking:
-            return True
-        timers = self._timers
-        return bool(timers) and timers[0][0] <= self.clock.now()
+        self.admission_control.check_open_limit()
 
     def adopt(self, live: Live) -> None:
         """Hold ``live`` in memory and start it moving (a redriven execution too: it is no
         longer among the recently ended)."""
-        self.recent.pop(live.record.execution_arn, None)
-        self.live[live.record.execution_arn] = live
-        self.submit(live.record.execution_arn, Wake(now=self.clock.now(), seed=self.seed()))
+        arn = live.record.execution_arn
+        self.recent.forget(arn)
+        self.live[arn] = live
+        self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
     async def recover(
         self, records: list[ExecutionRecord], machines: dict[str, StateMachine]
@@ -348,9 +264,9 @@ class Engine:
             state = fold(events)
             live = Live(record, machine, state)
             self.live[record.execution_arn] = live
-            self._grant_heartbeat_window(live)
+            self.beats.grant_window(live, self.clock.now())
             for task in in_flight(state, machine):
-                self._start_task(live, task)
+                self.calls.start(live, task)
             resumed.append(record.execution_arn)
         return resumed
 
@@ -400,17 +316,11 @@ class Engine:
 
         Synchronous on purpose: it runs before any worker decides a recovered execution.
         """
-        for arn, frames in self.beats.items():
-            recorded = stored.get(arn, {})
-            for frame in list(frames):
-                if frame in recorded:
-                    frames[frame] = recorded[frame]
-                else:
-                    del frames[frame]  # decide falls back on the Task's start time
+        self.beats.restore(stored)
 
     def last_heartbeat(self, arn: str, frame: str) -> float | None:
         """When the token Task of ``frame`` last sent a heartbeat to this engine, if it did."""
-        return self.beats.get(arn, {}).get(frame)
+        return self.beats.last(arn, frame)
 
     def cancel_handlers(self) -> None:
         """Cancel every handler call in flight (the runtime is closing)."""
@@ -418,49 +328,18 @@ class Engine:
             for running in live.running.values():
                 running.cancel()
 
-    # -- workers and group commit -------------------------------------------------------------
+    # -- deciding -----------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        while True:
-            arn = await self._ready.get()
-            if self._ready.qsize() == self.max_ready // 2:
-                self._space.set()  # admit() may go on
-            live = self.live.get(arn)
-            began = time.perf_counter()
-            try:
-                if live is not None:
-                    await self._process(live)
-            except Exception:  # a store failure or an engine bug must not kill the worker pool
-                log.exception("engine.decision_failed", execution=arn)
-                if live is not None:
-                    await self._rebuild(live)
-            finally:
-                self._set_busy(-1)
-                if arn == self._cut_running:
-                    self._cut_running = None
-                    self._release_cut_after(time.perf_counter() - began)
-
-    def _cut_short(self, live: Live) -> None:
-        """Queue ``live``, whose decision stopped at its event budget, to go on in its turn
-        (``cut_pause``): still busy meanwhile, so virtual time does not jump past it."""
-        live.queued = True
-        self._set_busy(+1)
-        self._cut.append(live.record.execution_arn)
-        if self._cut_running is None:
-            self._release_cut_after(live.cut_after)
-
-    def _release_cut_after(self, elapsed: float) -> None:
-        if self._cut and self._cut_release is None:
-            loop = asyncio.get_running_loop()
-            self._cut_release = loop.call_later(elapsed * self.cut_pause, self._release_cut)
-
-    def _release_cut(self) -> None:
-        """Hand the next cut execution to the workers (the next goes once it is decided)."""
-        self._cut_release = None
-        if self._cut and self._cut_running is None:
-            arn = self._cut.popleft()
-            self._cut_running = arn
-            self._ready.put_nowait(arn)
+    async def _decide(self, arn: str) -> None:
+        """A worker's step for ready execution ``arn``."""
+        live = self.live.get(arn)
+        if live is None:
+            return
+        try:
+            await self._process(live)
+        except Exception:  # a store failure or an engine bug must not kill the worker pool
+            log.exception("engine.decision_failed", execution=arn)
+            await self._rebuild(live)
 
     async def _process(self, live: Live) -> None:
         """Decide over the inbox, then hand the events to the group commit and move on.
@@ -472,7 +351,7 @@ class Engine:
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
         wake_at: float | None = live.timer_at
-        beats = self.beats.get(live.record.execution_arn)
+        beats = self.beats.of(live.record.execution_arn)
         began = time.perf_counter()
         live.cut_after = 0.0
         while live.inbox:
@@ -498,7 +377,7 @@ class Engine:
                 wake_at = decision.wake_at
             if decision.more:
                 # Cut at the decision's event budget: commit this much, then go on (after a
-                # pause, ``cut_pause``).
+                # pause, ``ReadyQueue.cut_pause``).
                 live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
                 live.cut_after = time.perf_counter() - began
                 break
@@ -506,7 +385,7 @@ class Engine:
         if not events:
             self._after_commit(live, tasks, wake_at)
             return
-        record = self._final_record(live) if live.state.is_terminal else None
+        record = live.final_record() if live.state.is_terminal else None
         append = Append(
             execution_arn=live.record.execution_arn,
             expected_seq=live.seq,
@@ -517,7 +396,7 @@ class Engine:
         live.seq = events[-1].id
         if record is not None:
             live.record = record
-        self._enqueue(append, _AfterCommit(self, live, tasks, wake_at))
+        self._commit.enqueue(append, _AfterCommit(self, live, tasks, wake_at))
 
     async def settle(self, arn: str, timeout: float = 30.0) -> None:
         """Return once everything queued for execution ``arn`` so far is decided and durable
@@ -540,7 +419,7 @@ class Engine:
         """Run a decision's effects, now that its events are durable (append before acting)."""
         if not live.state.is_terminal:  # a Task scheduled by the decision that ended it: moot
             for task in tasks:
-                self._start_task(live, task)
+                self.calls.start(live, task)
         arn = live.record.execution_arn
         self._settled(live)
         if live.state.is_terminal:
@@ -551,48 +430,35 @@ class Engine:
             return
         if wake_at is not None and wake_at != live.timer_at:
             live.timer_at = wake_at
-            heapq.heappush(self._timers, (wake_at, arn))
-            self._timers_changed.set()
+            self.timers.arm(arn, wake_at)
         if live.inbox:
             if live.queued:
                 pass
             elif live.cut_after > 0:
-                self._cut_short(live)
+                self.ready.cut_short(live)
             else:
-                live.queued = True
-                self._set_busy(+1)
-                self._ready.put_nowait(arn)
+                self.ready.push(live)
             return
         idle = not live.running and not live.queued
         if self.evict_parked and idle and live.timer_at is not None:
             # Parked on a timer only: keep the timer entry, not the state (rebuilt by replay).
             del self.live[arn]
             self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
-            heapq.heappush(self._parked_timers, (live.timer_at, arn))
-
-    def _grant_heartbeat_window(self, live: Live) -> None:
-        """Heartbeats are kept in memory only: after a restart, a token Task waiting with
-        HeartbeatSeconds gets a full window from now rather than timing out at once."""
-        now = self.clock.now()
-        for frame in live.state.frames.values():
-            if frame.task_token is not None and frame.task_heartbeat is not None:
-                self.beats.setdefault(live.record.execution_arn, {})[frame.id] = now
+            self.timers.park(arn, live.timer_at)
 
     def heartbeat(self, arn: str, frame: str) -> None:
         """Record a SendTaskHeartbeat for the token Task of ``frame``."""
-        self.beats.setdefault(arn, {})[frame] = self.clock.now()
+        self.beats.beat(arn, frame, self.clock.now())
 
     def _finished(self, arn: str) -> None:
         live = self.live.pop(arn, None)
-        self.beats.pop(arn, None)
+        self.beats.forget(arn)
         waiter = self._waiters.pop(arn, None)
         if waiter is not None:
             waiter.set()
         if live is not None:
-            self.recent[arn] = live.record
-            if len(self.recent) > 10_000:
-                self.recent.popitem(last=False)
-        self._space.set()
+            self.recent.add(live.record)
+        self.admission_control.space_freed()
 
     async def wait(self, arn: str) -> None:
         """Return once execution ``arn`` (run by this engine) has ended."""
@@ -600,17 +466,19 @@ class Engine:
             waiter = self._waiters.setdefault(arn, asyncio.Event())
             await waiter.wait()
 
+    # -- parked executions --------------------------------------------------------------------
+
     async def revive(self, arn: str) -> None:
         """Bring a parked execution back into memory (e.g. to stop it)."""
-        self._set_busy(+1)
+        self.idle.add(+1)
         try:
             if await self._wake_parked(arn) is not None:
                 # The parked timer entry is gone with the eviction: a Wake re-arms it.
                 self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
         finally:
-            self._set_busy(-1)
+            self.idle.add(-1)
 
-    async def _wake_many(self, arns: list[str]) -> list[str]:
+    async def wake_many(self, arns: list[str]) -> list[str]:
         """Rebuild many parked executions with one batched read; returns those revived."""
         revived: list[str] = []
         wanted = [arn for arn in arns if arn in self.parked]
@@ -626,9 +494,11 @@ class Engine:
 
     async def _wake_parked(self, arn: str) -> Live | None:
         """Rebuild one parked execution from its log (replay) and hold it in memory again."""
-        if arn in self.parked and not await self._wake_many([arn]):
+        if arn in self.parked and not await self.wake_many([arn]):
             log.error("engine.parked_execution_lost", execution=arn)
         return self.live.get(arn)
+
+    # -- failures -----------------------------------------------------------------------------
 
     async def _internal_failure(
         self, live: Live, pending: list[HistoryEvent], exc: Exception
@@ -650,17 +520,15 @@ class Engine:
         return event
 
     def _spawn_rebuild(self, live: Live) -> None:
-        self._set_busy(+1)
+        self.idle.add(+1)
 
         async def rebuild() -> None:
             try:
                 await self._rebuild(live)
             finally:
-                self._set_busy(-1)
+                self.idle.add(-1)
 
-        task = asyncio.ensure_future(rebuild())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.spawn(rebuild())
 
     async def _rebuild(self, live: Live) -> None:
         """After a failed decision or commit, the memory may be ahead of the log: replay the
@@ -673,244 +541,25 @@ class Engine:
             return
         live.state = state
         live.seq = state.last_event_id
-        if arn in self._cut:  # rare (a failed decision): leave the cut lane, queue afresh
-            self._cut.remove(arn)
-            self._set_busy(-1)
+        self.ready.leave_cut(arn)  # rare (a failed decision): leave the cut lane, queue afresh
         live.queued = False
         if not state.is_terminal:
             for task in in_flight(state, live.machine):
                 if task.scheduled_id not in live.running:
-                    self._start_task(live, task)
+                    self.calls.start(live, task)
             self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
-    def _final_record(self, live: Live) -> ExecutionRecord:
-        state = live.state
-        return msgspec.structs.replace(
-            live.record,
-            status=state.status,
-            stop_date=state.stop_time,
-            output=dumps(state.output) if state.status == "SUCCEEDED" else None,
-            error=state.error,
-            cause=state.cause,
-        )
-
-    def _enqueue(self, work: Append | _Create, future: asyncio.Future[None] | _AfterCommit) -> None:
-        self._pending.append((work, future))
-        self._pending_event.set()
-        self._set_busy(+1)
-
-    async def _commit(self, work: Append | _Create) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._enqueue(work, future)
-        await future
+    # -- writes for the Runtime ---------------------------------------------------------------
 
     async def append(self, append: Append) -> None:
         """Durably append events to an execution this engine does not hold (group-committed)."""
-        await self._commit(append)
+        await self._commit.commit(append)
 
     async def create(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
         """Durably create an execution (group-committed with other work)."""
-        await self._commit(_Create(record, events))
+        await self._commit.commit(Create(record, events))
 
-    async def _committer(self) -> None:
-        while True:
-            await self._pending_event.wait()
-            self._pending_event.clear()
-            while self._pending:
-                count = 0
-                taken = 0
-                for work, _ in self._pending:
-                    taken += 1
-                    count += len(work.events)
-                    if count >= MAX_BATCH_EVENTS:
-                        break
-                batch, self._pending = self._pending[:taken], self._pending[taken:]
-                creates = [(w, f) for w, f in batch if isinstance(w, _Create)]
-                appends = [(w, f) for w, f in batch if isinstance(w, Append)]
-                try:
-                    if creates:
-                        await self._create_batch(creates)
-                    if appends:
-                        await self._append(appends)
-                finally:
-                    self._set_busy(-len(batch))
-
-    async def _create_batch(self, batch: list[tuple[_Create, _Completion]]) -> None:
-        async def create(works: list[_Create]) -> None:
-            await self.store.create_executions([(w.record, w.events) for w in works])
-
-        # A duplicate name fails the whole transaction: the others are then created alone.
-        await _write_batch(batch, create, ExecutionAlreadyExists)
-
-    async def _append(self, batch: list[tuple[Append, _Completion]]) -> None:
-        # One execution that lost a race fails the whole transaction: the others commit alone.
-        await _write_batch(batch, self.store.append, ConcurrencyConflict)
-
-    # -- timers -------------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        while True:
-            if not self._timers:
-                self._timers_changed.clear()
-                await self._timers_changed.wait()
-                continue
-            fire_at, _ = self._timers[0]
-            now = self.clock.now()
-            if fire_at > now:
-                prefetch_at = self._prefetch_at()
-                if prefetch_at <= now:
-                    await self._prefetch(now)
-                    # Yield even when nothing was revived: this loop must never spin.
-                    await asyncio.sleep(0)
-                    continue
-                self._timers_changed.clear()
-                wake_up = min(fire_at, prefetch_at)
-                await _first(self.clock.sleep_until(wake_up), self._timers_changed.wait())
-                continue
-            self._waking = True
-            try:
-                await self._fire_due(self.clock.now())
-            finally:
-                self._waking = False
-                self._space.set()  # admit() may go on
-
-    def _prefetch_at(self) -> float:
-        """When the soonest parked execution should be revived (``inf``: none, or memory is
-        already half full: then it is revived when its timer fires)."""
-        parked = self._parked_timers
-        while parked and self.parked.get(parked[0][1], (None,))[0] != parked[0][0]:
-            heapq.heappop(parked)  # revived or ended since it was parked
-        if not parked or len(self.live) >= self.max_live // 2:
-            return math.inf
-        return parked[0][0] - self.prefetch_seconds
-
-    async def _prefetch(self, now: float) -> None:
-        """Revive parked executions whose prefetch time (timer minus ``prefetch_seconds``) has
-        come by ``now`` (batched reads); they wait in memory for their timers, which then fire
-        without a replay.
-
-        The test is the same float expression as :meth:`_prefetch_at`'s: past about 2**53 s,
-        ``fire_at - 2`` and ``now + 2`` round differently, and a test written the other way
-        round found nothing to revive while ``_prefetch_at`` said it was due (issue 11: the
-        timer loop spun without yielding).
-        """
-        due: dict[str, float] = {}
-        parked = self._parked_timers
-        lead = self.prefetch_seconds
-        while parked and parked[0][0] - lead <= now and len(due) < 2000:
-            at, arn = heapq.heappop(parked)
-            if self.parked.get(arn, (None,))[0] == at:
-                due[arn] = at
-        if not due:
-            return
-        self._set_busy(+1)
-        try:
-            for arn in await self._wake_many(list(due)):
-                live = self.live.get(arn)
-                if live is not None:
-                    live.timer_at = due[arn]  # its entry in ``_timers`` fires it
-        finally:
-            self._set_busy(-1)
-
-    async def _fire_due(self, now: float) -> None:
-        """Hand the timers due at ``now`` to the workers, reviving parked executions."""
-        woken: list[str] = []
-        while self._timers and self._timers[0][0] <= now:
-            at, arn = heapq.heappop(self._timers)
-            live = self.live.get(arn)
-            if live is not None and live.timer_at == at:
-                live.timer_at = None
-                self.submit(arn, Wake(now=now, seed=self.seed()))
-            elif live is None and self.parked.get(arn, (None,))[0] == at:
-                woken.append(arn)
-        if woken:
-            self._set_busy(+1)
-            try:
-                for start in range(0, len(woken), 2000):
-                    chunk = woken[start : start + 2000]
-                    for arn in await self._wake_many(chunk):
-                        self.submit(arn, Wake(now=now, seed=self.seed()))
-            finally:
-                self._set_busy(-1)
-
-    async def _autojump(self, clock: ManualClock) -> None:
-        """Virtual time: when nothing can progress, jump to the next deadline."""
-        while True:
-            if self._busy > 0:
-                self._activity.clear()
-                await self._activity.wait()
-                continue
-            for _ in range(8):  # let just-woken coroutines register work or sleeps
-                await asyncio.sleep(0)
-            if self._busy > 0:
-                continue
-            deadline = clock.next_deadline()
-            if deadline is not None and deadline > MAX_VIRTUAL_TIME >= clock.now():
-                # Never jump across the horizon: that deadline is treated as never (issue 11:
-                # a Wait of 1e30 s put the clock where no later timestamp could be written).
-                deadline = None
-            if deadline is None:
-                self._activity.clear()
-                clock.sleeper_added.clear()
-                await _first(self._activity.wait(), clock.sleeper_added.wait())
-                continue
-            clock.advance_to(deadline)
-
-    # -- handler calls ------------------------------------------------------------------------
-
-    def _start_task(self, live: Live, task: RunTask) -> None:
-        if is_activity(task.resource):
-            # No handler: the task waits for a worker's GetActivityTask.
-            arn = live.record.execution_arn
-            self.activity_tasks.setdefault(task.resource, collections.deque()).append((arn, task))
-            self._activity_ready.setdefault(task.resource, asyncio.Event()).set()
-            return
-        if self._tg is None:
-            raise InternalError("engine is not running")
-        self._set_busy(+1)
-        running = asyncio.ensure_future(self._run_task(live, task))
-        live.running[task.scheduled_id] = running
-
-        def done(_: asyncio.Task[None]) -> None:
-            # In a done callback, not in ``_run_task``'s ``finally``: a call cancelled before
-            # its first step never runs that ``finally`` (issue 11: a decision that scheduled
-            # a Task and ended the execution left the busy count at 1, so virtual time froze).
-            live.running.pop(task.scheduled_id, None)
-            self._set_busy(-1)
-
-        running.add_done_callback(done)
-
-    async def _run_task(self, live: Live, task: RunTask) -> None:
-        """One handler call (counted busy by :meth:`_start_task` until it is done)."""
-        arn = live.record.execution_arn
-        host = self.nested_host
-        if host is not None and is_nested(task.resource):
-            # A built-in resource: waiting on a child is not busy (the child's work is).
-            self._set_busy(-1)
-            try:
-                nested = run_nested(
-                    task,
-                    host,
-                    parent=arn,
-                    parent_aborted=lambda: live.state.status == "ABORTED",
-                )
-                if task.timeout_seconds is not None:
-                    nested = within_timeout(nested, self.clock, task.timeout_seconds)
-                outcome, output, error, cause = await nested
-            finally:
-                self._set_busy(+1)
-        else:
-            limiter = self._limiter_for(task.handler_name)
-            async with _Limits(self, limiter, self._global_limit):
-                outcome, output, error, cause = await call_handler(
-                    task,
-                    self.handlers,
-                    self.clock,
-                    execution_arn=arn,
-                    state_machine_arn=live.record.state_machine_arn,
-                    sleep=self._idle_sleep,
-                )
-        self.report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
+    # -- handler calls and activities ---------------------------------------------------------
 
     def report(
         self,
@@ -940,68 +589,20 @@ class Engine:
             ),
         )
 
-    def _limiter_for(self, handler_name: str) -> anyio.CapacityLimiter | None:
-        spec = self.handlers.resolve(handler_name)
-        if spec is None or spec.max_concurrency is None:
-            return None
-        limiter = self._handler_limits.get(spec.name)
-        if limiter is None:
-            limiter = anyio.CapacityLimiter(spec.max_concurrency)
-            self._handler_limits[spec.name] = limiter
-        return limiter
-
-    async def _idle_sleep(self, seconds: float) -> None:
-        """A handler's sleep on the runtime clock; it does not count as busy meanwhile."""
-        self._set_busy(-1)
-        try:
-            await self.clock.sleep_until(self.clock.now() + seconds)
-        finally:
-            self._set_busy(+1)
-
     async def take_activity_task(
         self, activity_arn: str, worker_name: str, timeout: float
     ) -> RunTask | None:
         """Hand the oldest pending task of ``activity_arn`` to a worker (once), waiting up to
         ``timeout`` wall-clock seconds for one (GetActivityTask's long poll)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            queue = self.activity_tasks.get(activity_arn)
-            while queue:
-                arn, task = queue.popleft()
-                if arn in self.parked:
-                    await self.revive(arn)
-                live = self.live.get(arn)
-                frame = None if live is None else live.state.frames.get(task.frame)
-                if (
-                    live is None
-                    or frame is None
-                    or frame.phase != Phase.SCHEDULED
-                    or frame.task_token is None
-                    or frame.task_token != task.task_token
-                    or frame.task_token in live.handed
-                ):
-                    continue  # timed out, stopped, redone or handed out meanwhile
-                live.handed.add(frame.task_token)
-                started = {"workerName": worker_name}
-                self.report(
-                    arn, task.frame, task.scheduled_id, "started", started,
-                    task_token=task.task_token,
-                )  # fmt: skip
-                return task
-            ready = self._activity_ready.setdefault(activity_arn, asyncio.Event())
-            ready.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            with anyio.move_on_after(remaining):
-                await ready.wait()
+        return await self.calls.activities.take(self, activity_arn, worker_name, timeout)
 
-    def spawn(self, work: Any) -> None:
-        """Run the coroutine ``work`` in the background, owned by the engine."""
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run the coroutine ``work`` in the background, in the engine's task group (its
+        failure is logged, never taken for the engine's)."""
+        if self._tg is None:
+            work.close()
+            raise InternalError("engine is not running")
+        self._tg.start_soon(_logged, work)
 
     def stop(self, arn: str, error: str | None, cause: str | None) -> None:
         """Ask execution ``arn`` to stop; its running handler calls are cancelled."""
@@ -1010,71 +611,9 @@ class Engine:
         )
 
 
-class _Limits:
-    """Hold a handler call's limiters (per handler, then global).
-
-    A call queued on a limiter is not busy: it waits for another call to finish, so on virtual
-    time the clock may jump meanwhile.
-    """
-
-    def __init__(self, engine: Engine, *limiters: anyio.CapacityLimiter | None) -> None:
-        self.engine = engine
-        self.limiters = [limiter for limiter in limiters if limiter is not None]
-        self.held: list[anyio.CapacityLimiter] = []
-
-    async def __aenter__(self) -> None:
-        for limiter in self.limiters:
-            try:
-                limiter.acquire_nowait()
-            except anyio.WouldBlock:
-                self.engine._set_busy(-1)
-                try:
-                    await limiter.acquire()
-                finally:
-                    self.engine._set_busy(+1)
-            self.held.append(limiter)
-
-    async def __aexit__(self, *exc: object) -> None:
-        for limiter in reversed(self.held):
-            limiter.release()
-        self.held.clear()
-
-
-_W = TypeVar("_W")
-
-
-async def _write_batch(
-    batch: list[tuple[_W, _Completion]],
-    write: Callable[[list[_W]], Awaitable[None]],
-    one_item_fails: type[Exception],
-) -> None:
-    """Group commit of ``batch`` with ``write`` (one transaction), resolving each item's
-    completion. When ``one_item_fails`` sinks the transaction, the items are written one by one
-    so that only the guilty one fails; any other error fails them all."""
+async def _logged(work: Coroutine[Any, Any, Any]) -> None:
+    """Await background ``work``; an exception is logged (as a lost asyncio task's was)."""
     try:
-        await write([work for work, _ in batch])
-    except one_item_fails:
-        for work, done in batch:
-            try:
-                await write([work])
-            except Exception as exc:
-                done.set_exception(exc)
-            else:
-                done.set_result(None)
-        return
-    except Exception as exc:
-        for _, done in batch:
-            done.set_exception(exc)
-        return
-    for _, done in batch:
-        done.set_result(None)
-
-
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    """Return when the first of ``waits`` is done; cancel the others."""
-    futures = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for future in futures:
-            future.cancel()
+        await work
+    except Exception:
+        log.exception("engine.background_failed")

@@ -1,0 +1,148 @@
+"""Task-token answers: SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat.
+
+A token names its execution and frame (``core.decide.parse_task_token``); an answer is checked
+against the live execution (the frame must still wait for that token, once), handed to the
+engine (``Engine.report``) and returned once it is in the log (``Engine.settle``). A token whose
+Task already ended says why: ``TaskTimedOut`` if the log shows it timed out, else
+``TaskDoesNotExist``. Heartbeats are stored, so that a restarted runtime counts HeartbeatSeconds
+from the last one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import msgspec
+
+from runtime.api_base import RuntimeBase
+from runtime.api_types import JSON, MAX_INPUT_BYTES, json_text
+from runtime.core.decide import parse_task_token
+from runtime.core.effects import TaskOutcome
+from runtime.core.state import Frame, Phase
+from runtime.engine.live import Live
+from runtime.errors import InvalidExecutionInput, InvalidToken, TaskDoesNotExist, TaskTimedOut
+
+_TOKEN_ENDS: Final = frozenset(
+    {
+        "TaskSucceeded",
+        "TaskFailed",
+        "TaskTimedOut",
+        "ActivitySucceeded",
+        "ActivityFailed",
+        "ActivityTimedOut",
+    }
+)
+
+
+class TaskTokenVerbs(RuntimeBase):
+    """The task-token verbs of ``Runtime``."""
+
+    async def send_task_success(self, task_token: str, output: JSON) -> None:
+        """Complete a ``.waitForTaskToken`` Task with ``output`` (SendTaskSuccess).
+
+        Raises:
+            InvalidToken: the token is malformed.
+            TaskDoesNotExist: no Task waits for it (unknown, already answered, or ended).
+            TaskTimedOut: its Task timed out.
+            InvalidExecutionInput: ``output`` is not JSON or exceeds 256 KiB (InvalidOutput).
+        """
+        text = json_text(output, "Invalid output")
+        if len(text.encode()) > MAX_INPUT_BYTES:
+            raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
+        live, frame = await self._waiting_task(task_token)
+        self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
+        await self._settle_answer(live, frame)
+
+    async def send_task_failure(
+        self, task_token: str, error: str | None = None, cause: str | None = None
+    ) -> None:
+        """Fail a ``.waitForTaskToken`` Task (SendTaskFailure); Retry and Catch see ``error``.
+
+        Raises:
+            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
+        """
+        live, frame = await self._waiting_task(task_token)
+        self._answer(live, frame, task_token, "failed", None, error, cause)
+        await self._settle_answer(live, frame)
+
+    async def _settle_answer(self, live: Live, frame: Frame) -> None:
+        """Wait until an answer is in the log; its Task's stored heartbeat is then moot."""
+        arn = live.record.execution_arn
+        await self.engine.settle(arn)
+        if frame.task_heartbeat is not None:
+            await self._log.delete_heartbeats([(arn, frame.id)])
+
+    async def send_task_heartbeat(self, task_token: str) -> None:
+        """Report progress of a ``.waitForTaskToken`` Task (SendTaskHeartbeat): its
+        HeartbeatSeconds window starts again.
+
+        Raises:
+            InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
+        """
+        live, frame = await self._waiting_task(task_token)
+        arn = live.record.execution_arn
+        # Stored, so that a restarted runtime counts HeartbeatSeconds from this heartbeat.
+        await self._log.put_heartbeat(arn, frame.id, self.clock.now())
+        self.engine.heartbeat(arn, frame.id)
+
+    def _answer(
+        self,
+        live: Live,
+        frame: Frame,
+        token: str,
+        outcome: TaskOutcome,
+        output: JSON,
+        error: str | None,
+        cause: str | None,
+    ) -> None:
+        live.answered.add(token)
+        self.engine.report(
+            live.record.execution_arn, frame.id, frame.scheduled_id, outcome, output, error,
+            cause, task_token=token,
+        )  # fmt: skip
+
+    async def _waiting_task(self, token: str) -> tuple[Live, Frame]:
+        """The live execution and frame whose Task waits for ``token``, or AWS's error."""
+        parsed = parse_task_token(token)
+        if parsed is None:
+            raise InvalidToken("Invalid Token: the task token is malformed")
+        arn, frame_id = parsed
+        live = await self.engine.live_execution(arn)
+        if live is not None and token not in live.answered:
+            frame = live.state.frames.get(frame_id)
+            waiting = frame is not None and (
+                frame.phase == Phase.STARTED
+                or (frame.phase == Phase.SCHEDULED and frame.task_token_activity)
+            )
+            if waiting and frame is not None and frame.task_token == token:
+                return live, frame
+        if await self._log.get_execution(arn) is None:
+            raise TaskDoesNotExist("Task Does Not Exist: the task token names no execution")
+        if await self._timed_out(arn, frame_id, token):
+            raise TaskTimedOut("Task Timed Out: the task of this token timed out")
+        raise TaskDoesNotExist("Task Does Not Exist: no task waits for this token")
+
+    def _token_deadline(self, live: Live, frame: Frame) -> float:
+        """When a waiting token Task times out: TimeoutSeconds from its scheduling, or
+        HeartbeatSeconds from its last heartbeat (``inf``: never)."""
+        deadline = math.inf
+        if frame.task_timeout is not None:
+            deadline = frame.task_scheduled_at + frame.task_timeout
+        if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
+            last = self.engine.last_heartbeat(live.record.execution_arn, frame.id)
+            beat = frame.task_beat_at if last is None else max(frame.task_beat_at, last)
+            deadline = min(deadline, beat + frame.task_heartbeat)
+        return deadline
+
+    async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
+        """True if the log shows the token's Task ended by timing out."""
+        scheduled = False
+        for event in await self._log.read(arn):
+            if event.frame != frame_id:
+                continue
+            if not scheduled:
+                scheduled = event.details.get("statemillTaskToken") == token
+            elif event.type in _TOKEN_ENDS:
+                return event.type in ("TaskTimedOut", "ActivityTimedOut")
+        return False

@@ -1,0 +1,137 @@
+"""Group commit: many executions' events appended in one store transaction.
+
+Work (an ``Append`` to an execution, or a new execution to create) is enqueued with a
+completion; one committer task takes as much as ``MAX_BATCH_EVENTS`` allows, writes it in one
+transaction and resolves each completion. A transaction sunk by one item (a duplicate name, a
+lost race) is retried item by item so that only the guilty one fails.
+
+Interface: :meth:`GroupCommit.enqueue` (fire and be called back), :meth:`GroupCommit.commit`
+(await durability) and :meth:`GroupCommit.run` (the committer, owned by the engine's task
+group). Imports the store's protocol and the errors only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Final, Protocol, TypeVar, final
+
+from runtime.core.events import HistoryEvent
+from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists
+from runtime.store.base import Append, EventStore, ExecutionRecord
+
+#: Most events appended in one group-commit transaction.
+MAX_BATCH_EVENTS: Final = 4096
+
+
+class Completion(Protocol):
+    """Told how a piece of work's commit ended (an ``asyncio.Future`` is one)."""
+
+    def set_result(self, result: None, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+@final
+class Create:
+    """A new execution waiting for the group commit."""
+
+    __slots__ = ("events", "record")
+
+    def __init__(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
+        self.record = record
+        self.events = events
+
+
+Work = Append | Create
+
+
+@final
+class GroupCommit:
+    """The commit pipeline: a list of pending work and the one task that writes it."""
+
+    __slots__ = ("_busy", "_pending", "_pending_event", "store")
+
+    def __init__(self, store: EventStore, busy: Callable[[int], None]) -> None:
+        self.store = store
+        self._busy = busy
+        """Counts each pending piece of work busy until it is written (virtual time waits)."""
+        self._pending: list[tuple[Work, Completion]] = []
+        self._pending_event = asyncio.Event()
+
+    def enqueue(self, work: Work, done: Completion) -> None:
+        """Queue ``work`` for the next transaction; ``done`` is told how it ended."""
+        self._pending.append((work, done))
+        self._pending_event.set()
+        self._busy(+1)
+
+    async def commit(self, work: Work) -> None:
+        """Queue ``work`` and return once it is durable (or raise why it is not)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.enqueue(work, future)
+        await future
+
+    async def run(self) -> None:
+        """The committer: write pending work in batches until cancelled."""
+        while True:
+            await self._pending_event.wait()
+            self._pending_event.clear()
+            while self._pending:
+                count = 0
+                taken = 0
+                for work, _ in self._pending:
+                    taken += 1
+                    count += len(work.events)
+                    if count >= MAX_BATCH_EVENTS:
+                        break
+                batch, self._pending = self._pending[:taken], self._pending[taken:]
+                creates = [(w, f) for w, f in batch if isinstance(w, Create)]
+                appends = [(w, f) for w, f in batch if isinstance(w, Append)]
+                try:
+                    if creates:
+                        await self._create_batch(creates)
+                    if appends:
+                        await self._append(appends)
+                finally:
+                    self._busy(-len(batch))
+
+    async def _create_batch(self, batch: list[tuple[Create, Completion]]) -> None:
+        async def create(works: list[Create]) -> None:
+            await self.store.create_executions([(w.record, w.events) for w in works])
+
+        # A duplicate name fails the whole transaction: the others are then created alone.
+        await _write_batch(batch, create, ExecutionAlreadyExists)
+
+    async def _append(self, batch: list[tuple[Append, Completion]]) -> None:
+        # One execution that lost a race fails the whole transaction: the others commit alone.
+        await _write_batch(batch, self.store.append, ConcurrencyConflict)
+
+
+_W = TypeVar("_W")
+
+
+async def _write_batch(
+    batch: list[tuple[_W, Completion]],
+    write: Callable[[list[_W]], Awaitable[None]],
+    one_item_fails: type[Exception],
+) -> None:
+    """Group commit of ``batch`` with ``write`` (one transaction), resolving each item's
+    completion. When ``one_item_fails`` sinks the transaction, the items are written one by one
+    so that only the guilty one fails; any other error fails them all."""
+    try:
+        await write([work for work, _ in batch])
+    except one_item_fails:
+        for work, done in batch:
+            try:
+                await write([work])
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+        return
+    except Exception as exc:
+        for _, done in batch:
+            done.set_exception(exc)
+        return
+    for _, done in batch:
+        done.set_result(None)

@@ -1,0 +1,117 @@
+"""The ready queue and its workers: one decision at a time per execution, fairly.
+
+An execution with something in its inbox is pushed once (``Live.queued``); a fixed pool of
+workers takes executions in order and hands each to the engine's ``decide`` step. Executions
+whose decision stopped at its event budget (a zero-time loop, a huge inline Map) go through a
+separate lane instead, one at a time, each after a pause proportional to the previous such
+decision's wall-clock time (``cut_pause``), so that the event loop serves everyone else
+meanwhile (issue 11).
+
+Interface: :meth:`ReadyQueue.push`, :meth:`ReadyQueue.cut_short`, :meth:`ReadyQueue.leave_cut`,
+:meth:`ReadyQueue.worker` (run ``workers`` of them in the engine's task group). Imports
+``engine.live`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Awaitable, Callable
+from typing import final
+
+from runtime.engine.live import Live
+
+
+@final
+class ReadyQueue:
+    """Executions ready to decide, and the lane of those cut at their event budget."""
+
+    __slots__ = (
+        "_busy",
+        "_cut",
+        "_cut_release",
+        "_cut_running",
+        "_queue",
+        "_space",
+        "cut_pause",
+        "max_ready",
+    )
+
+    def __init__(
+        self, busy: Callable[[int], None], space: Callable[[], None], *, max_ready: int
+    ) -> None:
+        self._busy = busy
+        self._space = space
+        """Called when the queue has drained to half of ``max_ready`` (admission may go on)."""
+        self.max_ready = max_ready
+        """New executions wait while the workers' queue is this long (wakes never do)."""
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self.cut_pause = 1.0
+        """Executions whose decision stopped at its event budget (a zero-time loop, a huge
+        inline Map) go on one at a time, each after a pause of this many times the previous
+        such decision's wall-clock time: meanwhile the event loop serves everyone else
+        (issue 11: a canary of 10 Pass states beside a runaway Choice loop waited for one
+        ~150 ms decision at each of its ~5 hops, 535 ms at the median). 0: no pause."""
+        self._cut: collections.deque[str] = collections.deque()
+        """Executions cut at their event budget, waiting for their turn to go on."""
+        self._cut_running: str | None = None
+        """The cut execution released to the workers and not yet decided."""
+        self._cut_release: asyncio.TimerHandle | None = None
+
+    def qsize(self) -> int:
+        """Executions waiting for a worker."""
+        return self._queue.qsize()
+
+    def push(self, live: Live) -> None:
+        """Make ``live`` ready (counted busy until a worker has decided it)."""
+        live.queued = True
+        self._busy(+1)
+        self._queue.put_nowait(live.record.execution_arn)
+
+    def cut_short(self, live: Live) -> None:
+        """Queue ``live``, whose decision stopped at its event budget, to go on in its turn
+        (``cut_pause``): still busy meanwhile, so virtual time does not jump past it."""
+        live.queued = True
+        self._busy(+1)
+        self._cut.append(live.record.execution_arn)
+        if self._cut_running is None:
+            self._release_cut_after(live.cut_after)
+
+    def leave_cut(self, arn: str) -> None:
+        """Take ``arn`` out of the cut lane if it waits there (it is rebuilt and queued
+        afresh)."""
+        if arn in self._cut:
+            self._cut.remove(arn)
+            self._busy(-1)
+
+    async def worker(self, decide: Callable[[str], Awaitable[None]]) -> None:
+        """Take ready executions and ``decide`` each, until cancelled."""
+        queue = self._queue
+        while True:
+            arn = await queue.get()
+            if queue.qsize() == self.max_ready // 2:
+                self._space()
+            began = time.perf_counter()
+            try:
+                await decide(arn)
+            finally:
+                self._busy(-1)
+                if arn == self._cut_running:
+                    self._cut_running = None
+                    self._release_cut_after(time.perf_counter() - began)
+
+    def _release_cut_after(self, elapsed: float) -> None:
+        # A loop timer handle, not a task: the pause is wall-clock time by design (it gives
+        # the event loop to others), and there is nothing to own or cancel but the handle.
+        if self._cut and self._cut_release is None:
+            loop = asyncio.get_running_loop()
+            self._cut_release = loop.call_later(elapsed * self.cut_pause, self._release_cut)
+
+    def _release_cut(self) -> None:
+        """Hand the next cut execution to the workers (the next goes once it is decided)."""
+        self._cut_release = None
+        if self._cut and self._cut_running is None:
+            arn = self._cut.popleft()
+            self._cut_running = arn
+            self._queue.put_nowait(arn)
