@@ -1,8 +1,9 @@
 """The Python API: a ``Runtime`` with the Step Functions verbs, over an engine and a store.
 
 ``Runtime`` is an async context manager. It opens its store (SQLite by default, ``"memory"`` for
-tests and EXPRESS-style runs), resumes the executions that were open, and runs the engine until
-the ``async with`` block ends. Verbs take and return Step Functions' vocabulary in snake_case.
+tests and EXPRESS-style runs, PostgreSQL for a ``postgresql://`` DSN), resumes the executions that
+were open, and runs the engine until the ``async with`` block ends. Verbs take and return Step
+Functions' vocabulary in snake_case.
 
 The facade is in parts: lifecycle, state machines and executions (start, describe, list, stop,
 redrive) and operators' requests here; task-token answers in ``api_tokens``; activities in
@@ -17,7 +18,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Literal, Self, final
+from typing import Any, Final, Literal, Protocol, Self, final, runtime_checkable
 
 import anyio
 import msgspec
@@ -92,12 +93,31 @@ _MAX_REDRIVES: Final = 1000
 _ASCII_SAFE_LENGTH: Final = MAX_INPUT_BYTES // 4
 
 
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+"""A ``store`` string with one of these prefixes is a PostgreSQL DSN (asyncpg's form)."""
+
+
+@runtime_checkable
+class RequestLog(Protocol):
+    """A store that records operators' requests (``statemill start/stop/send-task-*``) for
+    whichever runtime runs on it: ``SqliteStore`` and ``PostgresStore``."""
+
+    async def add_request(self, kind: str, payload: str, created: float) -> int: ...
+
+    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]: ...
+
+    async def finish_request(self, request_id: int, status: str, result: str) -> None: ...
+
+    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None: ...
+
+
 @final
 class Runtime(TaskTokenVerbs, ActivityVerbs):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
-        store: an ``EventStore``, ``"memory"``, or the path of a SQLite file (the default).
+        store: an ``EventStore``, ``"memory"``, a PostgreSQL DSN (``postgresql://...``), or the
+            path of a SQLite file (the default).
         handlers: a ``HandlerRegistry`` or a mapping of resource name to async callable.
         clock: the clock to use; ``virtual_time=True`` makes it a ``ManualClock`` whose time
             jumps to the next timer whenever nothing else can progress.
@@ -178,6 +198,11 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             if isinstance(store, str):
                 if store == "memory":
                     store = MemoryStore()
+                elif store.startswith(POSTGRES_SCHEMES):
+                    # Imported here: asyncpg is only loaded by runtimes that use it.
+                    from runtime.store.postgres import PostgresStore
+
+                    store = await stack.enter_async_context(PostgresStore.open(store))
                 else:
                     store = await stack.enter_async_context(SqliteStore.open(store))
             express_in_memory = self._express_history == "memory"
@@ -594,10 +619,10 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             except Exception:  # a broken request must not stop the runtime
                 log.exception("requests.apply_failed")
 
-    def _requests_store(self) -> SqliteStore | None:
-        """The SQLite file operators' requests are recorded in, if the store is one."""
+    def _requests_store(self) -> RequestLog | None:
+        """The store operators' requests are recorded in (SQLite, PostgreSQL), if it keeps them."""
         store = self.store
-        return store if isinstance(store, SqliteStore) else None
+        return store if isinstance(store, RequestLog) else None
 
     async def apply_requests(self) -> int:
         """Apply the pending requests recorded in a SQLite store; returns how many.

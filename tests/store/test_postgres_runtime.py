@@ -4,6 +4,7 @@ waiting (a Wait's timer is re-derived from the stored history on open)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -80,3 +81,24 @@ async def test_a_restarted_runtime_finishes_the_wait(
     assert done.status == "SUCCEEDED"
     assert done.output_value == {"n": 20}
     assert calls == [5, 10]
+
+
+async def test_runtime_opens_a_postgresql_dsn_and_applies_requests(postgres_dsn: str) -> None:
+    """``Runtime(store="postgresql://...")`` opens the store itself (the database's default
+    schema, used by no other test), and an operator's request recorded in it is applied."""
+    calls.clear()
+    async with Runtime(postgres_dsn, handlers={"Double": double}, virtual_time=True) as rt:
+        assert isinstance(rt.store, PostgresStore)
+        machine = await rt.create_state_machine("FromDsn", MACHINE)
+        request_id = await rt.store.add_request(
+            "start",
+            json.dumps({"stateMachineArn": machine.arn, "name": "by-request", "input": {"n": 5}}),
+            0.0,
+        )
+        assert await rt.apply_requests() == 1
+        arn = machine.arn.replace(":stateMachine:", ":execution:") + ":by-request"
+        done = await rt.wait_for_execution(arn, timeout=30)
+        request = await rt.store.get_request(request_id)
+    assert done.output_value == {"n": 20}
+    assert request is not None
+    assert request[1] == "DONE"
