@@ -112,9 +112,15 @@ def test_an_unsupported_content_type_is_refused(server: Server) -> None:
     assert (status, answer["__type"]) == (400, "SerializationException")
 
 
-def test_a_get_is_not_an_api_call(server: Server) -> None:
-    request = urllib.request.Request(server.url + "/", method="GET")
+def test_a_put_is_not_an_api_call(server: Server) -> None:
+    request = urllib.request.Request(server.url + "/", method="PUT")
     with pytest.raises(urllib.error.HTTPError) as excinfo:
         urllib.request.urlopen(request, timeout=30)
     excinfo.value.close()
     assert excinfo.value.code == 405
+
+
+def test_a_get_of_the_root_opens_the_console(server: Server) -> None:
+    with urllib.request.urlopen(server.url + "/", timeout=30) as response:
+        assert response.url == server.url + "/console/"
+        assert "Statemill console" in response.read().decode()

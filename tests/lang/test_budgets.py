@@ -189,6 +189,42 @@ def test_set_budget() -> None:
     assert jsonata("$count([1..11])")() == 11
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$count($distinct([1..1e5]))",  # the engine's own $distinct: quadratic, 26 s
+        "$count($distinct([1..2e5] ~> $map(function($v){ $v % 1000 })))",
+    ],
+)
+def test_jsonata_distinct_of_a_long_array_is_linear(text: str) -> None:
+    outcome = bounded(jsonata(text))
+    assert outcome.error == ""
+    assert outcome.value in (100_000, 1000)
+    assert outcome.seconds < 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('$distinct([1, 1, 2, {"a": 1, "b": 2}, {"b": 2, "a": 1}, 2.0])', [1, 2, {"a": 1, "b": 2}]),
+        ("$distinct([5])", [5]),
+        ("$distinct(5)", 5),
+        ("$exists($distinct($nothing))", False),
+        ("$count($distinct([1..1500] ~> $map(function($v){ $v % 3 })))", 3),
+    ],
+)
+def test_jsonata_distinct_keeps_its_rules(text: str, expected: JSON) -> None:
+    assert bounded(jsonata(text)).value == expected
+
+
+def test_jsonata_sequences_are_bounded_below_what_freezes_builtins() -> None:
+    """``$partition([1..1e6], 1)`` held the event loop for 4 s: sequences stop at 262,144."""
+    outcome = bounded(jsonata("$count($partition([1..1e6], 1))"))
+    assert outcome.error == "States.QueryEvaluationError"
+    assert "D2015" in outcome.cause
+    assert outcome.seconds < 1.0
+
+
 def test_jsonata_range_is_counted_before_it_is_built() -> None:
     outcome = bounded(jsonata("$range(0, 1e9, 1)"))
     assert outcome.error == "States.QueryEvaluationError"
