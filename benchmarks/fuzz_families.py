@@ -368,15 +368,21 @@ def family_intrinsic_blowup(rng: random.Random) -> Case:
         definition = _one({"Type": "Task", "Resource": "Ok", "ResultSelector": {"x.$": expr}})
     else:
         definition = _one({"Type": "Pass", "Parameters": {"x.$": expr}})
-    data = {
-        "long": "a" * rng.choice([1000, 100_000, 250_000]),
-        "big": list(range(rng.choice([100, 10_000, 40_000]))),
-        "huge": 10 ** rng.choice([20, 400]),
-        "surrogate": "\ud800x",
-        "deep": nested_list(rng.choice([100, 900, 2000])),
-        "deeptext": "[" * 5000 + "]" * 5000,
-        "small": [1, 2],
+    # Only the fields the expression reads, each sized to fit AWS's 256 KiB input quota and
+    # the runtime's nesting limit (mostly: the largest choices are refused at the start, which
+    # is also a path worth running).
+    sizes: dict[str, JSON] = {
+        "long": lambda: "a" * rng.choice([1000, 100_000, 200_000]),
+        "big": lambda: list(range(rng.choice([100, 10_000, 40_000]))),
+        "huge": lambda: 10 ** rng.choice([20, 400]),
+        "surrogate": lambda: "\ud800x",
+        "deep": lambda: nested_list(rng.choice([100, 250, 300])),
+        "deeptext": lambda: "[" * 5000 + "]" * 5000,
     }
+    data: dict[str, JSON] = {"small": [1, 2]}
+    for name, make in sizes.items():
+        if f"$.{name}" in expr:
+            data[name] = make()
     return Case(family="intrinsic_blowup", seed=0, definition=definition, input=data)
 
 
@@ -462,15 +468,23 @@ def family_nested(rng: random.Random, seed: int = 0) -> Case:
         "Resource": resource,
         "Parameters": {"StateMachineArn": arn, "Input.$": "$"},
     }
+    if resource.endswith("startExecution") and rng.random() < 0.5:
+        # A start that fails (the nesting quota) is caught and the machine starts itself again
+        # (until its history quota ends it; with ``.sync`` this would multiply at every level).
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "S"}]
     if rng.random() < 0.5:
         state["Parameters"]["Name.$"] = "States.UUID()"
+    retry_free = {k: v for k, v in state.items() if k != "Catch"}
     if rng.random() < 0.3:
         # Fan out: a Map of self-starts.
         definition = _one(
             {
                 "Type": "Map",
                 "ItemsPath": "$.list",
-                "ItemProcessor": {"StartAt": "T", "States": {"T": {**state, "End": True}}},
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {"T": {**retry_free, "End": True}},
+                },
             }
         )
         data: JSON = {"list": [1, 2, 3]}

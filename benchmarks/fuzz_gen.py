@@ -3,14 +3,15 @@ machines over every state type and field, the recorded AWS corpus, and mutation.
 
 Every generator is a pure function of a ``random.Random``, so a case is rebuilt from its seed
 alone (``benchmarks.fuzz_families.make_case``). ``mutate`` derives the extra definitions the
-load phase counts from a case (key deletions, type swaps, hostile values planted in any field).
+load phase counts from a case (key deletions, type swaps, hostile values planted in any field);
+it copies only the path to the node it edits and plants hostile values from a pool built once,
+so a mutation costs a fraction of the load it feeds.
 
 Imports only the standard library.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
@@ -26,6 +27,7 @@ __all__ = [
     "REGION",
     "Case",
     "corpus",
+    "hostile_pool",
     "hostile_value",
     "jsonata_machine",
     "machine",
@@ -641,21 +643,6 @@ def corpus() -> tuple[tuple[JSON, JSON, str], ...]:
     return tuple(out)
 
 
-def _containers(root: JSON) -> list[JSON]:
-    """Every dict and list inside ``root`` (iteratively, bounded)."""
-    out: list[JSON] = []
-    stack = [root]
-    while stack and len(out) < 2000:
-        node = stack.pop()
-        if isinstance(node, dict):
-            out.append(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            out.append(node)
-            stack.extend(node)
-    return out
-
-
 _FIELD_NAMES: Final = (
     "Type",
     "Next",
@@ -704,53 +691,123 @@ _FIELD_NAMES: Final = (
 
 
 def mutate(definition: JSON, rng: random.Random, steps: int | None = None) -> JSON:
-    """A copy of ``definition`` with 1 to 3 random mutations (text definitions: text edits)."""
+    """A mutated version of ``definition`` (1 to 3 edits; text definitions: text edits).
+
+    Cheap by construction (the load phase makes about a million of them): each edit walks down
+    from the root to one random container and copies only the containers on that path, so the
+    rest of the tree is shared with ``definition`` (which is never modified; the runtime never
+    mutates input JSON either). Hostile values are planted from a pre-built pool, not rebuilt.
+    """
     if isinstance(definition, str | bytes):
         return mutate_text(definition if isinstance(definition, str) else "", rng)
-    out = _copy(definition)
+    out = definition
     for _ in range(steps if steps is not None else rng.randint(1, 3)):
-        nodes = _containers(out)
-        if not nodes:
-            break
-        node = rng.choice(nodes)
-        pick = rng.randrange(8)
-        if isinstance(node, dict):
-            keys = list(node)
-            if pick == 0 and keys:
-                del node[rng.choice(keys)]
-            elif pick == 1 and keys:
-                node[rng.choice(keys)] = hostile_value(rng)
-            elif pick == 2:
-                node[rng.choice(_FIELD_NAMES)] = rng.choice(
-                    [value(rng), rng.choice(PATHS), _expr(rng), rng.choice(INTRINSICS)]
-                )
-            elif pick == 3 and keys:
-                key = rng.choice(keys)
-                node[key] = rng.choice([None, 0, -1, "", [], {}, True, 99_999_999_999])
-            elif pick == 4 and keys:
-                key = rng.choice(keys)
-                node[f"{key}{rng.choice(['.$', 'x', ''])}"] = node.pop(key)
-            elif pick == 5:
-                node["States"] = {"X": {"Type": "Pass", "End": True}}
-            else:
-                node[rng.choice(_FIELD_NAMES)] = value(rng)
-        elif node:
-            index = rng.randrange(len(node))
-            if pick < 3:
-                del node[index]
-            elif pick < 5:
-                node.append(_copy(node[index]) if pick == 3 else hostile_value(rng))
-            else:
-                node[index] = rng.choice([value(rng), hostile_value(rng), None])
+        out = _mutate_once(out, rng)
     return out
 
 
-def _copy(node: JSON) -> JSON:
-    """A deep copy, or the node itself when it is too deep to copy recursively."""
-    try:
-        return copy.deepcopy(node)
-    except RecursionError:
-        return node
+@functools.cache
+def hostile_pool() -> tuple[JSON, ...]:
+    """A fixed pool of ``hostile_value`` results (built once, shared by every mutation)."""
+    return tuple(hostile_value(random.Random(f"pool:{i}")) for i in range(96))
+
+
+@functools.cache
+def _pool_parts() -> tuple[tuple[JSON, ...], tuple[JSON, ...]]:
+    """The pool split into small values and big ones (a container or string past 1,000)."""
+    small: list[JSON] = []
+    big: list[JSON] = []
+    for item in hostile_pool():
+        size = len(item) if isinstance(item, str | list | dict) else 0
+        (big if size > 1000 else small).append(item)
+    return tuple(small), tuple(big)
+
+
+def _hostile(rng: random.Random) -> JSON:
+    """A pooled hostile value; a big one in 1 of 20 picks (every load walks a planted value
+    whole, and a 60,000-item list would make most of the load phase's time)."""
+    small, big = _pool_parts()
+    return rng.choice(big if big and rng.random() < 0.05 else small)
+
+
+def _child_container(node: JSON, rng: random.Random) -> tuple[Any, JSON] | None:
+    """A random (key, child) of ``node`` whose child is a container, or None (a few tries)."""
+    if isinstance(node, dict):
+        keys = [k for k, v in node.items() if isinstance(v, dict | list)] if len(node) < 64 else []
+        if not keys:
+            for _ in range(3):
+                if not node:
+                    break
+                key = rng.choice(list(node)) if len(node) < 64 else next(iter(node))
+                if isinstance(node[key], dict | list):
+                    return key, node[key]
+            return None
+        key = rng.choice(keys)
+        return key, node[key]
+    for _ in range(3):
+        if not node:
+            break
+        index = rng.randrange(len(node))
+        if isinstance(node[index], dict | list):
+            return index, node[index]
+    return None
+
+
+def _mutate_once(root: JSON, rng: random.Random) -> JSON:
+    if not isinstance(root, dict | list):
+        return rng.choice([None, {}, [], {"StartAt": "X"}, _hostile(rng)])
+    spine: list[tuple[JSON, Any]] = []
+    node = root
+    while len(spine) < 64 and rng.random() < 0.75:
+        found = _child_container(node, rng)
+        if found is None:
+            break
+        spine.append((node, found[0]))
+        node = found[1]
+    edited = _edit(node, rng)
+    for parent, key in reversed(spine):
+        copied = dict(parent) if isinstance(parent, dict) else list(parent)
+        copied[key] = edited
+        edited = copied
+    return edited
+
+
+def _edit(node: JSON, rng: random.Random) -> JSON:
+    """One edit of a (shallow-copied) container."""
+    pick = rng.randrange(8)
+    if isinstance(node, dict):
+        out = dict(node)
+        keys = list(out) if len(out) < 64 else list(out)[:64]
+        if pick == 0 and keys:
+            del out[rng.choice(keys)]
+        elif pick == 1 and keys:
+            out[rng.choice(keys)] = _hostile(rng)
+        elif pick == 2:
+            out[rng.choice(_FIELD_NAMES)] = rng.choice(
+                [value(rng), rng.choice(PATHS), _expr(rng), rng.choice(INTRINSICS)]
+            )
+        elif pick == 3 and keys:
+            out[rng.choice(keys)] = rng.choice([None, 0, -1, "", [], {}, True, 99_999_999_999])
+        elif pick == 4 and keys:
+            key = rng.choice(keys)
+            out[f"{key}{rng.choice(['.$', 'x', ''])}"] = out.pop(key)
+        elif pick == 5:
+            out["States"] = {"X": {"Type": "Pass", "End": True}}
+        else:
+            out[rng.choice(_FIELD_NAMES)] = value(rng)
+        return out
+    items = list(node)
+    if not items:
+        items.append(rng.choice([value(rng), _hostile(rng)]))
+        return items
+    index = rng.randrange(len(items))
+    if pick < 3:
+        del items[index]
+    elif pick < 5:
+        items.append(items[index] if pick == 3 else _hostile(rng))
+    else:
+        items[index] = rng.choice([value(rng), _hostile(rng), None])
+    return items
 
 
 def mutate_text(text: str, rng: random.Random) -> str:

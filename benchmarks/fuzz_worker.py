@@ -1,21 +1,28 @@
-"""The fuzz worker (see ``benchmarks.fuzz``): loads and runs the cases of one chunk, in a
-forked process, and flushes its counts and failures to a JSON-lines file after every batch.
+"""The fuzz workers (see ``benchmarks.fuzz``): each job runs in a forked process and flushes
+its counts and failures to a JSON-lines file as it goes.
 
-For every case it loads the definition and ``ratio - 1`` mutations (``try_load``: loaded,
-``InvalidDefinition``, or an internal error whose reproducer is shrunk), then runs it on an
-in-memory ``Runtime`` on virtual time (``run_case``) and judges the ending
-(``classify_description``). A canary of 10 Pass states runs beside the cases every
-``CANARY_EVERY`` seconds, and after each batch a canary and a Wait probe must still finish in
-the same runtime. Engine exceptions logged through structlog are captured (``quiet_logs``) to
-name the module a ``States.Runtime`` internal error came from.
+Two kinds of job:
 
-An internal error is ``InternalError``, an exception escaping the public API other than the ones
-it documents, an engine exception logged while deciding, or an ending whose error names a Python
-exception class (or a ``States.Runtime`` cause holding a traceback / ``Statemill internal
-error``). A hang: no new event and no clock move for ``STALL_SECONDS``; runaway: past 25,000
-history events (AWS's limit), ``MAX_LIVE`` live executions or ``MAX_WALL_SECONDS``.
+- **load** (``load_main``): builds ``bases`` cases of one family once, then loads ``count``
+  definitions, each a cheap mutation (``fuzz_gen.mutate``: path copy, shared subtrees) of one
+  of them (``try_load``: accepted, ``InvalidDefinition``, or an internal error whose
+  reproducer is shrunk). No event loop: thousands of definitions a second per core.
+- **exec** (``exec_main``): runs the cases of a seed range in batches of ``batch`` executions
+  started together in one in-memory ``Runtime`` on virtual time (``run_batch``), with the
+  history quota lowered (``FUZZ_LIMITS``: runaway loops end by themselves, as AWS ends them at
+  25,000 events, in milliseconds), a canary of 10 Pass states started every ``CANARY_EVERY``
+  seconds beside them, and after each batch a canary and a Wait probe that must still finish in
+  the same runtime (else: a runtime broken for later executions).
 
-Imports the standard library, structlog, the public ``runtime`` API and ``benchmarks``.
+An internal error is ``InternalError``, an exception escaping the public API other than the
+ones it documents, an engine exception logged while deciding, or an ending whose error names a
+Python exception class (or a ``States.*`` cause holding a traceback / ``Statemill internal
+error``). A hang: executions of a batch with no new event and no clock move for
+``STALL_SECONDS``; runaway: more than ``MAX_LIVE`` live executions or a batch still running
+after ``BATCH_WALL_SECONDS``.
+
+Imports the standard library, structlog, the public ``runtime`` API, ``runtime.core.limits``
+(the quotas a fuzz runtime is given) and ``benchmarks``.
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO, final
+from typing import Any, Final, Literal, TextIO, final
 
 import structlog
 
@@ -48,46 +55,59 @@ from runtime import (
     InvalidDefinition,
     InvalidExecutionInput,
     InvalidName,
-    ManualClock,
     Runtime,
     TaskContext,
     TaskFailed,
     load_definition,
 )
+from runtime.core.limits import ExecutionLimits
+from runtime.errors import ExecutionLimitExceeded
 
 __all__ = [
-    "CHUNK",
+    "BATCH",
     "DEFAULT_OUT",
     "FAMILIES",
+    "FUZZ_LIMITS",
     "HANDLERS",
     "RSS_LIMIT",
     "STALL_SECONDS",
-    "Chunk",
     "Counts",
+    "Job",
     "Outcome",
     "classify_description",
+    "exec_main",
+    "fuzz_runtime",
+    "load_main",
     "quiet_logs",
     "reproducer",
+    "run_batch",
     "run_case",
     "save_failure",
     "try_load",
-    "worker_main",
 ]
 
 JSON = Any
 
 FAMILIES: Final = tuple(fuzz_families.FAMILIES)
-DEFAULT_OUT: Final = Path(__file__).resolve().parent / "results" / "fuzz"
-STALL_SECONDS: Final = 5.0
-MAX_WALL_SECONDS: Final = 30.0
-HISTORY_LIMIT: Final = 25_000
-MAX_LIVE: Final = 2_000
+DEFAULT_OUT: Final = Path("/tmp/statemill-fuzz")
+STALL_SECONDS: Final = 3.0
+BATCH_WALL_SECONDS: Final = 30.0
+FUZZ_HISTORY_EVENTS: Final = 500
+"""The history quota of a fuzz runtime (AWS's is 25,000): a zero-time loop fails with
+``States.Runtime`` after 500 events, in milliseconds, instead of a watchdog's seconds."""
+MAX_LIVE: Final = 5_000
+FUZZ_LIMITS: Final = ExecutionLimits(
+    max_history_events=FUZZ_HISTORY_EVENTS, max_open_executions=MAX_LIVE, max_nesting_depth=4
+)
 RSS_LIMIT: Final = 2 * 1024**3
+RENEW_RSS: Final = 700 * 1024**2
+"""A runtime is replaced when the worker's RSS passes this (the memory store keeps histories)."""
 ADDRESS_SPACE_LIMIT: Final = 4 * 1024**3
-CANARY_EVERY: Final = 0.25
+CANARY_EVERY: Final = 0.1
+CLOSE_SECONDS: Final = 5.0
 CANARY_TIMEOUT: Final = 5.0
-BATCH: Final = 20
-CHUNK: Final = 200
+BATCH: Final = 50
+BATCHES_PER_RUNTIME: Final = 4
 #: Python exception classes that, named as an execution's error or in a States.Runtime cause,
 #: mean the runtime leaked its own bug (the fuzz handlers raise only TaskFailed and ValueError).
 PYTHON_ERRORS: Final = (
@@ -147,12 +167,15 @@ class Outcome:
 @final
 @dataclass(kw_only=True)
 class Counts:
-    """Counters of one family (summed across chunks by the supervisor)."""
+    """Counters of one family (summed across jobs by the supervisor)."""
 
     definitions_loaded: int = 0
+    """Definitions accepted (load phase and ``create_state_machine`` of the executed cases)."""
     definitions_invalid: int = 0
+    """Definitions refused with ``InvalidDefinition`` (or ``InvalidName``)."""
     load_internal_errors: int = 0
     executions: int = 0
+    input_rejected: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     internal_errors: int = 0
     escaped: int = 0
@@ -162,11 +185,14 @@ class Counts:
     frozen: int = 0
     crashes: int = 0
     memory: int = 0
+    loop_errors: int = 0
+    """Exceptions the event loop reported unhandled (a task's exception never retrieved)."""
     canary_runs: int = 0
     canary_failures: int = 0
     canary_latencies: list[float] = field(default_factory=list)
     peak_rss: int = 0
-    seconds: float = 0.0
+    load_seconds: float = 0.0
+    exec_seconds: float = 0.0
 
     def add(self, other: dict[str, JSON]) -> None:
         """Add the counts of one flushed batch (``as_json`` of another ``Counts``)."""
@@ -199,6 +225,7 @@ class Counts:
             + self.crashes
             + self.memory
             + self.canary_failures
+            + self.loop_errors
         )
 
 
@@ -301,8 +328,8 @@ async def _slow(event: JSON, context: TaskContext) -> JSON:
 
 HANDLERS: Final = {"Ok": _ok, "Fail": _fail, "Boom": _boom, "Random": _random, "Slow": _slow}
 
-#: Exceptions the engine logged (``log.exception``) since the list was last cleared.
-_CAPTURED: list[BaseException] = []
+#: (execution arn or None, exception) of every exception the engine logged since last cleared.
+_CAPTURED: list[tuple[str | None, BaseException]] = []
 
 
 def _capture(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
@@ -316,11 +343,14 @@ def _capture(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> 
         exc = exc_info[1]
     else:
         exc = None
+    arn = event_dict.get("execution")
+    arn = arn if isinstance(arn, str) else None
     if exc is not None:
         exc.add_note(f"logged as {event_dict.get('event')}")
-        _CAPTURED.append(exc)
+        _CAPTURED.append((arn, exc))
     elif method in ("error", "critical"):
-        _CAPTURED.append(RuntimeError(f"engine logged {event_dict.get('event')}: {event_dict}"))
+        detail = {k: str(v)[:200] for k, v in event_dict.items()}
+        _CAPTURED.append((arn, RuntimeError(f"engine logged {event_dict.get('event')}: {detail}")))
     raise structlog.DropEvent
 
 
@@ -330,20 +360,26 @@ def quiet_logs() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running one case
+# Running a batch of cases in one runtime
 # ---------------------------------------------------------------------------------------------
 
 _ALLOWED_CREATE: Final = (InvalidDefinition, InvalidName)
-_ALLOWED_START: Final = (InvalidExecutionInput,)
+_ALLOWED_START: Final = (InvalidExecutionInput, ExecutionLimitExceeded)
 
 
-class RuntimeSpoiled(Exception):
-    """The runtime must be replaced (after a runaway or a hang)."""
+def fuzz_runtime() -> Runtime:
+    """An in-memory runtime on virtual time with the fuzz's quotas (``FUZZ_LIMITS``)."""
+    return Runtime(
+        "memory",
+        handlers=HANDLERS,
+        virtual_time=True,
+        request_poll_interval=None,
+        limits=FUZZ_LIMITS,
+    )
 
 
-async def run_case(rt: Runtime, case: Case) -> Outcome:
-    """Create, start and watch one execution of ``case`` in ``rt``."""
-    _CAPTURED.clear()
+async def _start(rt: Runtime, case: Case) -> Outcome | str:
+    """Create the case's machine and start it: its execution arn, or the outcome already."""
     try:
         machine = await rt.create_state_machine(case.name, case.definition, type=case.machine_type)
     except _ALLOWED_CREATE:
@@ -360,60 +396,90 @@ async def run_case(rt: Runtime, case: Case) -> Outcome:
         return _exception_outcome("internal_error", exc, "error")
     except Exception as exc:
         return _exception_outcome("escaped", exc, "error")
-    outcome = await _watch(rt, started.execution_arn)
-    if _CAPTURED and outcome.kind in (None, "internal_error"):
-        # The engine logged the exception behind the ending: name the module it came from.
-        logged = _CAPTURED[0]
-        found = _exception_outcome("internal_error", logged, outcome.status)
-        found.detail += " (" + "; ".join(getattr(logged, "__notes__", [])) + ")"
-        outcome = found
-    return outcome
+    return started.execution_arn
 
 
-async def _watch(rt: Runtime, arn: str) -> Outcome:
-    clock = rt.clock
-    assert isinstance(clock, ManualClock)
+def _progress(rt: Runtime) -> tuple[float, int, int]:
+    engine = rt.engine
+    events = sum(live.state.last_event_id for live in engine.live.values())
+    return rt.clock.now(), events, len(engine.live)
+
+
+async def run_batch(
+    rt: Runtime, cases: Sequence[Case], *, stall_seconds: float = STALL_SECONDS
+) -> list[Outcome]:
+    """Start every case in ``rt`` together, wait for them all, judge each ending.
+
+    Executions still running when nothing moved (no event, no clock move, none ended) for
+    ``stall_seconds`` are hangs; when more than ``MAX_LIVE`` executions are open or the batch
+    ran ``BATCH_WALL_SECONDS``, the ones still running are runaways.
+    """
+    _CAPTURED.clear()
+    outcomes: list[Outcome | None] = [None] * len(cases)
+    waiting: dict[asyncio.Future[Any], int] = {}
+    arns: dict[str, int] = {}
+    for index, case in enumerate(cases):
+        started = await _start(rt, case)
+        if isinstance(started, Outcome):
+            outcomes[index] = started
+            continue
+        arns[started] = index
+        waiting[asyncio.ensure_future(rt.wait_for_execution(started))] = index
     began = last_move = time.monotonic()
-    marker: tuple[int | None, float, int] | None = None
-    while True:
-        try:
-            desc = await rt.wait_for_execution(arn, timeout=0.05)
-        except TimeoutError:
-            pass
-        except Exception as exc:
-            return _exception_outcome("escaped", exc, "error")
-        else:
-            return classify_description(desc.status, desc.error, desc.cause)
-        engine = rt.engine
-        live = engine.live.get(arn)
-        events = None if live is None else live.state.last_event_id
+    marker: tuple[object, ...] | None = None
+    problem: tuple[str, str] | None = None
+    while waiting:
+        done, _ = await asyncio.wait(list(waiting), timeout=0.05)
+        for future in done:
+            index = waiting.pop(future)
+            exc = future.exception()
+            if exc is not None:
+                outcomes[index] = _exception_outcome("escaped", exc, "error")
+            else:
+                desc = future.result()
+                outcomes[index] = classify_description(desc.status, desc.error, desc.cause)
+        if not waiting:
+            break
         now = time.monotonic()
-        current = (events, clock.now(), len(engine.live))
+        current = (len(waiting), *_progress(rt))
         if current != marker:
             marker, last_move = current, now
-        problem = None
-        if events is not None and events > HISTORY_LIMIT:
-            problem = f"history past {HISTORY_LIMIT:,} events (AWS fails the execution)"
-        elif len(engine.live) > MAX_LIVE:
-            problem = f"more than {MAX_LIVE:,} live executions"
-        elif now - began > MAX_WALL_SECONDS:
-            problem = f"still running after {MAX_WALL_SECONDS:.0f} s of wall time"
+        if len(rt.engine.live) > MAX_LIVE:
+            problem = ("runaway", f"more than {MAX_LIVE:,} live executions")
+        elif now - began > BATCH_WALL_SECONDS:
+            problem = ("runaway", f"still running after {BATCH_WALL_SECONDS:.0f} s of wall time")
+        elif now - last_move > stall_seconds:
+            problem = ("hang", f"no event and no clock move for {stall_seconds:.1f} s")
         if problem is not None:
-            with contextlib.suppress(Exception):
-                await rt.stop_execution(arn, error="Fuzz.Runaway", cause=problem)
-            return Outcome(
+            break
+    if problem is not None:
+        kind, detail = problem
+        for future, index in waiting.items():
+            future.cancel()
+            outcomes[index] = Outcome(
                 status="RUNNING",
-                kind="runaway",
-                signature=f"runaway|{re.sub(r'[0-9,]+', 'N', problem)}",
-                detail=problem,
+                kind=kind,
+                signature=f"{kind}|{re.sub(r'[0-9,]+', 'N', detail)}",
+                detail=detail,
             )
-        if now - last_move > STALL_SECONDS:
-            return Outcome(
-                status="RUNNING",
-                kind="hang",
-                signature="hang|no progress",
-                detail=f"no event and no clock move for {STALL_SECONDS:.0f} s (events: {events})",
-            )
+    for arn, exc in _CAPTURED:
+        # The engine logged an exception: name the module it came from, on its execution.
+        index = arns.get(arn, -1) if arn is not None else -1
+        if index < 0:
+            index = next(iter(arns.values()), 0)
+        outcome = outcomes[index]
+        if outcome is not None and outcome.kind not in (None, "internal_error"):
+            continue
+        found = _exception_outcome("internal_error", exc, outcome.status if outcome else "?")
+        found.detail += " (" + "; ".join(getattr(exc, "__notes__", [])) + ")"
+        outcomes[index] = found
+    _CAPTURED.clear()
+    return [o if o is not None else Outcome(status="?") for o in outcomes]
+
+
+async def run_case(rt: Runtime, case: Case) -> Outcome:
+    """Create, start and watch one execution of ``case`` in ``rt``."""
+    return (await run_batch(rt, [case]))[0]
 
 
 async def _run_canary(rt: Runtime, arn: str) -> float | None:
@@ -427,25 +493,48 @@ async def _run_canary(rt: Runtime, arn: str) -> float | None:
     return time.perf_counter() - began if desc.status == "SUCCEEDED" else None
 
 
+async def _stop_all(rt: Runtime) -> bool:
+    """Stop every execution still open in ``rt``; False when that does not finish in 5 s."""
+    arns = list(rt.engine.live) + list(rt.engine.parked)
+
+    async def stop(arn: str) -> None:
+        with contextlib.suppress(Exception):
+            await rt.stop_execution(arn)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(stop(a) for a in arns)), 5.0)
+    except TimeoutError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
-# The worker
+# Reproducers
 # ---------------------------------------------------------------------------------------------
 
 
 @final
 @dataclass(frozen=True, kw_only=True)
-class Chunk:
+class Job:
+    """One worker process's work: ``count`` definitions (load) or cases (exec) of a family."""
+
+    kind: Literal["load", "exec"]
     family: str
     first_seed: int
     count: int
-    ratio: int
     out: Path
     results: Path
+    bases: int = 50
+    """load: how many cases (seeds ``first_seed``...) the mutations are drawn from."""
+    batch: int = BATCH
+    """exec: executions started together in one runtime."""
     deadline: float | None = None
-    """Wall-clock time (``time.time()``) after which no new case starts."""
+    """Wall-clock time (``time.time()``) after which no new batch starts."""
 
 
-#: Shared with the supervisor: [seed, variant (-1: the execution), heartbeat, phase].
+#: Shared with the supervisor: [seed, variant (-1: the execution), heartbeat, phase
+#: (0 loading, 1 executing, 2 canary after a batch, 3 closing the runtime), last seed of the
+#: batch].
 Shared = Any
 
 
@@ -474,17 +563,20 @@ def _to_json(data: JSON) -> str:
     except (TypeError, ValueError, RecursionError):
         safe = {k: v for k, v in data.items() if k not in ("definition", "input")}
         safe["rebuild"] = (
-            f"benchmarks.fuzz.reproducer(benchmarks.fuzz_gen.make_case({data['family']!r}, "
-            f"{data['seed']}), {data['variant']})"
+            f"benchmarks.fuzz_worker.reproducer(benchmarks.fuzz_families.make_case("
+            f"{data['family']!r}, {data['seed']}), {data['variant']})"
         )
         return json.dumps(safe, indent=1, ensure_ascii=True, default=repr)
 
 
-def save_failure(out: Path, outcome: Outcome, repro: dict[str, JSON]) -> str:
-    """Write the reproducer of a distinct failure once; returns its file name."""
+def save_failure(
+    out: Path, outcome: Outcome, repro: dict[str, JSON], *, overwrite: bool = False
+) -> str:
+    """Write the reproducer of a distinct failure once (``overwrite``: replace it, with a more
+    precise one); returns its file name."""
     digest = hashlib.sha256(outcome.signature.encode()).hexdigest()[:12]
     path = out / "reproducers" / f"{outcome.kind}-{digest}.json"
-    if not path.exists():
+    if overwrite or not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "kind": outcome.kind,
@@ -494,7 +586,7 @@ def save_failure(out: Path, outcome: Outcome, repro: dict[str, JSON]) -> str:
             "replay": f"python -m benchmarks.fuzz --replay {path}",
             **repro,
         }
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{id(document)}.tmp")
         tmp.write_text(_to_json(document))
         tmp.replace(path)
     return path.name
@@ -564,21 +656,36 @@ def _without(root: JSON, path: tuple[Any, ...]) -> JSON:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# The workers
+# ---------------------------------------------------------------------------------------------
+
+
 class _Worker:
-    def __init__(self, chunk: Chunk, shared: Shared) -> None:
-        self.chunk = chunk
+    def __init__(self, job: Job, shared: Shared) -> None:
+        self.job = job
         self.shared = shared
         self.counts = Counts()
         self.failures: list[dict[str, JSON]] = []
         self.seen: set[str] = set()
-        self.results: TextIO = chunk.results.open("a")
+        self.results: TextIO = job.results.open("a")
         self.started = time.monotonic()
+        self.next_seed = job.first_seed
+        self.closing_since: float | None = None
 
     def flush(self) -> None:
         self.counts.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        self.counts.seconds = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.started
+        if self.job.kind == "load":
+            self.counts.load_seconds = elapsed
+        else:
+            self.counts.exec_seconds = elapsed
         self.started = time.monotonic()
-        line = {"counts": self.counts.as_json(), "failures": self.failures}
+        line = {
+            "counts": self.counts.as_json(),
+            "failures": self.failures,
+            "next_seed": self.next_seed,
+        }
         self.results.write(json.dumps(line) + "\n")
         self.results.flush()
         self.counts = Counts()
@@ -590,7 +697,7 @@ class _Worker:
         file = ""
         if outcome.signature not in self.seen:
             self.seen.add(outcome.signature)
-            file = save_failure(self.chunk.out, outcome, repro)
+            file = save_failure(self.job.out, outcome, repro)
         self.failures.append(
             {
                 "kind": outcome.kind,
@@ -605,45 +712,85 @@ class _Worker:
         )
 
     def past_deadline(self) -> bool:
-        deadline = self.chunk.deadline
+        deadline = self.job.deadline
         return deadline is not None and time.time() > deadline
+
+    # -- load ---------------------------------------------------------------------------------
+
+    def load_one(self, case: Case, variant: int) -> None:
+        shared = self.shared
+        shared[0], shared[1] = case.seed, variant
+        shared[2] += 1
+        definition = case.definition
+        if variant:
+            definition = mutate(definition, random.Random(f"{case.family}:{case.seed}:{variant}"))
+        outcome = try_load(definition, case.machine_type)
+        if outcome.status == "loaded":
+            self.counts.definitions_loaded += 1
+        elif outcome.status == "invalid":
+            self.counts.definitions_invalid += 1
+        else:
+            self.counts.load_internal_errors += 1
+            repro = reproducer(case, variant)
+            if outcome.signature not in self.seen:
+                signature = outcome.signature
+
+                def fails(candidate: JSON, signature: str = signature) -> bool:
+                    return try_load(candidate, case.machine_type).signature == signature
+
+                repro["definition"] = shrink(repro["definition"], fails)
+            self.record(outcome, repro)
+
+    def run_load(self) -> None:
+        job = self.job
+        self.shared[3] = 0
+        cases = [make_case(job.family, job.first_seed + i) for i in range(job.bases)]
+        last_flush = time.monotonic()
+        for index in range(job.count):
+            case = cases[index % len(cases)]
+            self.load_one(case, index // len(cases))
+            if time.monotonic() - last_flush > 1.0:
+                self.flush()
+                last_flush = time.monotonic()
+                if self.past_deadline():
+                    break
+        self.next_seed = job.first_seed + job.bases
+        self.flush()
+
+    # -- exec ---------------------------------------------------------------------------------
 
     async def heartbeat(self) -> None:
         while True:
-            self.shared[2] += 1
+            closing = self.closing_since
+            if closing is None or time.monotonic() - closing < CLOSE_SECONDS:
+                self.shared[2] += 1
             await asyncio.sleep(0.2)
 
-    def load_phase(self, case: Case) -> bool:
-        """Load the case and its mutations; True when the case itself loaded."""
-        self.shared[3] = 0
-        first = False
-        for variant in range(self.chunk.ratio):
-            self.shared[1] = variant
-            repro = reproducer(case, variant) if variant else None
-            definition = case.definition if repro is None else repro["definition"]
-            outcome = try_load(definition, case.machine_type)
-            if outcome.status == "loaded":
-                self.counts.definitions_loaded += 1
-                first = first or variant == 0
-            elif outcome.status == "invalid":
-                self.counts.definitions_invalid += 1
-            else:
-                self.counts.load_internal_errors += 1
-                repro = repro or reproducer(case, 0)
-                if outcome.signature not in self.seen:
-                    signature = outcome.signature
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's exception handler: an unhandled exception is a finding."""
+        exc = context.get("exception")
+        future = context.get("future")
+        coro = getattr(future, "get_coro", lambda: None)()
+        name = getattr(coro, "__qualname__", type(future).__name__)
+        message = str(context.get("message", ""))
+        self.counts.loop_errors += 1
+        kind = "loop_error"
+        module = where(exc) if isinstance(exc, BaseException) else "?"
+        outcome = Outcome(
+            status="error",
+            kind=kind,
+            signature=f"{kind}|{message[:60]}|{name}|{type(exc).__name__}",
+            module=module,
+            detail=f"{message} ({name}: {type(exc).__name__}: {str(exc)[:200]})",
+        )
+        seed = int(self.shared[0])
+        self.record(outcome, reproducer(make_case(self.job.family, seed), -1))
 
-                    def fails(candidate: JSON, signature: str = signature) -> bool:
-                        return try_load(candidate, case.machine_type).signature == signature
-
-                    repro["definition"] = shrink(repro["definition"], fails)
-                self.record(outcome, repro)
-        return first
-
-    async def run(self) -> None:
-        chunk = self.chunk
+    async def run_exec(self) -> None:
+        job = self.job
+        asyncio.get_running_loop().set_exception_handler(self.loop_error)
         beat = asyncio.ensure_future(self.heartbeat())
-        seeds = range(chunk.first_seed, chunk.first_seed + chunk.count)
+        seeds = range(job.first_seed, job.first_seed + job.count)
         try:
             index = 0
             while index < len(seeds) and not self.past_deadline():
@@ -654,65 +801,80 @@ class _Worker:
             self.results.close()
 
     async def runtime_span(self, seeds: range, index: int) -> int:
-        """Run cases in one runtime from ``seeds[index]`` until the chunk ends or the runtime
-        must be replaced; returns the next index."""
-        rt = Runtime("memory", handlers=HANDLERS, virtual_time=True, request_poll_interval=None)
-        spoiled = False
-        async with rt:
+        """Run batches in one runtime from ``seeds[index]`` until the job ends, the runtime
+        must be replaced or it has run ``BATCHES_PER_RUNTIME``; returns the next index."""
+        rt = fuzz_runtime()
+        await rt.__aenter__()
+        try:
             canary = await rt.create_state_machine("FuzzCanary", _CANARY)
             probe = await rt.create_state_machine("FuzzWaitProbe", _WAIT_PROBE)
             beside = asyncio.ensure_future(self.canary_beside(rt, canary.arn))
-            batch: list[int] = []
             try:
-                while index < len(seeds) and not spoiled and not self.past_deadline():
-                    seed = seeds[index]
-                    index += 1
-                    batch.append(seed)
-                    spoiled = await self.one(rt, seed)
-                    last = index == len(seeds) or self.past_deadline()
-                    if len(batch) >= BATCH or last or spoiled:
-                        if not spoiled:
-                            spoiled = not await self.after_batch(rt, canary.arn, probe.arn, batch)
-                        batch = []
-                        self.flush()
+                for _ in range(BATCHES_PER_RUNTIME):
+                    if index >= len(seeds) or self.past_deadline():
+                        break
+                    batch = list(seeds[index : index + self.job.batch])
+                    index += len(batch)
+                    healthy = await self.one_batch(rt, batch)
+                    self.next_seed = batch[-1] + 1
+                    healthy = healthy and await self.after_batch(rt, canary.arn, probe.arn, batch)
+                    self.flush()
+                    if not healthy or self.counts.peak_rss > RENEW_RSS:
+                        break
+                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                    if rss > RENEW_RSS:
+                        break
             finally:
                 beside.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await beside
-                # Close with a deadline: a runtime that cannot close is itself a finding.
-                for live in list(rt.engine.live):
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(rt.stop_execution(live), 1.0)
+        finally:
+            await _stop_all(rt)
+            # A runtime that cannot close is itself a finding: the heartbeat stops after
+            # CLOSE_SECONDS in this phase, so the supervisor reports the worker frozen.
+            self.shared[3] = 3
+            self.closing_since = time.monotonic()
+            await rt.__aexit__(None, None, None)
+            self.closing_since = None
         return index
 
-    async def one(self, rt: Runtime, seed: int) -> bool:
-        """Load and run case ``seed``; True when the runtime must be replaced."""
-        self.shared[0] = seed
-        self.shared[1] = -1
-        case = make_case(self.chunk.family, seed)
-        if not self.load_phase(case):
-            return False
-        self.shared[1] = -1
-        self.shared[3] = 1
-        outcome = await run_case(rt, case)
+    async def one_batch(self, rt: Runtime, batch: list[int]) -> bool:
+        """Run the cases ``batch``; False when the runtime must be replaced."""
+        shared = self.shared
+        shared[0], shared[1], shared[3], shared[4] = batch[0], -1, 1, batch[-1]
+        cases = [make_case(self.job.family, seed) for seed in batch]
+        outcomes = await run_batch(rt, cases)
         counts = self.counts
-        counts.executions += 1
-        counts.statuses[outcome.status] += 1
-        match outcome.kind:
-            case None:
+        spoiled = False
+        for case, outcome in zip(cases, outcomes, strict=True):
+            if outcome.status == "rejected":
+                counts.definitions_invalid += 1
+                continue
+            counts.definitions_loaded += 1
+            if outcome.status == "input_rejected":
+                counts.input_rejected += 1
+                continue
+            if outcome.kind is not None and outcome.status == "error":
+                # Escaped from create or start: no execution ran.
                 pass
-            case "internal_error":
-                counts.internal_errors += 1
-            case "escaped":
-                counts.escaped += 1
-            case "hang":
-                counts.hangs += 1
-            case "runaway":
-                counts.runaway += 1
-            case _:
-                counts.internal_errors += 1
-        self.record(outcome, reproducer(case, -1))
-        return outcome.kind in ("hang", "runaway")
+            else:
+                counts.executions += 1
+                counts.statuses[outcome.status] += 1
+            match outcome.kind:
+                case None:
+                    pass
+                case "escaped":
+                    counts.escaped += 1
+                case "hang":
+                    counts.hangs += 1
+                    spoiled = True
+                case "runaway":
+                    counts.runaway += 1
+                    spoiled = True
+                case _:
+                    counts.internal_errors += 1
+            self.record(outcome, reproducer(case, -1))
+        return not spoiled
 
     async def canary_beside(self, rt: Runtime, arn: str) -> None:
         while True:
@@ -720,37 +882,54 @@ class _Worker:
             latency = await _run_canary(rt, arn)
             self.counts.canary_runs += 1
             self.counts.canary_latencies.append(CANARY_TIMEOUT if latency is None else latency)
+            if latency is None:
+                self.counts.canary_failures += 1
 
     async def after_batch(self, rt: Runtime, canary: str, probe: str, batch: list[int]) -> bool:
         """The canary and the Wait probe must still finish in this runtime after a batch."""
         self.shared[3] = 2
+        stopped = await _stop_all(rt)
         latency = await _run_canary(rt, canary)
         self.counts.canary_runs += 1
         self.counts.canary_latencies.append(CANARY_TIMEOUT if latency is None else latency)
         probe_ok = await _run_canary(rt, probe) is not None
         if latency is not None and probe_ok:
-            return True
+            return stopped
         self.counts.runtimes_broken += 1
         what = "canary (10 Pass states)" if latency is None else "Wait probe"
         outcome = Outcome(
             status="broken",
             kind="runtime_broken",
-            signature=f"runtime_broken|{self.chunk.family}|{what}",
+            signature=f"runtime_broken|{self.job.family}|{what}",
             detail=f"the {what} did not finish within {CANARY_TIMEOUT:.0f} s after seeds "
             f"{batch[0]}..{batch[-1]}",
         )
-        repro = reproducer(make_case(self.chunk.family, batch[-1]), -1)
+        repro = reproducer(make_case(self.job.family, batch[-1]), -1)
         repro["batch_seeds"] = batch
         self.record(outcome, repro)
         return False
 
 
-def worker_main(chunk: Chunk, shared: Shared, stack_file: str) -> None:
-    """The worker process's entry point."""
+def _setup(stack_file: str) -> None:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
     stacks = open(stack_file, "w")  # noqa: SIM115 (kept open for faulthandler)
     faulthandler.enable(file=stacks)
     faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     quiet_logs()
-    asyncio.run(_Worker(chunk, shared).run())
+
+
+def load_main(job: Job, shared: Shared, stack_file: str) -> None:
+    """The entry point of a load worker process."""
+    _setup(stack_file)
+    worker = _Worker(job, shared)
+    try:
+        worker.run_load()
+    finally:
+        worker.results.close()
+
+
+def exec_main(job: Job, shared: Shared, stack_file: str) -> None:
+    """The entry point of an exec worker process."""
+    _setup(stack_file)
+    asyncio.run(_Worker(job, shared).run_exec())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runtime import ExecutionDescription, HistoryEvent, Runtime
-from runtime.core.evolve import evolve
+from runtime.core.evolve import TASK_FAILED_TYPES, evolve
 from runtime.core.state import ExecutionState, Frame, Phase
 from runtime.tools.aws_history import loads_text
 
@@ -57,25 +57,14 @@ EXECUTION_STATUSES: Final = (
 #: Most running executions the waiting-tasks page looks into (each is folded from its log).
 MAX_SCANNED_RUNNING: Final = 500
 
-_FAILURE_TYPES: Final = frozenset(
-    {
-        "TaskFailed",
-        "TaskTimedOut",
-        "TaskStartFailed",
-        "TaskSubmitFailed",
-        "LambdaFunctionFailed",
-        "LambdaFunctionTimedOut",
-        "LambdaFunctionStartFailed",
-        "LambdaFunctionScheduleFailed",
-        "ActivityFailed",
-        "ActivityTimedOut",
-        "ActivityScheduleFailed",
-        "EvaluationFailed",
-        "MapStateFailed",
-        "ParallelStateFailed",
-        "FailStateEntered",
-    }
-)
+#: Events that say a state failed: a Task attempt's failures (as evolve knows them) and the
+#: failures of the states themselves.
+_FAILURE_TYPES: Final = TASK_FAILED_TYPES | {
+    "EvaluationFailed",
+    "MapStateFailed",
+    "ParallelStateFailed",
+    "FailStateEntered",
+}
 
 
 # -- executions -----------------------------------------------------------------------------------

@@ -415,27 +415,33 @@ class Tasks(Failures):
 
     def lambda_invoke_result(self, payload: JSON, parameters: JSON) -> JSON:
         """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does."""
-        wrapped: dict[str, JSON] = {
-            "ExecutedVersion": "$LATEST",
-            "Payload": payload,
-            "SdkHttpMetadata": {
-                "AllHttpHeaders": {
-                    "X-Amz-Executed-Version": ["$LATEST"],
-                    "Content-Type": ["application/json"],
-                },
-                "HttpHeaders": {
-                    "X-Amz-Executed-Version": "$LATEST",
-                    "Content-Type": "application/json",
-                },
-                "HttpStatusCode": 200,
-            },
-            "SdkResponseMetadata": {"RequestId": self.entropy.uuid4()},
-            "StatusCode": 200,
-        }
+        wrapped = lambda_invoke_wrapper(payload, self.entropy.uuid4())
         if isinstance(parameters, dict) and parameters.get("LogType") == "Tail":
             log_tail = f"START RequestId: {self.entropy.uuid4()} Version: $LATEST\n"
             wrapped["LogResult"] = base64.b64encode(log_tail.encode()).decode()
         return wrapped
+
+
+def lambda_invoke_wrapper(payload: JSON, request_id: str) -> dict[str, JSON]:
+    """The result of ``arn:aws:states:::lambda:invoke`` as AWS shapes it: the function's result
+    as ``Payload``, with the invocation's version, status and transport metadata."""
+    return {
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {
+                "X-Amz-Executed-Version": ["$LATEST"],
+                "Content-Type": ["application/json"],
+            },
+            "HttpHeaders": {
+                "X-Amz-Executed-Version": "$LATEST",
+                "Content-Type": "application/json",
+            },
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200,
+    }
 
 
 def arn_region(arn: str) -> str:

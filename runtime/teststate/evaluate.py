@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from runtime.core.tasks import lambda_payload
+from runtime.core.tasks import lambda_invoke_wrapper, lambda_payload
 from runtime.definition import (
     Catcher,
     Choice,
@@ -96,24 +96,9 @@ def _text(value: JSON) -> str:
 
 
 def _lambda_invoke_result(payload: JSON) -> dict[str, JSON]:
-    """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does."""
-    return {
-        "ExecutedVersion": "$LATEST",
-        "Payload": payload,
-        "SdkHttpMetadata": {
-            "AllHttpHeaders": {
-                "X-Amz-Executed-Version": ["$LATEST"],
-                "Content-Type": ["application/json"],
-            },
-            "HttpHeaders": {
-                "X-Amz-Executed-Version": "$LATEST",
-                "Content-Type": "application/json",
-            },
-            "HttpStatusCode": 200,
-        },
-        "SdkResponseMetadata": {"RequestId": "00000000-0000-0000-0000-000000000000"},
-        "StatusCode": 200,
-    }
+    """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does (TestState
+    names no request: a fixed id)."""
+    return lambda_invoke_wrapper(payload, "00000000-0000-0000-0000-000000000000")
 
 
 @dataclass
