@@ -27,9 +27,23 @@ MAX_BATCH_EVENTS: Final = 4096
 class Completion(Protocol):
     """Told how a piece of work's commit ended (an ``asyncio.Future`` is one)."""
 
+    def done(self) -> bool: ...
+
     def set_result(self, result: None, /) -> None: ...
 
     def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+def _settle(done: Completion, exc: BaseException | None = None) -> None:
+    """Resolve ``done`` unless its waiter gave up already: a ``start_execution`` cancelled while
+    its creation was being committed left a cancelled future, and resolving it raised
+    ``InvalidStateError`` inside the committer, which took the whole engine down (fuzz)."""
+    if done.done():
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
 
 
 @final
@@ -125,13 +139,13 @@ async def _write_batch(
             try:
                 await write([work])
             except Exception as exc:
-                done.set_exception(exc)
+                _settle(done, exc)
             else:
-                done.set_result(None)
+                _settle(done)
         return
     except Exception as exc:
         for _, done in batch:
-            done.set_exception(exc)
+            _settle(done, exc)
         return
     for _, done in batch:
-        done.set_result(None)
+        _settle(done)

@@ -85,6 +85,9 @@ class _AfterCommit:
         self.tasks = tasks
         self.wake_at = wake_at
 
+    def done(self) -> bool:
+        return False  # nobody waits on it who could give up: always resolved
+
     def set_result(self, _: None, /) -> None:
         self.live.committing = False
         self.engine._after_commit(self.live, self.tasks, self.wake_at)
