@@ -8,6 +8,7 @@ task group died, and every later call on the runtime failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -37,3 +38,33 @@ async def test_cancelled_starts_leave_the_runtime_working(store: str, tmp_path: 
         done = await rt.wait_for_execution(started.execution_arn, timeout=10)
     assert done.status == "SUCCEEDED"
     assert done.output_value == {"after": True}
+
+
+async def test_a_handler_failure_seen_by_nobody_is_still_retrieved() -> None:
+    """Cancelled (its execution ended) just after its handler raised, the supervisor reads the
+    exception: asyncio logged "Task exception was never retrieved" 1,669 times in the fuzz."""
+    import gc
+
+    from runtime.engine.clock import SystemClock
+    from runtime.engine.tasks import _Heartbeat, _supervise
+
+    async def boom() -> None:
+        raise ValueError("the handler failed")
+
+    reported: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(
+        lambda loop, context: reported.append(context["message"])
+    )
+    clock = SystemClock()
+    for _ in range(20):
+        supervised = asyncio.ensure_future(
+            _supervise(boom(), clock, clock.now() + 100, None, _Heartbeat(clock.now()))
+        )
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        supervised.cancel()
+        with contextlib.suppress(BaseException):
+            await supervised
+    gc.collect()
+    await asyncio.sleep(0.01)
+    assert reported == []
