@@ -292,7 +292,11 @@ class Children(Tasks):
         # Iterations in flight: drive those that may move (a Task result reaches one frame, so
         # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
         if self.focus is None:
-            visit = list(frame.children)
+            # A wake-up (a timer, the start, a decision cut at its budget): only iterations
+            # that can move are driven. One waiting on its handler or on a Retry delay not yet
+            # due cannot, and visiting each of 40,000 such iterations on every timer held the
+            # event loop for seconds (fuzz: a distributed Map without MaxConcurrency).
+            visit = self.movable_iterations(frame)
         else:
             # A Task result can only move the iteration it belongs to: visiting just that one
             # keeps a Map with 10,000 iterations in flight linear, not quadratic.
@@ -333,6 +337,27 @@ class Children(Tasks):
             self.emit("MapStateSucceeded", frame.id, {})
             return True
         return progressed
+
+    def movable_iterations(self, frame: Frame) -> list[str]:
+        """The iterations in flight that a wake-up can move: not one whose Task's handler runs
+        (the shell owes its result; a token Task's deadlines are the core's, so those are
+        driven), nor one whose Retry delay is not over (its timer is kept). An iteration with
+        children of its own is always driven."""
+        frames, now, timers = self.state.frames, self.now, self.timers
+        visit: list[str] = []
+        for child_id in frame.children:
+            child = frames.get(child_id)
+            if child is None:
+                continue
+            if not child.children:
+                if child.phase == Phase.STARTED and child.task_token is None:
+                    continue
+                waiting = child.phase == Phase.RETRY_WAIT and child.fire_at is not None
+                if waiting and child.fire_at is not None and now < child.fire_at:
+                    timers[child_id] = child.fire_at
+                    continue
+            visit.append(child_id)
+        return visit
 
     def start_iteration(self, frame: Frame, state: Map, child_id: str) -> None:
         """Drive an iteration just started (:meth:`advance_iteration`), its first step taken
