@@ -21,6 +21,20 @@ contract suite in ``tests/store``. The contract, in short:
   frame)`` holding the time of the last one: not an AWS history event, but kept so that a
   restarted runtime counts HeartbeatSeconds from the last heartbeat, not from the restart.
 
+Schedules (issue 14) are a separate, additive port, :class:`ScheduleStore`, so that a store
+without them still satisfies ``EventStore``. Its contract:
+
+* A schedule is a row keyed by its ARN holding the Schedule's JSON (``ScheduleRecord.schedule``,
+  the store does not read it) plus its ``fire_mark``: the time of the latest fire handled
+  (started or recorded as missed), owned by the store like ``last_seq``.
+* ``put_schedule`` inserts or replaces a schedule but never its ``fire_mark`` nor
+  ``missed_fires`` (a new row takes the record's); with ``if_absent=True`` it writes only a new
+  ARN and says whether it did (CreateSchedule's ConflictException is the caller's).
+* ``advance_schedule_mark(arn, expected, new)`` is a compare-and-set: it moves the mark from
+  ``expected`` (``None``: no fire handled yet) to ``new`` and adds ``missed`` to
+  ``missed_fires`` in one step, and returns ``False`` (changing nothing) when the stored mark is
+  not ``expected`` or the schedule is gone, so two processes never both handle one fire.
+
 Imports only ``core.events`` and msgspec (no I/O here).
 """
 
@@ -39,9 +53,12 @@ __all__ = [
     "Append",
     "EventStore",
     "ExecutionRecord",
+    "ScheduleRecord",
+    "ScheduleStore",
     "StateMachineRecord",
     "Timer",
     "check_dense",
+    "check_mark",
     "decode_events",
 ]
 
@@ -117,6 +134,64 @@ class Timer(msgspec.Struct, frozen=True, kw_only=True):
     execution_arn: str
     timer_id: str
     fire_at: float
+
+
+class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A schedule as the stores keep it (EventBridge Scheduler's schedules, issue 14)."""
+
+    arn: str
+    """``arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>``."""
+    group_name: str
+    name: str
+    schedule: str
+    """The Schedule's JSON text (``runtime.schedules.encode_schedule``), opaque to the store."""
+    creation_date: float
+    fire_mark: float | None = None
+    """Epoch seconds of the latest fire handled (``None``: none yet); maintained by
+    :meth:`ScheduleStore.advance_schedule_mark`, ignored when replacing a row."""
+    missed_fires: int = 0
+    """How many fires were recorded as missed; maintained like ``fire_mark``."""
+
+
+class ScheduleStore(Protocol):
+    """The schedule port (see the module docstring), implemented beside ``EventStore``."""
+
+    async def put_schedule(self, rec: ScheduleRecord, *, if_absent: bool = False) -> bool:
+        """Insert ``rec``, or replace the stored row of its ARN keeping its ``fire_mark`` and
+        ``missed_fires``; with ``if_absent`` only insert. Returns whether it wrote."""
+        ...
+
+    async def get_schedule(self, arn: str) -> ScheduleRecord | None:
+        """The schedule with this ARN, or ``None``."""
+        ...
+
+    async def list_schedules(self, group_name: str | None = None) -> list[ScheduleRecord]:
+        """All schedules (of one group), ordered by group name then name."""
+        ...
+
+    async def delete_schedule(self, arn: str) -> bool:
+        """Delete a schedule; returns whether it existed."""
+        ...
+
+    async def advance_schedule_mark(
+        self, arn: str, expected: float | None, new: float, *, missed: int = 0
+    ) -> bool:
+        """Compare-and-set the ``fire_mark`` from ``expected`` to ``new`` and add ``missed`` to
+        ``missed_fires``; ``False`` (nothing changed) if the mark is not ``expected`` or the
+        schedule does not exist.
+
+        Raises:
+            ValueError: ``new`` is not after ``expected``, or ``missed`` is negative.
+        """
+        ...
+
+
+def check_mark(expected: float | None, new: float, missed: int) -> None:
+    """Raise ``ValueError`` unless the mark moves forward and ``missed`` is not negative."""
+    if expected is not None and new <= expected:
+        raise ValueError(f"a fire mark only moves forward: {expected} -> {new}")
+    if missed < 0:
+        raise ValueError(f"missed must not be negative, not {missed}")
 
 
 class EventStore(Protocol):

@@ -7,6 +7,9 @@ including all-or-nothing batches: a batch is validated completely before anythin
 Invariant: ``len(self._events[arn])`` is the execution's last seq (ids are dense from 1), so the
 stored ``ExecutionRecord.last_seq`` is filled in on the way out rather than kept up to date.
 
+Schedules (the additive ``ScheduleStore`` port) are a dict keyed by ARN; the fire mark's
+compare-and-set is atomic because nothing awaits between its check and its write.
+
 Imports only ``store.base``, ``core.events``, ``errors`` and msgspec.
 """
 
@@ -25,9 +28,12 @@ from runtime.store.base import (
     Append,
     EventStore,
     ExecutionRecord,
+    ScheduleRecord,
+    ScheduleStore,
     StateMachineRecord,
     Timer,
     check_dense,
+    check_mark,
 )
 
 __all__ = ["MemoryStore"]
@@ -49,6 +55,7 @@ class MemoryStore:
         self._heap: list[tuple[float, str, str]] = []
         self._activities: dict[str, ActivityRecord] = {}
         self._beats: dict[str, dict[str, float]] = {}
+        self._schedules: dict[str, ScheduleRecord] = {}
 
     # -- state machines ---------------------------------------------------------------------
 
@@ -240,10 +247,53 @@ class MemoryStore:
                 if not frames:
                     del self._beats[arn]
 
+    # -- schedules (the ScheduleStore port) ------------------------------------------------
+
+    async def put_schedule(self, rec: ScheduleRecord, *, if_absent: bool = False) -> bool:
+        stored = self._schedules.get(rec.arn)
+        if stored is None:
+            self._schedules[rec.arn] = rec
+            return True
+        if if_absent:
+            return False
+        self._schedules[rec.arn] = msgspec.structs.replace(
+            rec, fire_mark=stored.fire_mark, missed_fires=stored.missed_fires
+        )
+        return True
+
+    async def get_schedule(self, arn: str) -> ScheduleRecord | None:
+        return self._schedules.get(arn)
+
+    async def list_schedules(self, group_name: str | None = None) -> list[ScheduleRecord]:
+        found = [
+            r for r in self._schedules.values() if group_name is None or r.group_name == group_name
+        ]
+        return sorted(found, key=lambda r: (r.group_name, r.name))
+
+    async def delete_schedule(self, arn: str) -> bool:
+        return self._schedules.pop(arn, None) is not None
+
+    async def advance_schedule_mark(
+        self, arn: str, expected: float | None, new: float, *, missed: int = 0
+    ) -> bool:
+        check_mark(expected, new, missed)
+        stored = self._schedules.get(arn)
+        if stored is None or stored.fire_mark != expected:
+            return False
+        self._schedules[arn] = msgspec.structs.replace(
+            stored, fire_mark=new, missed_fires=stored.missed_fires + missed
+        )
+        return True
+
     async def close(self) -> None:
         return None
 
 
 def _implements_protocol(store: MemoryStore) -> EventStore:
     """Static check only (mypy): ``MemoryStore`` satisfies ``EventStore``."""
+    return store
+
+
+def _implements_schedules(store: MemoryStore) -> ScheduleStore:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``ScheduleStore``."""
     return store

@@ -19,6 +19,10 @@ Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
   back (nothing written) and the conflict is named by a read afterwards.
 * Text keys are ``COLLATE "C"`` (byte order), so listing ties order the same as SQLite whatever
   the database's locale.
+* Version 2 adds ``schedules`` (issue 14, the ``ScheduleStore`` port), as SQLite's version 5:
+  the fire mark moves only by ``UPDATE ... WHERE fire_mark IS NOT DISTINCT FROM expected``, one
+  statement, so of two processes racing for one fire exactly one sees its row updated (READ
+  COMMITTED re-checks the row the winner changed).
 
 Ready for ownership and fencing (issue 12 part 2), not doing it: ``executions`` and ``timers``
 carry ``partition`` (:func:`partition_of` the execution ARN, one of :data:`PARTITIONS`, fixed
@@ -53,9 +57,12 @@ from runtime.store.base import (
     Append,
     EventStore,
     ExecutionRecord,
+    ScheduleRecord,
+    ScheduleStore,
     StateMachineRecord,
     Timer,
     check_dense,
+    check_mark,
     decode_events,
 )
 
@@ -156,6 +163,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             at double precision NOT NULL,
             PRIMARY KEY (execution_arn, frame)
         )""",
+    ),
+    (
+        # Version 2 (issue 14): EventBridge Scheduler's schedules and their fire marks.
+        """CREATE TABLE schedules (
+            arn text COLLATE "C" PRIMARY KEY,
+            group_name text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            schedule text NOT NULL,
+            creation_date double precision NOT NULL,
+            fire_mark double precision,
+            missed_fires bigint NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX schedules_by_group ON schedules (group_name, name)",
     ),
 )
 
@@ -759,6 +779,74 @@ class PostgresStore:
         if keys:
             await self._delete_pairs("heartbeats", "frame", keys)
 
+    # -- schedules (the ScheduleStore port) ------------------------------------------------
+
+    async def put_schedule(self, rec: ScheduleRecord, *, if_absent: bool = False) -> bool:
+        conflict = (
+            "DO NOTHING"
+            if if_absent
+            else "DO UPDATE SET group_name = EXCLUDED.group_name, name = EXCLUDED.name, "
+            "schedule = EXCLUDED.schedule, creation_date = EXCLUDED.creation_date"
+        )
+        status = await self._pool.execute(
+            "INSERT INTO schedules (arn, group_name, name, schedule, creation_date, fire_mark, "
+            f"missed_fires) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (arn) {conflict}",
+            rec.arn,
+            rec.group_name,
+            rec.name,
+            rec.schedule,
+            rec.creation_date,
+            rec.fire_mark,
+            rec.missed_fires,
+        )
+        return str(status) != "INSERT 0 0"
+
+    async def get_schedule(self, arn: str) -> ScheduleRecord | None:
+        found = await self._schedules("WHERE arn = $1", arn)
+        return found[0] if found else None
+
+    async def list_schedules(self, group_name: str | None = None) -> list[ScheduleRecord]:
+        if group_name is None:
+            return await self._schedules("ORDER BY group_name, name")
+        return await self._schedules("WHERE group_name = $1 ORDER BY name", group_name)
+
+    async def _schedules(self, clause: str, *params: Any) -> list[ScheduleRecord]:
+        rows = await self._pool.fetch(
+            "SELECT arn, group_name, name, schedule, creation_date, fire_mark, missed_fires "
+            f"FROM schedules {clause}",
+            *params,
+        )
+        return [
+            ScheduleRecord(
+                arn=arn,
+                group_name=group,
+                name=name,
+                schedule=body,
+                creation_date=created,
+                fire_mark=mark,
+                missed_fires=int(missed),
+            )
+            for arn, group, name, body, created, mark, missed in rows
+        ]
+
+    async def delete_schedule(self, arn: str) -> bool:
+        status = await self._pool.execute("DELETE FROM schedules WHERE arn = $1", arn)
+        return str(status) != "DELETE 0"
+
+    async def advance_schedule_mark(
+        self, arn: str, expected: float | None, new: float, *, missed: int = 0
+    ) -> bool:
+        check_mark(expected, new, missed)
+        status = await self._pool.execute(
+            "UPDATE schedules SET fire_mark = $1, missed_fires = missed_fires + $2 "
+            "WHERE arn = $3 AND fire_mark IS NOT DISTINCT FROM $4::float8",
+            new,
+            missed,
+            arn,
+            expected,
+        )
+        return str(status) == "UPDATE 1"
+
     # -- operators' requests (not part of the EventStore protocol; as SqliteStore's) ---------
 
     async def add_request(self, kind: str, payload: str, created: float) -> int:
@@ -802,4 +890,9 @@ class PostgresStore:
 
 def _implements_protocol(store: PostgresStore) -> EventStore:
     """Static check only (mypy): ``PostgresStore`` satisfies ``EventStore``."""
+    return store
+
+
+def _implements_schedules(store: PostgresStore) -> ScheduleStore:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``ScheduleStore``."""
     return store

@@ -32,6 +32,10 @@ to ``seq``, their ``encode_event`` bytes back to back (``encode_events``); a row
 holds one event (``first_seq`` NULL). ``benchmarks chain``: 21 rows per execution made index
 lookups and B-tree inserts most of a commit's cost.
 
+Version 5 adds ``schedules(arn PK, group_name, name, schedule, creation_date, fire_mark,
+missed_fires)`` (issue 14, the ``ScheduleStore`` port): ``schedule`` is the Schedule's JSON;
+``fire_mark`` is moved only by a compare-and-set ``UPDATE ... WHERE fire_mark IS ?``.
+
 Concurrency: aiosqlite runs one connection on one thread, and a transaction spans several
 statements, so every operation holds ``self._lock``: concurrent ``append`` calls from several
 tasks are serialized and a reader never sees another task's uncommitted rows. Write
@@ -68,9 +72,12 @@ from runtime.store.base import (
     Append,
     EventStore,
     ExecutionRecord,
+    ScheduleRecord,
+    ScheduleStore,
     StateMachineRecord,
     Timer,
     check_dense,
+    check_mark,
     decode_events,
 )
 
@@ -158,6 +165,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # Version 4 (issue 4): a row holds the events of one append (see the module text);
         # ``type``/``timestamp`` are then the row's last event's.
         "ALTER TABLE events ADD COLUMN first_seq INTEGER",
+    ),
+    (
+        # Version 5 (issue 14): EventBridge Scheduler's schedules and their fire marks.
+        """CREATE TABLE schedules (
+            arn TEXT PRIMARY KEY,
+            group_name TEXT NOT NULL,
+            name TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            creation_date REAL NOT NULL,
+            fire_mark REAL,
+            missed_fires INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX schedules_by_group ON schedules (group_name, name)",
     ),
 )
 
@@ -757,6 +777,79 @@ class SqliteStore:
         kind, status, result = rows[0]
         return str(kind), str(status), None if result is None else str(result)
 
+    # -- schedules (the ScheduleStore port) ------------------------------------------------
+
+    async def put_schedule(self, rec: ScheduleRecord, *, if_absent: bool = False) -> bool:
+        conflict = (
+            "DO NOTHING"
+            if if_absent
+            else "DO UPDATE SET group_name = excluded.group_name, name = excluded.name, "
+            "schedule = excluded.schedule, creation_date = excluded.creation_date"
+        )
+        async with self._transaction():
+            cursor = await self._conn.execute(
+                "INSERT INTO schedules (arn, group_name, name, schedule, creation_date, "
+                "fire_mark, missed_fires) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (arn) {conflict}",
+                (
+                    rec.arn,
+                    rec.group_name,
+                    rec.name,
+                    rec.schedule,
+                    rec.creation_date,
+                    rec.fire_mark,
+                    rec.missed_fires,
+                ),
+            )
+        return bool(cursor.rowcount)
+
+    async def get_schedule(self, arn: str) -> ScheduleRecord | None:
+        found = await self._schedules("WHERE arn = ?", (arn,))
+        return found[0] if found else None
+
+    async def list_schedules(self, group_name: str | None = None) -> list[ScheduleRecord]:
+        if group_name is None:
+            return await self._schedules("ORDER BY group_name, name", ())
+        return await self._schedules("WHERE group_name = ? ORDER BY name", (group_name,))
+
+    async def _schedules(self, clause: str, params: tuple[Any, ...]) -> list[ScheduleRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT arn, group_name, name, schedule, creation_date, fire_mark, missed_fires "
+                f"FROM schedules {clause}",
+                params,
+            )
+        return [
+            ScheduleRecord(
+                arn=arn,
+                group_name=group,
+                name=name,
+                schedule=body,
+                creation_date=created,
+                fire_mark=mark,
+                missed_fires=missed,
+            )
+            for arn, group, name, body, created, mark, missed in rows
+        ]
+
+    async def delete_schedule(self, arn: str) -> bool:
+        async with self._transaction():
+            cursor = await self._conn.execute("DELETE FROM schedules WHERE arn = ?", (arn,))
+        return bool(cursor.rowcount)
+
+    async def advance_schedule_mark(
+        self, arn: str, expected: float | None, new: float, *, missed: int = 0
+    ) -> bool:
+        check_mark(expected, new, missed)
+        # ``IS`` compares NULL with NULL: the check and the write are one statement.
+        async with self._transaction():
+            cursor = await self._conn.execute(
+                "UPDATE schedules SET fire_mark = ?, missed_fires = missed_fires + ? "
+                "WHERE arn = ? AND fire_mark IS ?",
+                (new, missed, arn, expected),
+            )
+        return cursor.rowcount == 1
+
     async def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         async with self._transaction():
             await self._conn.executemany(sql, rows)
@@ -764,4 +857,9 @@ class SqliteStore:
 
 def _implements_protocol(store: SqliteStore) -> EventStore:
     """Static check only (mypy): ``SqliteStore`` satisfies ``EventStore``."""
+    return store
+
+
+def _implements_schedules(store: SqliteStore) -> ScheduleStore:
+    """Static check only (mypy): ``SqliteStore`` satisfies ``ScheduleStore``."""
     return store

@@ -24,6 +24,7 @@ TABLES = {
     "executions",
     "heartbeats",
     "requests",
+    "schedules",  # version 2 (issue 14)
     "schema_version",
     "settings",
     "state_machines",
@@ -58,6 +59,19 @@ async def test_migrates_an_empty_database_once(postgres_dsn: str, postgres_schem
     assert await _tables(postgres_dsn, postgres_schema) == TABLES
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         assert await store.schema_versions() == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_a_version_1_database_gains_schedules(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
+        await store.put_activity(ActivityRecord(arn="arn:act", name="act", creation_date=1.0))
+    await _sql(postgres_dsn, postgres_schema, "DROP TABLE schedules")
+    await _sql(postgres_dsn, postgres_schema, "DELETE FROM schema_version WHERE version = 2")
+    async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
+        assert await store.schema_versions() == [1, 2] == list(range(1, SCHEMA_VERSION + 1))
+        assert [a.arn for a in await store.list_activities()] == ["arn:act"]
+        assert await store.list_schedules() == []
 
 
 async def test_concurrent_opens_migrate_once(postgres_dsn: str, postgres_schema: str) -> None:

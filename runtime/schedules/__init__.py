@@ -1,0 +1,65 @@
+"""Schedules (issue 14): EventBridge Scheduler's schedules, pure, for the engine to fire.
+
+* :mod:`runtime.schedules.expressions` parses ``cron(...)``, ``rate(...)`` and ``at(...)`` and
+  computes fire times in a ``ScheduleExpressionTimezone`` (daylight-saving rules included).
+* :mod:`runtime.schedules.model` is the Schedule itself (a frozen Struct with Scheduler's fields,
+  validated in Scheduler's words) and the pure rule of one fire: its execution name, its
+  FlexibleTimeWindow offset, and its fate when it is late.
+
+Nothing here reads a clock, a random source or the environment: the engine passes ``now`` in.
+Imports only the standard library, msgspec and ``runtime.errors``.
+"""
+
+from __future__ import annotations
+
+from runtime.schedules.expressions import (
+    At,
+    Cron,
+    Expression,
+    Rate,
+    ValidationException,
+    fire_times,
+    next_fire,
+    parse_expression,
+)
+from runtime.schedules.model import (
+    FireFate,
+    FlexibleTimeWindow,
+    Missed,
+    RetryPolicy,
+    Schedule,
+    Start,
+    Target,
+    decode_schedule,
+    due_time,
+    encode_schedule,
+    execution_name,
+    fire_fate,
+    flexible_offset,
+    schedule_arn,
+)
+
+__all__ = [
+    "At",
+    "Cron",
+    "Expression",
+    "FireFate",
+    "FlexibleTimeWindow",
+    "Missed",
+    "Rate",
+    "RetryPolicy",
+    "Schedule",
+    "Start",
+    "Target",
+    "ValidationException",
+    "decode_schedule",
+    "due_time",
+    "encode_schedule",
+    "execution_name",
+    "fire_fate",
+    "fire_times",
+    "flexible_offset",
+    "next_fire",
+    "parse_expression",
+    "schedule_arn",
+]
