@@ -14,10 +14,13 @@ package.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Final
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -69,8 +72,17 @@ _CONTENT_TYPES: Final = frozenset(
 )
 
 
-def create_app(runtime: Runtime) -> Starlette:
+#: The Host names a loopback server answers to (``Host`` without its port).
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(
+    runtime: Runtime, *, allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS
+) -> Starlette:
     """The Step Functions API of ``runtime`` as an ASGI application.
+
+    ``allowed_hosts``: the ``Host`` names it answers to (loopback names by default, against DNS
+    rebinding); ``None`` accepts any, for a server exposed on purpose.
 
     Mount it next to a running runtime (inside ``async with runtime:``), e.g. with uvicorn::
 
@@ -99,12 +111,19 @@ def create_app(runtime: Runtime) -> Starlette:
     async def home(request: Request) -> Response:
         return RedirectResponse(url=str(request.url_for("console", path="/")), status_code=307)
 
+    middleware = []
+    if allowed_hosts is not None:
+        # A request naming another host is refused (400): a page whose name a DNS rebinding
+        # re-pointed at this loopback server is same-origin to the browser, and would otherwise
+        # drive the API and read the console's CSRF token.
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     return Starlette(
+        middleware=middleware,
         routes=[
             Route("/", endpoint, methods=["POST"]),
             Route("/", home, methods=["GET"]),
             Mount("/console", app=create_console(runtime), name="console"),
-        ]
+        ],
     )
 
 

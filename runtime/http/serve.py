@@ -19,7 +19,7 @@ import structlog
 import uvicorn
 
 from runtime import HandlerRegistry, Runtime
-from runtime.http.app import create_app
+from runtime.http.app import LOOPBACK_HOSTS, create_app
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "is_loopback", "serve"]
 
@@ -58,6 +58,9 @@ async def serve(
     Raises:
         ValueError: ``host`` is not loopback and the opt-out was not given.
     """
+    if sock is not None:
+        # The socket decides where the server listens, whatever ``host`` says.
+        host = str(sock.getsockname()[0])
     if not is_loopback(host) and not allow_unauthenticated_remote:
         raise ValueError(
             f"refusing to listen on {host}: the API is not authenticated yet (SigV4 is a later "
@@ -67,7 +70,9 @@ async def serve(
         log.warning("http.unauthenticated_remote_access", host=host, port=port)
     async with Runtime(store, handlers=handlers) as runtime:
         config = uvicorn.Config(
-            create_app(runtime),
+            # On loopback, only loopback names are accepted in Host: a web page whose name is
+            # re-pointed at 127.0.0.1 (DNS rebinding) must not reach the API or the console.
+            create_app(runtime, allowed_hosts=None if not is_loopback(host) else LOOPBACK_HOSTS),
             host=host,
             port=port,
             log_config=None,
