@@ -45,6 +45,7 @@ from runtime import (
 )
 from runtime.console import data, views
 from runtime.console.markup import Markup
+from runtime.definition.limits import check_json_text
 from runtime.definition.model import StateMachine
 from runtime.errors import ExecutionDoesNotExist, InvalidArn, StateMachineDoesNotExist
 
@@ -334,8 +335,11 @@ async def _bounded_body(request: Request) -> bytes:
 
 def _json_field(text: str, error: str) -> JSON:
     try:
+        # Depth before decoding: a decoder recurses once per level (a 1 MiB form holds
+        # 349,000 "[").
+        check_json_text(text, what="The value")
         return json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # JSONLimitError is one
         raise _Refused(400, error, f"Not JSON: {exc}") from None
 
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from runtime.definition import Map, Parallel, State, StateMachine, Task, load_definition
+from runtime.definition.limits import MAX_PAYLOAD_BYTES, JSONLimitError, check_json_text
 from runtime.engine.handlers import Handler, HandlerRegistry
 from runtime.errors import InvalidDefinition, StatemillError
 from runtime.teststate.evaluate import Evaluation, Mock, Request
@@ -170,7 +171,15 @@ def _json_text(text: JSON, field: str, *, default: JSON) -> JSON:
     if not isinstance(text, str):
         raise _validation(f"Invalid {field} provided: the value must be JSON text")
     try:
+        # Depth and size before decoding: a decoder recurses once per level.
+        check_json_text(text, what=f"The {field}", max_bytes=MAX_PAYLOAD_BYTES)
         return json.loads(text)
+    except JSONLimitError as exc:
+        if field == "input":
+            raise TestStateError(
+                "InvalidExecutionInput", f"Invalid State Machine Execution Input: {exc}"
+            ) from None
+        raise _validation(f"Invalid {field} provided: {exc}") from None
     except ValueError:
         if field == "input":
             raise TestStateError(
@@ -183,8 +192,14 @@ def _mock(raw: JSON) -> Mock | None:
     """``mock``: exactly one of ``result`` (JSON text) and ``errorOutput``."""
     if raw is None:
         return None
+    if not isinstance(raw, dict):
+        raise _validation("Invalid mock provided: the value must be an object")
     has_result = raw.get("result") is not None
     error_output = raw.get("errorOutput")
+    if error_output is not None and not isinstance(error_output, dict):
+        raise _validation("Invalid mock provided: errorOutput must be an object")
+    if has_result and not isinstance(raw["result"], str):
+        raise _validation("Invalid mock provided: result must be JSON text")
     if has_result == (error_output is not None):
         raise _validation(
             "A test mock should have only one of the following fields: [result, errorOutput]."
@@ -198,8 +213,9 @@ def _mock(raw: JSON) -> Mock | None:
             field_validation_mode=mode,
         )
     try:
+        check_json_text(raw["result"], what="The mocked result", max_bytes=MAX_PAYLOAD_BYTES)
         result = json.loads(raw["result"])
-    except ValueError:
+    except ValueError:  # JSONLimitError is one
         raise _validation("Mocked result must be valid JSON.") from None
     return Mock(result=result, field_validation_mode=mode)
 

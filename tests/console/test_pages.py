@@ -394,3 +394,15 @@ async def test_retry_and_catch_story_and_variables() -> None:
     header = re.findall(r"<th>([^<]*)</th>", events.group(0))
     assert header[:6] == ["ID", "Type", "Step", "Resource", "Elapsed (ms)", "Timestamp"]
     assert "<td>TaskFailed</td><td>Flaky</td>" in events.group(0)
+
+
+async def test_deeply_nested_input_is_refused_not_a_500(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """349,000 "[" fit in the 1 MiB form bound; decoding them raised RecursionError (a 500)."""
+    machine = await runtime.create_state_machine("Hello", PASS)
+    deep = "[" * 100_000 + "]" * 100_000
+    refused = await _post(client, "/start", {"machine": machine.arn, "input": deep})
+    assert refused.status_code == 400
+    assert "nested" in refused.text
+    assert await runtime.list_executions() == []

@@ -422,3 +422,19 @@ def test_handler_runs_from_inside_an_event_loop() -> None:
         return test_state({"definition": json.dumps(FUNCTION)}, handlers={"fn": handler})
 
     assert asyncio.run(caller())["output"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"input": "[" * 5000 + "]" * 5000}, "InvalidExecutionInput"),  # RecursionError before
+        ({"input": "{}", "mock": {"errorOutput": "x"}}, "ValidationException"),  # AttributeError
+        ({"input": "{}", "mock": {"result": 5}}, "ValidationException"),  # TypeError
+        ({"input": "{}", "mock": {"result": "[" * 5000 + "]" * 5000}}, "ValidationException"),
+    ],
+)
+def test_malformed_requests_get_aws_errors_not_python_ones(params: JSON, code: str) -> None:
+    task = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": True}
+    with pytest.raises(TestStateError) as refused:
+        test_state({"definition": json.dumps(task), **params})
+    assert refused.value.code == code
