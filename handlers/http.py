@@ -308,6 +308,22 @@ def http_registry(
 registry = http_registry()
 
 
+def _headers(raw: JSON) -> dict[str, str]:
+    """``Headers``: an object of names to values, both sent as ASCII text (a list, or a value
+    outside ASCII, escaped as a Python error before)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise TaskFailed("States.Runtime", "Headers must be an object of names to values")
+    headers: dict[str, str] = {}
+    for name, value in raw.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        if not (str(name).isascii() and text.isascii()):
+            raise TaskFailed("States.Runtime", f"Header {name!r} must be ASCII text")
+        headers[str(name)] = text
+    return headers
+
+
 def _request(arguments: JSON) -> tuple[str, str, dict[str, str], bytes | None]:
     if not isinstance(arguments, Mapping):
         raise TaskFailed("States.Runtime", "The HTTP Task's arguments must be an object")
@@ -317,8 +333,10 @@ def _request(arguments: JSON) -> tuple[str, str, dict[str, str], bytes | None]:
         raise TaskFailed("States.Runtime", f"Invalid ApiEndpoint: {endpoint!r}")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise TaskFailed("States.Runtime", f"Invalid Method: {method!r}")
-    headers = {str(k): str(v) for k, v in dict(arguments.get("Headers") or {}).items()}
+    headers = _headers(arguments.get("Headers"))
     query = arguments.get("QueryParameters") or {}
+    if not isinstance(query, Mapping):
+        raise TaskFailed("States.Runtime", "QueryParameters must be an object")
     url = endpoint
     if query:
         separator = "&" if urllib.parse.urlsplit(endpoint).query else "?"

@@ -27,7 +27,7 @@ import anyio
 import pytest
 
 from handlers import http
-from runtime import Runtime
+from runtime import Runtime, TaskFailed
 from runtime.testing import virtual_runtime
 
 pytestmark = pytest.mark.anyio
@@ -543,3 +543,19 @@ async def test_https_with_an_untrusted_certificate_is_a_socket_error(
         )
     assert done.error == "States.Http.Socket"
     assert "CERTIFICATE_VERIFY_FAILED" in (done.cause or "")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"Headers": ["a", "b"]},  # a list: TypeError/ValueError escaped before
+        {"Headers": {"X-Name": "Zoë"}},  # not ASCII: UnicodeEncodeError in the client before
+        {"QueryParameters": ["a"]},
+    ],
+)
+def test_malformed_arguments_fail_the_task_with_states_runtime(arguments: dict[str, Any]) -> None:
+    from handlers.http import _request
+
+    with pytest.raises(TaskFailed) as failed:
+        _request({"ApiEndpoint": "https://example.com/", "Method": "POST", **arguments})
+    assert failed.value.error == "States.Runtime"
