@@ -71,6 +71,12 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024
 #: and a huge inline Map is cut into commits of bounded size.
 MAX_EVENTS_PER_DECISION: Final = 10_000
 
+#: A decision also stops once the values it logged reach this many characters (about 32 full
+#: payloads): a count of the data, not of the clock, so the cut is deterministic. Ten thousand
+#: events of 256 KiB each would otherwise hold the shell for minutes (fuzz: an inline Map whose
+#: ItemSelector renders the whole 256 KiB input for each of 40,000 items).
+MAX_TEXT_PER_DECISION: Final = 8 * 1024 * 1024
+
 
 _encode = msgspec.json.encode
 
@@ -148,7 +154,10 @@ class Session:
         self.tasks: list[RunTask] = []
         self.timers: dict[str, float] = {}
         self.exhausted = False
-        """Set once this decision emitted MAX_EVENTS_PER_DECISION events: stop, ask for more."""
+        """Set once this decision emitted MAX_EVENTS_PER_DECISION events or logged
+        MAX_TEXT_PER_DECISION characters of values: stop, ask for more."""
+        self.text_logged = 0
+        """Characters of value text this decision encoded (:meth:`text_of`)."""
         self.focus: set[str] | None = None
         """When set, the frames this decision may need to drive (others wait on handlers)."""
         self._machines: dict[tuple[tuple[str, int], ...], StateMachine] = {(): machine}
@@ -248,6 +257,9 @@ class Session:
         if value is not last:
             text = dumps(value)
             self._dumped = (value, text)
+            self.text_logged += len(text)
+            if self.text_logged >= MAX_TEXT_PER_DECISION:
+                self.exhausted = True
         return text
 
     def machine_of(self, frame: Frame) -> StateMachine:

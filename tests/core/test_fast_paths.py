@@ -309,3 +309,18 @@ def test_a_start_given_the_input_text_and_value_opens_the_same_history() -> None
     events = decide(machine, live, Wake(now=T0)).events
     assert events == decide(machine, fold([plain]), Wake(now=T0)).events
     assert live.output == value
+
+
+def test_a_decision_stops_at_its_text_budget() -> None:
+    """Events of large values cut a decision long before 10,000 events: 300 iterations each
+    logging about 39,000 characters pass the 8 MiB text budget in about 1,200 events. The cut
+    is a count of data, not of time, so a replay cuts at the same place."""
+    ranges = {f"r{key}.$": "States.ArrayRange(1, 1000, 1)" for key in range(10)}
+    machine = _inline_map({"I": _pass(Parameters=ranges)}, "I", ResultPath=None)
+
+    history, state, sizes = _run(machine, {"items": list(range(300))})
+
+    assert len(sizes) > 1
+    assert all(size < 2_000 for size in sizes)
+    assert state.output == {"items": list(range(300))}
+    _assert_dense_and_folds(history, state)
