@@ -140,11 +140,14 @@ class HandlerCalls:
         *,
         max_handler_concurrency: int | None,
         nested_host: NestedHost | None,
+        finished: Callable[[Live], None] = lambda live: None,
     ) -> None:
         self.handlers = handlers
         self.clock = clock
         self._busy = busy
         self._report = report
+        self._finished = finished
+        """Told when a call of an execution is over (it may now be idle: parked on a timer)."""
         self.nested_host = nested_host
         """Runs ``states:startExecution`` Tasks (the Runtime's; None: they find no handler)."""
         self.activities = ActivityQueue()
@@ -178,6 +181,7 @@ class HandlerCalls:
             # Task and ended the execution left the busy count at 1, so virtual time froze).
             live.running.pop(task.scheduled_id, None)
             self._busy(-1)
+            self._finished(live)
 
         running.add_done_callback(done)
 

@@ -157,11 +157,14 @@ class Engine:
             self.report,
             max_handler_concurrency=max_handler_concurrency,
             nested_host=nested_host,
+            finished=self._park_if_idle,
         )
         self._entropy = Entropy()
         self.seed = self._entropy.seed
         """A fresh decision seed (``Entropy``: 128 bits from the OS; task tokens come from it)."""
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        """Callers of :meth:`wait`, per execution: resolved when it ends (a future each, not
+        an ``asyncio.Event``: one object and one call fewer per waited execution)."""
         self._settle_waiters: dict[str, asyncio.Event] = {}
         self._tg: TaskGroup | None = None
         self.beats = Heartbeats()
@@ -349,7 +352,11 @@ class Engine:
 
         The worker does not wait for the commit: it would cap a group commit at one execution
         per worker (benchmarks/handlers saw 143 of 1,000 handler slots used). The execution
-        itself is not decided again until its commit is done (``live.committing``).
+        itself is not decided again until its commit is done (``live.committing``). Only when
+        the pipeline is idle (nothing pending, nothing being written) on a store that writes in
+        memory does the worker write the events itself (``GroupCommit.write_now``): there is
+        nothing to group them with, and the hand-over to the committer and back was a fifth of
+        the loop's turns per execution.
         """
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
@@ -399,7 +406,11 @@ class Engine:
         live.seq = events[-1].id
         if record is not None:
             live.record = record
-        self._commit.enqueue(append, _AfterCommit(self, live, tasks, wake_at))
+        done = _AfterCommit(self, live, tasks, wake_at)
+        if self._commit.can_write_now():
+            await self._commit.write_now(append, done)  # nothing to group it with: no hop
+        else:
+            self._commit.enqueue(append, done)
 
     async def settle(self, arn: str, timeout: float = 30.0) -> None:
         """Return once everything queued for execution ``arn`` so far is decided and durable
@@ -442,12 +453,28 @@ class Engine:
             else:
                 self.ready.push(live)
             return
-        idle = not live.running and not live.queued
-        if self.evict_parked and idle and live.timer_at is not None:
-            # Parked on a timer only: keep the timer entry, not the state (rebuilt by replay).
-            del self.live[arn]
-            self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
-            self.timers.park(arn, live.timer_at)
+        self._park_if_idle(live)
+
+    def _park_if_idle(self, live: Live) -> None:
+        """Evict ``live`` if it waits on a timer only: keep the timer entry, not the state
+        (rebuilt by replay). Asked after each commit and when a handler call is over: the call's
+        end may come after the commit of the decision that took its result (no hand-over to the
+        committer when it is idle), and an execution left in memory then was never parked."""
+        if (
+            not self.evict_parked
+            or live.timer_at is None
+            or live.running
+            or live.queued
+            or live.committing
+            or live.inbox
+        ):
+            return
+        arn = live.record.execution_arn
+        if self.live.get(arn) is not live or live.state.is_terminal:
+            return
+        del self.live[arn]
+        self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
+        self.timers.park(arn, live.timer_at)
 
     def heartbeat(self, arn: str, frame: str) -> None:
         """Record a SendTaskHeartbeat for the token Task of ``frame``."""
@@ -456,9 +483,11 @@ class Engine:
     def _finished(self, arn: str) -> None:
         live = self.live.pop(arn, None)
         self.beats.forget(arn)
-        waiter = self._waiters.pop(arn, None)
-        if waiter is not None:
-            waiter.set()
+        waiters = self._waiters.pop(arn, None)
+        if waiters is not None:
+            for waiter in waiters:
+                if not waiter.done():  # a caller that gave up (timeout) left it cancelled
+                    waiter.set_result(None)
         if live is not None:
             self.recent.add(live.record)
         self.admission_control.space_freed()
@@ -466,8 +495,19 @@ class Engine:
     async def wait(self, arn: str) -> None:
         """Return once execution ``arn`` (run by this engine) has ended."""
         if arn in self.live or arn in self.parked:
-            waiter = self._waiters.setdefault(arn, asyncio.Event())
-            await waiter.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            waiters = self._waiters.get(arn)
+            if waiters is None:
+                self._waiters[arn] = [waiter]
+            else:
+                waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter.cancelled():
+                    waiters = self._waiters.get(arn)
+                    if waiters is not None and waiter in waiters:
+                        waiters.remove(waiter)  # a timed-out caller leaves nothing behind
 
     # -- parked executions --------------------------------------------------------------------
 
