@@ -441,11 +441,11 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         if not engine.try_admit_start():
             await engine.admit_start()
         try:
+            live = Live(record, machine, evolve(ExecutionState(), event, value))
             try:
-                await engine.create(record, [event])
+                await engine.create(record, [event], adopt=live)
             except ExecutionAlreadyExists:
                 return await self._existing(execution_arn, text)
-            engine.adopt(Live(record, machine, evolve(ExecutionState(), event, value)))
         finally:
             engine.release_start()
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
@@ -602,9 +602,9 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
                 expected_seq=state.last_event_id,
                 events=(event,),
                 record=running,
-            )
+            ),
+            adopt=Live(running, machine, fold([event], state)),
         )
-        engine.adopt(Live(running, machine, fold([event], state)))
         return now
 
     # -- operators' requests ------------------------------------------------------------------

@@ -99,6 +99,31 @@ class _AfterCommit:
 
 
 @final
+class _Adopting:
+    """Completion of a new (or redriven) execution's commit: the committer adopts it, then
+    tells the caller, who may have stopped waiting."""
+
+    __slots__ = ("engine", "live", "waiter")
+
+    def __init__(self, engine: Engine, live: Live, waiter: asyncio.Future[None]) -> None:
+        self.engine = engine
+        self.live = live
+        self.waiter = waiter
+
+    def done(self) -> bool:
+        return False  # resolved by the committer even when the caller gave up
+
+    def set_result(self, _: None, /) -> None:
+        self.engine.adopt(self.live)
+        if not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def set_exception(self, exc: BaseException, /) -> None:
+        if not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+
+@final
 class Engine:
     """Owns the live executions and composes the parts that move them."""
 
@@ -594,13 +619,27 @@ class Engine:
 
     # -- writes for the Runtime ---------------------------------------------------------------
 
-    async def append(self, append: Append) -> None:
-        """Durably append events to an execution this engine does not hold (group-committed)."""
-        await self._commit.commit(append)
+    async def append(self, append: Append, *, adopt: Live | None = None) -> None:
+        """Durably append events to an execution this engine does not hold (group-committed);
+        ``adopt``: the execution to run once they are durable (see :meth:`create`)."""
+        await self._committed(append, adopt)
 
-    async def create(self, record: ExecutionRecord, events: list[HistoryEvent]) -> None:
-        """Durably create an execution (group-committed with other work)."""
-        await self._commit.commit(Create(record, events))
+    async def create(
+        self, record: ExecutionRecord, events: list[HistoryEvent], *, adopt: Live | None = None
+    ) -> None:
+        """Durably create an execution (group-committed with other work); ``adopt``: the
+        execution to run once it is durable. The committer adopts it, so a caller that gives up
+        while the commit is under way (a client gone, a nested start's TimeoutSeconds) leaves
+        an execution that runs, never one that is stored RUNNING and held by nobody."""
+        await self._committed(Create(record, events), adopt)
+
+    async def _committed(self, work: Create | Append, adopt: Live | None) -> None:
+        if adopt is None:
+            await self._commit.commit(work)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commit.enqueue(work, _Adopting(self, adopt, waiter))
+        await waiter
 
     # -- handler calls and activities ---------------------------------------------------------
 
