@@ -251,16 +251,23 @@ class _Limits:
         self.held: list[anyio.CapacityLimiter] = []
 
     async def __aenter__(self) -> None:
-        for limiter in self.limiters:
-            try:
-                limiter.acquire_nowait()
-            except anyio.WouldBlock:
-                self.busy(-1)
+        try:
+            for limiter in self.limiters:
                 try:
-                    await limiter.acquire()
-                finally:
-                    self.busy(+1)
-            self.held.append(limiter)
+                    limiter.acquire_nowait()
+                except anyio.WouldBlock:
+                    self.busy(-1)
+                    try:
+                        await limiter.acquire()
+                    finally:
+                        self.busy(+1)
+                self.held.append(limiter)
+        except BaseException:
+            # Cancelled while queued on the second limiter (a stop, the execution ending):
+            # ``__aexit__`` never runs, so give back what is held, or that handler's slot is
+            # gone for good (review: with max_concurrency=1 it never ran again).
+            await self.__aexit__()
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
         for limiter in reversed(self.held):

@@ -75,3 +75,41 @@ async def test_a_handler_failure_seen_by_nobody_is_still_retrieved() -> None:
     gc.collect()
     await asyncio.sleep(0.01)
     assert reported == []
+
+
+async def test_a_call_stopped_while_queued_on_the_global_limit_gives_its_slot_back() -> None:
+    """A call holding its handler's limiter (max_concurrency=1) while it waits for the global
+    one is cancelled by a stop: the handler's slot used to be gone for good."""
+    from runtime import HandlerRegistry, TaskContext
+
+    release = asyncio.Event()
+
+    async def slow(payload: object, context: TaskContext) -> object:
+        await release.wait()
+        return payload
+
+    async def limited(payload: object, context: TaskContext) -> object:
+        return payload
+
+    registry = HandlerRegistry()
+    registry.register("Slow", slow)
+    registry.register("Limited", limited, max_concurrency=1)
+
+    def task(resource: str) -> dict[str, object]:
+        return {
+            "StartAt": "T",
+            "States": {"T": {"Type": "Task", "Resource": resource, "End": True}},
+        }
+
+    async with Runtime("memory", handlers=registry, max_handler_concurrency=1) as rt:
+        slow_machine = await rt.create_state_machine("SlowOne", task("Slow"))
+        limited_machine = await rt.create_state_machine("LimitedOne", task("Limited"))
+        holder = await rt.start_execution(slow_machine.arn, {})
+        queued = await rt.start_execution(limited_machine.arn, {})
+        await asyncio.sleep(0.05)  # the Limited call holds its own slot, waits for the global
+        await rt.stop_execution(queued.execution_arn)
+        release.set()
+        await rt.wait_for_execution(holder.execution_arn, timeout=10)
+        later = await rt.start_execution(limited_machine.arn, {"later": True})
+        done = await rt.wait_for_execution(later.execution_arn, timeout=10)
+    assert done.status == "SUCCEEDED"
