@@ -186,7 +186,25 @@ class HandlerCalls:
         running.add_done_callback(done)
 
     async def _run(self, live: Live, task: RunTask) -> None:
-        """One handler call."""
+        """One handler call; a failure of the shell around it (a store error while a nested
+        execution starts, a bug here) fails the Task with ``States.Runtime`` rather than leave
+        the execution waiting for a result that never comes (review)."""
+        try:
+            await self._call(live, task)
+        except Exception as exc:
+            log.exception("engine.task_call_failed", execution=live.record.execution_arn)
+            cause = f"Statemill could not run the task: {type(exc).__name__}: {exc}"
+            self._report(
+                live.record.execution_arn,
+                task.frame,
+                task.scheduled_id,
+                "failed",
+                None,
+                "States.Runtime",
+                cause,
+            )
+
+    async def _call(self, live: Live, task: RunTask) -> None:
         arn = live.record.execution_arn
         host = self.nested_host
         if host is not None and is_nested(task.resource):

@@ -113,3 +113,36 @@ async def test_a_call_stopped_while_queued_on_the_global_limit_gives_its_slot_ba
         later = await rt.start_execution(limited_machine.arn, {"later": True})
         done = await rt.wait_for_execution(later.execution_arn, timeout=10)
     assert done.status == "SUCCEEDED"
+
+
+async def test_a_failure_of_the_shell_around_a_call_fails_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a handler's error (those fail the Task already) but the shell's own, e.g. a store
+    error while a nested execution starts: the Task fails with States.Runtime (which no Catch
+    matches, as on AWS), where the execution used to wait for a result that never came."""
+    import runtime.engine.calls as calls
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(calls, "call_handler", broken)
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "Anything",
+                "Catch": [{"ErrorEquals": ["States.Runtime"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    async with Runtime("memory", handlers={"Anything": lambda i, c: None}) as rt:
+        machine = await rt.create_state_machine("Broken", definition)
+        started = await rt.start_execution(machine.arn, {})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+    assert done.status == "FAILED"
+    assert done.error == "States.Runtime"
+    assert "disk I/O error" in (done.cause or "")
