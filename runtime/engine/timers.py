@@ -19,12 +19,19 @@ import asyncio
 import heapq
 import math
 from collections.abc import Callable
-from typing import Protocol, final
+from typing import Final, Protocol, final
+
+import structlog
 
 from runtime.core.effects import Incoming, Wake
 from runtime.engine.clock import Clock
 from runtime.engine.idle import first
 from runtime.engine.live import Live
+
+log = structlog.get_logger("statemill.engine")
+
+#: Wall-clock pause before timers whose executions could not be read are tried again.
+WAKE_RETRY_SECONDS: Final = 0.5
 
 
 class TimerHost(Protocol):
@@ -165,17 +172,23 @@ class Timers:
             return
         self._busy(+1)
         try:
-            for arn in await self._host.wake_many(list(due)):
-                live = self._host.live.get(arn)
-                if live is not None:
-                    live.timer_at = due[arn]  # its entry in ``_timers`` fires it
+            revived = await self._host.wake_many(list(due))
+        except Exception:
+            # Only the head start is lost: their timers are still in ``_timers`` and revive
+            # them when they fire (review: a failed read ended the timer loop).
+            log.exception("engine.prefetch_failed", executions=len(due))
+            return
         finally:
             self._busy(-1)
+        for arn in revived:
+            live = self._host.live.get(arn)
+            if live is not None:
+                live.timer_at = due[arn]  # its entry in ``_timers`` fires it
 
     async def _fire_due(self, now: float) -> None:
         """Hand the timers due at ``now`` to the workers, reviving parked executions."""
         host = self._host
-        woken: list[str] = []
+        woken: list[tuple[float, str]] = []
         while self._timers and self._timers[0][0] <= now:
             at, arn = heapq.heappop(self._timers)
             live = host.live.get(arn)
@@ -183,13 +196,24 @@ class Timers:
                 live.timer_at = None
                 host.submit(arn, Wake(now=now, seed=host.seed()))
             elif live is None and host.parked.get(arn, (None,))[0] == at:
-                woken.append(arn)
+                woken.append((at, arn))
         if woken:
             self._busy(+1)
             try:
                 for start in range(0, len(woken), 2000):
-                    chunk = woken[start : start + 2000]
-                    for arn in await host.wake_many(chunk):
+                    chunk = [arn for _, arn in woken[start : start + 2000]]
+                    try:
+                        revived = await host.wake_many(chunk)
+                    except Exception:
+                        # A store that cannot be read right now (locked, connection lost) must
+                        # not end the timer loop, and with it the engine: the timers go back
+                        # and are tried again (review).
+                        log.exception("engine.wake_failed", executions=len(woken) - start)
+                        for entry in woken[start:]:
+                            heapq.heappush(self._timers, entry)
+                        await asyncio.sleep(WAKE_RETRY_SECONDS)
+                        return
+                    for arn in revived:
                         host.submit(arn, Wake(now=now, seed=host.seed()))
             finally:
                 self._busy(-1)

@@ -146,3 +146,29 @@ async def test_a_failure_of_the_shell_around_a_call_fails_the_task(
     assert done.status == "FAILED"
     assert done.error == "States.Runtime"
     assert "disk I/O error" in (done.cause or "")
+
+
+async def test_a_failed_read_while_waking_parked_executions_is_tried_again() -> None:
+    """The timer loop revives parked executions from the store; a read that fails (a locked
+    file, a lost connection) used to end the loop, and with it the engine."""
+    definition = {
+        "StartAt": "Nap",
+        "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "End": True}},
+    }
+    async with Runtime("memory", virtual_time=True) as rt:
+        engine = rt.engine
+        real = engine.wake_many
+        failures = []
+
+        async def flaky(arns: list[str]) -> list[str]:
+            if len(failures) < 2:  # the prefetch 2 s ahead, then the firing itself
+                failures.append(arns)
+                raise OSError("database is locked")
+            return await real(arns)
+
+        engine.wake_many = flaky  # type: ignore[method-assign]
+        machine = await rt.create_state_machine("Napping", definition)
+        started = await rt.start_execution(machine.arn, {"n": 1})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+    assert done.status == "SUCCEEDED"
+    assert len(failures) == 2
