@@ -95,7 +95,13 @@ class ActivityQueue:
             while (queued := self.pop(activity_arn)) is not None:
                 arn, task = queued
                 if arn in host.parked:
-                    await host.revive(arn)
+                    try:
+                        await host.revive(arn)
+                    except BaseException:
+                        # The long poll was cancelled (the worker went away) or the read
+                        # failed: the task goes back to the front, for the next worker.
+                        self.tasks[activity_arn].appendleft(queued)
+                        raise
                 live = host.live.get(arn)
                 frame = None if live is None else live.state.frames.get(task.frame)
                 if (

@@ -154,3 +154,33 @@ async def test_activities_and_their_scheduled_tasks_survive_a_restart(tmp_path: 
         done = await reopened.wait_for_execution(started.execution_arn, timeout=10)
     assert task.input_value == {"x": 1}
     assert done.output_value == {"y": 2}
+
+
+async def test_a_poll_that_fails_while_reviving_leaves_the_task_for_the_next_worker() -> None:
+    """GetActivityTask took the task off its queue, then revived the parked execution: a long
+    poll cancelled there (the worker went away) or a failed read lost the task for good."""
+    async with virtual_runtime() as rt:
+        activity = await rt.create_activity("later")
+        machine = await rt.create_state_machine(
+            "M", activity_machine(activity.activity_arn, TimeoutSeconds=3600)
+        )
+        arn = (await rt.start_execution(machine.arn, {"n": 1})).execution_arn
+        for _ in range(50):
+            if arn in rt.engine.parked:
+                break
+            await asyncio.sleep(0.01)
+        assert arn in rt.engine.parked  # waits on its timeout only: evicted
+        real = rt.engine.revive
+
+        async def broken(execution_arn: str) -> None:
+            raise OSError("database is locked")
+
+        rt.engine.revive = broken  # type: ignore[method-assign]
+        with pytest.raises(OSError, match="locked"):
+            await rt.get_activity_task(activity.activity_arn, "first", timeout=1)
+        rt.engine.revive = real  # type: ignore[method-assign]
+        task = await rt.get_activity_task(activity.activity_arn, "second", timeout=1)
+        assert task is not None
+        await rt.send_task_success(task.task_token, {"done": True})
+        done = await rt.wait_for_execution(arn, timeout=10)
+    assert done.status == "SUCCEEDED"
