@@ -90,7 +90,13 @@ class _AfterCommit:
 
     def set_result(self, _: None, /) -> None:
         self.live.committing = False
-        self.engine._after_commit(self.live, self.tasks, self.wake_at)
+        try:
+            self.engine._after_commit(self.live, self.tasks, self.wake_at)
+        except Exception:
+            # Run by the committer: a failure here must neither stop it nor leave this
+            # execution without its effects; its log is durable, so rebuild from it (review).
+            log.exception("engine.after_commit_failed", execution=self.live.record.execution_arn)
+            self.engine._spawn_rebuild(self.live)
 
     def set_exception(self, exc: BaseException, /) -> None:
         log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))

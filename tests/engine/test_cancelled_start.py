@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,36 @@ async def test_a_failed_read_while_waking_parked_executions_is_tried_again() -> 
         done = await rt.wait_for_execution(started.execution_arn, timeout=10)
     assert done.status == "SUCCEEDED"
     assert len(failures) == 2
+
+
+async def test_a_failure_after_a_commit_rebuilds_the_execution() -> None:
+    """The effects of a commit run in the committer: one that raised stopped the committer,
+    and every execution with it; now the execution is rebuilt from its durable log."""
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Task", "Resource": "Echo", "Next": "B"},
+            "B": {"Type": "Pass", "End": True},
+        },
+    }
+
+    async def echo(payload: object, context: object) -> object:
+        return payload
+
+    async with Runtime("memory", handlers={"Echo": echo}, virtual_time=True) as rt:
+        engine = rt.engine
+        real = engine._after_commit
+        failed: list[str] = []
+
+        def flaky(live: Any, tasks: Any, wake_at: Any) -> None:
+            if not failed:
+                failed.append(live.record.execution_arn)
+                raise RuntimeError("a bug after the commit")
+            real(live, tasks, wake_at)
+
+        engine._after_commit = flaky  # type: ignore[method-assign]
+        machine = await rt.create_state_machine("AfterCommit", definition)
+        runs = [await rt.start_execution(machine.arn, {"n": n}) for n in range(3)]
+        done = [await rt.wait_for_execution(r.execution_arn, timeout=10) for r in runs]
+    assert failed
+    assert [d.status for d in done] == ["SUCCEEDED"] * 3
