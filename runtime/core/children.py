@@ -282,7 +282,7 @@ class Children(Tasks):
         if state.mode == "DISTRIBUTED" and not frame.map_run:
             # Decided from the definition, not remembered: a history cut between
             # MapStateStarted and MapRunStarted resumes into the same map run.
-            label = f"{state.label}" if state.label else state.name
+            label = state.label or state.name
             self.emit(
                 "MapRunStarted",
                 frame.id,
@@ -352,9 +352,9 @@ class Children(Tasks):
             if not child.children:
                 if child.phase == Phase.STARTED and child.task_token is None:
                     continue
-                waiting = child.phase == Phase.RETRY_WAIT and child.fire_at is not None
-                if waiting and child.fire_at is not None and now < child.fire_at:
-                    timers[child_id] = child.fire_at
+                fire_at = child.fire_at if child.phase == Phase.RETRY_WAIT else None
+                if fire_at is not None and now < fire_at:
+                    timers[child_id] = fire_at
                     continue
             visit.append(child_id)
         return visit

@@ -21,7 +21,7 @@ their parent state's, as AWS does. This module is pure: no I/O, no clock.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Literal, cast
 
 from runtime.definition import limits, validate
@@ -98,49 +98,26 @@ def load_definition(
             ``MISSING_END_STATE``, ``DUPLICATE_STATE_NAME``).
     """
     duplicates = _DuplicateKeys()
-    if isinstance(source, str | bytes):
-        _check_limits(limits.check_json_text, source)
-        raw = _decode(source, duplicates)
-    else:
-        raw = source
-    _check_limits(limits.check_json, raw)
-    if not isinstance(source, str | bytes):
-        _check_size(raw)
+    try:
+        if isinstance(source, str | bytes):
+            limits.check_json_text(
+                source, what=_WHAT, max_bytes=limits.MAX_DEFINITION_BYTES, max_depth=_DEPTH
+            )
+            raw = _decode(source, duplicates)
+            limits.check_json(raw, what=_WHAT, max_depth=_DEPTH)
+        else:
+            raw = source
+            limits.check_payload(
+                raw, what=_WHAT, max_bytes=limits.MAX_DEFINITION_BYTES, max_depth=_DEPTH
+            )
+    except limits.JSONLimitError as exc:
+        # The limits, checked before any recursive pass (issue 11): at most 1 MiB of text (AWS's
+        # hard quota), nested at most MAX_DEFINITION_DEPTH deep, string keys, no lone
+        # surrogates, finite numbers; every later pass recurses at most that deep.
+        raise InvalidDefinition(_SCHEMA, f"{exc.what} {exc.detail}", exc.pointer) from None
     machine = _Loader(machine_type, duplicates).machine(raw)
     validate.check_graph(machine)
     return machine
-
-
-# ---------------------------------------------------------------------------------------------
-# Limits, checked before any recursive pass (issue 11)
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_limits(check: Callable[..., None], value: Any) -> None:
-    """Run a :mod:`~runtime.definition.limits` check on the definition text or value: at most
-    1 MiB of text (AWS's hard quota), nested at most ``MAX_DEFINITION_DEPTH`` deep, object keys
-    that are strings, no lone surrogates, finite numbers. Every later pass (the decoder, the
-    loader, the payload and Choice compilers, the graph checks) recurses at most that deep.
-
-    Raises:
-        InvalidDefinition: ``SCHEMA_VALIDATION_FAILED`` naming the limit, at the JSON Pointer of
-            the offending element (``/`` for the text as a whole).
-    """
-    try:
-        if check is limits.check_json_text:
-            check(value, what=_WHAT, max_bytes=limits.MAX_DEFINITION_BYTES, max_depth=_DEPTH)
-        else:
-            check(value, what=_WHAT, max_depth=_DEPTH)
-    except limits.JSONLimitError as exc:
-        raise InvalidDefinition(_SCHEMA, f"{exc.what} {exc.detail}", exc.pointer) from None
-
-
-def _check_size(raw: JSON) -> None:
-    """A definition handed in decoded: its JSON text is at most 1 MiB, as AWS's quota says."""
-    size = limits.encoded_size(raw)
-    if size > limits.MAX_DEFINITION_BYTES:
-        detail = f"is {size} bytes of JSON, over the limit of {limits.MAX_DEFINITION_BYTES} bytes"
-        raise InvalidDefinition(_SCHEMA, f"{_WHAT} {detail}", "/")
 
 
 # ---------------------------------------------------------------------------------------------
