@@ -40,8 +40,8 @@ Imports only ``core.events`` and msgspec (no I/O here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -327,6 +327,71 @@ def check_dense(execution_arn: str, after_seq: int, events: Sequence[HistoryEven
                 f"execution {execution_arn}: event ids must be dense after {after_seq}; "
                 f"expected id {offset}, got {event.id}"
             )
+
+
+#: The columns of an ``executions`` row that hold an :class:`ExecutionRecord` (and its
+#: ``last_seq``), in the order of :func:`execution_row` and :func:`execution_from_row`: one
+#: mapping for the SQL stores (SQLite, PostgreSQL).
+EXECUTION_COLUMNS: Final = (
+    "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
+    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
+)
+
+
+def execution_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
+    """The :data:`EXECUTION_COLUMNS` values of ``record`` whose log ends at ``last_seq``."""
+    return (
+        record.execution_arn,
+        record.state_machine_arn,
+        record.name,
+        record.status,
+        record.start_date,
+        record.input,
+        record.stop_date,
+        record.output,
+        record.error,
+        record.cause,
+        record.machine_type,
+        record.redrive_count,
+        record.parent_execution_arn,
+        last_seq,
+    )
+
+
+def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
+    """The record of a row of :data:`EXECUTION_COLUMNS`."""
+    (
+        arn,
+        machine,
+        name,
+        status,
+        start,
+        inp,
+        stop,
+        out,
+        err,
+        cause,
+        mtype,
+        redrives,
+        parent,
+        seq,
+    ) = row
+    return ExecutionRecord(
+        execution_arn=arn,
+        state_machine_arn=machine,
+        name=name,
+        status=status,
+        start_date=start,
+        input=inp,
+        stop_date=stop,
+        output=out,
+        error=err,
+        cause=cause,
+        machine_type=mtype,
+        redrive_count=redrives,
+        parent_execution_arn=parent,
+        last_seq=seq,
+    )
 
 
 # One reused decoder for whole histories: stored rows hold single MessagePack events, so a

@@ -53,6 +53,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from runtime.core.events import HistoryEvent, encode_events
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
+    EXECUTION_COLUMNS,
     ActivityRecord,
     Append,
     EventStore,
@@ -64,6 +65,8 @@ from runtime.store.base import (
     check_dense,
     check_mark,
     decode_events,
+    execution_from_row,
+    execution_row,
 )
 
 __all__ = [
@@ -187,11 +190,7 @@ _MIGRATION_LOCK: Final = 0x5337_4D31
 
 _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
-_EXECUTION_COLUMNS: Final = (
-    "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
-    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
-)
-_SELECT_EXECUTIONS: Final = f"SELECT {_EXECUTION_COLUMNS} FROM executions"
+_SELECT_EXECUTIONS: Final = f"SELECT {EXECUTION_COLUMNS} FROM executions"
 
 # Arrays, one per column (``unnest`` turns them back into rows): one statement per batch
 # whatever its size, no per-row round trip.
@@ -267,23 +266,8 @@ class _Columns:
         self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(15))
 
     def add(self, record: ExecutionRecord, last_seq: int) -> None:
-        values = (
-            record.execution_arn,
-            partition_of(record.execution_arn),
-            record.state_machine_arn,
-            record.name,
-            record.status,
-            record.start_date,
-            record.input,
-            record.stop_date,
-            record.output,
-            record.error,
-            record.cause,
-            record.machine_type,
-            record.redrive_count,
-            record.parent_execution_arn,
-            last_seq,
-        )
+        arn, *rest = execution_row(record, last_seq)
+        values = (arn, partition_of(arn), *rest)
         for array, value in zip(self.arrays, values, strict=True):
             array.append(value)
 
@@ -303,41 +287,6 @@ class _EventColumns:
         for array, value in zip(self.arrays, values, strict=False):
             array.append(value)
         self.arrays[5].append(encode_events(events))
-
-
-def _execution(row: Iterable[Any]) -> ExecutionRecord:
-    (
-        arn,
-        machine,
-        name,
-        status,
-        start,
-        inp,
-        stop,
-        out,
-        err,
-        cause,
-        mtype,
-        redrives,
-        parent,
-        seq,
-    ) = row
-    return ExecutionRecord(
-        execution_arn=arn,
-        state_machine_arn=machine,
-        name=name,
-        status=status,
-        start_date=start,
-        input=inp,
-        stop_date=stop,
-        output=out,
-        error=err,
-        cause=cause,
-        machine_type=mtype,
-        redrive_count=redrives,
-        parent_execution_arn=parent,
-        last_seq=seq,
-    )
 
 
 def _decode_rows(rows: Iterable[Any], after_seq: int) -> list[HistoryEvent]:
@@ -646,7 +595,7 @@ class PostgresStore:
             by_arn.setdefault(arn, []).append((seq, first_seq, payload))
         out: list[tuple[ExecutionRecord, list[HistoryEvent]]] = []
         for row in records:
-            record = _execution(row)
+            record = execution_from_row(row)
             out.append((record, _decode_rows(by_arn.get(record.execution_arn, ()), 0)))
         return out
 
@@ -679,7 +628,7 @@ class PostgresStore:
 
     async def _executions(self, clause: str, *params: Any) -> list[ExecutionRecord]:
         rows = await self._pool.fetch(f"{_SELECT_EXECUTIONS} {clause}", *params)
-        return [_execution(row) for row in rows]
+        return [execution_from_row(row) for row in rows]
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ import anyio
 from runtime.core.events import HistoryEvent, encode_events
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
+    EXECUTION_COLUMNS,
     ActivityRecord,
     Append,
     EventStore,
@@ -79,6 +80,8 @@ from runtime.store.base import (
     check_dense,
     check_mark,
     decode_events,
+    execution_from_row,
+    execution_row,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
@@ -184,11 +187,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
-_EXECUTION_COLUMNS: Final = (
-    "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
-    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
-)
-_SELECT_EXECUTIONS: Final = f"SELECT {_EXECUTION_COLUMNS} FROM executions"
+_SELECT_EXECUTIONS: Final = f"SELECT {EXECUTION_COLUMNS} FROM executions"
 # The execution's integer id is looked up per row by the UNIQUE index on execution_arn.
 _INSERT_EVENT: Final = (
     "INSERT INTO events (execution_id, seq, first_seq, type, timestamp, payload) "
@@ -206,64 +205,10 @@ _REPLACE_EXECUTION: Final = (
 )
 
 
-def _execution(row: Iterable[Any]) -> ExecutionRecord:
-    (
-        arn,
-        machine,
-        name,
-        status,
-        start,
-        inp,
-        stop,
-        out,
-        err,
-        cause,
-        mtype,
-        redrives,
-        parent,
-        seq,
-    ) = row
-    return ExecutionRecord(
-        execution_arn=arn,
-        state_machine_arn=machine,
-        name=name,
-        status=status,
-        start_date=start,
-        input=inp,
-        stop_date=stop,
-        output=out,
-        error=err,
-        cause=cause,
-        machine_type=mtype,
-        redrive_count=redrives,
-        parent_execution_arn=parent,
-        last_seq=seq,
-    )
-
-
 _INSERT_EXECUTION: Final = (
-    f"INSERT INTO executions ({_EXECUTION_COLUMNS}) "
+    f"INSERT INTO executions ({EXECUTION_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _record_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
-    return (
-        record.execution_arn,
-        record.state_machine_arn,
-        record.name,
-        record.status,
-        record.start_date,
-        record.input,
-        record.stop_date,
-        record.output,
-        record.error,
-        record.cause,
-        record.machine_type,
-        record.redrive_count,
-        record.parent_execution_arn,
-        last_seq,
-    )
 
 
 def _event_rows(arn: str, events: Sequence[HistoryEvent]) -> list[tuple[Any, ...]]:
@@ -463,7 +408,7 @@ class SqliteStore:
         rows = _event_rows(arn, events)
         async with self._transaction():
             try:
-                await self._conn.execute(_INSERT_EXECUTION, _record_row(record, len(events)))
+                await self._conn.execute(_INSERT_EXECUTION, execution_row(record, len(events)))
                 if rows:
                     await self._conn.executemany(_INSERT_EVENT, rows)
             except sqlite3.IntegrityError as exc:
@@ -478,7 +423,7 @@ class SqliteStore:
         rows: list[tuple[Any, ...]] = []
         for record, events in items:
             check_dense(record.execution_arn, 0, events)
-            records.append(_record_row(record, len(events)))
+            records.append(execution_row(record, len(events)))
             rows.extend(_event_rows(record.execution_arn, events))
         async with self._transaction():
             try:
@@ -608,7 +553,7 @@ class SqliteStore:
             for arn, seq, first_seq, payload in rows:
                 by_arn.setdefault(arn, []).append((seq, first_seq, payload))
             for row in records:
-                record = _execution(row)
+                record = execution_from_row(row)
                 events = _decode_rows(by_arn.get(record.execution_arn, ()), 0)
                 out.append((record, events))
         return out
@@ -645,7 +590,7 @@ class SqliteStore:
     async def _executions(self, clause: str, params: tuple[Any, ...]) -> list[ExecutionRecord]:
         async with self._lock:
             rows = await self._conn.execute_fetchall(f"{_SELECT_EXECUTIONS} {clause}", params)
-        return [_execution(row) for row in rows]
+        return [execution_from_row(row) for row in rows]
 
     # -- timers -----------------------------------------------------------------------------
 
