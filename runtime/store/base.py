@@ -329,6 +329,23 @@ def check_dense(execution_arn: str, after_seq: int, events: Sequence[HistoryEven
             )
 
 
+#: The columns of a ``state_machines`` row, in the order of :func:`state_machine_from_row`.
+STATE_MACHINE_COLUMNS: Final = "arn, name, definition, type, creation_date, revision_id"
+
+
+def state_machine_from_row(row: Iterable[Any]) -> StateMachineRecord:
+    """The record of a row of :data:`STATE_MACHINE_COLUMNS`."""
+    arn, name, definition, machine_type, created, revision = row
+    return StateMachineRecord(
+        arn=arn,
+        name=name,
+        definition=definition,
+        type=machine_type,
+        creation_date=created,
+        revision_id=revision,
+    )
+
+
 #: The columns of an ``executions`` row that hold an :class:`ExecutionRecord` (and its
 #: ``last_seq``), in the order of :func:`execution_row` and :func:`execution_from_row`: one
 #: mapping for the SQL stores (SQLite, PostgreSQL).

@@ -54,6 +54,7 @@ from runtime.core.events import HistoryEvent, encode_events
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
     EXECUTION_COLUMNS,
+    STATE_MACHINE_COLUMNS,
     ActivityRecord,
     Append,
     EventStore,
@@ -67,6 +68,7 @@ from runtime.store.base import (
     decode_events,
     execution_from_row,
     execution_row,
+    state_machine_from_row,
 )
 
 __all__ = [
@@ -440,21 +442,10 @@ class PostgresStore:
 
     async def _machines(self, clause: str, *params: Any) -> list[StateMachineRecord]:
         rows = await self._pool.fetch(
-            "SELECT arn, name, definition, type, creation_date, revision_id "
-            f"FROM state_machines {clause}",
+            f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines {clause}",
             *params,
         )
-        return [
-            StateMachineRecord(
-                arn=arn,
-                name=name,
-                definition=definition,
-                type=mtype,
-                creation_date=created,
-                revision_id=revision,
-            )
-            for arn, name, definition, mtype, created, revision in rows
-        ]
+        return [state_machine_from_row(row) for row in rows]
 
     # -- executions and events --------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from runtime.core.events import HistoryEvent, encode_events
 from runtime.errors import ConcurrencyConflict, ExecutionAlreadyExists, ExecutionDoesNotExist
 from runtime.store.base import (
     EXECUTION_COLUMNS,
+    STATE_MACHINE_COLUMNS,
     ActivityRecord,
     Append,
     EventStore,
@@ -82,6 +83,7 @@ from runtime.store.base import (
     decode_events,
     execution_from_row,
     execution_row,
+    state_machine_from_row,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
@@ -382,21 +384,10 @@ class SqliteStore:
     async def _machines(self, clause: str, params: tuple[Any, ...]) -> list[StateMachineRecord]:
         async with self._lock:
             rows = await self._conn.execute_fetchall(
-                "SELECT arn, name, definition, type, creation_date, revision_id "
-                f"FROM state_machines {clause}",
+                f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines {clause}",
                 params,
             )
-        return [
-            StateMachineRecord(
-                arn=arn,
-                name=name,
-                definition=definition,
-                type=mtype,
-                creation_date=created,
-                revision_id=revision,
-            )
-            for arn, name, definition, mtype, created, revision in rows
-        ]
+        return [state_machine_from_row(row) for row in rows]
 
     # -- executions and events --------------------------------------------------------------
 
