@@ -608,11 +608,18 @@ class Engine:
         """After a failed decision or commit, the memory may be ahead of the log: replay the
         log (the truth) and try again."""
         arn = live.record.execution_arn
-        try:
-            state = fold(await self.store.read(arn))
-        except Exception:
-            log.exception("engine.rebuild_failed", execution=arn)
-            return
+        delay = 0.05
+        while True:
+            try:
+                state = fold(await self.store.read(arn))
+                break
+            except Exception:
+                # The store is out too (a lost connection, a locked file): giving up here left
+                # the execution in memory ahead of its log with nothing to move it, for good.
+                # Try again, backing off up to a few seconds of wall time (review).
+                log.exception("engine.rebuild_failed", execution=arn, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         live.state = state
         live.seq = state.last_event_id
         self.ready.leave_cut(arn)  # rare (a failed decision): leave the cut lane, queue afresh

@@ -206,3 +206,43 @@ async def test_a_failure_after_a_commit_rebuilds_the_execution() -> None:
         done = [await rt.wait_for_execution(r.execution_arn, timeout=10) for r in runs]
     assert failed
     assert [d.status for d in done] == ["SUCCEEDED"] * 3
+
+
+async def test_a_rebuild_waits_out_a_store_that_cannot_be_read() -> None:
+    """After a failed commit the execution is rebuilt from its log; a read failing then too
+    (the store is out) used to end the rebuild, leaving the execution stuck in memory."""
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Task", "Resource": "Echo", "Next": "B"},
+            "B": {"Type": "Pass", "End": True},
+        },
+    }
+
+    async def echo(payload: object, context: object) -> object:
+        return payload
+
+    async with Runtime("memory", handlers={"Echo": echo}, virtual_time=True) as rt:
+        store = rt.store
+        real_append, real_read = store.append, store.read
+        outage = {"appends": 1, "reads": 2}
+
+        async def append(batch: Any) -> None:
+            if outage["appends"]:
+                outage["appends"] -= 1
+                raise OSError("connection lost")
+            await real_append(batch)
+
+        async def read(arn: str, after_seq: int = 0) -> Any:
+            if not outage["appends"] and outage["reads"]:
+                outage["reads"] -= 1
+                raise OSError("connection lost")
+            return await real_read(arn, after_seq)
+
+        store.append = append  # type: ignore[method-assign]
+        store.read = read  # type: ignore[method-assign]
+        machine = await rt.create_state_machine("Outage", definition)
+        started = await rt.start_execution(machine.arn, {"n": 1})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=20)
+    assert outage == {"appends": 0, "reads": 0}
+    assert done.status == "SUCCEEDED"
