@@ -35,7 +35,7 @@ without them still satisfies ``EventStore``. Its contract:
   ``missed_fires`` in one step, and returns ``False`` (changing nothing) when the stored mark is
   not ``expected`` or the schedule is gone, so two processes never both handle one fire.
 
-Imports only ``core.events`` and msgspec (no I/O here).
+Imports only ``core.events``, ``runtime.errors`` and msgspec (no I/O here).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from runtime.core.events import HistoryEvent
+from runtime.errors import ConcurrencyConflict
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -327,6 +328,37 @@ def check_dense(execution_arn: str, after_seq: int, events: Sequence[HistoryEven
                 f"execution {execution_arn}: event ids must be dense after {after_seq}; "
                 f"expected id {offset}, got {event.id}"
             )
+
+
+def merge_appends(batch: Sequence[Append]) -> dict[str, tuple[int, int, ExecutionRecord | None]]:
+    """Fold the items of each execution in ``batch`` into one ``(expected seq, end seq, last
+    record)``, for stores that check and update each execution row once per batch (SQLite,
+    PostgreSQL). Each item's events must be dense from its expected seq, its record must be its
+    own execution's, and chained items of one execution must meet end to end.
+
+    Raises:
+        ConcurrencyConflict: an item does not start where the previous one of its execution ends.
+        ValueError: events that are not dense, or a record of another execution.
+    """
+    merged: dict[str, tuple[int, int, ExecutionRecord | None]] = {}
+    for item in batch:
+        arn = item.execution_arn
+        check_dense(arn, item.expected_seq, item.events)
+        rec = item.record
+        if rec is not None and rec.execution_arn != arn:
+            raise ValueError(f"append to {arn} carries the record of {rec.execution_arn}")
+        end = item.expected_seq + len(item.events)
+        prior = merged.get(arn)
+        if prior is None:
+            merged[arn] = (item.expected_seq, end, rec)
+        elif item.expected_seq != prior[1]:
+            raise ConcurrencyConflict(
+                f"execution {arn}: expected seq {item.expected_seq}, but an earlier item "
+                f"of the same batch ends at seq {prior[1]}"
+            )
+        else:
+            merged[arn] = (prior[0], end, rec if rec is not None else prior[2])
+    return merged
 
 
 #: The columns of a ``state_machines`` row, in the order of :func:`state_machine_from_row`.

@@ -68,6 +68,7 @@ from runtime.store.base import (
     decode_events,
     execution_from_row,
     execution_row,
+    merge_appends,
     state_machine_from_row,
 )
 
@@ -482,28 +483,12 @@ class PostgresStore:
     async def append(self, batch: Sequence[Append]) -> None:
         if not batch:
             return
-        # Fold the items of each execution into one (expected, end, record): chained items must
-        # meet end to end, and then each execution row is checked and updated exactly once.
-        merged: dict[str, tuple[int, int, ExecutionRecord | None]] = {}
+        # Fold the items of each execution into one (expected, end, record): then each
+        # execution row is checked and updated exactly once.
+        merged = merge_appends(batch)
         rows = _EventColumns()
         for item in batch:
-            arn = item.execution_arn
-            check_dense(arn, item.expected_seq, item.events)
-            rec = item.record
-            if rec is not None and rec.execution_arn != arn:
-                raise ValueError(f"append to {arn} carries the record of {rec.execution_arn}")
-            end = item.expected_seq + len(item.events)
-            prior = merged.get(arn)
-            if prior is None:
-                merged[arn] = (item.expected_seq, end, rec)
-            elif item.expected_seq != prior[1]:
-                raise ConcurrencyConflict(
-                    f"execution {arn}: expected seq {item.expected_seq}, but an earlier item "
-                    f"of the same batch ends at seq {prior[1]}"
-                )
-            else:
-                merged[arn] = (prior[0], end, rec if rec is not None else prior[2])
-            rows.add(arn, item.events)
+            rows.add(item.execution_arn, item.events)
         bumps: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
         replaces = _Columns()
         replace_expected: list[int] = []
