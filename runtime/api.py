@@ -16,9 +16,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import math
+import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self, final, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    Protocol,
+    Self,
+    cast,
+    final,
+    runtime_checkable,
+)
 
 import anyio
 import msgspec
@@ -55,6 +67,7 @@ from runtime.errors import (
     InvalidArn,
     InvalidExecutionInput,
     InvalidName,
+    PartitionLost,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
     StateMachineQuarantined,
@@ -70,6 +83,10 @@ from runtime.store.base import (
 from runtime.store.express import ExpressStore, is_express
 from runtime.store.memory import MemoryStore
 from runtime.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from runtime.api_cluster import ClusterLink
+    from runtime.store.postgres import PostgresStore
 
 __all__ = [
     "DEFAULT_STORE",
@@ -157,6 +174,7 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         account: str = "123456789012",
         request_poll_interval: float | None = 0.5,
         express_history: Literal["memory", "durable"] = "memory",
+        lease_ttl: float = 10.0,
     ) -> None:
         if express_history not in ("memory", "durable"):
             raise ValueError(
@@ -165,6 +183,11 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         self._express_history = express_history
         self._store_arg = store
         self._request_poll_interval = request_poll_interval
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
+        self._lease_ttl = lease_ttl
+        self._cluster: ClusterLink | None = None
+        self._applying = anyio.Lock()
         self.handlers = HandlerRegistry()
         if handlers is not None:
             self.handlers.update(handlers)
@@ -204,6 +227,11 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
 
                     store = await stack.enter_async_context(PostgresStore.open(store))
                 else:
+                    from runtime.store.holder import hold_writer
+
+                    # One runtime per SQLite file (refuse, never standby): StoreLocked names
+                    # the holder. The store itself takes no lock, so the CLI's requests work.
+                    stack.enter_context(hold_writer(store))
                     store = await stack.enter_async_context(SqliteStore.open(store))
             express_in_memory = self._express_history == "memory"
             if express_in_memory and store.durable and not isinstance(store, ExpressStore):
@@ -219,21 +247,36 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
                 nested_host=_NestedHost(self),
             )
             self._engine = engine
+            shared = _postgres_store(store)
+            if shared is not None:
+                # A member of the cluster on this database (issue 12). Handed over after the
+                # engine stops (the exit stack unwinds the task group first).
+                from runtime.api_cluster import ClusterLink
+
+                self._cluster = ClusterLink(self, shared, lease_ttl=self._lease_ttl)
+                stack.push_async_callback(self._cluster.leave)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             await tg.start(engine.run)
             for record in await store.list_state_machines():
                 self._reload(record)
-            open_executions = await store.open_executions()
-            beats = await store.heartbeats([r.execution_arn for r in open_executions])
-            recovered = await engine.recover(open_executions, self._machines)
-            engine.restore_heartbeats(beats)
             poll = self._request_poll_interval if self._requests_store() is not None else None
-            if poll is not None:
-                # Before the recovered executions decide: an answer recorded while no runtime
-                # ran beats a deadline that passed after it was recorded.
-                await self.apply_requests()
-            engine.wake(recovered)
+            if self._cluster is not None:
+                # The partitions taken now are loaded (and their requests applied) by the
+                # member's hook; later ones as they are gained.
+                engine.owns = self._owns
+                await self._cluster.join()
+                tg.start_soon(self._cluster.run)
+            else:
+                open_executions = await store.open_executions()
+                beats = await store.heartbeats([r.execution_arn for r in open_executions])
+                recovered = await engine.recover(open_executions, self._machines)
+                engine.restore_heartbeats(beats)
+                if poll is not None:
+                    # Before the recovered executions decide: an answer recorded while no
+                    # runtime ran beats a deadline that passed after it was recorded.
+                    await self.apply_requests()
+                engine.wake(recovered)
             if poll is not None:
                 tg.start_soon(self._serve_requests, poll)
         except BaseException:
@@ -295,6 +338,21 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         return self.handlers.handler(name, max_concurrency=max_concurrency)
 
     # -- state machines -----------------------------------------------------------------------
+
+    def machines_for_recovery(self) -> dict[str, StateMachine]:
+        """The state machines loaded so far, by arn (what ``Engine.recover`` folds with)."""
+        return self._machines
+
+    async def machine_record(self, arn: str) -> StateMachineRecord | None:
+        """The record of state machine ``arn``, loading it from the store if another process
+        (another member, the command line) created or changed it since this one opened."""
+        record = await self._log.get_state_machine(arn)
+        if record is None:
+            return None
+        known = self._machine_records.get(arn)
+        if known is None or known.definition != record.definition:
+            self._reload(record)  # a known but quarantined definition stays quarantined
+        return record
 
     def _remember(self, record: StateMachineRecord, machine: StateMachine) -> None:
         self._machines[record.arn] = machine
@@ -394,6 +452,13 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         machine = self._machines.get(state_machine_arn)
         sm_record = self._machine_records.get(state_machine_arn)
         if machine is None or sm_record is None:
+            # Maybe created by another process on the same store since this one opened.
+            await self.machine_record(state_machine_arn)
+            if state_machine_arn in self._quarantined:
+                raise self._quarantine_error(state_machine_arn)
+            machine = self._machines.get(state_machine_arn)
+            sm_record = self._machine_records.get(state_machine_arn)
+        if machine is None or sm_record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
         engine = self.engine
         if not name:
@@ -436,6 +501,8 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             return await self._existing(execution_arn, text)
         if parent is not None:
             await self._check_nesting(parent)
+        if sm_record.type == "STANDARD" and self._elsewhere(execution_arn):
+            return await self._start_elsewhere(state_machine_arn, value, name, parent, now)
         # Admission without a coroutine in the common case (no backpressure): the async
         # context manager it replaced was ~15% of a start (issue 10, the start path).
         if not engine.try_admit_start():
@@ -446,9 +513,29 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
                 await engine.create(record, [event], adopt=live)
             except ExecutionAlreadyExists:
                 return await self._existing(execution_arn, text)
+            except PartitionLost:  # taken over while it was created: ask the new owner
+                return await self._start_elsewhere(state_machine_arn, value, name, parent, now)
         finally:
             engine.release_start()
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
+
+    async def _start_elsewhere(
+        self, state_machine_arn: str, value: JSON, name: str, parent: str | None, now: float
+    ) -> StartExecutionOutput:
+        """Start an execution whose partition another member owns: that member starts it."""
+        body: dict[str, JSON] = {"stateMachineArn": state_machine_arn, "input": value}
+        body["name"] = name
+        if parent is not None:
+            body["parentExecutionArn"] = parent
+        execution_arn = self._execution_arn(state_machine_arn, name)
+        started = await self._ask("start", body, execution_arn, now)
+        return StartExecutionOutput(
+            execution_arn=started["executionArn"], start_date=started["startDate"]
+        )
+
+    def _execution_arn(self, state_machine_arn: str, name: str) -> str:
+        record = self._machine_records[state_machine_arn]
+        return f"arn:aws:states:{self.region}:{self.account}:execution:{record.name}:{name}"
 
     async def _check_nesting(self, parent: str) -> None:
         """Refuse a child execution nested deeper than ``limits.max_nesting_depth`` (a state
@@ -488,6 +575,10 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         self, execution_arn: str, *, timeout: float | None = None
     ) -> ExecutionDescription:
         """Wait until the execution ends and describe it (not an AWS verb)."""
+        if self._cluster is not None:
+            with anyio.fail_after(math.inf if timeout is None else timeout):
+                await self._wait_in_cluster(execution_arn)
+            return await self.describe_execution(execution_arn)
         if timeout is None:
             # No cancel scope when there is no deadline: it was 11% of benchmarks/chain.
             await self.engine.wait(execution_arn)
@@ -495,6 +586,25 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             with anyio.fail_after(timeout):
                 await self.engine.wait(execution_arn)
         return await self.describe_execution(execution_arn)
+
+    async def _wait_in_cluster(self, execution_arn: str) -> None:
+        """Wait for an execution that this member or another one runs (ownership may move
+        either way meanwhile)."""
+        engine = self.engine
+        link = self._cluster
+        assert link is not None
+        while True:
+            if engine.holds(execution_arn):
+                await engine.wait(execution_arn)  # ends, or is released to another member
+            else:
+                await link.wait_elsewhere(
+                    execution_arn, lambda: not engine.holds(execution_arn), None
+                )
+            if engine.recent_record(execution_arn) is not None:
+                return
+            record = await self._log.get_execution(execution_arn)
+            if record is None or record.status != "RUNNING":
+                return
 
     async def describe_execution(self, execution_arn: str) -> ExecutionDescription:
         """The execution's status, input and result (DescribeExecution)."""
@@ -541,6 +651,10 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         self, execution_arn: str, *, error: str | None = None, cause: str | None = None
     ) -> ExecutionDescription:
         """Stop a running execution (StopExecution): status ABORTED."""
+        if self._elsewhere(execution_arn):
+            body = {"executionArn": execution_arn, "error": error, "cause": cause}
+            await self._ask("stop", body, execution_arn, self.clock.now())
+            return await self.describe_execution(execution_arn)
         await self.engine.stop_execution(execution_arn, error, cause)
         return await self.describe_execution(execution_arn)
 
@@ -554,6 +668,10 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         Raises:
             ExecutionDoesNotExist, ExecutionNotRedrivable.
         """
+        if self._elsewhere(execution_arn):
+            body = {"executionArn": execution_arn}
+            done = await self._ask("redrive", body, execution_arn, self.clock.now())
+            return float(done["redriveDate"])
         engine = self.engine
         record = await self._log.get_execution(execution_arn)
         if record is None:
@@ -611,9 +729,13 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
 
     async def _serve_requests(self, interval: float) -> None:
         """Apply recorded requests every ``interval`` wall-clock seconds (not the runtime's
-        clock: a virtual clock must not jump to a poll)."""
+        clock: a virtual clock must not jump to a poll), or at once when a member of a
+        cluster is notified of one."""
         while True:
-            await anyio.sleep(interval)
+            if self._cluster is not None:
+                await self._cluster.wait_for_requests(interval)
+            else:
+                await anyio.sleep(interval)
             try:
                 await self.apply_requests()
             except Exception:  # a broken request must not stop the runtime
@@ -624,8 +746,9 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         store = self.store
         return store if isinstance(store, RequestLog) else None
 
-    async def apply_requests(self) -> int:
-        """Apply the pending requests recorded in a SQLite store; returns how many.
+    async def apply_requests(self, partitions: frozenset[int] | None = None) -> int:
+        """Apply the pending requests recorded in the store; returns how many. A member of a
+        cluster applies those of the partitions it holds (of ``partitions`` only, if given).
 
         A request is applied, then marked DONE (or FAILED with the error): after a crash in
         between it is applied again, which starts and stops tolerate (idempotent start) and a
@@ -634,7 +757,19 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         store = self._requests_store()
         if store is None:
             return 0
-        pending = await store.pending_requests()
+        async with self._applying:  # the poll and a partition's takeover: never both at once
+            if self._cluster is None:
+                pending = await store.pending_requests()
+            else:
+                held = frozenset(self._cluster.member.held)
+                mine = held if partitions is None else partitions & held
+                pending = await self._cluster.pending_requests(mine)
+            await self._apply_pending(store, pending)
+        return len(pending)
+
+    async def _apply_pending(
+        self, store: RequestLog, pending: list[tuple[int, str, str, float]]
+    ) -> None:
         for request_id, kind, payload, created in pending:
             try:
                 result = await self._apply_request(kind, msgspec.json.decode(payload), created)
@@ -643,7 +778,6 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
                 await store.finish_request(request_id, "FAILED", dumps(failure))
             else:
                 await store.finish_request(request_id, "DONE", dumps(result))
-        return len(pending)
 
     async def _apply_request(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
         if kind == "start":
@@ -653,7 +787,9 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             if record is not None and (known is None or known.definition != record.definition):
                 # Created or changed by the command line while this runtime runs.
                 self._remember(record, load_definition(record.definition, machine_type=record.type))
-            started = await self.start_execution(arn, body.get("input"), name=body.get("name"))
+            started = await self._start(
+                arn, body.get("input"), name=body.get("name"), parent=body.get("parentExecutionArn")
+            )
             return {"executionArn": started.execution_arn, "startDate": started.start_date}
         if kind == "stop":
             stopped = await self.stop_execution(
@@ -705,6 +841,16 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         record = await self.create_state_machine(machine_name, text, type=type)
         started = await self.start_execution(record.arn, input)
         return await self.wait_for_execution(started.execution_arn, timeout=timeout)
+
+
+def _postgres_store(store: EventStore) -> PostgresStore | None:
+    """The PostgreSQL store under ``store`` (an ``ExpressStore`` wraps it), if it is one;
+    without importing asyncpg when no PostgreSQL store was opened."""
+    postgres = sys.modules.get("runtime.store.postgres")
+    backing = store.backing if isinstance(store, ExpressStore) else store
+    if postgres is not None and isinstance(backing, postgres.PostgresStore):
+        return cast("PostgresStore", backing)
+    return None
 
 
 @final

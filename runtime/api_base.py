@@ -9,10 +9,15 @@ store's protocol.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from runtime.engine.clock import Clock
 from runtime.engine.scheduler import Engine
 from runtime.store.base import EventStore
-from runtime.store.express import ExpressStore
+from runtime.store.express import ExpressStore, is_express
+
+if TYPE_CHECKING:
+    from runtime.api_cluster import ClusterLink
 
 
 class RuntimeBase:
@@ -23,6 +28,8 @@ class RuntimeBase:
     account: str
     _store: EventStore | None
     _engine: Engine | None
+    _cluster: ClusterLink | None
+    """The cluster membership when the store is a shared PostgreSQL database."""
 
     @property
     def store(self) -> EventStore:
@@ -44,3 +51,23 @@ class RuntimeBase:
         if self._engine is None:
             raise RuntimeError("use 'async with Runtime(...)' first")
         return self._engine
+
+    def _owns(self, execution_arn: str) -> bool:
+        """True if this process runs execution ``execution_arn``: always, but in a cluster
+        only while it holds the execution's partition (EXPRESS executions run where they
+        were started)."""
+        cluster = self._cluster
+        return cluster is None or cluster.owns(execution_arn) or is_express(execution_arn)
+
+    def _elsewhere(self, execution_arn: str) -> bool:
+        """True if another member of the cluster runs execution ``execution_arn``."""
+        return not self._owns(execution_arn)
+
+    async def _ask(
+        self, kind: str, body: dict[str, Any], execution_arn: str, created: float
+    ) -> Any:
+        """Have the member that owns ``execution_arn`` apply request ``kind``; its result."""
+        cluster = self._cluster
+        if cluster is None:
+            raise RuntimeError("not a member of a cluster")
+        return await cluster.ask(kind, body, execution_arn, created)

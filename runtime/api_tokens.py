@@ -50,6 +50,9 @@ class TaskTokenVerbs(RuntimeBase):
         text = json_text(output, "Invalid output")
         if len(text.encode()) > MAX_INPUT_BYTES:
             raise InvalidExecutionInput("Task output exceeds the 256 KiB limit")
+        body = {"taskToken": task_token, "output": msgspec.json.decode(text)}
+        if await self._answered_elsewhere("send-task-success", body):
+            return
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
         await self._settle_answer(live, frame)
@@ -62,6 +65,9 @@ class TaskTokenVerbs(RuntimeBase):
         Raises:
             InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
         """
+        body = {"taskToken": task_token, "error": error, "cause": cause}
+        if await self._answered_elsewhere("send-task-failure", body):
+            return
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "failed", None, error, cause)
         await self._settle_answer(live, frame)
@@ -80,11 +86,22 @@ class TaskTokenVerbs(RuntimeBase):
         Raises:
             InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
         """
+        if await self._answered_elsewhere("send-task-heartbeat", {"taskToken": task_token}):
+            return
         live, frame = await self._waiting_task(task_token)
         arn = live.record.execution_arn
         # Stored, so that a restarted runtime counts HeartbeatSeconds from this heartbeat.
         await self._log.put_heartbeat(arn, frame.id, self.clock.now())
         self.engine.heartbeat(arn, frame.id)
+
+    async def _answered_elsewhere(self, kind: str, body: dict[str, JSON]) -> bool:
+        """In a cluster, hand an answer for a Task another member runs to that member (the
+        owner of the token's execution); True once it has applied it."""
+        parsed = parse_task_token(str(body["taskToken"]))
+        if parsed is None or not self._elsewhere(parsed[0]):
+            return False
+        await self._ask(kind, body, parsed[0], self.clock.now())
+        return True
 
     def _answer(
         self,

@@ -22,6 +22,7 @@ Two families live here and never mix:
       ├── ExecutionNotRedrivable
       ├── ActivityDoesNotExist
       ├── ConcurrencyConflict        (an append lost an optimistic-concurrency race)
+      ├── StoreLocked                (another runtime runs on this SQLite file)
       ├── NondeterminismError        (replay diverged from a recorded history)
       └── InternalError              (a bug in Statemill)
 
@@ -57,11 +58,13 @@ __all__ = [
     "InvalidName",
     "InvalidToken",
     "NondeterminismError",
+    "PartitionLost",
     "StateMachineAlreadyExists",
     "StateMachineDoesNotExist",
     "StateMachineQuarantined",
     "StatemillError",
     "StatesError",
+    "StoreLocked",
     "TaskDoesNotExist",
     "TaskFailed",
     "TaskTimedOut",
@@ -160,6 +163,21 @@ class TaskTimedOut(StatemillError):
 
 class ConcurrencyConflict(StatemillError):
     """An append found the sequence number already taken: another writer won the race."""
+
+
+class PartitionLost(ConcurrencyConflict):
+    """A write was refused because this process no longer holds the lease of a partition it
+    touches (PostgreSQL scale-out): another member took it over; nothing was written."""
+
+    def __init__(self, message: str, partitions: frozenset[int] = frozenset()) -> None:
+        super().__init__(message)
+        self.partitions = partitions
+
+
+class StoreLocked(StatemillError):
+    """A ``Runtime`` refused to open a SQLite file that another runtime (in this process or
+    another) is running; the message names the holder: pid, host, and since when. Not an AWS
+    error: one SQLite file has one writer (``runtime.store.holder``)."""
 
 
 class NondeterminismError(StatemillError):

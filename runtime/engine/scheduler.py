@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, final
 
@@ -90,6 +90,8 @@ class _AfterCommit:
 
     def set_result(self, _: None, /) -> None:
         self.live.committing = False
+        if not self.engine.holds_live(self.live):
+            return  # released while its commit was under way: the new owner acts on it
         try:
             self.engine._after_commit(self.live, self.tasks, self.wake_at)
         except Exception:
@@ -99,8 +101,14 @@ class _AfterCommit:
             self.engine._spawn_rebuild(self.live)
 
     def set_exception(self, exc: BaseException, /) -> None:
-        log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
         self.live.committing = False
+        engine, arn = self.engine, self.live.record.execution_arn
+        if not engine.holds_live(self.live):
+            return  # released meanwhile (its partition moved to another member): not ours
+        if not engine.owns(arn):
+            engine.release([arn])  # fenced (PartitionLost): the new owner runs it
+            return
+        log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
         self.engine._spawn_rebuild(self.live)
 
 
@@ -198,6 +206,9 @@ class Engine:
         an ``asyncio.Event``: one object and one call fewer per waited execution)."""
         self._settle_waiters: dict[str, asyncio.Event] = {}
         self._tg: TaskGroup | None = None
+        self.owns: Callable[[str], bool] = _everything
+        """Whether this engine may run an execution (scale-out: its partition is leased to
+        this process; ``runtime.cluster``). Always true for a single process."""
         self.beats = Heartbeats()
         """The last SendTaskHeartbeat of each waiting token Task (not an AWS history event)."""
 
@@ -278,6 +289,8 @@ class Engine:
         """Hold ``live`` in memory and start it moving (a redriven execution too: it is no
         longer among the recently ended)."""
         arn = live.record.execution_arn
+        if not self.owns(arn):
+            return  # its partition moved on while it was created: the new owner loads it
         self.recent.forget(arn)
         self.live[arn] = live
         self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
@@ -321,6 +334,33 @@ class Engine:
     def holds(self, arn: str) -> bool:
         """True while execution ``arn`` is open in this engine (in memory or parked)."""
         return arn in self.live or arn in self.parked
+
+    def holds_live(self, live: Live) -> bool:
+        """True while ``live`` is the execution this engine holds in memory for its arn."""
+        return self.live.get(live.record.execution_arn) is live
+
+    def release(self, arns: list[str]) -> None:
+        """Let go of executions ``arns`` without a write (their partition moved to another
+        member, which folds them from the store): their handler calls are cancelled, their
+        timers and answers dropped, and whoever waits on them here is woken to look again."""
+        for arn in arns:
+            live = self.live.pop(arn, None)
+            self.parked.pop(arn, None)
+            if live is not None:
+                live.inbox.clear()
+                for running in live.running.values():
+                    running.cancel()
+                live.timer_at = None
+                self.ready.leave_cut(arn)
+            self.beats.forget(arn)
+            for waiter in self._waiters.pop(arn, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+            settle = self._settle_waiters.pop(arn, None)
+            if settle is not None:
+                settle.set()
+        if arns:
+            self.admission_control.space_freed()
 
     def record_of(self, arn: str) -> ExecutionRecord | None:
         """The record of execution ``arn`` if it is in memory or ended recently (no store
@@ -524,7 +564,8 @@ class Engine:
         self.admission_control.space_freed()
 
     async def wait(self, arn: str) -> None:
-        """Return once execution ``arn`` (run by this engine) has ended."""
+        """Return once execution ``arn`` (run by this engine) has ended or been released
+        (:meth:`release`); at once if this engine does not hold it."""
         if arn in self.live or arn in self.parked:
             waiter = asyncio.get_running_loop().create_future()
             waiters = self._waiters.get(arn)
@@ -620,6 +661,11 @@ class Engine:
                 log.exception("engine.rebuild_failed", execution=arn, retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if not self.holds_live(live):
+            return  # released while it was read back: the new owner runs it
+        if not self.owns(arn):
+            self.release([arn])
+            return
         live.state = state
         live.seq = state.last_event_id
         self.ready.leave_cut(arn)  # rare (a failed decision): leave the cut lane, queue afresh
@@ -704,6 +750,10 @@ class Engine:
         self.submit(
             arn, StopRequested(now=self.clock.now(), error=error, cause=cause, seed=self.seed())
         )
+
+
+def _everything(_: str) -> bool:
+    return True
 
 
 async def _logged(work: Coroutine[Any, Any, Any]) -> None:

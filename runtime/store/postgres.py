@@ -71,6 +71,7 @@ from runtime.store.base import (
     merge_appends,
     state_machine_from_row,
 )
+from runtime.store.express import is_express
 
 __all__ = [
     "MIGRATIONS",
@@ -183,7 +184,40 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX schedules_by_group ON schedules (group_name, name)",
     ),
+    (
+        # Version 3 (issue 12): members, partition leases (the epoch is the fencing token),
+        # and the partition a request is for (applied by that partition's owner). Times are
+        # the database server's clock, so members on machines with skewed clocks agree.
+        """CREATE TABLE members (
+            member_id text COLLATE "C" PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            started timestamptz NOT NULL DEFAULT now(),
+            expires timestamptz NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            partition integer PRIMARY KEY,
+            owner text COLLATE "C",
+            epoch bigint NOT NULL DEFAULT 0,
+            expires timestamptz NOT NULL DEFAULT '-infinity'
+        )""",
+        f"INSERT INTO leases (partition) SELECT generate_series(0, {PARTITIONS - 1})",
+        "ALTER TABLE requests ADD COLUMN partition integer NOT NULL DEFAULT 0",
+        "CREATE INDEX requests_pending_by_partition ON requests (partition, id) "
+        "WHERE status = 'PENDING'",
+        "CREATE INDEX executions_open_by_partition ON executions (partition) "
+        "WHERE status = 'RUNNING'",
+    ),
 )
+
+#: The channel ``add_request`` notifies (payload: the partition): a wake-up hint for the
+#: partition's owner, never needed for correctness (owners also poll).
+REQUESTS_CHANNEL: Final = "statemill_requests"
+
+#: Set on every connection. A process paused (SIGSTOP) or cut off inside a transaction holds
+#: its row locks, among them the lease rows its append guard locks ``FOR SHARE``: the server
+#: ends such a session after this long, so a takeover never waits for a stale owner.
+_SESSION_SETTINGS: Final = {"idle_in_transaction_session_timeout": "5s"}
 
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -245,6 +279,16 @@ WITH bumped AS (
 )
 SELECT count(*) FROM updated
 """
+
+
+def _fenced_arns(arns: Iterable[str]) -> list[int]:
+    """The partitions a write of ``arns`` must hold: EXPRESS executions are written only by
+    the process that started them, so they are not fenced."""
+    return [partition_of(arn) for arn in arns if not is_express(arn)]
+
+
+def _fenced(records: Iterable[ExecutionRecord]) -> list[int]:
+    return _fenced_arns(record.execution_arn for record in records)
 
 
 class AppendGuard(Protocol):
@@ -320,6 +364,9 @@ class PostgresStore:
         self._pool = pool
         self._guard = guard
         self._closed = False
+        self._dsn: str | None = None
+        self.schema: str | None = None
+        """The PostgreSQL schema holding the tables (None: the connection's search_path)."""
 
     @classmethod
     @asynccontextmanager
@@ -345,11 +392,15 @@ class PostgresStore:
             raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, not {pool_size}")
-        settings = {} if schema is None else {"search_path": schema}
+        settings = dict(_SESSION_SETTINGS)
+        if schema is not None:
+            settings["search_path"] = schema
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_size, server_settings=settings
         )
         store = cls(pool, guard=guard)
+        store._dsn = dsn
+        store.schema = schema
         try:
             await store.migrate(schema)
             yield store
@@ -397,6 +448,21 @@ class PostgresStore:
         """The applied migration versions, in order (for tests and diagnostics)."""
         rows = await self._pool.fetch("SELECT version FROM schema_version ORDER BY version")
         return [int(row[0]) for row in rows]
+
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (for the lease table of ``runtime.cluster``, which shares it)."""
+        return self._pool
+
+    @property
+    def dsn(self) -> str | None:
+        """The connection URI this store was opened with (None if built from a pool)."""
+        return self._dsn
+
+    def fence(self, guard: AppendGuard | None) -> None:
+        """Run ``guard`` inside every later write transaction of executions (see
+        :class:`AppendGuard`); None removes it."""
+        self._guard = guard
 
     async def close(self) -> None:
         if self._closed:
@@ -472,7 +538,7 @@ class PostgresStore:
             records.add(record, len(events))
             rows.add(record.execution_arn, events)
         try:
-            async with self._write(records.arrays[1]) as conn:
+            async with self._write(_fenced(record for record, _ in items)) as conn:
                 await conn.execute(_CREATE, *rows.arrays, *records.arrays)
         except asyncpg.UniqueViolationError as exc:
             arns = sorted(record.execution_arn for record, _ in items)
@@ -501,7 +567,7 @@ class PostgresStore:
                 replaces.add(rec, end)
                 replace_expected.append(expected)
         try:
-            async with self._write(map(partition_of, merged)) as conn:
+            async with self._write(_fenced_arns(merged)) as conn:
                 updated = await conn.fetchval(
                     _APPEND, *rows.arrays, *replaces.arrays, *bumps, replace_expected
                 )
@@ -601,6 +667,14 @@ class PostgresStore:
 
     async def open_executions(self) -> list[ExecutionRecord]:
         return await self._executions("WHERE status = 'RUNNING' ORDER BY start_date, execution_arn")
+
+    async def open_executions_in(self, partitions: Iterable[int]) -> list[ExecutionRecord]:
+        """The RUNNING executions of ``partitions`` (what a member takes over with a lease)."""
+        return await self._executions(
+            "WHERE status = 'RUNNING' AND partition = ANY($1::int[]) "
+            "ORDER BY start_date, execution_arn",
+            list(partitions),
+        )
 
     async def _executions(self, clause: str, *params: Any) -> list[ExecutionRecord]:
         rows = await self._pool.fetch(f"{_SELECT_EXECUTIONS} {clause}", *params)
@@ -774,23 +848,41 @@ class PostgresStore:
 
     # -- operators' requests (not part of the EventStore protocol; as SqliteStore's) ---------
 
-    async def add_request(self, kind: str, payload: str, created: float) -> int:
-        """Record an operator's request (``payload`` is JSON text); returns its id."""
-        request_id = await self._pool.fetchval(
-            "INSERT INTO requests (kind, payload, created) VALUES ($1, $2, $3) RETURNING id",
-            kind,
-            payload,
-            created,
-        )
+    async def add_request(self, kind: str, payload: str, created: float, partition: int = 0) -> int:
+        """Record a request (``payload`` is JSON text) for the owner of ``partition`` (the
+        partition of the execution it is about; 0 when it names none yet, e.g. a start without
+        a name: the owner of partition 0 applies it) and notify :data:`REQUESTS_CHANNEL`;
+        returns its id."""
+        async with self._write() as conn:
+            request_id = await conn.fetchval(
+                "INSERT INTO requests (kind, payload, created, partition) "
+                "VALUES ($1, $2, $3, $4) RETURNING id",
+                kind,
+                payload,
+                created,
+                partition,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", REQUESTS_CHANNEL, str(partition))
         return int(request_id)
 
-    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
-        """The oldest ``PENDING`` requests: (id, kind, payload, created)."""
-        rows = await self._pool.fetch(
-            "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
-            "ORDER BY id LIMIT $1",
-            limit,
-        )
+    async def pending_requests(
+        self, limit: int = 100, partitions: Iterable[int] | None = None
+    ) -> list[tuple[int, str, str, float]]:
+        """The oldest ``PENDING`` requests (of ``partitions`` only, when given): (id, kind,
+        payload, created)."""
+        if partitions is None:
+            rows = await self._pool.fetch(
+                "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
+                "ORDER BY id LIMIT $1",
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
+                "AND partition = ANY($2::int[]) ORDER BY id LIMIT $1",
+                limit,
+                list(partitions),
+            )
         return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     async def finish_request(self, request_id: int, status: str, result: str) -> None:

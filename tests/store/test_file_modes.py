@@ -46,9 +46,15 @@ async def test_a_new_store_and_its_wal_and_shm_files_are_0600(tmp_path: Path, um
     async with Runtime(str(db)) as runtime:
         done = await runtime.run(PASS_MACHINE, {"secret": "token"}, timeout=30)
         assert done.status == "SUCCEEDED"
-        # While the runtime has the file open, SQLite keeps its WAL and shared-memory files.
+        # While the runtime has the file open, SQLite keeps its WAL and shared-memory files;
+        # the runtime's one-writer lock (runtime.store.holder) stands beside them.
         found = modes(tmp_path)
-    assert found == {"statemill.db": 0o600, "statemill.db-wal": 0o600, "statemill.db-shm": 0o600}
+    assert found == {
+        "statemill.db": 0o600,
+        "statemill.db-wal": 0o600,
+        "statemill.db-shm": 0o600,
+        "statemill.db.lock": 0o600,
+    }
 
 
 async def test_the_store_alone_creates_0600_files(tmp_path: Path, umask: int) -> None:

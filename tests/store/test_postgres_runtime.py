@@ -87,7 +87,9 @@ async def test_runtime_opens_a_postgresql_dsn_and_applies_requests(postgres_dsn:
     """``Runtime(store="postgresql://...")`` opens the store itself (the database's default
     schema, used by no other test), and an operator's request recorded in it is applied."""
     calls.clear()
-    async with Runtime(postgres_dsn, handlers={"Double": double}, virtual_time=True) as rt:
+    async with Runtime(
+        postgres_dsn, handlers={"Double": double}, virtual_time=True, request_poll_interval=None
+    ) as rt:  # no poll: this test applies the request itself
         assert isinstance(rt.store, PostgresStore)
         machine = await rt.create_state_machine("FromDsn", MACHINE)
         request_id = await rt.store.add_request(

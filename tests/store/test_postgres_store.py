@@ -25,6 +25,8 @@ TABLES = {
     "heartbeats",
     "requests",
     "schedules",  # version 2 (issue 14)
+    "members",  # version 3 (issue 12)
+    "leases",
     "schema_version",
     "settings",
     "state_machines",
@@ -61,15 +63,23 @@ async def test_migrates_an_empty_database_once(postgres_dsn: str, postgres_schem
         assert await store.schema_versions() == list(range(1, SCHEMA_VERSION + 1))
 
 
-async def test_a_version_1_database_gains_schedules(
+async def test_a_version_1_database_gains_schedules_and_leases(
     postgres_dsn: str, postgres_schema: str
 ) -> None:
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         await store.put_activity(ActivityRecord(arn="arn:act", name="act", creation_date=1.0))
-    await _sql(postgres_dsn, postgres_schema, "DROP TABLE schedules")
-    await _sql(postgres_dsn, postgres_schema, "DELETE FROM schema_version WHERE version = 2")
+    # Back to what version 1 wrote: versions 2 and 3 are applied again on open.
+    for statement in (
+        "DROP TABLE schedules",
+        "DROP TABLE members",
+        "DROP TABLE leases",
+        "ALTER TABLE requests DROP COLUMN partition",
+        "DROP INDEX executions_open_by_partition",
+        "DELETE FROM schema_version WHERE version >= 2",
+    ):
+        await _sql(postgres_dsn, postgres_schema, statement)
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
-        assert await store.schema_versions() == [1, 2] == list(range(1, SCHEMA_VERSION + 1))
+        assert await store.schema_versions() == [1, 2, 3] == list(range(1, SCHEMA_VERSION + 1))
         assert [a.arn for a in await store.list_activities()] == ["arn:act"]
         assert await store.list_schedules() == []
 
@@ -229,17 +239,8 @@ async def test_guard_runs_inside_the_write_transaction(
 ) -> None:
     fence = Fence(epoch=1)
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema, guard=fence) as store:
-        await _sql(
-            postgres_dsn,
-            postgres_schema,
-            "CREATE TABLE leases (partition integer PRIMARY KEY, epoch bigint NOT NULL)",
-        )
-        await _sql(
-            postgres_dsn,
-            postgres_schema,
-            "INSERT INTO leases SELECT p, 1 FROM generate_series(0, $1 - 1) AS p",
-            PARTITIONS,
-        )
+        # The leases table of version 3, every partition at epoch 1.
+        await _sql(postgres_dsn, postgres_schema, "UPDATE leases SET epoch = 1")
         a, b = arn("a"), arn("b")
         await store.create_executions([(record("a"), events(1, 1)), (record("b"), events(1, 1))])
         assert fence.seen == [frozenset({partition_of(a), partition_of(b)})]

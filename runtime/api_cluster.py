@@ -1,0 +1,222 @@
+"""A ``Runtime`` on a shared PostgreSQL store: a member of the cluster, and its requests.
+
+Opened by ``Runtime`` when its store is a ``PostgresStore``. The process becomes a
+:class:`~runtime.cluster.member.Member` holding leases on a share of the partitions; the engine
+runs the executions of those partitions only (``Engine.owns``) and every write is fenced by the
+member. When partitions are gained, their open executions are folded from the store, their
+pending requests applied, and they are woken (timers that fell due meanwhile fire at once,
+handler calls they owe are re-issued with the same idempotency key); when partitions are lost,
+their executions are dropped from memory.
+
+A verb about an execution this process does not own (start, stop, redrive, a task-token answer)
+is recorded as a request for the owner of its partition (:meth:`ClusterLink.ask`), which
+applies it and records the result; the asker waits for that result. A notification on
+``REQUESTS_CHANNEL`` wakes the owners at once; correctness never depends on it (the owners
+poll every ``request_poll_interval``, and askers poll the result with a back-off). Waiting for
+an execution run elsewhere polls its record.
+
+Imports the cluster member, the PostgreSQL store and the errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Final, Protocol, final
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import msgspec
+import structlog
+
+from runtime import errors
+from runtime.cluster.member import Member, MemberHooks
+from runtime.definition.model import StateMachine
+from runtime.engine.scheduler import Engine
+from runtime.store.base import ExecutionRecord, StateMachineRecord
+from runtime.store.postgres import REQUESTS_CHANNEL, PostgresStore, partition_of
+
+__all__ = ["ClusterLink", "ClusterRuntime"]
+
+JSON = Any
+log = structlog.get_logger("statemill.cluster")
+
+#: How long an asker waits for the owner's answer to a request: several lease lifetimes (the
+#: owner may die and its partition be taken over meanwhile), then ``TimeoutError``.
+_ASK_TTLS: Final = 6
+_ASK_SLACK: Final = 30.0
+
+
+class ClusterRuntime(Protocol):
+    """What the link needs of its ``Runtime``."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def machines_for_recovery(self) -> dict[str, StateMachine]: ...
+
+    async def machine_record(self, arn: str) -> StateMachineRecord | None: ...
+
+    async def apply_requests(self, partitions: frozenset[int] | None = None) -> int: ...
+
+
+@final
+class ClusterLink:
+    """One runtime's membership, partition hooks and requests to other members."""
+
+    def __init__(self, runtime: ClusterRuntime, store: PostgresStore, *, lease_ttl: float) -> None:
+        self._runtime = runtime
+        self._store = store
+        self.member = Member(
+            store, MemberHooks(gained=self._gained, lost=self._lost), lease_ttl=lease_ttl
+        )
+        self.requests_posted = anyio.Event()
+        """Set when a notification says a request was recorded (a wake-up hint)."""
+        self._listener: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def join(self) -> None:
+        """Fence the store's writes, register, and take a first share of the partitions (the
+        runtime has pointed ``Engine.owns`` at :meth:`owns` first)."""
+        self._store.fence(self.member)
+        await self.member.join()
+
+    async def run(self) -> None:
+        """The member's rounds and the notification listener, until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.member.run)
+            tg.start_soon(self._listen)
+
+    async def leave(self) -> None:
+        """Hand the partitions over (the engine has stopped: nothing more is written)."""
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self.member.leave()
+        except Exception:  # the database is gone: the leases expire on their own
+            log.exception("cluster.leave_failed", member=self.member.member_id)
+        finally:
+            self._store.fence(None)
+            if self._listener is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._listener.close()
+
+    async def _listen(self) -> None:
+        """Keep a connection listening on ``REQUESTS_CHANNEL`` (reconnecting when it drops)."""
+        dsn = self._store.dsn
+        if dsn is None:
+            return
+        while True:
+            closed = anyio.Event()
+            try:
+                self._listener = await asyncpg.connect(dsn)
+                self._listener.add_termination_listener(lambda _conn, ended=closed: ended.set())
+                await self._listener.add_listener(REQUESTS_CHANNEL, self._notified)
+                await closed.wait()
+            except Exception:
+                log.warning("cluster.listen_failed", member=self.member.member_id)
+            finally:
+                if self._listener is not None and not self._listener.is_closed():
+                    await self._listener.close()
+            await anyio.sleep(1.0)
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.isdigit() and self.member.owns_partition(int(payload)):
+            self.requests_posted.set()
+
+    async def wait_for_requests(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, less if a request for this member is notified."""
+        with anyio.move_on_after(seconds):
+            await self.requests_posted.wait()
+        self.requests_posted = anyio.Event()
+
+    # -- partitions coming and going --------------------------------------------------------
+
+    async def _gained(self, partitions: frozenset[int]) -> None:
+        """Fold the open executions of ``partitions``, apply their requests, wake them."""
+        runtime, engine = self._runtime, self._runtime.engine
+        records = await self._store.open_executions_in(partitions)
+        mine = [r for r in records if not engine.holds(r.execution_arn)]
+        await self._know_machines(mine)
+        recovered = await engine.recover(mine, runtime.machines_for_recovery())
+        beats = await self._store.heartbeats(recovered)
+        engine.restore_heartbeats(beats)
+        await runtime.apply_requests(partitions)
+        engine.wake(recovered)
+
+    async def _know_machines(self, records: list[ExecutionRecord]) -> None:
+        """Load the state machines of ``records`` created by other members since this one
+        opened."""
+        known = self._runtime.machines_for_recovery()
+        for arn in {r.state_machine_arn for r in records} - set(known):
+            await self._runtime.machine_record(arn)
+
+    def _lost(self, partitions: frozenset[int]) -> None:
+        engine = self._runtime.engine
+        held = [*engine.live, *engine.parked]
+        engine.release([arn for arn in held if partition_of(arn) in partitions])
+
+    # -- asking the owner -------------------------------------------------------------------
+
+    def owns(self, execution_arn: str) -> bool:
+        return self.member.owns(execution_arn)
+
+    async def pending_requests(
+        self, partitions: frozenset[int]
+    ) -> list[tuple[int, str, str, float]]:
+        """The pending requests for ``partitions`` (held by this member), oldest first."""
+        if not partitions:
+            return []
+        return await self._store.pending_requests(partitions=partitions)
+
+    async def ask(
+        self, kind: str, body: dict[str, JSON], execution_arn: str, created: float
+    ) -> JSON:
+        """Record request ``kind`` for the owner of ``execution_arn``'s partition and return
+        its result, raising the error it failed with (``TimeoutError`` if no owner answers
+        within several lease lifetimes). ``created``: the runtime clock's now (an answer
+        recorded after its Task's deadline gets TaskTimedOut, as on the owner)."""
+        store = self._store
+        request_id = await store.add_request(
+            kind, msgspec.json.encode(body).decode(), created, partition_of(execution_arn)
+        )
+        limit = _ASK_TTLS * self.member.lease_ttl + _ASK_SLACK
+        delay = 0.002
+        with anyio.fail_after(limit):
+            while True:
+                found = await store.get_request(request_id)
+                if found is not None and found[1] != "PENDING":
+                    _, status, result = found
+                    value = None if result is None else msgspec.json.decode(result)
+                    if status == "FAILED":
+                        raise _error_of(value)
+                    return value
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    async def wait_elsewhere(
+        self, execution_arn: str, still_elsewhere: Callable[[], bool], timeout: float | None
+    ) -> None:
+        """Wait until execution ``execution_arn`` (run by another member) has ended, or until
+        ``still_elsewhere`` says this process took it over."""
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        delay = 0.01
+        while still_elsewhere():
+            record = await self._store.get_execution(execution_arn)
+            if record is None or record.status != "RUNNING":
+                return
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                raise TimeoutError(f"execution {execution_arn} is still running")
+            await anyio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.5)
+
+
+def _error_of(value: JSON) -> Exception:
+    """The exception a request failed with (by its recorded class name), as the owner raised."""
+    name = value.get("error") if isinstance(value, dict) else None
+    message = value.get("message", "") if isinstance(value, dict) else str(value)
+    kind = getattr(errors, name, None) if isinstance(name, str) else None
+    if isinstance(kind, type) and issubclass(kind, errors.StatemillError):
+        return kind(message)
+    return errors.StatemillError(f"{name}: {message}")
