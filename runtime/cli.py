@@ -9,8 +9,14 @@ stderr, never stdout (:mod:`runtime.observability`; ``--log-level``, ``--log-for
 codes: 0 when the command did its job (``run``: whatever the execution's status), 1 when
 ``validate`` finds the definition invalid, ``replay --check`` a divergence or a request waited
 for (``--wait``) failed (``bench``: an invariant failed), 2 for bad usage, an unreadable file,
-input that is not JSON or a ``StatemillError``, with one line on stderr. The store-reading
-commands never start a runtime, which would resume the executions they find.
+input that is not JSON or a ``StatemillError``, 3 when the store cannot be opened (a missing
+store for a command that only reads, a missing folder, a file that is not a SQLite database or
+is damaged, a schema newer than this code, a store another runtime holds, a PostgreSQL server
+that cannot be reached), with one line on stderr; ``--debug`` shows the traceback instead. The
+store-reading commands never start a runtime, which would resume the executions they find.
+Every ``--store`` is opened by :func:`runtime.tools.stores.open_store`: a SQLite path or a
+``postgresql://`` URL (``?schema=NAME``), and ``memory`` where it means something (``run``,
+``serve``).
 
 A fast start (issue 16): this module imports only the standard library and ``runtime.errors``
 at the top; each command imports the tools and runtime parts it uses.
@@ -35,7 +41,7 @@ from runtime import observability
 from runtime.errors import InvalidDefinition, StatemillError
 
 if TYPE_CHECKING:
-    from runtime import HandlerRegistry, HistoryEvent, SqliteStore
+    from runtime import EventStore, HandlerRegistry, HistoryEvent
     from runtime.definition.model import StateMachine
 
 __all__ = ["COMMANDS", "main"]
@@ -45,10 +51,26 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
-#: Exit codes.
+#: Exit codes (the epilog of ``statemill --help`` and the README's "Command line" list them).
 EXIT_OK: Final = 0
 EXIT_INVALID: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_STORE: Final = 3
+
+EPILOG: Final = """\
+--store takes a SQLite file (PATH.db), a PostgreSQL URL (postgresql://user@host:port/db, with
+?schema=NAME for the tables' schema) or, for run and serve, memory. Only run, worker, serve,
+import and start --definition create a SQLite file that does not exist.
+
+exit codes:
+  0  the command did its job (run: whatever the execution's status)
+  1  validate: invalid definition; replay --check: a divergence; --wait: the request FAILED;
+     bench: an invariant failed
+  2  bad usage, an unreadable file, input that is not JSON, or an API error (one line on stderr)
+  3  the store cannot be opened: no such store (for a command that only reads), no such folder,
+     not a SQLite file or a damaged one, a schema newer than this Statemill, held by another
+     runtime, or a PostgreSQL server that cannot be reached or refuses the login
+--debug prints the traceback of an error instead of its one line."""
 
 #: Default store of ``run``: SQLite is the default for anything that is not a test (DESIGN.md).
 DEFAULT_STORE: Final = "statemill.db"
@@ -100,7 +122,9 @@ def command(
     return lambda run: Command(name, args, run, runs_work)
 
 
-STORE: Final = arg("--store", metavar="PATH.db", required=True, help="SQLite store file")
+STORE_HELP: Final = "SQLite file or postgresql:// URL (see statemill --help)"
+RUN_STORE_HELP: Final = f"SQLite file, postgresql:// URL or memory (default: {DEFAULT_STORE})"
+STORE: Final = arg("--store", metavar="STORE", required=True, help=STORE_HELP)
 EXECUTION: Final = arg("execution", metavar="EXECUTION_ARN", help="the execution")
 DEFINITION: Final = arg("definition", metavar="DEFINITION", help="definition file (or @FILE)")
 INPUT: Final = arg("--input", metavar="JSON|@FILE", default="{}", help="execution input")
@@ -136,6 +160,12 @@ def _options_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help=f"log format on stderr (default: ${observability.FORMAT_VARIABLE}, else console)",
     )
+    options.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the traceback of an error instead of its one line",
+    )
     return options
 
 
@@ -163,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="statemill",
         description="Run and check Amazon States Language state machines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[options],
     )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
@@ -192,22 +224,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:
-        if not _is_reported(exc):
+    except Exception as raised:
+        error = _single(raised)
+        if not _is_reported(error) or getattr(args, "debug", False):
             raise
-        named = isinstance(exc, StatemillError) and not isinstance(exc, InvalidDefinition)
-        message = f"{type(exc).__name__}: {exc}" if named else str(exc)
+        named = isinstance(error, StatemillError) and not isinstance(error, InvalidDefinition)
+        message = f"{type(error).__name__}: {error}" if named else str(error)
         print(f"statemill {chosen.name}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_STORE if _is_store_error(error) else EXIT_USAGE
+
+
+def _single(exc: Exception) -> Exception:
+    """The one exception inside nested single-exception groups (a runtime's task group wraps
+    what its body raises), else ``exc``."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _is_reported(exc: BaseException) -> bool:
     """An error a user gets as one line (not a traceback): bad usage, a ``StatemillError``, a
-    handlers module that does not load."""
-    if isinstance(exc, (UsageError, StatemillError)):
+    store that cannot be opened, a handlers module that does not load."""
+    if isinstance(exc, (UsageError, StatemillError)) or _is_store_error(exc):
         return True
     handler_modules = sys.modules.get("runtime.tools.handler_modules")
     return handler_modules is not None and isinstance(exc, handler_modules.HandlerModuleError)
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    """The store cannot be opened (exit 3): ``StoreUnavailable`` from the opener, or the
+    runtime's ``StoreLocked`` (another runtime holds the store)."""
+    stores = sys.modules.get("runtime.tools.stores")
+    if stores is not None and isinstance(exc, stores.StoreUnavailable):
+        return True
+    # Looked up by name: ``StoreLocked`` is the runtime's error for a held store (issue 12).
+    locked = getattr(sys.modules["runtime.errors"], "StoreLocked", None)
+    return isinstance(locked, type) and isinstance(exc, locked)
 
 
 # -- running a definition -------------------------------------------------------------------------
@@ -238,7 +290,7 @@ def _validate(args: argparse.Namespace) -> int:
     TYPE,
     arg("--name", metavar="NAME", help="state machine name (default: sm-<hash of definition>)"),
     arg("--history", action="store_true", help="include the execution's history events"),
-    arg("--store", metavar="memory|PATH.db", default=DEFAULT_STORE, help="or memory: keep nothing"),
+    arg("--store", metavar="STORE", default=DEFAULT_STORE, help=RUN_STORE_HELP),
     arg("--virtual-time", action="store_true", help="Wait states and retries take no real time"),
     runs_work=True,
 )
@@ -321,7 +373,7 @@ def _history(args: argparse.Namespace) -> int:
 
 @command(
     "replay",
-    arg("--store", metavar="PATH.db", help="SQLite store file"),
+    arg("--store", metavar="STORE", help=STORE_HELP),
     arg("--execution", metavar="ARN", help="execution in --store"),
     arg("--state-machine", metavar="ARN", help="with --check: every execution of this machine"),
     arg("--definition", metavar="FILE", help="definition of the --history file"),
@@ -442,7 +494,7 @@ def _import(args: argparse.Namespace) -> int:
     "graph",
     DEFINITION,
     arg("--execution", metavar="ARN", help="colour by this execution"),
-    arg("--store", metavar="PATH.db", help="SQLite store of --execution"),
+    arg("--store", metavar="STORE", help="store of --execution: " + STORE_HELP),
     arg("--format", choices=("mermaid", "dot", "svg", "svg-basic"), default="mermaid"),
 )
 def _graph(args: argparse.Namespace) -> int:
@@ -522,7 +574,7 @@ def _start(args: argparse.Namespace) -> int:
 
     if (args.state_machine is None) == (args.definition is None):
         raise UsageError("give one of --state-machine ARN or --definition FILE")
-    store = _existing_store(args.store) if args.state_machine else args.store
+    store = args.store
     execution_input = _parse_input(args.input)
     machine_arn = args.state_machine
     if args.definition:
@@ -542,8 +594,7 @@ def _describe(args: argparse.Namespace) -> int:
     """
     from runtime.tools import operations
 
-    path = _existing_store(args.store)
-    _print_json(_run_async(operations.describe, path, args.execution))
+    _print_json(_run_async(operations.describe, args.store, args.execution))
     return EXIT_OK
 
 
@@ -563,7 +614,7 @@ def _list(args: argparse.Namespace) -> int:
     """
     from runtime.tools import operations
 
-    path, machine, status = _existing_store(args.store), args.state_machine, args.status
+    path, machine, status = args.store, args.state_machine, args.status
     found = _run_async(operations.list_executions, path, machine, status, args.max_results)
     if args.format == "json":
         _print_json({"executions": found})
@@ -591,7 +642,7 @@ def _machines(args: argparse.Namespace) -> int:
     """
     from runtime.tools import operations
 
-    path = _existing_store(args.store)
+    path = args.store
     if args.action == "list":
         if args.state_machine is not None:
             raise UsageError("machines list takes no STATE_MACHINE_ARN")
@@ -631,7 +682,7 @@ def _requests(args: argparse.Namespace) -> int:
 
     found = _run_async(
         functools.partial(operations.list_requests, everything=args.all),
-        _existing_store(args.store),
+        args.store,
     )
     if args.format == "json":
         _print_json({"requests": [_public(item) for item in found]})
@@ -655,24 +706,51 @@ def _stop(args: argparse.Namespace) -> int:
     "worker",
     STORE,
     HANDLERS,
-    arg("--exit-when-idle", action="store_true", help="exit once nothing runs or is pending"),
+    arg(
+        "--exit-when-idle",
+        action="store_true",
+        help="exit once nothing can move without outside input (a task token, an activity)",
+    ),
     arg("--poll", type=float, default=0.5, help="request polling interval (s)"),
+    arg(
+        "--status-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="print a status line on stderr every SECONDS (default: 10; 0: never)",
+    ),
     runs_work=True,
 )
 def _worker(args: argparse.Namespace) -> int:
-    """run the runtime on a store file: resume its executions, apply requests
+    """run the runtime on a store: resume its executions, apply requests
 
-    Resume the open executions with the handlers, apply requests as they come, until Ctrl-C or
-    (--exit-when-idle) until no execution runs and no request is pending.
+    Resume the open executions with the handlers and apply requests as they come, until Ctrl-C
+    or (--exit-when-idle) until nothing can move without outside input: no request is pending
+    and every running execution waits for a task token or an activity worker (each is named on
+    stderr). A status line on stderr says what the executions do (running, in a handler, on a
+    timer, waiting for input; succeeded and failed since start).
     """
     from runtime.tools import operations
 
     handlers, idle = _handlers(args), args.exit_when_idle
-    serve = functools.partial(operations.serve, poll=args.poll, exit_when_idle=idle)
+    serve = functools.partial(
+        operations.serve,
+        poll=args.poll,
+        exit_when_idle=idle,
+        status_interval=args.status_interval,
+        report=lambda line: print(f"statemill worker: {line}", file=sys.stderr, flush=True),
+    )
     try:
-        _print_json(_run_async(serve, args.store, handlers))
+        done = _run_async(serve, args.store, handlers)
     except KeyboardInterrupt:
         _print_json({"status": "interrupted"})
+        return EXIT_OK
+    for item in done.get("waiting", []):
+        print(
+            f"statemill worker: {item['executionArn']} waits for {item['waitsFor']}",
+            file=sys.stderr,
+        )
+    _print_json(done)
     return EXIT_OK
 
 
@@ -698,7 +776,7 @@ def _send_task_failure(args: argparse.Namespace) -> int:
 
 @command(
     "serve",
-    arg("--store", metavar="memory|PATH.db", default=DEFAULT_STORE, help="or memory: keep nothing"),
+    arg("--store", metavar="STORE", default=DEFAULT_STORE, help=RUN_STORE_HELP),
     HANDLERS,
     arg("--host", default="127.0.0.1", help="address to listen on (default: loopback only)"),
     arg("--port", type=int, default=8083, help="port to listen on (default: 8083)"),
@@ -718,12 +796,18 @@ def _serve(args: argparse.Namespace) -> int:
     step): the server listens on loopback only unless --allow-unauthenticated-remote-access.
     """
     from runtime.http import serve
+    from runtime.tools.stores import runtime_store
 
     options = {"host": args.host, "port": args.port}
     remote = args.allow_unauthenticated_remote_access
-    run = functools.partial(serve, **options, allow_unauthenticated_remote=remote)
+    handlers = _handlers(args)
+
+    async def serving() -> None:
+        async with runtime_store(args.store, memory=True) as store:
+            await serve(store, handlers, **options, allow_unauthenticated_remote=remote)
+
     try:
-        _run_async(run, args.store, _handlers(args))
+        _run_async(serving)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -751,7 +835,7 @@ def _request(args: argparse.Namespace, kind: str, body: dict[str, JSON]) -> int:
     from runtime.tools import operations
 
     record = functools.partial(operations.request, wait=args.wait)
-    done = _run_async(record, _existing_store(args.store), kind, body)
+    done = _run_async(record, args.store, kind, body)
     _print_json(done)
     if done.get("status") != "FAILED":
         return EXIT_OK
@@ -795,20 +879,12 @@ def _parse_input(argument: str) -> JSON:
         raise UsageError(f"input is not valid JSON: {exc}") from exc
 
 
-def _existing_store(path: str) -> str:
-    if not Path(path).is_file():
-        raise UsageError(f"no such store: {path}")
-    return path
-
-
-def _on_store(path: str, use: Callable[[SqliteStore], Awaitable[T]], *, create: bool = False) -> T:
-    """``use(store)`` with the SQLite store file ``path`` open (it must exist unless ``create``)."""
-    from runtime.store.sqlite import SqliteStore
-
-    path = path if create else _existing_store(path)
+def _on_store(spec: str, use: Callable[[EventStore], Awaitable[T]], *, create: bool = False) -> T:
+    """``use(store)`` with the store ``spec`` open (a SQLite file must exist unless ``create``)."""
+    from runtime.tools.stores import open_store
 
     async def opened() -> T:
-        async with SqliteStore.open(path) as store:
+        async with open_store(spec, create=create) as store:
             return await use(store)
 
     return _run_async(opened)

@@ -18,7 +18,7 @@ from typing import Final
 import structlog
 import uvicorn
 
-from runtime import HandlerRegistry, Runtime
+from runtime import EventStore, HandlerRegistry, Runtime
 from runtime.http.app import LOOPBACK_HOSTS, create_app
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "is_loopback", "serve"]
@@ -39,7 +39,7 @@ def is_loopback(host: str) -> bool:
 
 
 async def serve(
-    store: str,
+    store: EventStore | str,
     handlers: HandlerRegistry,
     *,
     host: str = DEFAULT_HOST,

@@ -3,8 +3,9 @@
 What ``statemill history`` and ``statemill replay`` show beside the pure replay
 (:mod:`runtime.tools.replay`): the store reads (one execution, every execution of a machine, the
 new events of a running one), the history table or AWS JSON, the replay steps and diagnosis, the
-verdicts of a check, and the interactive step-through. Store I/O is async (a store is opened
-with ``SqliteStore.open``); the renderings are pure.
+verdicts of a check, and the interactive step-through. Store I/O is async on any
+``EventStore`` (the command line opens it with :func:`runtime.tools.stores.open_store`); the
+renderings are pure.
 
 Imports the public ``runtime`` API, ``runtime.api.hide_map_runs`` (what the history shows of a
 distributed Map), ``tools.aws_history`` and the standard library; never ``engine``: it must not

@@ -1,12 +1,15 @@
-"""Operating a store file: one execution run to its end, a worker, and operators' requests.
+"""Operating a store: one execution run to its end, a worker, and operators' requests.
 
-``statemill run`` and ``statemill worker`` run a ``Runtime`` on the file (:func:`run_execution`,
+``statemill run`` and ``statemill worker`` run a ``Runtime`` on the store (:func:`run_execution`,
 :func:`serve`). ``statemill start|stop|redrive|send-task-success|send-task-failure`` do not run
-executions themselves (the command line has no handlers): they record a request in the SQLite
-file's ``requests`` table, and whichever ``Runtime`` runs on the file applies it (at once if one
-is running, else as soon as one starts: ``statemill worker``). Each of those functions opens the
-store, records or reads, and closes it; ``wait_for_request`` polls until a runtime has applied
-the request.
+executions themselves (the command line has no handlers): they record a request in the store's
+``requests`` table (SQLite or PostgreSQL), and whichever ``Runtime`` runs on the store applies it
+(at once if one is running, else as soon as one starts: ``statemill worker``). Each of those
+functions opens the store (:func:`runtime.tools.stores.open_store`: a SQLite path or a
+PostgreSQL URL, the same ``spec`` as ``--store``), records or reads, and closes it;
+``wait_for_request`` polls until a runtime has applied the request. Only the functions that
+create something (:func:`run_execution`, :func:`serve`, :func:`put_state_machine`) create a
+SQLite file that does not exist.
 
 Imports the public ``runtime`` API and the standard library (plus anyio and msgspec).
 """
@@ -17,25 +20,30 @@ import datetime as _dt
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, final
 
 import anyio
 import msgspec
 
 from runtime import (
+    EventStore,
     ExecutionDescription,
     ExecutionDoesNotExist,
     HandlerRegistry,
     Runtime,
-    SqliteStore,
     StateMachineDoesNotExist,
     StateMachineRecord,
     StatemillError,
     load_definition,
 )
+from runtime.api import RequestLog
+from runtime.core.state import ExecutionState, Phase
+from runtime.tools.stores import StoreUnavailable, open_store, runtime_store
 
 __all__ = [
+    "WorkerStatus",
     "describe",
     "describe_state_machine",
     "executions_table",
@@ -50,6 +58,8 @@ __all__ = [
     "serve",
     "update_state_machine",
     "wait_for_request",
+    "waits_for",
+    "worker_status",
 ]
 
 JSON = Any
@@ -89,13 +99,16 @@ async def run_execution(
         StatemillError: e.g. ``InvalidDefinition``, ``InvalidExecutionInput``.
     """
     failure: StatemillError
-    async with Runtime(
-        store=store,
-        handlers=handlers,
-        virtual_time=virtual_time,
-        # A history of an EXPRESS run: keep its log (EXPRESS logs are in memory by default).
-        express_history="durable" if history else "memory",
-    ) as runtime:
+    async with (
+        runtime_store(store, memory=True) as opened,
+        Runtime(
+            store=opened,
+            handlers=handlers,
+            virtual_time=virtual_time,
+            # A history of an EXPRESS run: keep its log (EXPRESS logs are in memory by default).
+            express_history="durable" if history else "memory",
+        ) as runtime,
+    ):
         # Caught inside the block: leaving it with an exception would wrap it in the runtime's
         # task group's ExceptionGroup.
         try:
@@ -117,20 +130,163 @@ async def run_execution(
 
 
 async def serve(
-    path: str, handlers: HandlerRegistry, *, poll: float, exit_when_idle: bool = False
+    path: str,
+    handlers: HandlerRegistry,
+    *,
+    poll: float,
+    exit_when_idle: bool = False,
+    status_interval: float = 0.0,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, JSON]:
-    """Run a runtime on the file: resume its executions, apply requests every ``poll`` seconds;
-    with ``exit_when_idle``, return ``{"status": "idle"}`` once no execution runs and no request
-    is pending (else run until cancelled)."""
-    async with Runtime(path, handlers=handlers, request_poll_interval=poll) as runtime:
+    """Run a runtime on the store: resume its executions, apply requests every ``poll`` seconds.
+
+    Every ``status_interval`` seconds (0: never) ``report`` gets a :class:`WorkerStatus` line.
+    With ``exit_when_idle``, return ``{"status": "idle"}`` once nothing can move without outside
+    input: no request is pending and every running execution waits only for a task token or an
+    activity worker (those are listed under ``"waiting"``: ARN and what it waits for), on two
+    checks in a row (a request applied in between could still be on its way to the log). Else
+    run until cancelled.
+    """
+    async with (
+        runtime_store(path) as store,
+        Runtime(store, handlers=handlers, request_poll_interval=poll) as runtime,
+    ):
+        ended = await _ended_counts(runtime)
+        next_status = time.monotonic() + status_interval
+        idle_checks = 0
         while True:
             await anyio.sleep(poll)
+            if report is not None and status_interval > 0 and time.monotonic() >= next_status:
+                report((await worker_status(runtime, ended)).line())
+                next_status = time.monotonic() + status_interval
             if not exit_when_idle:
                 continue
-            await runtime.apply_requests()
-            running = await runtime.list_executions(status_filter="RUNNING", max_results=1)
-            if not running and await runtime.apply_requests() == 0:
-                return {"status": "idle"}
+            if await runtime.apply_requests() > 0:
+                idle_checks = 0
+                continue
+            status = await worker_status(runtime, ended)
+            idle_checks = idle_checks + 1 if status.is_idle else 0
+            if idle_checks >= 2:
+                done: dict[str, JSON] = {"status": "idle"}
+                if status.waiting:
+                    done["waiting"] = [
+                        {"executionArn": arn, "waitsFor": what} for arn, what in status.waiting
+                    ]
+                return done
+
+
+#: Statuses counted as failed in the worker's status line.
+FAILED_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class WorkerStatus:
+    """What the executions of a worker's store wait for, read from their folded logs."""
+
+    running: int = 0
+    in_handlers: int = 0
+    """Running executions with a handler call in flight."""
+    on_timers: int = 0
+    """Running executions with only a durable timer ahead (a Wait state, a retry backoff)."""
+    waiting: tuple[tuple[str, str], ...] = ()
+    """(ARN, what it waits for) of the executions that wait only for outside input."""
+    succeeded: int = 0
+    failed: int = 0
+    """Executions that ended since the worker started (failed: FAILED, TIMED_OUT, ABORTED)."""
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing can move without outside input (a task token answered, an activity taken)."""
+        return self.running == len(self.waiting)
+
+    def line(self) -> str:
+        """The status line: ``3 running (1 in a handler, 1 on a timer, 1 waiting for input),
+        5 succeeded, 1 failed since start``."""
+        moving = self.running - self.in_handlers - self.on_timers - len(self.waiting)
+        parts = [
+            f"{self.in_handlers} in a handler",
+            f"{self.on_timers} on a timer",
+            f"{len(self.waiting)} waiting for a task token or activity",
+        ]
+        if moving:
+            parts.append(f"{moving} moving")
+        return (
+            f"{self.running} running ({', '.join(parts)}), {self.succeeded} succeeded, "
+            f"{self.failed} failed since start"
+        )
+
+
+def waits_for(state: ExecutionState) -> tuple[str, ...] | None:
+    """What a running execution waits for that only outside input gives: one entry per
+    waiting Task (``task token in 'State'``, ``activity in 'State'``); ``None`` when it can
+    move by itself (a handler runs, a timer is armed, a transition is due)."""
+    outside: list[str] = []
+    for frame in state.frames.values():
+        if frame.phase in (Phase.DONE, Phase.REPORTED, Phase.CHILDREN):
+            continue
+        waiting_task = frame.phase in (Phase.SCHEDULED, Phase.STARTED)
+        if waiting_task and frame.task_token_activity:
+            outside.append(f"activity in {frame.state!r}")
+        elif waiting_task and frame.task_token is not None and frame.task_submitted:
+            outside.append(f"task token in {frame.state!r}")
+        else:
+            return None
+    return tuple(outside) or None
+
+
+def _in_handler(state: ExecutionState) -> bool:
+    return any(
+        frame.phase is Phase.STARTED and not frame.task_submitted and not frame.task_token_activity
+        for frame in state.frames.values()
+    )
+
+
+async def _on_timer(runtime: Runtime, state: ExecutionState) -> bool:
+    """A frame waits for a retry's backoff or in a Wait state (the engine re-derives timers
+    from the log: the store's timers table does not list them)."""
+    frames = state.frames.values()
+    if any(frame.phase is Phase.RETRY_WAIT for frame in frames):
+        return True
+    entered = {frame.entered_id for frame in frames if frame.phase is Phase.ENTERED}
+    if not entered:
+        return False
+    events = await runtime.get_execution_history(state.execution_arn)
+    return any(event.id in entered and event.type == "WaitStateEntered" for event in events)
+
+
+async def _ended_counts(runtime: Runtime) -> tuple[int, int]:
+    """(succeeded, failed) executions in the store now."""
+    succeeded = len(await runtime.list_executions(status_filter="SUCCEEDED", max_results=10**9))
+    failed = 0
+    for status in FAILED_STATUSES:
+        failed += len(await runtime.list_executions(status_filter=status, max_results=10**9))
+    return succeeded, failed
+
+
+async def worker_status(runtime: Runtime, ended_at_start: tuple[int, int]) -> WorkerStatus:
+    """The :class:`WorkerStatus` of the runtime's store (folding each running execution)."""
+    running = await runtime.list_executions(status_filter="RUNNING", max_results=10**9)
+    in_handlers = on_timers = 0
+    waiting: list[tuple[str, str]] = []
+    for execution in running:
+        state = await runtime.state_of(execution.execution_arn)
+        outside = waits_for(state)
+        if outside is not None:
+            waiting.append((execution.execution_arn, ", ".join(outside)))
+        elif _in_handler(state):
+            in_handlers += 1
+        elif await _on_timer(runtime, state):
+            on_timers += 1
+    succeeded, failed = await _ended_counts(runtime)
+    return WorkerStatus(
+        running=len(running),
+        in_handlers=in_handlers,
+        on_timers=on_timers,
+        waiting=tuple(waiting),
+        succeeded=succeeded - ended_at_start[0],
+        failed=failed - ended_at_start[1],
+    )
 
 
 async def put_state_machine(
@@ -143,7 +299,7 @@ async def put_state_machine(
     """
     load_definition(definition, machine_type=machine_type)
     arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=True) as store:
         existing = await store.get_state_machine(arn)
         if (
             existing is not None
@@ -179,7 +335,8 @@ async def request(
         ExecutionDoesNotExist: a ``stop`` names an execution the file does not hold.
     """
     out: dict[str, JSON] = {}
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
+        requests = _request_log(store, path)
         if kind == "start":
             machine = await store.get_state_machine(body["stateMachineArn"])
             if machine is None:
@@ -197,7 +354,7 @@ async def request(
         ):
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{body['executionArn']}'")
         text = msgspec.json.encode(body).decode()
-        out["requestId"] = await store.add_request(kind, text, time.time())
+        out["requestId"] = await requests.add_request(kind, text, time.time())
     out["status"] = "PENDING"
     if wait > 0:
         out.update(await wait_for_request(path, out["requestId"], wait))
@@ -207,9 +364,10 @@ async def request(
 async def wait_for_request(path: str, request_id: int, timeout: float) -> dict[str, JSON]:
     """Poll until a runtime applied request ``request_id`` (or ``timeout`` seconds passed)."""
     deadline = time.monotonic() + timeout
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
+        requests = _request_log(store, path)
         while True:
-            found = await store.get_request(request_id)
+            found = await requests.get_request(request_id)
             if found is None:
                 return {"requestId": request_id, "status": "UNKNOWN"}
             _, status, result = found
@@ -228,10 +386,10 @@ async def describe(path: str, execution_arn: str) -> dict[str, JSON]:
         ExecutionDoesNotExist: no such execution; when a ``start`` request of that ARN is still
             pending (or failed), the message says so, with the request's id.
     """
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         record = await store.get_execution(execution_arn)
         if record is None:
-            found = await _start_request_of(store, execution_arn)
+            found = await _start_request_of(_request_log(store, path), execution_arn)
     if record is not None:
         return _describe(ExecutionDescription.of(record))
     message = f"Execution Does Not Exist: '{execution_arn}'"
@@ -254,7 +412,7 @@ def _execution_arn_of(machine_arn: str, name: str) -> str:
 
 
 async def _start_request_of(
-    store: SqliteStore, execution_arn: str
+    store: RequestLog, execution_arn: str
 ) -> tuple[int, str, str | None] | None:
     """The latest ``start`` request whose execution is ``execution_arn``: (id, status, result)."""
     found = None
@@ -270,20 +428,40 @@ async def _start_request_of(
     return found
 
 
-async def _all_requests(store: SqliteStore) -> list[dict[str, JSON]]:
+def _request_log(store: EventStore, spec: str) -> RequestLog:
+    """The store's log of operators' requests (SQLite and PostgreSQL keep one)."""
+    if not isinstance(store, RequestLog):
+        raise StoreUnavailable(f"store {spec} keeps no requests (a SQLite file or PostgreSQL does)")
+    return store
+
+
+#: Missing request ids in a row after which :func:`_all_requests` stops looking for more.
+ID_GAP: Final = 32
+
+
+async def _all_requests(store: RequestLog) -> list[dict[str, JSON]]:
     """Every request in the file, oldest first: ``requestId``, ``kind``, ``status``, ``body``
     (pending ones: what the runtime will apply), ``result``.
 
     The store reads a request by id (ids are 1, 2, 3 ... and requests are never deleted), and
-    lists only the pending ones with their bodies.
+    lists only the pending ones with their bodies. A PostgreSQL sequence may skip ids (an
+    insert rolled back keeps its number): the scan goes on past up to :data:`ID_GAP` missing ids
+    and always up to the newest pending request.
     """
     bodies = {
         request_id: msgspec.json.decode(payload)
         for request_id, _kind, payload, _created in await store.pending_requests(limit=1_000_000)
     }
+    newest_pending = max(bodies, default=0)
     out: list[dict[str, JSON]] = []
-    request_id = 1
-    while (found := await store.get_request(request_id)) is not None:
+    request_id, missing = 0, 0
+    while missing <= ID_GAP or request_id < newest_pending:
+        request_id += 1
+        found = await store.get_request(request_id)
+        if found is None:
+            missing += 1
+            continue
+        missing = 0
         kind, status, result = found
         item: dict[str, JSON] = {"requestId": request_id, "kind": kind, "status": status}
         if request_id in bodies:
@@ -292,7 +470,6 @@ async def _all_requests(store: SqliteStore) -> list[dict[str, JSON]]:
             item["result"] = msgspec.json.decode(result)
             item["resultText"] = _result_text(item["result"])
         out.append(item)
-        request_id += 1
     return out
 
 
@@ -304,8 +481,8 @@ def _result_text(result: JSON) -> str:
 
 async def list_requests(path: str, *, everything: bool = False) -> list[dict[str, JSON]]:
     """The pending and failed requests in the file, oldest first (``everything``: done too)."""
-    async with SqliteStore.open(path) as store:
-        found = await _all_requests(store)
+    async with open_store(path, create=False) as store:
+        found = await _all_requests(_request_log(store, path))
     return [item for item in found if everything or item["status"] != "DONE"]
 
 
@@ -397,7 +574,7 @@ def _machine(record: StateMachineRecord, *, definition: bool = False) -> dict[st
 
 async def list_state_machines(path: str) -> list[dict[str, JSON]]:
     """ListStateMachines, read from the file (by name)."""
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         records = await store.list_state_machines()
     return [_machine(record) for record in sorted(records, key=lambda r: r.name)]
 
@@ -408,7 +585,7 @@ async def describe_state_machine(path: str, state_machine_arn: str) -> dict[str,
     Raises:
         StateMachineDoesNotExist: no such state machine in the file.
     """
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         record = await store.get_state_machine(state_machine_arn)
         if record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
@@ -431,12 +608,12 @@ async def update_state_machine(
         StateMachineDoesNotExist: no such state machine in the file.
         InvalidDefinition: the new definition is not valid ASL.
     """
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         record = await store.get_state_machine(state_machine_arn)
     if record is None:
         raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
     await put_state_machine(path, record.name, definition, machine_type or record.type)
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         updated = await store.get_state_machine(state_machine_arn)
     assert updated is not None
     return {
@@ -461,6 +638,6 @@ async def list_executions(
     path: str, state_machine_arn: str | None, status: str | None, limit: int
 ) -> list[dict[str, JSON]]:
     """ListExecutions, read from the file (newest first)."""
-    async with SqliteStore.open(path) as store:
+    async with open_store(path, create=False) as store:
         records = await store.list_executions(state_machine_arn, status=status, limit=limit)
     return [_describe(ExecutionDescription.of(record)) for record in records]

@@ -136,7 +136,7 @@ def test_operator_commands_report_bad_requests(
 ) -> None:
     missing = str(tmp_path / "missing.db")
     arn = "arn:aws:states:us-east-1:123456789012:execution:approval:nope"
-    assert main(["describe", arn, "--store", missing]) == 2
+    assert main(["describe", arn, "--store", missing]) == 3  # EXIT_STORE
     assert "no such store" in capsys.readouterr().err
     cli(capsys, "start", "--store", db, "--definition", str(APPROVAL), "--name", "D-4",
         "--input", json.dumps({"order": "D-4", "amount": 1}))  # fmt: skip

@@ -112,7 +112,7 @@ def test_history_needs_an_existing_store(
 ) -> None:
     code, _, err = cli(capsys, "history", "arn", "--store", str(tmp_path / "none.db"))
 
-    assert code == 2
+    assert code == 3  # EXIT_STORE
     assert "no such store" in err
     assert not (tmp_path / "none.db").exists()
 
