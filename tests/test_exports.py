@@ -42,6 +42,8 @@ PUBLIC = {
     "StateMachineRecord",
     "StatemillError",
     "Step",
+    "StoreLocked",
+    "PartitionLost",
     "SystemClock",
     "TaskContext",
     "TaskDoesNotExist",
