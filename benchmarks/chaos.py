@@ -216,6 +216,8 @@ class Members:
                      str(workdir), str(lease_ttl)]  # fmt: skip
         self.workdir = workdir
         self.procs: list[subprocess.Popen[str]] = []
+        self.gone: list[subprocess.Popen[str]] = []
+        """Members killed and replaced (their pipes are closed at the end)."""
         self.logs: list[Any] = []
 
     def spawn(self, slot: int | None = None) -> subprocess.Popen[str]:
@@ -228,6 +230,7 @@ class Members:
         if slot is None:
             self.procs.append(proc)
         else:
+            self.gone.append(self.procs[slot])
             self.procs[slot] = proc
         return proc
 
@@ -248,6 +251,9 @@ class Members:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for proc in [*self.procs, *self.gone]:
+            if proc.stdout is not None:
+                proc.stdout.close()
         for log in self.logs:
             log.close()
 
@@ -256,13 +262,16 @@ async def _takeover_seconds(
     store: PostgresStore, member_pid: int, kill: Any, *, limit: float
 ) -> tuple[float | None, str]:
     """Kill (``kill()``) the member with ``member_pid`` and time the first event another
-    member appends to an open execution of its partitions (or, with none open, the first
-    lease of them taken)."""
+    member appends to an open execution of its partitions; when none appends one within
+    ``limit`` (they all wait on something slower), the time its first lease was taken."""
     pool = store.pool
     member_id = await pool.fetchval("SELECT member_id FROM members WHERE pid = $1", member_pid)
     partitions = [
         r[0] for r in await pool.fetch("SELECT partition FROM leases WHERE owner = $1", member_id)
     ]
+    if not partitions:
+        kill()
+        return None, "no partitions"
     open_rows = await pool.fetch(
         "SELECT execution_arn, last_seq FROM executions WHERE status = 'RUNNING' "
         "AND partition = ANY($1::int[])",
@@ -271,32 +280,30 @@ async def _takeover_seconds(
     before = dict(open_rows)
     began = time.monotonic()
     kill()
+    lease_at: float | None = None
     while time.monotonic() - began < limit:
         if before:
-            rows = await pool.fetch(
-                "SELECT e.execution_arn FROM executions e JOIN leases l "
-                "ON l.partition = e.partition WHERE e.execution_arn = ANY($1::text[]) "
-                "AND e.last_seq > (SELECT seq FROM unnest($1::text[], $2::bigint[]) AS b(arn, seq) "
-                "WHERE b.arn = e.execution_arn) AND l.owner IS DISTINCT FROM $3 LIMIT 1",
+            moved = await pool.fetchval(
+                "SELECT count(*) FROM executions e JOIN leases l ON l.partition = e.partition "
+                "JOIN unnest($1::text[], $2::bigint[]) AS b(arn, seq) ON b.arn = e.execution_arn "
+                "WHERE e.last_seq > b.seq AND l.owner IS DISTINCT FROM $3",
                 list(before),
                 list(before.values()),
                 member_id,
             )
-            if rows:
+            if moved:
                 return time.monotonic() - began, "event"
-        elif partitions:
-            taken = await pool.fetchval(
-                "SELECT count(*) FROM leases WHERE partition = ANY($1::int[]) "
-                "AND owner IS NOT NULL AND owner <> $2",
-                partitions,
-                member_id,
-            )
-            if taken:
-                return time.monotonic() - began, "lease"
-        else:
-            return None, "no partitions"
+        if lease_at is None and await pool.fetchval(
+            "SELECT count(*) FROM leases WHERE partition = ANY($1::int[]) "
+            "AND owner IS NOT NULL AND owner <> $2",
+            partitions,
+            member_id,
+        ):
+            lease_at = time.monotonic() - began
+            if not before:
+                return lease_at, "lease"
         await asyncio.sleep(0.02)
-    return None, "timed out"
+    return lease_at, "lease" if lease_at is not None else "timed out"
 
 
 # -- the run --------------------------------------------------------------------------------

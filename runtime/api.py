@@ -761,7 +761,7 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             if self._cluster is None:
                 pending = await store.pending_requests()
             else:
-                held = frozenset(self._cluster.member.held)
+                held = frozenset(self._cluster.member.ready)
                 mine = held if partitions is None else partitions & held
                 pending = await self._cluster.pending_requests(mine)
             await self._apply_pending(store, pending)

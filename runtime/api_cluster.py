@@ -141,6 +141,9 @@ class ClusterLink:
         recovered = await engine.recover(mine, runtime.machines_for_recovery())
         beats = await self._store.heartbeats(recovered)
         engine.restore_heartbeats(beats)
+        # Answer for them from now on; their requests first (an answer recorded while no
+        # member held them beats a deadline that passed since), then let them decide.
+        self.member.loaded(partitions)
         await runtime.apply_requests(partitions)
         engine.wake(recovered)
 

@@ -55,7 +55,7 @@ class TaskTokenVerbs(RuntimeBase):
             return
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
-        await self._settle_answer(live, frame)
+        await self._settle_answer(live, frame, "send-task-success", body)
 
     async def send_task_failure(
         self, task_token: str, error: str | None = None, cause: str | None = None
@@ -70,12 +70,26 @@ class TaskTokenVerbs(RuntimeBase):
             return
         live, frame = await self._waiting_task(task_token)
         self._answer(live, frame, task_token, "failed", None, error, cause)
-        await self._settle_answer(live, frame)
+        await self._settle_answer(live, frame, "send-task-failure", body)
 
-    async def _settle_answer(self, live: Live, frame: Frame) -> None:
-        """Wait until an answer is in the log; its Task's stored heartbeat is then moot."""
+    async def _settle_answer(
+        self, live: Live, frame: Frame, kind: str, body: dict[str, JSON]
+    ) -> None:
+        """Wait until an answer is in the log; its Task's stored heartbeat is then moot.
+
+        In a cluster the execution may have been taken over before the answer was stored
+        (this member was fenced): then the answer goes to the new owner, unless the log shows
+        the Task ended meanwhile."""
         arn = live.record.execution_arn
         await self.engine.settle(arn)
+        if (
+            self._cluster is not None
+            and not self.engine.holds_live(live)
+            and not live.state.is_terminal
+            and not await self._task_ended(arn, frame.id, str(body["taskToken"]))
+        ):
+            await self._ask(kind, body, arn, self.clock.now())
+            return
         if frame.task_heartbeat is not None:
             await self._log.delete_heartbeats([(arn, frame.id)])
 
@@ -154,6 +168,14 @@ class TaskTokenVerbs(RuntimeBase):
 
     async def _timed_out(self, arn: str, frame_id: str, token: str) -> bool:
         """True if the log shows the token's Task ended by timing out."""
+        return await self._token_end(arn, frame_id, token) in ("TaskTimedOut", "ActivityTimedOut")
+
+    async def _task_ended(self, arn: str, frame_id: str, token: str) -> bool:
+        """True if the log shows the token's Task ended (answered, failed or timed out)."""
+        return await self._token_end(arn, frame_id, token) is not None
+
+    async def _token_end(self, arn: str, frame_id: str, token: str) -> str | None:
+        """The type of the event that ended the token's Task in the log, or None."""
         scheduled = False
         for event in await self._log.read(arn):
             if event.frame != frame_id:
@@ -161,5 +183,5 @@ class TaskTokenVerbs(RuntimeBase):
             if not scheduled:
                 scheduled = event.details.get("statemillTaskToken") == token
             elif event.type in _TOKEN_ENDS:
-                return event.type in ("TaskTimedOut", "ActivityTimedOut")
-        return False
+                return event.type
+        return None

@@ -78,7 +78,11 @@ class Member:
         self.lease_ttl = lease_ttl
         self.round_seconds = lease_ttl / 10 if round_seconds is None else round_seconds
         self.held: dict[int, int] = {}
-        """Partition -> the epoch this member took its lease with."""
+        """Partition -> the epoch this member took its lease with (what the fence checks)."""
+        self.ready: set[int] = set()
+        """Held partitions whose open executions are loaded (:meth:`loaded`): the ones this
+        member answers for. A verb about a partition held but not loaded yet would find
+        nothing to act on, so it waits as a request until it is."""
         self.members = 1
         """Live members seen at the last round (this one included)."""
         self.takeovers = 0
@@ -89,11 +93,15 @@ class Member:
     # -- ownership ------------------------------------------------------------------------
 
     def owns(self, execution_arn: str) -> bool:
-        """True while this member holds the partition of ``execution_arn``."""
-        return partition_of(execution_arn) in self.held
+        """True while this member holds the partition of ``execution_arn``, loaded."""
+        return partition_of(execution_arn) in self.ready
 
     def owns_partition(self, partition: int) -> bool:
-        return partition in self.held
+        return partition in self.ready
+
+    def loaded(self, partitions: Iterable[int]) -> None:
+        """Say the open executions of ``partitions`` (held) are in memory now."""
+        self.ready.update(p for p in partitions if p in self.held)
 
     # -- the fence (``AppendGuard``) --------------------------------------------------------
 
@@ -153,7 +161,15 @@ class Member:
                     partitions=partitions_text(gained),
                     members=self.members,
                 )
-                await self.hooks.gained(frozenset(gained))
+                try:
+                    await self.hooks.gained(frozenset(gained))
+                except BaseException:
+                    # Not loaded (the database went away meanwhile): held but never run, they
+                    # would stall. Give them back; a later round (or another member) retries.
+                    self._lose(gained, why="failed to load")
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                        await self.table.release(gained)
+                    raise
 
     async def _release(self, leases: dict[int, int]) -> None:
         """Give up ``leases`` for another member: drop their executions from memory first
@@ -166,10 +182,12 @@ class Member:
         """Hand every lease over and remove this member (a clean shutdown)."""
         async with self._lock:
             held, self.held = dict(self.held), {}
+            self.ready.clear()
             await self.table.leave(held)
 
     def _lose(self, partitions: Iterable[int], *, why: str) -> None:
         gone = frozenset(p for p in partitions if self.held.pop(p, None) is not None)
+        self.ready.difference_update(gone)
         if gone:
             log.warning(
                 "cluster.partitions_lost",

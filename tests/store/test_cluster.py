@@ -1,0 +1,181 @@
+"""Scale-out on PostgreSQL (issue 12): runtimes as members sharing partitions of one store.
+
+Two members in this process share the partitions fairly; a verb on either one reaches the
+execution wherever it runs; a member whose lease moved on is fenced (its write refused, nothing
+stored) and lets the execution go; a member that leaves hands its partitions over at once. The
+chaos run (three processes, SIGKILL and SIGSTOP) is ``benchmarks/chaos.py``, small here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from benchmarks.chaos import chaos
+from runtime import Runtime, TaskContext
+from runtime.errors import PartitionLost
+from runtime.store.postgres import PARTITIONS, PostgresStore, partition_of
+
+pytestmark = pytest.mark.anyio
+
+TTL = 1.0
+
+APPROVAL = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "Ask.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "Next": "Nap",
+        },
+        "Nap": {"Type": "Wait", "Seconds": 1, "End": True},
+    },
+}
+
+tokens: dict[str, str] = {}
+
+
+async def ask(payload: Any, context: TaskContext) -> Any:
+    tokens[context.execution_arn] = payload["token"]
+    return None
+
+
+@asynccontextmanager
+async def member(dsn: str, schema: str) -> AsyncIterator[Runtime]:
+    async with (
+        PostgresStore.open(dsn, schema=schema) as store,
+        Runtime(store, handlers={"Ask": ask}, lease_ttl=TTL, request_poll_interval=0.2) as rt,
+    ):
+        yield rt
+
+
+def held(rt: Runtime) -> dict[int, int]:
+    assert rt._cluster is not None
+    return rt._cluster.member.held
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    with anyio.fail_after(timeout):
+        while True:
+            if condition():
+                return
+            await anyio.sleep(0.05)
+
+
+def name_owned_by(rt: Runtime, machine: str, prefix: str) -> str:
+    """An execution name of ``machine`` whose partition ``rt`` holds."""
+    mine = held(rt)
+    for i in range(10_000):
+        arn = f"arn:aws:states:us-east-1:123456789012:execution:{machine}:{prefix}{i}"
+        if partition_of(arn) in mine:
+            return f"{prefix}{i}"
+    raise AssertionError("no name found")
+
+
+async def test_two_members_share_the_partitions_and_answer_for_each_other(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    tokens.clear()
+    async with member(postgres_dsn, postgres_schema) as a:
+        assert len(held(a)) == PARTITIONS  # alone: everything
+        machine = await a.create_state_machine("Approval", APPROVAL)
+        async with member(postgres_dsn, postgres_schema) as b:
+            # b joins: a hands half over, b takes it; no partition is held twice.
+            await until(lambda: len(held(a)) == len(held(b)) == PARTITIONS // 2)
+            assert not set(held(a)) & set(held(b))
+            # Started on a, owned by b: b runs it (a recorded a request for b).
+            name = name_owned_by(b, "Approval", "on-b-")
+            started = await a.start_execution(machine.arn, {}, name=name)
+            arn = started.execution_arn
+            await until(lambda: arn in tokens)
+            assert b.engine.holds(arn)
+            assert not a.engine.holds(arn)
+            # Answered on a, applied by b; waited for on a.
+            await a.send_task_success(tokens[arn], {"ok": True})
+            done = await a.wait_for_execution(arn, timeout=20)
+            assert done.status == "SUCCEEDED"
+            assert done.output_value == {"ok": True}
+            history = await a.get_execution_history(arn)
+            assert [e.id for e in history] == list(range(1, len(history) + 1))
+            assert [e.type for e in history].count("TaskSucceeded") == 1
+            # b waits on another execution b owns; then b leaves cleanly.
+            second = await b.start_execution(machine.arn, {}, name=name + "-2")
+            if not b.engine.holds(second.execution_arn):  # the name hashed to a's share
+                await until(lambda: a.engine.holds(second.execution_arn))
+            await until(lambda: second.execution_arn in tokens)
+        # b handed its partitions over at once (no lease time-to-live to wait out) ...
+        await until(lambda: len(held(a)) == PARTITIONS, timeout=5)
+        # ... and a folds the execution b ran and finishes it.
+        await a.send_task_success(tokens[second.execution_arn], {"ok": 2})
+        done = await a.wait_for_execution(second.execution_arn, timeout=20)
+        assert done.output_value == {"ok": 2}
+
+
+async def test_a_member_whose_lease_moved_on_is_fenced_and_writes_nothing(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    tokens.clear()
+    async with member(postgres_dsn, postgres_schema) as rt:
+        machine = await rt.create_state_machine("Approval", APPROVAL)
+        started = await rt.start_execution(machine.arn, {}, name="fenced")
+        arn = started.execution_arn
+        await until(lambda: arn in tokens)
+        stored = len(await rt.store.read(arn))
+        # Another member takes the partition over (as after this one paused past its lease):
+        # a new owner and epoch, written behind this member's back.
+        connection = await asyncpg.connect(
+            postgres_dsn, server_settings={"search_path": postgres_schema}
+        )
+        try:
+            await connection.execute(
+                "UPDATE leases SET owner = 'someone-else', epoch = epoch + 1, "
+                "expires = now() + interval '1 hour' WHERE partition = $1",
+                partition_of(arn),
+            )
+        finally:
+            await connection.close()
+        # The answer's write is refused inside its transaction: nothing is stored, the
+        # member gives the partition and the execution up, and hands the answer to the
+        # partition's owner (a request; nobody serves it here, so the wait times out).
+        assert rt._cluster is not None
+        rt._cluster.member.lease_ttl = 0.1  # the asker's wait: several lease lifetimes + slack
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(5):
+                await rt.send_task_success(tokens[arn], {"late": True})
+        assert not rt.engine.holds(arn)
+        assert partition_of(arn) not in held(rt)
+        assert len(await rt.store.read(arn)) == stored
+        pending = await rt.store.pending_requests(partitions=[partition_of(arn)])
+        assert [kind for _, kind, _, _ in pending] == ["send-task-success"]
+        # Any write to that partition is refused the same way.
+        with pytest.raises(PartitionLost, match="no longer held"):
+            await rt._cluster.member.check(None, frozenset({partition_of(arn)}))
+
+
+async def test_the_chaos_run_loses_and_duplicates_nothing(
+    postgres_dsn: str, postgres_schema: str, tmp_path: Path
+) -> None:
+    """Three member processes; a random one killed (SIGKILL) or paused (SIGSTOP) every few
+    seconds; every execution ends as in an uncrashed run."""
+    result = await chaos(
+        postgres_dsn, postgres_schema, executions=60, seconds=150, every=2.5, lease_ttl=2.0,
+        seed=7, workdir=tmp_path,
+    )  # fmt: skip
+    assert result["kills"] + result["pauses"] >= 2, result
+    assert result["not_succeeded"] == 0, result
+    assert result["stuck"] == 0, result
+    assert result["wrong_output"] == 0, result
+    assert result["histories_with_gaps"] == 0, result
+    assert result["histories_with_lost_or_duplicated_events"] == 0, result
+    assert result["handler_calls_distinct"] == result["handler_results_recorded"], result
+    assert result["child_executions"] == 60, result
+    takeover = result["takeover_seconds"]
+    if takeover["max"] is not None:
+        assert takeover["max"] <= 2.0 + 2.0, result  # lease time-to-live + 2 s
