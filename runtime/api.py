@@ -773,6 +773,8 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
         for request_id, kind, payload, created in pending:
             try:
                 result = await self._apply_request(kind, msgspec.json.decode(payload), created)
+            except PartitionLost:
+                continue  # no longer this member's: left for the partition's new owner
             except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
                 failure = {"error": type(exc).__name__, "message": str(exc)}
                 await store.finish_request(request_id, "FAILED", dumps(failure))

@@ -172,6 +172,11 @@ class ClusterLink:
             return []
         return await self._store.pending_requests(partitions=partitions)
 
+    async def confirm(self, execution_arn: str) -> bool:
+        """Whether this member still holds the partition of ``execution_arn`` (asked of the
+        database; see ``Member.confirm``)."""
+        return await self.member.confirm(partition_of(execution_arn))
+
     async def ask(
         self, kind: str, body: dict[str, JSON], execution_arn: str, created: float
     ) -> JSON:

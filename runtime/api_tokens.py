@@ -21,7 +21,14 @@ from runtime.core.decide import parse_task_token
 from runtime.core.effects import TaskOutcome
 from runtime.core.state import Frame, Phase
 from runtime.engine.live import Live
-from runtime.errors import InvalidExecutionInput, InvalidToken, TaskDoesNotExist, TaskTimedOut
+from runtime.errors import (
+    InvalidExecutionInput,
+    InvalidToken,
+    PartitionLost,
+    TaskDoesNotExist,
+    TaskTimedOut,
+)
+from runtime.store.partitions import partition_of
 
 _TOKEN_ENDS: Final = frozenset(
     {
@@ -53,7 +60,11 @@ class TaskTokenVerbs(RuntimeBase):
         body = {"taskToken": task_token, "output": msgspec.json.decode(text)}
         if await self._answered_elsewhere("send-task-success", body):
             return
-        live, frame = await self._waiting_task(task_token)
+        try:
+            live, frame = await self._waiting_task(task_token)
+        except PartitionLost:
+            await self._ask_owner("send-task-success", body)
+            return
         self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
         await self._settle_answer(live, frame, "send-task-success", body)
 
@@ -68,7 +79,11 @@ class TaskTokenVerbs(RuntimeBase):
         body = {"taskToken": task_token, "error": error, "cause": cause}
         if await self._answered_elsewhere("send-task-failure", body):
             return
-        live, frame = await self._waiting_task(task_token)
+        try:
+            live, frame = await self._waiting_task(task_token)
+        except PartitionLost:
+            await self._ask_owner("send-task-failure", body)
+            return
         self._answer(live, frame, task_token, "failed", None, error, cause)
         await self._settle_answer(live, frame, "send-task-failure", body)
 
@@ -100,13 +115,25 @@ class TaskTokenVerbs(RuntimeBase):
         Raises:
             InvalidToken, TaskDoesNotExist, TaskTimedOut: as :meth:`send_task_success`.
         """
-        if await self._answered_elsewhere("send-task-heartbeat", {"taskToken": task_token}):
+        body = {"taskToken": task_token}
+        if await self._answered_elsewhere("send-task-heartbeat", body):
             return
-        live, frame = await self._waiting_task(task_token)
+        try:
+            live, frame = await self._waiting_task(task_token)
+        except PartitionLost:
+            await self._ask_owner("send-task-heartbeat", body)
+            return
         arn = live.record.execution_arn
         # Stored, so that a restarted runtime counts HeartbeatSeconds from this heartbeat.
         await self._log.put_heartbeat(arn, frame.id, self.clock.now())
         self.engine.heartbeat(arn, frame.id)
+
+    async def _ask_owner(self, kind: str, body: dict[str, JSON]) -> None:
+        """Hand an answer to the member that owns the token's execution now."""
+        parsed = parse_task_token(str(body["taskToken"]))
+        if parsed is None:  # pragma: no cover - parsed before: a PartitionLost names one
+            raise InvalidToken("Invalid Token: the task token is malformed")
+        await self._ask(kind, body, parsed[0], self.clock.now())
 
     async def _answered_elsewhere(self, kind: str, body: dict[str, JSON]) -> bool:
         """In a cluster, hand an answer for a Task another member runs to that member (the
@@ -148,6 +175,13 @@ class TaskTokenVerbs(RuntimeBase):
             )
             if waiting and frame is not None and frame.task_token == token:
                 return live, frame
+        if self._cluster is not None and not await self._cluster.confirm(arn):
+            # Not this member's to answer any more (it was paused past its lease, say): what
+            # it holds in memory is stale.
+            raise PartitionLost(
+                f"the execution's partition moved to another member: '{arn}'",
+                frozenset({partition_of(arn)}),
+            )
         if await self._log.get_execution(arn) is None:
             raise TaskDoesNotExist("Task Does Not Exist: the task token names no execution")
         if await self._timed_out(arn, frame_id, token):

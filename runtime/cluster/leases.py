@@ -113,6 +113,20 @@ class LeaseTable:
         current = {int(p): (owner, int(epoch)) for p, owner, epoch in rows}
         return {p for p, epoch in leases.items() if current.get(p) != (self.member_id, epoch)}
 
+    async def current(self, leases: Mapping[int, int]) -> set[int]:
+        """Of ``leases``, those still this member's at that epoch (a plain read)."""
+        if not leases:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT partition, owner, epoch FROM leases WHERE partition = ANY($1::int[])",
+            list(leases),
+        )
+        return {
+            int(p)
+            for p, owner, epoch in rows
+            if (owner, int(epoch)) == (self.member_id, leases[int(p)])
+        }
+
     async def members(self) -> list[dict[str, Any]]:
         """The live members, oldest first, with the partitions each holds (diagnostics)."""
         rows = await self._pool.fetch(

@@ -103,6 +103,19 @@ class Member:
         """Say the open executions of ``partitions`` (held) are in memory now."""
         self.ready.update(p for p in partitions if p in self.held)
 
+    async def confirm(self, partition: int) -> bool:
+        """Whether this member still holds ``partition``, asked of the database (a verdict
+        such as "no task waits for this token" is only this member's to give while it holds
+        the partition: a member paused past its lease still has the old state in memory). A
+        lost partition is given up."""
+        epoch = self.held.get(partition)
+        if epoch is None:
+            return False
+        if partition in await self.table.current({partition: epoch}):
+            return True
+        self._lose({partition}, why="confirmation refused")
+        return False
+
     # -- the fence (``AppendGuard``) --------------------------------------------------------
 
     async def check(self, connection: Any, partitions: frozenset[int]) -> None:

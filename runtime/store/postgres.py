@@ -42,7 +42,6 @@ Imports ``store.base``, ``core.events``, ``errors``, anyio and asyncpg.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, Protocol, final
@@ -72,6 +71,7 @@ from runtime.store.base import (
     state_machine_from_row,
 )
 from runtime.store.express import is_express
+from runtime.store.partitions import PARTITIONS, partition_of
 
 __all__ = [
     "MIGRATIONS",
@@ -81,17 +81,6 @@ __all__ = [
     "PostgresStore",
     "partition_of",
 ]
-
-#: How many partitions executions hash into (issue 12 part 2: leases are per partition). Fixed
-#: for a database by its first migration: changing it would move stored executions.
-PARTITIONS: Final = 256
-
-
-def partition_of(execution_arn: str) -> int:
-    """The partition of an execution: CRC-32 of its ARN modulo :data:`PARTITIONS` (stable
-    across processes and versions, unlike Python's ``hash`` or PostgreSQL's ``hashtext``)."""
-    return zlib.crc32(execution_arn.encode()) % PARTITIONS
-
 
 #: ``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append only; never edit a
 #: released migration (databases in the field were built by it).
