@@ -59,8 +59,11 @@ class Children(Tasks):
         return progressed
 
     def on_map(self, frame: Frame, state: Map) -> None:
-        """Map (ASL "Map State"): Items/ItemsPath, MaxConcurrency(Path), the failure tolerance,
-        ItemSelector and ItemBatcher, all evaluated once and recorded in MapStateStarted."""
+        """Map (ASL "Map State"): Items/ItemsPath, MaxConcurrency(Path), the failure tolerance
+        and ItemBatcher, evaluated once and recorded in MapStateStarted. ItemSelector is
+        evaluated per iteration as it starts (:meth:`selects_per_iteration`), except in
+        histories of logic version 1 and for batched items, where every iteration's input is
+        computed here."""
         if state.query_language == "JSONata":
             env = self.jsonata_env(frame)
             effective = frame.data
@@ -110,8 +113,11 @@ class Children(Tasks):
         selector = (
             state.item_selector_expr if state.query_language == "JSONata" else state.item_selector
         )
-        if selector is None:
-            inputs = list(items)  # each iteration's input is its item (iteration_input)
+        if selector is None or self.selects_per_iteration(state):
+            # Each iteration's input is its item, or selected from it when the iteration
+            # starts (step_map): 40,000 selections of 256 KiB each, made here, held the event
+            # loop for minutes and the memory for all of them at once (issue 11).
+            inputs = list(items)
         else:
             inputs = [
                 self.iteration_input(frame, state, effective, index, item)
@@ -226,6 +232,46 @@ class Children(Tasks):
                 )
         return tolerated_count, tolerated_percentage
 
+    def selects_per_iteration(self, state: Map) -> bool:
+        """ItemSelector (ASL "ItemSelector"): whether each iteration's input is selected from
+        its item when the iteration starts, within MaxConcurrency, and recorded in its
+        MapIterationStarted (``statemillInput``), rather than all of them at MapStateStarted.
+
+        From logic version 2 on, for a Map with an ItemSelector (JSONPath ``Parameters``
+        included) whose items are not batched; a history of version 1 (and one imported from
+        AWS) recorded the selected inputs in MapStateStarted and goes on that way."""
+        if self.state.logic_version < 2:
+            return False
+        if state.query_language == "JSONata":
+            return state.item_selector_expr is not None and not (
+                state.mode == "DISTRIBUTED" and state.item_batcher_expr is not None
+            )
+        return state.item_selector is not None and not (
+            state.mode == "DISTRIBUTED" and state.item_batcher is not None
+        )
+
+    def select_item(self, frame: Frame, state: Map, effective: JSON, index: int) -> JSON:
+        """The input of iteration ``index`` of a Map that selects per iteration, as it starts.
+        Its ItemSelector failing fails the Map with the error and cause the selection at
+        MapStateStarted gave (the Map's frame, its entered event, the item's context): a
+        JSONata failure is logged (EvaluationFailed) and the Map fails through MapStateFailed
+        (``decide.after_evaluation_failed``); any other fails the state as it did; a
+        distributed Map's run fails first (MapRunFailed)."""
+        assert frame.items is not None
+        try:
+            return self.iteration_input(frame, state, effective, index, frame.items[index])
+        except QueryEvaluationError:
+            raise  # the map run fails with the Map, after EvaluationFailed
+        except (StateFailure, StatesError) as failure:
+            if frame.map_run and not frame.map_run_ended:
+                cause = (
+                    failure.cause
+                    if isinstance(failure, StateFailure)
+                    else self.cause(frame, failure.cause)
+                )
+                self.emit("MapRunFailed", frame.id, {"error": failure.error, "cause": cause})
+            raise
+
     def iteration_input(
         self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON
     ) -> JSON:
@@ -312,6 +358,8 @@ class Children(Tasks):
             self.map_failed(frame, state)
             return True
         # Start iterations while MaxConcurrency allows; each runs depth-first until it blocks.
+        selects: bool | None = None
+        effective: JSON = None
         while (
             frame.child_started < frame.child_total
             and (frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency)
@@ -322,7 +370,13 @@ class Children(Tasks):
                 index = frame.child_started
             else:  # a redriven Map: only the iterations that did not succeed before
                 index = pending[frame.child_started - (frame.child_total - len(pending))]
-            started = {"name": state.name, "index": index}
+            started: dict[str, JSON] = {"name": state.name, "index": index}
+            if selects is None:
+                selects = self.selects_per_iteration(state)
+                if selects and state.query_language != "JSONata":
+                    effective = self.effective_input(frame, state)
+            if selects:
+                started["statemillInput"] = self.select_item(frame, state, effective, index)
             self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
             progressed = True
             self.start_iteration(frame, state, next(reversed(frame.children)))

@@ -340,11 +340,17 @@ class _Decider(Flow):
 
     def after_evaluation_failed(self, frame: Frame, state: State) -> None:
         """The state whose evaluation failed fails: AWS fails a Map that could not start
-        (Items, ItemSelector...) with MapStateFailed, which its Retry and Catch then see."""
+        (Items, ItemSelector...) with MapStateFailed, which its Retry and Catch then see; so
+        does a Map whose ItemSelector failed as an iteration started (logic version 2), its
+        map run first when it is distributed (MapRunFailed)."""
         error = frame.error or "States.QueryEvaluationError"
         cause = frame.cause or ""
-        # run_id < entered_id: no MapStateStarted since the state was entered.
-        if isinstance(state, Map) and frame.run_id < frame.entered_id:
+        # run_id < entered_id: no MapStateStarted since the state was entered; items set: a
+        # run in progress (MapStateStarted folded, no MapState{Succeeded,Failed} yet), which
+        # only an ItemSelector evaluated per iteration fails (version 1 evaluated none then).
+        if isinstance(state, Map) and (frame.run_id < frame.entered_id or frame.items is not None):
+            if frame.map_run and not frame.map_run_ended:
+                self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
             self.children_failed(frame, state, "MapStateFailed", error, cause)
             return
         self.fail_state(frame, state, error, cause)

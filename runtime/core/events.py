@@ -15,7 +15,15 @@ Facts AWS does not log but replay needs live in two extra places, stripped on ex
 and ``details`` keys that start with ``statemill`` (e.g. a recorded retry delay).
 
 Evolution: new fields get defaults; never rename or retype a field. ``ExecutionStarted`` records
-``statemillLogicVersion`` in its details.
+``statemillLogicVersion`` in its details, and decisions branch on it, so a history folds and
+continues by the logic that wrote it:
+
+- 1: a Map's ItemSelector (or JSONPath ``Parameters``) is evaluated for every item at once;
+  MapStateStarted's ``statemillItems`` holds the selected inputs. Also every history without the
+  key (imported from AWS).
+- 2: it is evaluated as each iteration starts (issue 11: all at once held the event loop and the
+  memory for 40,000 selections); ``statemillItems`` holds the items and each MapIterationStarted
+  the iteration's input (``statemillInput``). Batched items are still selected at once.
 
 Imports only the standard library and msgspec.
 """
@@ -31,7 +39,7 @@ import msgspec
 JSON = Any
 
 #: Version of the decision logic that wrote a history; old histories fold by their own version.
-LOGIC_VERSION: Final = 1
+LOGIC_VERSION: Final = 2
 
 #: Prefix of detail keys that are Statemill's own and not AWS's (stripped by ``to_aws``).
 PRIVATE_PREFIX: Final = "statemill"

@@ -415,18 +415,23 @@ def _child_id(frame: Frame, index: int) -> str:
 def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     if frame.map_run and not frame.detached:
         state.detached_events += 1  # a child workflow's start: not in this history on AWS
-    index = int(event.details["index"])
+    details = event.details
+    index = int(details["index"])
     # _child_id, inline: two per iteration (``peers`` c)
     child_id = f"{frame.id}/{frame.run_id}:{index}" if frame.id else f"{frame.run_id}:{index}"
     assert frame.state is not None
     assert frame.items is not None
+    # The iteration's input: selected as it started (logic version 2, a Map with an
+    # ItemSelector), else its item as MapStateStarted recorded it (already selected in
+    # version 1).
+    data = details["statemillInput"] if "statemillInput" in details else frame.items[index]
     state.frames[child_id] = Frame(
         id=child_id,
         machine=(*frame.machine, (frame.state, -1)),
         parent=frame.id,
         index=index,
         phase=Phase.START,
-        data=frame.items[index],
+        data=data,
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
         variables={} if frame.map_run else frame.variables,
         detached=frame.map_run or frame.detached,

@@ -220,6 +220,47 @@ HAND_MADE: dict[str, tuple[dict[str, JSON], JSON, Script]] = {
         {"items": [1, 2, 3]},
         echo,
     ),
+    # Issue 11: the ItemSelector evaluated as each iteration starts (logic version 2).
+    "map-item-selector-per-iteration": (
+        {
+            "StartAt": "M",
+            "States": {
+                "M": {
+                    "Type": "Map",
+                    "MaxConcurrency": 2,
+                    "ItemsPath": "$.items",
+                    "ItemSelector": {"v.$": "$$.Map.Item.Value", "k.$": "$.k"},
+                    "ItemProcessor": {
+                        "StartAt": "T",
+                        "States": {"T": _task(Retry=[RETRY_JITTER], End=True)},
+                    },
+                    "End": True,
+                }
+            },
+        },
+        {"items": [1, 2, 3, 4, 5], "k": "x"},
+        _flaky,
+    ),
+    "distributed-map-parameters": (
+        {
+            "StartAt": "M",
+            "States": {
+                "M": {
+                    "Type": "Map",
+                    "MaxConcurrency": 2,
+                    "Parameters": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        "StartAt": "T",
+                        "States": {"T": _task(End=True)},
+                    },
+                    "End": True,
+                }
+            },
+        },
+        [10, 20, 30],
+        echo,
+    ),
     "execution-timeout-during-retries": (
         {
             "StartAt": "T",
@@ -314,6 +355,8 @@ def test_hand_made_executions_end_as_expected() -> None:
         "parallel-wait-retry": "SUCCEEDED",
         "nested-map-in-parallel": "SUCCEEDED",
         "execution-timeout-during-retries": "TIMED_OUT",
+        "map-item-selector-per-iteration": "SUCCEEDED",
+        "distributed-map-parameters": "SUCCEEDED",
     }
     caught = hand_made_run("map-tolerated-failures-catch").live["output"]
     assert caught["e"]["Error"] == "States.ExceedToleratedFailureThreshold"
