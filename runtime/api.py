@@ -72,6 +72,7 @@ from runtime.errors import (
     StateMachineDoesNotExist,
     StateMachineQuarantined,
     StatemillError,
+    TaskDoesNotExist,
     TaskTimedOut,
 )
 from runtime.store.base import (
@@ -815,6 +816,13 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             return {}
         if kind == "redrive":
             return {"redriveDate": await self.redrive_execution(body["executionArn"])}
+        if kind == "activity-started":  # a worker of another member claimed this one's task
+            task = await self.engine.take_activity_token(
+                body["activityArn"], body["taskToken"], body.get("workerName") or ""
+            )
+            if task is None:
+                raise TaskDoesNotExist("Task Does Not Exist: the activity task is not waiting")
+            return {"input": dumps(task.input)}
         raise KeyError(f"unknown request kind: {kind}")
 
     async def start_sync_execution(

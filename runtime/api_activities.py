@@ -57,6 +57,9 @@ class ActivityVerbs(RuntimeBase):
             ActivityDoesNotExist: no such activity.
         """
         await self.describe_activity(activity_arn)
+        if self._cluster is not None:  # tasks of every member's executions, through the store
+            taken = await self._cluster.take_activity_task(activity_arn, worker_name, timeout)
+            return None if taken is None else ActivityTask(task_token=taken[0], input=taken[1])
         task = await self.engine.take_activity_task(activity_arn, worker_name, timeout)
         if task is None or task.task_token is None:
             return None

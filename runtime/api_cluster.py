@@ -31,6 +31,8 @@ import structlog
 
 from runtime import errors
 from runtime.cluster.member import Member, MemberHooks
+from runtime.core.decide import dumps
+from runtime.core.effects import RunTask
 from runtime.definition.model import StateMachine
 from runtime.engine.scheduler import Engine
 from runtime.store.base import ExecutionRecord, StateMachineRecord
@@ -45,6 +47,8 @@ log = structlog.get_logger("statemill.cluster")
 #: owner may die and its partition be taken over meanwhile), then ``TimeoutError``.
 _ASK_TTLS: Final = 6
 _ASK_SLACK: Final = 30.0
+#: How long a claimed activity task is kept from other workers while its owner hands it out.
+_CLAIM_SECONDS: Final = 30.0
 
 
 class ClusterRuntime(Protocol):
@@ -80,6 +84,7 @@ class ClusterLink:
         """Fence the store's writes, register, and take a first share of the partitions (the
         runtime has pointed ``Engine.owns`` at :meth:`owns` first)."""
         self._store.fence(self.member)
+        self._runtime.engine.calls.activities.published = self._publish_activity
         await self.member.join()
 
     async def run(self) -> None:
@@ -171,6 +176,58 @@ class ClusterLink:
         if not partitions:
             return []
         return await self._store.pending_requests(partitions=partitions)
+
+    # -- activity tasks for the workers of every member ---------------------------------------
+
+    def _publish_activity(self, execution_arn: str, task: RunTask) -> None:
+        if task.task_token is not None:
+            publish = self._store.publish_activity_task(
+                task.task_token, task.resource, execution_arn
+            )
+            self._runtime.engine.spawn(publish)
+
+    async def take_activity_task(
+        self, activity_arn: str, worker_name: str, timeout: float
+    ) -> tuple[str, str] | None:
+        """GetActivityTask on any member: claim the oldest published task of ``activity_arn``
+        and have its execution's owner hand it out (recording ``ActivityStarted``); (token,
+        input text), or None after ``timeout`` seconds without one. A claim whose owner cannot
+        be reached runs out and is claimed again later."""
+        store, engine = self._store, self._runtime.engine
+        deadline = anyio.current_time() + timeout
+        delay = 0.01
+        while True:
+            claimed = await store.claim_activity_task(activity_arn, _CLAIM_SECONDS)
+            if claimed is not None:
+                token, execution_arn = claimed
+                if self.owns(execution_arn):
+                    task = await engine.take_activity_token(activity_arn, token, worker_name)
+                    handed = None if task is None else dumps(task.input)
+                else:
+                    handed = await self._started_elsewhere(
+                        activity_arn, token, execution_arn, worker_name
+                    )
+                await store.drop_activity_task(token)  # handed out, or stale: done with it
+                if handed is not None:
+                    return token, handed
+                continue
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                return None
+            await anyio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.2)
+
+    async def _started_elsewhere(
+        self, activity_arn: str, token: str, execution_arn: str, worker_name: str
+    ) -> str | None:
+        body = {"activityArn": activity_arn, "taskToken": token, "workerName": worker_name}
+        try:
+            started = await self.ask(
+                "activity-started", body, execution_arn, self._runtime.engine.clock.now()
+            )
+        except errors.TaskDoesNotExist:
+            return None
+        return str(started["input"])
 
     async def confirm(self, execution_arn: str) -> bool:
         """Whether this member still holds the partition of ``execution_arn`` (asked of the

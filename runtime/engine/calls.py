@@ -67,16 +67,57 @@ class ActivityHost(Protocol):
 class ActivityQueue:
     """Activity ARN -> scheduled activity tasks not yet handed to a worker, oldest first."""
 
-    __slots__ = ("_ready", "tasks")
+    __slots__ = ("_ready", "published", "tasks")
 
     def __init__(self) -> None:
         self.tasks: dict[str, collections.deque[tuple[str, RunTask]]] = {}
         self._ready: dict[str, asyncio.Event] = {}
+        self.published: Callable[[str, RunTask], None] | None = None
+        """Told of every task queued (a cluster publishes them for workers of any member)."""
 
     def put(self, execution_arn: str, task: RunTask) -> None:
         """Queue ``task`` of ``execution_arn`` for a worker of its activity."""
         self.tasks.setdefault(task.resource, collections.deque()).append((execution_arn, task))
         self._ready.setdefault(task.resource, asyncio.Event()).set()
+        if self.published is not None:
+            self.published(execution_arn, task)
+
+    async def take_token(
+        self, host: ActivityHost, activity_arn: str, task_token: str, worker_name: str
+    ) -> RunTask | None:
+        """Hand the queued task of ``task_token`` to a worker (once), or None if it is not
+        waiting for one (handed out, timed out, stopped: a stale claim)."""
+        queue = self.tasks.get(activity_arn, collections.deque())
+        for queued in list(queue):
+            arn, task = queued
+            if task.task_token != task_token:
+                continue
+            queue.remove(queued)
+            if arn in host.parked:
+                await host.revive(arn)
+            return task if self._hand(host, arn, task, worker_name) else None
+        return None
+
+    def _hand(self, host: ActivityHost, arn: str, task: RunTask, worker_name: str) -> bool:
+        """Hand ``task`` of execution ``arn`` to a worker if it still waits for one, and tell
+        the engine it started; False for a stale entry."""
+        live = host.live.get(arn)
+        frame = None if live is None else live.state.frames.get(task.frame)
+        if (
+            live is None
+            or frame is None
+            or frame.phase != Phase.SCHEDULED
+            or frame.task_token is None
+            or frame.task_token != task.task_token
+            or frame.task_token in live.handed
+        ):
+            return False  # timed out, stopped, redone or handed out meanwhile
+        live.handed.add(frame.task_token)
+        started = {"workerName": worker_name}
+        host.report(
+            arn, task.frame, task.scheduled_id, "started", started, task_token=task.task_token
+        )
+        return True
 
     def pop(self, activity_arn: str) -> tuple[str, RunTask] | None:
         """The oldest queued task of ``activity_arn`` (maybe stale: the caller checks)."""
@@ -102,24 +143,8 @@ class ActivityQueue:
                         # failed: the task goes back to the front, for the next worker.
                         self.tasks[activity_arn].appendleft(queued)
                         raise
-                live = host.live.get(arn)
-                frame = None if live is None else live.state.frames.get(task.frame)
-                if (
-                    live is None
-                    or frame is None
-                    or frame.phase != Phase.SCHEDULED
-                    or frame.task_token is None
-                    or frame.task_token != task.task_token
-                    or frame.task_token in live.handed
-                ):
-                    continue  # timed out, stopped, redone or handed out meanwhile
-                live.handed.add(frame.task_token)
-                started = {"workerName": worker_name}
-                host.report(
-                    arn, task.frame, task.scheduled_id, "started", started,
-                    task_token=task.task_token,
-                )  # fmt: skip
-                return task
+                if self._hand(host, arn, task, worker_name):
+                    return task
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None

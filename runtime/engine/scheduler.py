@@ -737,6 +737,13 @@ class Engine:
         ``timeout`` wall-clock seconds for one (GetActivityTask's long poll)."""
         return await self.calls.activities.take(self, activity_arn, worker_name, timeout)
 
+    async def take_activity_token(
+        self, activity_arn: str, task_token: str, worker_name: str
+    ) -> RunTask | None:
+        """Hand the queued activity task of ``task_token`` to a worker (a claim made through
+        the store by a worker of any member), or None if it no longer waits for one."""
+        return await self.calls.activities.take_token(self, activity_arn, task_token, worker_name)
+
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run the coroutine ``work`` in the background, in the engine's task group (its
         failure is logged, never taken for the engine's)."""

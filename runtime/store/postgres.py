@@ -197,6 +197,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX executions_open_by_partition ON executions (partition) "
         "WHERE status = 'RUNNING'",
     ),
+    (
+        # Version 4 (issue 12): activity tasks waiting for a worker, published by the owner of
+        # their execution so that a worker polling any member gets them. A worker's member
+        # claims one for a while (``claimed_until``) and deletes it once the owner has handed
+        # it out; a claim whose member died runs out and the row is claimable again.
+        """CREATE TABLE activity_tasks (
+            task_token text COLLATE "C" PRIMARY KEY,
+            activity_arn text COLLATE "C" NOT NULL,
+            execution_arn text COLLATE "C" NOT NULL,
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            claimed_until timestamptz NOT NULL DEFAULT '-infinity'
+        )""",
+        "CREATE INDEX activity_tasks_by_activity ON activity_tasks (activity_arn, seq)",
+    ),
 )
 
 #: The channel ``add_request`` notifies (payload: the partition): a wake-up hint for the
@@ -834,6 +848,39 @@ class PostgresStore:
             expected,
         )
         return str(status) == "UPDATE 1"
+
+    # -- activity tasks of a cluster (not part of the EventStore protocol) -------------------
+
+    async def publish_activity_task(
+        self, task_token: str, activity_arn: str, execution_arn: str
+    ) -> None:
+        """Offer an activity task to the workers of every member (once per token)."""
+        await self._pool.execute(
+            "INSERT INTO activity_tasks (task_token, activity_arn, execution_arn) "
+            "VALUES ($1, $2, $3) ON CONFLICT (task_token) DO NOTHING",
+            task_token,
+            activity_arn,
+            execution_arn,
+        )
+
+    async def claim_activity_task(
+        self, activity_arn: str, seconds: float
+    ) -> tuple[str, str] | None:
+        """Claim the oldest unclaimed task of ``activity_arn`` for ``seconds``: its (token,
+        execution arn), or None. ``SKIP LOCKED``: concurrent claimers never get the same row."""
+        row = await self._pool.fetchrow(
+            "UPDATE activity_tasks SET claimed_until = now() + make_interval(secs => $2) "
+            "WHERE task_token = (SELECT task_token FROM activity_tasks "
+            "WHERE activity_arn = $1 AND claimed_until < now() ORDER BY seq "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING task_token, execution_arn",
+            activity_arn,
+            seconds,
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def drop_activity_task(self, task_token: str) -> None:
+        """Forget an activity task (handed out, or no longer waiting)."""
+        await self._pool.execute("DELETE FROM activity_tasks WHERE task_token = $1", task_token)
 
     # -- operators' requests (not part of the EventStore protocol; as SqliteStore's) ---------
 

@@ -118,6 +118,46 @@ async def test_two_members_share_the_partitions_and_answer_for_each_other(
         assert done.output_value == {"ok": 2}
 
 
+async def test_an_activity_task_goes_to_one_worker_of_any_member(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    async with member(postgres_dsn, postgres_schema) as a:
+        activity = await a.create_activity("Check")
+        machine = await a.create_state_machine(
+            "Checked",
+            {
+                "StartAt": "Check",
+                "States": {
+                    "Check": {"Type": "Task", "Resource": activity.activity_arn, "End": True}
+                },
+            },
+        )
+        async with member(postgres_dsn, postgres_schema) as b:
+            await until(lambda: len(held(a)) == len(held(b)) == PARTITIONS // 2)
+            name = name_owned_by(b, "Checked", "on-b-")
+            started = await a.start_execution(machine.arn, {"n": 7}, name=name)
+            # Workers poll both members at once; b owns the execution, a's worker may win.
+            async with anyio.create_task_group() as tg:
+                got: list[Any] = []
+
+                async def poll(rt: Runtime, worker: str) -> None:
+                    task = await rt.get_activity_task(activity.activity_arn, worker, timeout=3)
+                    if task is not None:
+                        got.append((worker, task))
+                        await rt.send_task_success(task.task_token, {"checked": worker})
+
+                tg.start_soon(poll, a, "on-a")
+                tg.start_soon(poll, b, "on-b")
+            assert len(got) == 1  # handed out once, across both members
+            worker, task = got[0]
+            assert task.input == '{"n":7}'
+            done = await a.wait_for_execution(started.execution_arn, timeout=20)
+            assert done.output_value == {"checked": worker}
+            history = await b.get_execution_history(started.execution_arn)
+            started_events = [e for e in history if e.type == "ActivityStarted"]
+            assert [e.details.get("workerName") for e in started_events] == [worker]
+
+
 async def test_a_member_whose_lease_moved_on_is_fenced_and_writes_nothing(
     postgres_dsn: str, postgres_schema: str
 ) -> None:
@@ -159,6 +199,7 @@ async def test_a_member_whose_lease_moved_on_is_fenced_and_writes_nothing(
             await rt._cluster.member.check(None, frozenset({partition_of(arn)}))
 
 
+@pytest.mark.timeout(300)  # ~20 s alone; more on a loaded machine
 async def test_the_chaos_run_loses_and_duplicates_nothing(
     postgres_dsn: str, postgres_schema: str, tmp_path: Path
 ) -> None:
