@@ -5,10 +5,11 @@ tests and EXPRESS-style runs, PostgreSQL for a ``postgresql://`` DSN), resumes t
 were open, and runs the engine until the ``async with`` block ends. Verbs take and return Step
 Functions' vocabulary in snake_case.
 
-The facade is in parts: lifecycle, state machines and executions (start, describe, list, stop,
-redrive) and operators' requests here; task-token answers in ``api_tokens``; activities in
-``api_activities``; the shared fields in ``api_base``; the returned values in ``api_types``
-(re-exported here). The verbs call engine methods only (issue 10).
+The facade is in parts: lifecycle and executions (start, describe, list, stop, redrive) here;
+state machines in ``api_machines``; task-token answers in ``api_tokens``; activities in
+``api_activities``; requests recorded in the store in ``api_requests``; membership of a
+cluster on PostgreSQL in ``api_cluster``; the shared fields in ``api_base``; the returned
+values in ``api_types`` (re-exported here). The verbs call engine methods only (issue 10).
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ from typing import (
     Any,
     Final,
     Literal,
-    Protocol,
     Self,
     cast,
     final,
-    runtime_checkable,
 )
 
 import anyio
@@ -37,6 +36,8 @@ import msgspec
 import structlog
 
 from runtime.api_activities import ActivityVerbs
+from runtime.api_machines import StateMachineVerbs
+from runtime.api_requests import Requests
 from runtime.api_tokens import TaskTokenVerbs
 from runtime.api_types import (
     MAX_INPUT_BYTES,
@@ -52,8 +53,7 @@ from runtime.core.decide import dumps, start_event
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
-from runtime.core.state import ExecutionState
-from runtime.definition.load import load_definition
+from runtime.core.state import ExecutionState, Frame
 from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock, ManualClock, SystemClock
 from runtime.engine.handlers import Handler, HandlerRegistry
@@ -68,12 +68,7 @@ from runtime.errors import (
     InvalidExecutionInput,
     InvalidName,
     PartitionLost,
-    StateMachineAlreadyExists,
     StateMachineDoesNotExist,
-    StateMachineQuarantined,
-    StatemillError,
-    TaskDoesNotExist,
-    TaskTimedOut,
 )
 from runtime.store.base import (
     Append,
@@ -115,22 +110,8 @@ POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """A ``store`` string with one of these prefixes is a PostgreSQL DSN (asyncpg's form)."""
 
 
-@runtime_checkable
-class RequestLog(Protocol):
-    """A store that records operators' requests (``statemill start/stop/send-task-*``) for
-    whichever runtime runs on it: ``SqliteStore`` and ``PostgresStore``."""
-
-    async def add_request(self, kind: str, payload: str, created: float) -> int: ...
-
-    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]: ...
-
-    async def finish_request(self, request_id: int, status: str, result: str) -> None: ...
-
-    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None: ...
-
-
 @final
-class Runtime(TaskTokenVerbs, ActivityVerbs):
+class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
@@ -188,7 +169,7 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
         self._lease_ttl = lease_ttl
         self._cluster: ClusterLink | None = None
-        self._applying = anyio.Lock()
+        self._requests = Requests(self)
         self.handlers = HandlerRegistry()
         if handlers is not None:
             self.handlers.update(handlers)
@@ -261,7 +242,7 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
             await tg.start(engine.run)
             for record in await store.list_state_machines():
                 self._reload(record)
-            poll = self._request_poll_interval if self._requests_store() is not None else None
+            poll = self._request_poll_interval if self._requests.log() is not None else None
             if self._cluster is not None:
                 # The partitions taken now are loaded (and their requests applied) by the
                 # member's hook; later ones as they are gained.
@@ -279,35 +260,12 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
                     await self.apply_requests()
                 engine.wake(recovered)
             if poll is not None:
-                tg.start_soon(self._serve_requests, poll)
+                tg.start_soon(self._requests.serve, poll)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
         self._exit_stack = stack
         return self
-
-    def _reload(self, record: StateMachineRecord) -> None:
-        """Load a stored definition on open. One that fails to load (a row written by
-        ``statemill import``, a definition nested deeper than this stack allows) quarantines
-        its state machine, never the store: it is listed and described with the reason, and
-        its executions stay as stored, unrun, until a runtime that can load it opens.
-        """
-        try:
-            machine = load_definition(record.definition, machine_type=record.type)
-        except Exception as exc:  # any failure (RecursionError too): a store must always open
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
-            log.warning("state_machine.quarantined", state_machine=record.arn, reason=reason)
-            self._quarantined[record.arn] = reason
-            self._machine_records[record.arn] = record
-            return
-        self._quarantined.pop(record.arn, None)
-        self._remember(record, machine)
-
-    def _quarantine_error(self, arn: str) -> StateMachineQuarantined:
-        return StateMachineQuarantined(
-            f"State Machine Quarantined: '{arn}': its stored definition failed to load when "
-            f"the store was opened ({self._quarantined[arn]})"
-        )
 
     async def __aexit__(
         self,
@@ -337,85 +295,6 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
     ) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register_handler`."""
         return self.handlers.handler(name, max_concurrency=max_concurrency)
-
-    # -- state machines -----------------------------------------------------------------------
-
-    def machines_for_recovery(self) -> dict[str, StateMachine]:
-        """The state machines loaded so far, by arn (what ``Engine.recover`` folds with)."""
-        return self._machines
-
-    async def machine_record(self, arn: str) -> StateMachineRecord | None:
-        """The record of state machine ``arn``, loading it from the store if another process
-        (another member, the command line) created or changed it since this one opened."""
-        record = await self._log.get_state_machine(arn)
-        if record is None:
-            return None
-        known = self._machine_records.get(arn)
-        if known is None or known.definition != record.definition:
-            self._reload(record)  # a known but quarantined definition stays quarantined
-        return record
-
-    def _remember(self, record: StateMachineRecord, machine: StateMachine) -> None:
-        self._machines[record.arn] = machine
-        if self._engine is not None:
-            self._engine.add_machine(record.arn, machine)
-        self._machine_records[record.arn] = record
-
-    async def create_state_machine(
-        self,
-        name: str,
-        definition: str | Mapping[str, JSON],
-        *,
-        type: str = "STANDARD",
-    ) -> StateMachineRecord:
-        """Validate and store a state machine (CreateStateMachine).
-
-        Raises:
-            InvalidDefinition: the definition is not valid ASL (AWS's message and JSON path).
-            StateMachineAlreadyExists: ``name`` exists with a different definition or type.
-        """
-        if not NAME.match(name):
-            raise InvalidName(f"Invalid Name: '{name}'")
-        # A mapping is checked (keys, lone surrogates, depth) before it is encoded: encoding first
-        # would turn an int key into a string and raise on a surrogate (issue 11).
-        machine = load_definition(definition, machine_type=type)
-        text = definition if isinstance(definition, str) else dumps(definition)
-        arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
-        existing = await self._log.get_state_machine(arn)
-        if existing is not None:
-            if existing.definition != text or existing.type != type:
-                raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
-            self._quarantined.pop(arn, None)  # the same definition loads now
-            self._remember(existing, machine)
-            return existing
-        record = StateMachineRecord(
-            arn=arn,
-            name=name,
-            definition=text,
-            type=type,
-            creation_date=self.clock.now(),
-            revision_id=hashlib.sha256(text.encode()).hexdigest()[:32],
-        )
-        await self._log.put_state_machine(record)
-        self._remember(record, machine)
-        return record
-
-    async def describe_state_machine(self, state_machine_arn: str) -> StateMachineRecord:
-        """The stored state machine (DescribeStateMachine)."""
-        record = await self._log.get_state_machine(state_machine_arn)
-        if record is None:
-            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        return self._marked(record)
-
-    async def list_state_machines(self) -> list[StateMachineRecord]:
-        """Every stored state machine (ListStateMachines); quarantined ones say why."""
-        return [self._marked(record) for record in await self._log.list_state_machines()]
-
-    def _marked(self, record: StateMachineRecord) -> StateMachineRecord:
-        reason = self._quarantined.get(record.arn)
-        if reason is None:
-            return record
-        return msgspec.structs.replace(record, quarantined=reason)
 
     def _described(self, record: ExecutionRecord) -> ExecutionDescription:
         described = ExecutionDescription.of(record)
@@ -728,102 +607,30 @@ class Runtime(TaskTokenVerbs, ActivityVerbs):
 
     # -- operators' requests ------------------------------------------------------------------
 
-    async def _serve_requests(self, interval: float) -> None:
-        """Apply recorded requests every ``interval`` wall-clock seconds (not the runtime's
-        clock: a virtual clock must not jump to a poll), or at once when a member of a
-        cluster is notified of one."""
-        while True:
-            if self._cluster is not None:
-                await self._cluster.wait_for_requests(interval)
-            else:
-                await anyio.sleep(interval)
-            try:
-                await self.apply_requests()
-            except Exception:  # a broken request must not stop the runtime
-                log.exception("requests.apply_failed")
+    @property
+    def cluster(self) -> ClusterLink | None:
+        """The cluster membership when the store is a shared PostgreSQL database."""
+        return self._cluster
 
-    def _requests_store(self) -> RequestLog | None:
-        """The store operators' requests are recorded in (SQLite, PostgreSQL), if it keeps them."""
-        store = self.store
-        return store if isinstance(store, RequestLog) else None
+    async def start_child_or_execution(
+        self, state_machine_arn: str, input: JSON, name: str | None, parent: str | None
+    ) -> StartExecutionOutput:
+        """StartExecution, or the start of a child execution of ``parent`` (a request)."""
+        return await self._start(state_machine_arn, input, name=name, parent=parent)
+
+    async def waiting_task(self, token: str) -> tuple[Live, Frame]:
+        """The live execution and frame whose Task waits for ``token``, or AWS's error."""
+        return await self._waiting_task(token)
+
+    def token_deadline(self, live: Live, frame: Frame) -> float:
+        """When the waiting token Task of ``frame`` times out."""
+        return self._token_deadline(live, frame)
 
     async def apply_requests(self, partitions: frozenset[int] | None = None) -> int:
-        """Apply the pending requests recorded in the store; returns how many. A member of a
-        cluster applies those of the partitions it holds (of ``partitions`` only, if given).
-
-        A request is applied, then marked DONE (or FAILED with the error): after a crash in
-        between it is applied again, which starts and stops tolerate (idempotent start) and a
-        task-token answer reports as TaskDoesNotExist.
-        """
-        store = self._requests_store()
-        if store is None:
-            return 0
-        async with self._applying:  # the poll and a partition's takeover: never both at once
-            if self._cluster is None:
-                pending = await store.pending_requests()
-            else:
-                held = frozenset(self._cluster.member.ready)
-                mine = held if partitions is None else partitions & held
-                pending = await self._cluster.pending_requests(mine)
-            await self._apply_pending(store, pending)
-        return len(pending)
-
-    async def _apply_pending(
-        self, store: RequestLog, pending: list[tuple[int, str, str, float]]
-    ) -> None:
-        for request_id, kind, payload, created in pending:
-            try:
-                result = await self._apply_request(kind, msgspec.json.decode(payload), created)
-            except PartitionLost:
-                continue  # no longer this member's: left for the partition's new owner
-            except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
-                failure = {"error": type(exc).__name__, "message": str(exc)}
-                await store.finish_request(request_id, "FAILED", dumps(failure))
-            else:
-                await store.finish_request(request_id, "DONE", dumps(result))
-
-    async def _apply_request(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
-        if kind == "start":
-            arn = body["stateMachineArn"]
-            record = await self._log.get_state_machine(arn)
-            known = self._machine_records.get(arn)
-            if record is not None and (known is None or known.definition != record.definition):
-                # Created or changed by the command line while this runtime runs.
-                self._remember(record, load_definition(record.definition, machine_type=record.type))
-            started = await self._start(
-                arn, body.get("input"), name=body.get("name"), parent=body.get("parentExecutionArn")
-            )
-            return {"executionArn": started.execution_arn, "startDate": started.start_date}
-        if kind == "stop":
-            stopped = await self.stop_execution(
-                body["executionArn"], error=body.get("error"), cause=body.get("cause")
-            )
-            return {"executionArn": stopped.execution_arn, "status": stopped.status}
-        if kind.startswith("send-task-"):
-            # Answered when recorded: an answer recorded after its Task's deadline passed
-            # (while no runtime ran) gets TaskTimedOut, as it would have then.
-            live, frame = await self._waiting_task(body["taskToken"])
-            if created >= self._token_deadline(live, frame):
-                raise TaskTimedOut("Task Timed Out: the task of this token timed out")
-        if kind == "send-task-success":
-            await self.send_task_success(body["taskToken"], body.get("output"))
-            return {}
-        if kind == "send-task-failure":
-            await self.send_task_failure(body["taskToken"], body.get("error"), body.get("cause"))
-            return {}
-        if kind == "send-task-heartbeat":
-            await self.send_task_heartbeat(body["taskToken"])
-            return {}
-        if kind == "redrive":
-            return {"redriveDate": await self.redrive_execution(body["executionArn"])}
-        if kind == "activity-started":  # a worker of another member claimed this one's task
-            task = await self.engine.take_activity_token(
-                body["activityArn"], body["taskToken"], body.get("workerName") or ""
-            )
-            if task is None:
-                raise TaskDoesNotExist("Task Does Not Exist: the activity task is not waiting")
-            return {"input": dumps(task.input)}
-        raise KeyError(f"unknown request kind: {kind}")
+        """Apply the pending requests recorded in the store; returns how many (see
+        ``runtime.api_requests``). A member of a cluster applies those of the partitions it
+        holds (of ``partitions`` only, if given)."""
+        return await self._requests.apply(partitions)
 
     async def start_sync_execution(
         self, state_machine_arn: str, input: JSON = None, *, name: str | None = None

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime.definition.model import StateMachine
 from runtime.engine.clock import Clock
 from runtime.engine.scheduler import Engine
-from runtime.store.base import EventStore
+from runtime.store.base import EventStore, StateMachineRecord
 from runtime.store.express import ExpressStore, is_express
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ class RuntimeBase:
     _engine: Engine | None
     _cluster: ClusterLink | None
     """The cluster membership when the store is a shared PostgreSQL database."""
+    _machines: dict[str, StateMachine]
+    """State machine arn -> its loaded definition."""
+    _machine_records: dict[str, StateMachineRecord]
+    _quarantined: dict[str, str]
+    """State machine arn -> why its stored definition failed to load on open."""
 
     @property
     def store(self) -> EventStore:

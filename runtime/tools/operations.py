@@ -38,7 +38,7 @@ from runtime import (
     StatemillError,
     load_definition,
 )
-from runtime.api import RequestLog
+from runtime.api_requests import RequestLog
 from runtime.core.state import ExecutionState, Phase
 from runtime.tools.stores import StoreUnavailable, open_store, runtime_store
 

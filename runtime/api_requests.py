@@ -1,0 +1,183 @@
+"""Requests recorded in the store for the runtime that runs on it, and how they are applied.
+
+The command line (``statemill start|stop|redrive|send-task-*``) records a request in the store
+with no runtime; so does a member of a cluster asking the owner of an execution's partition
+(``runtime.api_cluster``). The runtime on the store applies each pending request through its
+own verbs and records the result (DONE, or FAILED with the error's class name and message) for
+the asker. A request is applied, then marked: after a crash in between it is applied again,
+which starts and stops tolerate (an idempotent start) and a task-token answer reports as
+TaskDoesNotExist. A request about a partition this member no longer holds is left pending for
+its new owner.
+
+Imports the runtime's verbs only through :class:`RequestTarget`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, final, runtime_checkable
+
+import anyio
+import msgspec
+import structlog
+
+from runtime.api_types import ExecutionDescription, StartExecutionOutput
+from runtime.core.decide import dumps
+from runtime.core.state import Frame
+from runtime.engine.live import Live
+from runtime.engine.scheduler import Engine
+from runtime.errors import PartitionLost, StatemillError, TaskDoesNotExist, TaskTimedOut
+from runtime.store.base import EventStore, StateMachineRecord
+
+if TYPE_CHECKING:
+    from runtime.api_cluster import ClusterLink
+
+__all__ = ["RequestLog", "RequestTarget", "Requests"]
+
+JSON = Any
+log = structlog.get_logger("statemill.api")
+
+
+@runtime_checkable
+class RequestLog(Protocol):
+    """A store that records requests (``statemill start/stop/send-task-*``) for whichever
+    runtime runs on it: ``SqliteStore`` and ``PostgresStore``."""
+
+    async def add_request(self, kind: str, payload: str, created: float) -> int: ...
+
+    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]: ...
+
+    async def finish_request(self, request_id: int, status: str, result: str) -> None: ...
+
+    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None: ...
+
+
+class RequestTarget(Protocol):
+    """The verbs of a ``Runtime`` that requests are applied with."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def cluster(self) -> ClusterLink | None: ...
+
+    async def machine_record(self, arn: str) -> StateMachineRecord | None: ...
+
+    async def start_child_or_execution(
+        self, state_machine_arn: str, input: JSON, name: str | None, parent: str | None
+    ) -> StartExecutionOutput: ...
+
+    async def stop_execution(
+        self, execution_arn: str, *, error: str | None = None, cause: str | None = None
+    ) -> ExecutionDescription: ...
+
+    async def redrive_execution(self, execution_arn: str) -> float: ...
+
+    async def send_task_success(self, task_token: str, output: JSON) -> None: ...
+
+    async def send_task_failure(
+        self, task_token: str, error: str | None = None, cause: str | None = None
+    ) -> None: ...
+
+    async def send_task_heartbeat(self, task_token: str) -> None: ...
+
+    async def waiting_task(self, token: str) -> tuple[Live, Frame]: ...
+
+    def token_deadline(self, live: Live, frame: Frame) -> float: ...
+
+
+@final
+class Requests:
+    """Applies the requests recorded in a runtime's store."""
+
+    def __init__(self, runtime: RequestTarget) -> None:
+        self._runtime = runtime
+        self._applying = anyio.Lock()
+
+    def log(self) -> RequestLog | None:
+        """The store requests are recorded in (SQLite, PostgreSQL), if it keeps them."""
+        store = self._runtime.store
+        return store if isinstance(store, RequestLog) else None
+
+    async def serve(self, interval: float) -> None:
+        """Apply recorded requests every ``interval`` wall-clock seconds (not the runtime's
+        clock: a virtual clock must not jump to a poll), or at once when a member of a
+        cluster is notified of one."""
+        while True:
+            cluster = self._runtime.cluster
+            if cluster is not None:
+                await cluster.wait_for_requests(interval)
+            else:
+                await anyio.sleep(interval)
+            try:
+                await self.apply()
+            except Exception:  # a broken request must not stop the runtime
+                log.exception("requests.apply_failed")
+
+    async def apply(self, partitions: frozenset[int] | None = None) -> int:
+        """Apply the pending requests (of ``partitions`` only, for a member of a cluster);
+        returns how many."""
+        store = self.log()
+        if store is None:
+            return 0
+        async with self._applying:  # the poll and a partition's takeover: never both at once
+            cluster = self._runtime.cluster
+            if cluster is None:
+                pending = await store.pending_requests()
+            else:
+                ready = frozenset(cluster.member.ready)
+                mine = ready if partitions is None else partitions & ready
+                pending = await cluster.pending_requests(mine)
+            for request_id, kind, payload, created in pending:
+                try:
+                    result = await self._apply(kind, msgspec.json.decode(payload), created)
+                except PartitionLost:
+                    continue  # no longer this member's: left for the partition's new owner
+                except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
+                    failure = {"error": type(exc).__name__, "message": str(exc)}
+                    await store.finish_request(request_id, "FAILED", dumps(failure))
+                else:
+                    await store.finish_request(request_id, "DONE", dumps(result))
+        return len(pending)
+
+    async def _apply(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
+        runtime = self._runtime
+        if kind == "start":
+            arn = body["stateMachineArn"]
+            await runtime.machine_record(arn)  # created or changed since this runtime opened
+            started = await runtime.start_child_or_execution(
+                arn, body.get("input"), body.get("name"), body.get("parentExecutionArn")
+            )
+            return {"executionArn": started.execution_arn, "startDate": started.start_date}
+        if kind == "stop":
+            stopped = await runtime.stop_execution(
+                body["executionArn"], error=body.get("error"), cause=body.get("cause")
+            )
+            return {"executionArn": stopped.execution_arn, "status": stopped.status}
+        if kind.startswith("send-task-"):
+            # Answered when recorded: an answer recorded after its Task's deadline passed
+            # (while no runtime ran) gets TaskTimedOut, as it would have then.
+            live, frame = await runtime.waiting_task(body["taskToken"])
+            if created >= runtime.token_deadline(live, frame):
+                raise TaskTimedOut("Task Timed Out: the task of this token timed out")
+        if kind == "send-task-success":
+            await runtime.send_task_success(body["taskToken"], body.get("output"))
+            return {}
+        if kind == "send-task-failure":
+            await runtime.send_task_failure(body["taskToken"], body.get("error"), body.get("cause"))
+            return {}
+        if kind == "send-task-heartbeat":
+            await runtime.send_task_heartbeat(body["taskToken"])
+            return {}
+        if kind == "redrive":
+            return {"redriveDate": await runtime.redrive_execution(body["executionArn"])}
+        if kind == "activity-started":  # a worker of another member claimed this one's task
+            task = await runtime.engine.take_activity_token(
+                body["activityArn"], body["taskToken"], body.get("workerName") or ""
+            )
+            if task is None:
+                raise TaskDoesNotExist("Task Does Not Exist: the activity task is not waiting")
+            return {"input": dumps(task.input)}
+        raise KeyError(f"unknown request kind: {kind}")
