@@ -32,6 +32,12 @@ JSON = Any
 _NUMBER_TEXT: Final = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+#: Child workflows a distributed Map without MaxConcurrency runs at once (AWS: "if you don't
+#: specify, Step Functions runs 10,000 parallel child workflow executions"). From logic
+#: version 2 on; a version-1 history started every iteration at once.
+DISTRIBUTED_MAX_CONCURRENCY: Final = 10_000
+
+
 class Children(Tasks):
     """Parallel branches and Map iterations."""
 
@@ -360,9 +366,12 @@ class Children(Tasks):
         # Start iterations while MaxConcurrency allows; each runs depth-first until it blocks.
         selects: bool | None = None
         effective: JSON = None
+        limit = frame.max_concurrency
+        if limit == 0 and state.mode == "DISTRIBUTED" and self.state.logic_version >= 2:
+            limit = DISTRIBUTED_MAX_CONCURRENCY
         while (
             frame.child_started < frame.child_total
-            and (frame.max_concurrency == 0 or frame.child_running < frame.max_concurrency)
+            and (limit == 0 or frame.child_running < limit)
             and not self.exhausted
         ):
             pending = frame.pending

@@ -23,7 +23,9 @@ continues by the logic that wrote it:
   key (imported from AWS).
 - 2: it is evaluated as each iteration starts (issue 11: all at once held the event loop and the
   memory for 40,000 selections); ``statemillItems`` holds the items and each MapIterationStarted
-  the iteration's input (``statemillInput``). Batched items are still selected at once.
+  the iteration's input (``statemillInput``). Batched items are still selected at once. A
+  distributed Map without MaxConcurrency runs at most 10,000 iterations at once, as AWS does
+  (version 1: all of them).
 
 Imports only the standard library and msgspec.
 """

@@ -753,10 +753,16 @@ class Engine:
         self._tg.start_soon(_logged, work)
 
     def stop(self, arn: str, error: str | None, cause: str | None) -> None:
-        """Ask execution ``arn`` to stop; its running handler calls are cancelled."""
-        self.submit(
-            arn, StopRequested(now=self.clock.now(), error=error, cause=cause, seed=self.seed())
-        )
+        """Ask execution ``arn`` to stop; its running handler calls are cancelled. The stop
+        goes ahead of whatever else waits in its inbox: behind 40,000 queued Task results of a
+        distributed Map it took seconds (issue 11), and an aborted execution takes no more."""
+        live = self.live.get(arn)
+        if live is None:
+            return
+        stop = StopRequested(now=self.clock.now(), error=error, cause=cause, seed=self.seed())
+        live.inbox.appendleft(stop)
+        if not live.queued and not live.committing:
+            self.ready.push(live)
 
 
 def _everything(_: str) -> bool:
