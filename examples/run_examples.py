@@ -1,4 +1,4 @@
-"""Run the two example processes end to end on a SQLite file and print what happened.
+"""Run the two example processes end to end on a SQLite file or PostgreSQL; print what happened.
 
 - online order (``order.asl.json``, handlers in :mod:`handlers.orders`): once with every item in
   stock, once with an item out of stock;
@@ -10,9 +10,11 @@ For each execution it prints the status, the state path read back from the histo
 failures that were retried or caught) and the output. Usage::
 
     python examples/run_examples.py [--db statemill-examples.db] [--virtual-time]
+    python examples/run_examples.py --db postgresql://USER:PASSWORD@HOST/DATABASE[?schema=NAME]
     python -m examples.run_examples
 
-The executions stay in the SQLite file; running again adds new ones beside them.
+``--db`` takes what ``statemill worker --store`` takes. The executions stay in the store;
+running again adds new ones beside them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if str(ROOT) not in sys.path:  # `python examples/run_examples.py` from a checko
 
 from handlers import billing, orders  # noqa: E402
 from runtime import HandlerRegistry, Runtime  # noqa: E402
+from runtime.tools.stores import StoreUnavailable, redact, runtime_store  # noqa: E402
 
 JSON = Any
 
@@ -104,7 +107,11 @@ def state_paths(events: Sequence[Any]) -> dict[str, list[str]]:
 
 async def run_all(db: str, *, virtual_time: bool = False) -> list[Outcome]:
     """Run the three example executions on the store ``db`` and read back their results."""
-    async with Runtime(store=db, handlers=registry(), virtual_time=virtual_time) as runtime:
+    # As the command line opens --store: a PostgreSQL URL's ?schema= is understood there.
+    async with (
+        runtime_store(db, memory=True) as store,
+        Runtime(store=store, handlers=registry(), virtual_time=virtual_time) as runtime,
+    ):
         order = await runtime.create_state_machine(
             "online-order", (EXAMPLES / "order.asl.json").read_text(encoding="utf-8")
         )
@@ -191,7 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the examples and print a report for each; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
-        "--db", default=DEFAULT_DB, help=f"SQLite file to keep the executions in ({DEFAULT_DB})"
+        "--db",
+        default=DEFAULT_DB,
+        help=f"SQLite file or postgresql:// URL to keep the executions in ({DEFAULT_DB})",
     )
     parser.add_argument(
         "--virtual-time",
@@ -199,13 +208,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="virtual clock: retry delays take no real time",
     )
     args = parser.parse_args(argv)
-    outcomes = asyncio.run(run_all(args.db, virtual_time=args.virtual_time))
+    try:
+        outcomes = asyncio.run(run_all(args.db, virtual_time=args.virtual_time))
+    except StoreUnavailable as exc:  # one line, as the command line says it
+        print(f"run_examples: {exc}", file=sys.stderr)
+        return 3
     for outcome in outcomes:
         print(report(outcome), end="\n\n")
     nested = sum(sum(outcome.children.values()) for outcome in outcomes)
     print(
         f"{len(outcomes)} executions ran (and {nested} nested ones they started); "
-        f"their histories are in {args.db}"
+        f"their histories are in {redact(args.db)}"
     )
     return 0
 
