@@ -15,7 +15,7 @@ and finish what it left, and what was started for it meanwhile.
 
 At the end it prints which member finished how many executions (an execution counts for the
 member holding its partition's lease when it ended, read from the ``leases`` and ``members``
-tables), stops the survivors (SIGINT: a clean hand-over, as Ctrl-C) and exits 0 only if every
+tables), stops the survivors (SIGTERM: a clean hand-over, as Ctrl-C) and exits 0 only if every
 execution SUCCEEDED. A second run on the same database adds new executions beside the old.
 """
 
@@ -138,10 +138,10 @@ class Cluster:
                 )
 
     def stop(self) -> None:
-        """SIGINT (the worker's clean shutdown: it hands its partitions over), then SIGKILL."""
+        """SIGTERM (the worker's clean shutdown: it hands its partitions over), then SIGKILL."""
         for proc in self.procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(timeout=15)

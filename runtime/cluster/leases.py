@@ -127,6 +127,13 @@ class LeaseTable:
             if (owner, int(epoch)) == (self.member_id, leases[int(p)])
         }
 
+    async def forget_departed(self, after: float) -> None:
+        """Remove the rows of members expired more than ``after`` seconds ago (killed ones;
+        a clean shutdown removes its own)."""
+        await self._pool.execute(
+            "DELETE FROM members WHERE expires < now() - make_interval(secs => $1)", after
+        )
+
     async def members(self) -> list[dict[str, Any]]:
         """The live members, oldest first, with the partitions each holds (diagnostics)."""
         rows = await self._pool.fetch(

@@ -41,6 +41,9 @@ log = structlog.get_logger("statemill.cluster")
 #: Seconds a lease (and a member's row) lives without renewal: a member that stops (SIGKILL,
 #: SIGSTOP, a cut network) loses its partitions this long after its last round.
 DEFAULT_LEASE_TTL: Final = 10.0
+#: Every this many rounds a member removes the rows of members gone for an hour.
+_TIDY_EVERY: Final = 600
+_DEPARTED_AFTER: Final = 3600.0
 
 
 @final
@@ -89,6 +92,7 @@ class Member:
         """Partitions taken so far (diagnostics, benchmarks)."""
         self._store = store
         self._lock = anyio.Lock()
+        self._rounds = 0
 
     # -- ownership ------------------------------------------------------------------------
 
@@ -153,6 +157,9 @@ class Member:
         async with self._lock:
             began = time.monotonic()
             self.members = await self.table.heartbeat(self.lease_ttl)
+            self._rounds += 1
+            if self._rounds % _TIDY_EVERY == 1:
+                await self.table.forget_departed(_DEPARTED_AFTER)
             held = dict(self.held)
             renewed = await self.table.renew(held, self.lease_ttl)
             lost = {p for p in held if p not in renewed and self.held.get(p) == held[p]}

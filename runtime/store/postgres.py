@@ -23,6 +23,9 @@ Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
   the fire mark moves only by ``UPDATE ... WHERE fire_mark IS NOT DISTINCT FROM expected``, one
   statement, so of two processes racing for one fire exactly one sees its row updated (READ
   COMMITTED re-checks the row the winner changed).
+* Version 5 adds ``state_machine_revisions`` and ``executions.revision_id`` (issue 13, the
+  ``StateMachineRevisions`` port), as SQLite's version 6. ``revision_id`` is written when an
+  execution is created; an append's record leaves it as it is.
 
 Ready for ownership and fencing (issue 12 part 2), not doing it: ``executions`` and ``timers``
 carry ``partition`` (:func:`partition_of` the execution ARN, one of :data:`PARTITIONS`, fixed
@@ -45,6 +48,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, Protocol, final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
@@ -61,6 +65,7 @@ from runtime.store.base import (
     ScheduleRecord,
     ScheduleStore,
     StateMachineRecord,
+    StateMachineRevisions,
     Timer,
     check_dense,
     check_mark,
@@ -211,6 +216,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX activity_tasks_by_activity ON activity_tasks (activity_arn, seq)",
     ),
+    (
+        # Version 5 (issue 13): a running execution keeps the definition it started with
+        # across UpdateStateMachine and restarts: the row of each revision is kept, and an
+        # execution names the revision it started on ('' for those stored before).
+        """CREATE TABLE state_machine_revisions (
+            arn text COLLATE "C" NOT NULL,
+            revision_id text COLLATE "C" NOT NULL,
+            name text NOT NULL,
+            definition text NOT NULL,
+            type text NOT NULL,
+            creation_date double precision NOT NULL,
+            PRIMARY KEY (arn, revision_id)
+        )""",
+        f"INSERT INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
+        f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines",
+        "ALTER TABLE executions ADD COLUMN revision_id text NOT NULL DEFAULT ''",
+    ),
 )
 
 #: The channel ``add_request`` notifies (payload: the partition): a wake-up hint for the
@@ -241,13 +263,13 @@ _EVENT_ARRAYS: Final = (
 _RECORD_ARRAYS: Final = (
     "$7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], "
     "$14::float8[], $15::text[], $16::text[], $17::text[], $18::text[], $19::int[], "
-    "$20::text[], $21::bigint[]"
+    "$20::text[], $21::bigint[], $22::text[]"
 )
 _CREATE: Final = f"""
 WITH x AS (
     INSERT INTO executions (execution_arn, partition, state_machine_arn, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent_execution_arn, last_seq)
+        parent_execution_arn, last_seq, revision_id)
     SELECT * FROM unnest({_RECORD_ARRAYS})
     RETURNING id, execution_arn
 )
@@ -260,7 +282,7 @@ FROM {_EVENT_ARRAYS} JOIN x ON x.execution_arn = w.arn
 _APPEND: Final = f"""
 WITH bumped AS (
     UPDATE executions x SET last_seq = v.end_seq
-    FROM unnest($22::text[], $23::bigint[], $24::bigint[]) AS v(arn, expected, end_seq)
+    FROM unnest($23::text[], $24::bigint[], $25::bigint[]) AS v(arn, expected, end_seq)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), replaced AS (
@@ -268,9 +290,9 @@ WITH bumped AS (
         start_date = v.start_date, input = v.input, stop_date = v.stop_date,
         output = v.output, error = v.error, cause = v.cause, machine_type = v.machine_type,
         redrive_count = v.redrive_count, parent_execution_arn = v.parent, last_seq = v.end_seq
-    FROM unnest({_RECORD_ARRAYS}, $25::bigint[]) AS v(arn, partition, machine, name, status,
+    FROM unnest({_RECORD_ARRAYS}, $26::bigint[]) AS v(arn, partition, machine, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent, end_seq, expected)
+        parent, end_seq, revision, expected)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), updated AS (
@@ -282,6 +304,19 @@ WITH bumped AS (
 )
 SELECT count(*) FROM updated
 """
+
+
+def split_schema(dsn: str) -> tuple[str, str | None]:
+    """``dsn`` without its ``schema`` query parameter (Statemill's, not libpq's), and it."""
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    if not schemas:
+        return dsn, None
+    if len(schemas) > 1:
+        raise ValueError("give ?schema= once in a PostgreSQL URL")
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[0]
 
 
 def _fenced_arns(arns: Iterable[str]) -> list[int]:
@@ -313,7 +348,7 @@ class _Columns:
     """Rows of ``ExecutionRecord`` as column arrays (the ``_RECORD_ARRAYS`` parameters)."""
 
     def __init__(self) -> None:
-        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(15))
+        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(16))
 
     def add(self, record: ExecutionRecord, last_seq: int) -> None:
         arn, *rest = execution_row(record, last_seq)
@@ -385,12 +420,16 @@ class PostgresStore:
 
         Args:
             dsn: a libpq connection URI, ``postgresql://user:password@host:port/database``
-                (asyncpg's rules: query parameters such as ``sslmode`` are understood).
+                (asyncpg's rules: query parameters such as ``sslmode`` are understood; and
+                Statemill's ``?schema=NAME``, the ``schema`` argument's default).
             schema: the PostgreSQL schema holding the tables, created if missing (default:
                 the connection's ``search_path``, normally ``public``).
             pool_size: the most connections held at once.
             guard: run inside every write transaction (see :class:`AppendGuard`).
         """
+        dsn, in_url = split_schema(dsn)
+        if schema is None:
+            schema = in_url
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"schema must be a plain SQL identifier, not {schema!r}")
         if pool_size < 1:
@@ -490,18 +529,39 @@ class PostgresStore:
     # -- state machines ---------------------------------------------------------------------
 
     async def put_state_machine(self, rec: StateMachineRecord) -> None:
-        await self._pool.execute(
-            "INSERT INTO state_machines (arn, name, definition, type, creation_date, revision_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn) DO UPDATE SET name = "
-            "EXCLUDED.name, definition = EXCLUDED.definition, type = EXCLUDED.type, "
-            "creation_date = EXCLUDED.creation_date, revision_id = EXCLUDED.revision_id",
-            rec.arn,
-            rec.name,
-            rec.definition,
-            rec.type,
-            rec.creation_date,
-            rec.revision_id,
+        row = (rec.arn, rec.name, rec.definition, rec.type, rec.creation_date, rec.revision_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO state_machines (arn, name, definition, type, creation_date, "
+                "revision_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn) DO UPDATE SET "
+                "name = EXCLUDED.name, definition = EXCLUDED.definition, type = EXCLUDED.type, "
+                "creation_date = EXCLUDED.creation_date, revision_id = EXCLUDED.revision_id",
+                *row,
+            )
+            await conn.execute(
+                f"INSERT INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn, revision_id) DO NOTHING",
+                *row,
+            )
+
+    async def get_state_machine_revision(
+        self, arn: str, revision_id: str
+    ) -> StateMachineRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machine_revisions "
+            "WHERE arn = $1 AND revision_id = $2",
+            arn,
+            revision_id,
         )
+        return None if row is None else state_machine_from_row(row)
+
+    async def delete_state_machine(self, arn: str) -> bool:
+        deleted = await self._pool.fetchval(
+            "WITH d AS (DELETE FROM state_machines WHERE arn = $1 RETURNING 1) "
+            "SELECT count(*) FROM d",
+            arn,
+        )
+        return bool(deleted)
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
         machines = await self._machines("WHERE arn = $1", arn)
@@ -948,4 +1008,9 @@ def _implements_protocol(store: PostgresStore) -> EventStore:
 
 def _implements_schedules(store: PostgresStore) -> ScheduleStore:
     """Static check only (mypy): ``PostgresStore`` satisfies ``ScheduleStore``."""
+    return store
+
+
+def _implements_revisions(store: PostgresStore) -> StateMachineRevisions:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``StateMachineRevisions``."""
     return store

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,7 +40,9 @@ from runtime import (
     load_definition,
 )
 from runtime.api_requests import RequestLog
+from runtime.core.decide import parse_task_token
 from runtime.core.state import ExecutionState, Phase
+from runtime.store.partitions import partition_of
 from runtime.tools.stores import StoreUnavailable, open_store, runtime_store
 
 __all__ = [
@@ -354,11 +357,28 @@ async def request(
         ):
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{body['executionArn']}'")
         text = msgspec.json.encode(body).decode()
-        out["requestId"] = await requests.add_request(kind, text, time.time())
+        out["requestId"] = await _record(requests, kind, text, out.get("executionArn"), body)
     out["status"] = "PENDING"
     if wait > 0:
         out.update(await wait_for_request(path, out["requestId"], wait))
     return out
+
+
+async def _record(
+    requests: RequestLog, kind: str, text: str, started: JSON, body: dict[str, JSON]
+) -> int:
+    """Record a request; on PostgreSQL, for the owner of its execution's partition (a start
+    of an EXPRESS machine, whose ARN is drawn when it starts, for the owner of partition 0)."""
+    postgres = sys.modules.get("runtime.store.postgres")
+    if postgres is None or not isinstance(requests, postgres.PostgresStore):
+        return await requests.add_request(kind, text, time.time())
+    arn = started if isinstance(started, str) else body.get("executionArn")
+    token = body.get("taskToken")
+    if arn is None and isinstance(token, str):
+        parsed = parse_task_token(token)
+        arn = None if parsed is None else parsed[0]
+    partition = partition_of(arn) if isinstance(arn, str) else 0
+    return int(await requests.add_request(kind, text, time.time(), partition))
 
 
 async def wait_for_request(path: str, request_id: int, timeout: float) -> dict[str, JSON]:

@@ -104,3 +104,14 @@ async def test_runtime_opens_a_postgresql_dsn_and_applies_requests(postgres_dsn:
     assert done.output_value == {"n": 20}
     assert request is not None
     assert request[1] == "DONE"
+
+
+async def test_a_dsn_names_its_schema(postgres_dsn: str, postgres_schema: str) -> None:
+    """``?schema=NAME`` in the URL (Statemill's, not libpq's) keeps the tables in that schema."""
+    async with Runtime(f"{postgres_dsn}?schema={postgres_schema}", virtual_time=True) as rt:
+        assert isinstance(rt.store, PostgresStore)
+        assert rt.store.schema == postgres_schema
+        machine = await rt.create_state_machine("InSchema", {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "End": True}}})  # fmt: skip
+    async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
+        assert [m.arn for m in await store.list_state_machines()] == [machine.arn]
