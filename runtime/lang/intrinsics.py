@@ -28,13 +28,12 @@ from typing import Any, Final, final
 import msgspec
 
 from runtime.errors import StatesError
+from runtime.lang.jsontext import compact_json, java_string
 from runtime.lang.paths import (
     JSON,
     Path,
     PathNotFound,
     PathSyntaxError,
-    compact_json,
-    java_string,
 )
 from runtime.lang.scope import Entropy, Scope
 

@@ -26,13 +26,12 @@ from typing import Final, final
 
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.intrinsics import Intrinsic, IntrinsicSyntaxError, is_intrinsic
+from runtime.lang.jsontext import compact_json, java_string
 from runtime.lang.paths import (
     JSON,
     Path,
     PathNotFound,
     PathSyntaxError,
-    compact_json,
-    java_string,
 )
 from runtime.lang.scope import Scope
 

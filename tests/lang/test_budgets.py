@@ -28,14 +28,9 @@ from runtime.lang.jsonata import (
     evaluate,
     set_budget,
 )
-from runtime.lang.paths import (
-    MAX_FILTER_NESTING,
-    Path,
-    PathSyntaxError,
-    apply_result_path,
-    compact_json,
-    java_string,
-)
+from runtime.lang.jsontext import compact_json, java_string
+from runtime.lang.paths import Path, PathSyntaxError, apply_result_path
+from runtime.lang.pathsyntax import MAX_FILTER_NESTING
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Entropy, Scope
 

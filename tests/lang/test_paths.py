@@ -12,13 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runtime.errors import StatesError
+from runtime.lang.jsontext import compact_json, java_string
 from runtime.lang.paths import (
     Path,
     PathNotFound,
     PathSyntaxError,
     apply_result_path,
-    compact_json,
-    java_string,
 )
 from runtime.lang.scope import Scope
 
