@@ -267,3 +267,37 @@ def test_progress_bar_is_quiet_when_disabled(capsys: pytest.CaptureFixture[str])
     progress.update(3)
     progress.finish()
     assert capsys.readouterr().err == ""
+
+
+def test_cluster_runs_chain_and_handlers_on_one_and_two_processes(tmp_path: Path) -> None:
+    """``benchmarks.cluster`` at a tiny size: SQLite, then 1 and 2 member processes on one
+    PostgreSQL; with 2, random names go through the request path and local ones never do."""
+    from benchmarks import cluster
+    from tests.store.postgres_server import INSTALL_HINT, find_bin_dir
+
+    if find_bin_dir() is None:
+        pytest.skip(INSTALL_HINT)
+    out = tmp_path / "cluster.json"
+    sizes = {"chain_executions": 40, "handlers_executions": 40, "random_executions": 20,
+             "in_flight": 10, "warmup": 4, "profile_executions": 10, "handler_ms": 2}  # fmt: skip
+    argv = ["--quick", "--members", "1,2", "--out", str(out)]
+    argv += [arg for key, value in sizes.items() for arg in ("--param", f"{key}={value}")]
+    assert cluster.main(argv) == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["postgres"]["fsync"] == "on"
+    assert document["checks"]
+    assert all(document["checks"].values()), document["checks"]
+    figures = document["figures"]
+    for workload, length in (("chain", 10), ("handlers", 1)):
+        for label in ("sqlite", "postgres_1/random", "postgres_2/random", "postgres_2/local"):
+            numbers = figures[f"{workload}/{label}"]
+            assert numbers["transitions_per_s"] == pytest.approx(
+                length * numbers["executions_per_s"]
+            )
+        assert figures[f"{workload}/postgres_1/random"]["ratio_to_1_process"] == 1.0
+        assert figures[f"{workload}/postgres_2/local"]["requested_starts_percent"] == 0
+        assert figures[f"{workload}/postgres_2/random"]["requested_starts_percent"] > 0
+        assert figures[f"{workload}/postgres_2/random"]["executions"] == 20
+        profile = document["profile"][workload]
+        assert profile["members"] == 2
+        assert sum(profile["own_time_percent_by_area"].values()) == pytest.approx(100, abs=1)
