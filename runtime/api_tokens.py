@@ -65,8 +65,8 @@ class TaskTokenVerbs(RuntimeBase):
         except PartitionLost:
             await self._ask_owner("send-task-success", body)
             return
-        self._answer(live, frame, task_token, "succeeded", msgspec.json.decode(text), None, None)
-        await self._settle_answer(live, frame, "send-task-success", body)
+        value = msgspec.json.decode(text)
+        await self._deliver(live, frame, "succeeded", value, None, None, "send-task-success", body)
 
     async def send_task_failure(
         self, task_token: str, error: str | None = None, cause: str | None = None
@@ -84,27 +84,41 @@ class TaskTokenVerbs(RuntimeBase):
         except PartitionLost:
             await self._ask_owner("send-task-failure", body)
             return
-        self._answer(live, frame, task_token, "failed", None, error, cause)
-        await self._settle_answer(live, frame, "send-task-failure", body)
+        await self._deliver(live, frame, "failed", None, error, cause, "send-task-failure", body)
 
-    async def _settle_answer(
-        self, live: Live, frame: Frame, kind: str, body: dict[str, JSON]
+    async def _deliver(
+        self,
+        live: Live,
+        frame: Frame,
+        outcome: TaskOutcome,
+        output: JSON,
+        error: str | None,
+        cause: str | None,
+        kind: str,
+        body: dict[str, JSON],
     ) -> None:
-        """Wait until an answer is in the log; its Task's stored heartbeat is then moot.
+        """Hand an answer to its execution and return once it is in the log; its Task's
+        stored heartbeat is then moot.
 
-        In a cluster the execution may have been taken over before the answer was stored
-        (this member was fenced): then the answer goes to the new owner, unless the log shows
-        the Task ended meanwhile."""
+        The decision that took the answer may not reach the log: its commit failed (the
+        execution is then rebuilt from the log, without the answer), or in a cluster the
+        execution was taken over first (this member was fenced). The answer is then given
+        again, or to the new owner, unless the log shows the Task ended meanwhile."""
         arn = live.record.execution_arn
-        await self.engine.settle(arn)
-        if (
-            self._cluster is not None
-            and not self.engine.holds_live(live)
-            and not live.state.is_terminal
-            and not await self._task_ended(arn, frame.id, str(body["taskToken"]))
-        ):
-            await self._ask(kind, body, arn, self.clock.now())
-            return
+        token = str(body["taskToken"])
+        for _ in range(_ANSWER_ATTEMPTS):
+            self._answer(live, frame, token, outcome, output, error, cause)
+            await self.engine.settle(arn)
+            if live.state.is_terminal:
+                break
+            if not self.engine.holds_live(live):
+                if self._cluster is not None and not await self._task_ended(arn, frame.id, token):
+                    await self._ask(kind, body, arn, self.clock.now())
+                    return
+                break
+            if not _waits_for(live, frame.id, token):
+                break  # in the log
+            live.answered.discard(token)  # lost with a failed commit: answer again
         if frame.task_heartbeat is not None:
             await self._log.delete_heartbeats([(arn, frame.id)])
 
@@ -167,14 +181,8 @@ class TaskTokenVerbs(RuntimeBase):
             raise InvalidToken("Invalid Token: the task token is malformed")
         arn, frame_id = parsed
         live = await self.engine.live_execution(arn)
-        if live is not None and token not in live.answered:
-            frame = live.state.frames.get(frame_id)
-            waiting = frame is not None and (
-                frame.phase == Phase.STARTED
-                or (frame.phase == Phase.SCHEDULED and frame.task_token_activity)
-            )
-            if waiting and frame is not None and frame.task_token == token:
-                return live, frame
+        if live is not None and token not in live.answered and _waits_for(live, frame_id, token):
+            return live, live.state.frames[frame_id]
         if self._cluster is not None and not await self._cluster.confirm(arn):
             # Not this member's to answer any more (it was paused past its lease, say): what
             # it holds in memory is stale.
@@ -219,3 +227,20 @@ class TaskTokenVerbs(RuntimeBase):
             elif event.type in _TOKEN_ENDS:
                 return event.type
         return None
+
+
+#: How often an answer lost with a failed commit is given again before giving up.
+_ANSWER_ATTEMPTS: Final = 5
+
+
+def _waits_for(live: Live, frame_id: str, token: str) -> bool:
+    """True while the Task of ``frame_id`` in ``live``'s state still waits for ``token``."""
+    frame = live.state.frames.get(frame_id)
+    return (
+        frame is not None
+        and frame.task_token == token
+        and (
+            frame.phase == Phase.STARTED
+            or (frame.phase == Phase.SCHEDULED and frame.task_token_activity)
+        )
+    )

@@ -1,0 +1,69 @@
+"""A task-token answer whose commit fails is given again, never lost (found by the chaos run
+of issue 12: a commit failed, the execution was rebuilt from its log without the answer, and
+SendTaskSuccess had already returned)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+from runtime import MemoryStore, Runtime, TaskContext
+from runtime.store.base import Append
+
+pytestmark = pytest.mark.anyio
+
+MACHINE = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "Ask.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "End": True,
+        }
+    },
+}
+
+
+class FailsOnce(MemoryStore):
+    """A memory store whose first append of a ``TaskSucceeded`` fails (a lost connection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = 0
+
+    async def append(self, batch: Sequence[Append]) -> None:
+        if not self.failed and any(e.type == "TaskSucceeded" for a in batch for e in a.events):
+            self.failed += 1
+            raise ConnectionError("the store went away")
+        await super().append(batch)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_an_answer_lost_with_its_commit_is_given_again() -> None:
+    tokens: list[str] = []
+    asked = anyio.Event()
+
+    async def ask(payload: Any, context: TaskContext) -> Any:
+        tokens.append(payload["token"])
+        asked.set()
+        return None
+
+    store = FailsOnce()
+    async with Runtime(store, handlers={"Ask": ask}) as rt:
+        machine = await rt.create_state_machine("Asks", MACHINE)
+        started = await rt.start_execution(machine.arn, {})
+        with anyio.fail_after(10):
+            await asked.wait()
+        await rt.send_task_success(tokens[0], {"ok": True})
+        assert store.failed == 1
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+    assert done.status == "SUCCEEDED"
+    assert done.output_value == {"ok": True}
