@@ -20,6 +20,7 @@ Imports the cluster member, the PostgreSQL store and the errors.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import Any, Final, Protocol, final
@@ -36,7 +37,7 @@ from runtime.core.effects import RunTask
 from runtime.definition.model import StateMachine
 from runtime.engine.scheduler import Engine
 from runtime.store.base import ExecutionRecord, StateMachineRecord
-from runtime.store.postgres import REQUESTS_CHANNEL, PostgresStore, partition_of
+from runtime.store.postgres import REQUESTS_CHANNEL, RESULTS_CHANNEL, PostgresStore, partition_of
 
 __all__ = ["ClusterLink", "ClusterRuntime"]
 
@@ -47,6 +48,8 @@ log = structlog.get_logger("statemill.cluster")
 #: owner may die and its partition be taken over meanwhile), then ``TimeoutError``.
 _ASK_TTLS: Final = 6
 _ASK_SLACK: Final = 30.0
+#: The longest an asker's result waits to be collected without a notification.
+_COLLECT_SECONDS: Final = 0.05
 #: How long a claimed activity task is kept from other workers while its owner hands it out.
 _CLAIM_SECONDS: Final = 30.0
 
@@ -77,6 +80,11 @@ class ClusterLink:
         self.requests_posted = anyio.Event()
         """Set when a notification says a request was recorded (a wake-up hint)."""
         self._listener: Any = None
+        self._asked: dict[int, asyncio.Future[tuple[str, str | None]]] = {}
+        """Requests this process waits for, by id: collected by :meth:`_collect`."""
+        self._answers = anyio.Event()
+        """Set when a notification says a request was applied, or a new one is asked."""
+        self._collecting = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -92,6 +100,7 @@ class ClusterLink:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.member.run)
             tg.start_soon(self._listen)
+            tg.start_soon(self._collect)
 
     async def leave(self) -> None:
         """Hand the partitions over (the engine has stopped: nothing more is written)."""
@@ -117,6 +126,7 @@ class ClusterLink:
                 self._listener = await asyncpg.connect(dsn)
                 self._listener.add_termination_listener(lambda _conn, ended=closed: ended.set())
                 await self._listener.add_listener(REQUESTS_CHANNEL, self._notified)
+                await self._listener.add_listener(RESULTS_CHANNEL, self._applied)
                 await closed.wait()
             except Exception:
                 log.warning("cluster.listen_failed", member=self.member.member_id)
@@ -128,6 +138,34 @@ class ClusterLink:
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload.isdigit() and self.member.owns_partition(int(payload)):
             self.requests_posted.set()
+
+    def _applied(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.isdigit() and int(payload) in self._asked:
+            self._answers.set()
+
+    async def _collect(self) -> None:
+        """Resolve the requests this process waits for, all of them in one query a round:
+        at once when a notification says one was applied, and every 50 ms at the latest."""
+        self._collecting = True
+        try:
+            while True:
+                with anyio.move_on_after(_COLLECT_SECONDS):
+                    await self._answers.wait()
+                self._answers = anyio.Event()
+                if not self._asked:
+                    continue
+                try:
+                    done = await self._store.finished_requests(list(self._asked))
+                except Exception:
+                    log.exception("cluster.collect_failed", member=self.member.member_id)
+                    await anyio.sleep(_COLLECT_SECONDS)
+                    continue
+                for request_id, status, result in done:
+                    waiter = self._asked.pop(request_id, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result((status, result))
+        finally:
+            self._collecting = False
 
     async def wait_for_requests(self, seconds: float) -> None:
         """Sleep up to ``seconds``, less if a request for this member is notified."""
@@ -246,18 +284,31 @@ class ClusterLink:
             kind, msgspec.json.encode(body).decode(), created, partition_of(execution_arn)
         )
         limit = _ASK_TTLS * self.member.lease_ttl + _ASK_SLACK
-        delay = 0.002
         with anyio.fail_after(limit):
-            while True:
-                found = await store.get_request(request_id)
-                if found is not None and found[1] != "PENDING":
-                    _, status, result = found
-                    value = None if result is None else msgspec.json.decode(result)
-                    if status == "FAILED":
-                        raise _error_of(value)
-                    return value
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 0.1)
+            status, result = await self._result_of(request_id)
+        value = None if result is None else msgspec.json.decode(result)
+        if status == "FAILED":
+            raise _error_of(value)
+        return value
+
+    async def _result_of(self, request_id: int) -> tuple[str, str | None]:
+        """Wait for request ``request_id`` to be applied: (status, result)."""
+        if self._collecting:
+            waiter: asyncio.Future[tuple[str, str | None]]
+            waiter = asyncio.get_running_loop().create_future()
+            self._asked[request_id] = waiter
+            self._answers.set()  # a first look at once (the owner may be quick)
+            try:
+                return await waiter
+            finally:
+                self._asked.pop(request_id, None)
+        delay = 0.002  # before the collector runs (while this member joins): poll alone
+        while True:
+            found = await self._store.get_request(request_id)
+            if found is not None and found[1] != "PENDING":
+                return found[1], found[2]
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     async def wait_elsewhere(
         self, execution_arn: str, still_elsewhere: Callable[[], bool], timeout: float | None

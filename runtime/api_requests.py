@@ -14,14 +14,14 @@ Imports the runtime's verbs only through :class:`RequestTarget`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, final, runtime_checkable
 
 import anyio
 import msgspec
 import structlog
 
 from runtime.api_types import ExecutionDescription, StartExecutionOutput
-from runtime.core.decide import dumps
+from runtime.core.decide import dumps, parse_task_token
 from runtime.core.state import Frame
 from runtime.engine.live import Live
 from runtime.engine.scheduler import Engine
@@ -35,6 +35,30 @@ __all__ = ["RequestLog", "RequestTarget", "Requests"]
 
 JSON = Any
 log = structlog.get_logger("statemill.api")
+
+
+#: Requests (of different executions) applied at once.
+_AT_ONCE: Final = 64
+
+
+def _subject(kind: str, body: JSON) -> str | None:
+    """What a request is about (requests about one thing are applied in order): its
+    execution, named by ARN, by task token, or by the machine and name of a start; None for a
+    request about nothing known yet (a start without a name)."""
+    if not isinstance(body, dict):
+        return None
+    arn = body.get("executionArn")
+    if isinstance(arn, str):
+        return arn
+    token = body.get("taskToken")
+    if isinstance(token, str):
+        parsed = parse_task_token(token)
+        return None if parsed is None else parsed[0]
+    machine, name = body.get("stateMachineArn"), body.get("name")
+    if kind == "start" and isinstance(machine, str) and isinstance(name, str) and name:
+        # The execution's ARN, as a later stop of it names it.
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
+    return None
 
 
 @runtime_checkable
@@ -130,17 +154,42 @@ class Requests:
                 ready = frozenset(cluster.member.ready)
                 mine = ready if partitions is None else partitions & ready
                 pending = await cluster.pending_requests(mine)
+            # Requests about one execution in the order recorded; different executions at
+            # once, so that their starts and answers share group commits (one at a time, each
+            # waiting for its commit, a cluster's requests waited seconds: benchmarks/cluster).
+            groups: dict[str, list[tuple[int, str, JSON, float]]] = {}
             for request_id, kind, payload, created in pending:
                 try:
-                    result = await self._apply(kind, msgspec.json.decode(payload), created)
+                    body = msgspec.json.decode(payload)
+                except msgspec.DecodeError:
+                    body = None
+                key = _subject(kind, body) or f"request:{request_id}"
+                groups.setdefault(key, []).append((request_id, kind, body, created))
+            limiter = anyio.CapacityLimiter(_AT_ONCE)
+            async with anyio.create_task_group() as tg:
+                for group in groups.values():
+                    tg.start_soon(self._apply_group, store, group, limiter)
+        return len(pending)
+
+    async def _apply_group(
+        self,
+        store: RequestLog,
+        group: list[tuple[int, str, JSON, float]],
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        async with limiter:
+            for request_id, kind, body, created in group:
+                try:
+                    if not isinstance(body, dict):
+                        raise TypeError("a request's payload must be a JSON object")
+                    result = await self._apply(kind, body, created)
                 except PartitionLost:
                     continue  # no longer this member's: left for the partition's new owner
-                except (StatemillError, KeyError, TypeError, msgspec.DecodeError) as exc:
+                except (StatemillError, KeyError, TypeError) as exc:
                     failure = {"error": type(exc).__name__, "message": str(exc)}
                     await store.finish_request(request_id, "FAILED", dumps(failure))
                 else:
                     await store.finish_request(request_id, "DONE", dumps(result))
-        return len(pending)
 
     async def _apply(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
         runtime = self._runtime
