@@ -238,6 +238,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 #: The channel ``add_request`` notifies (payload: the partition): a wake-up hint for the
 #: partition's owner, never needed for correctness (owners also poll).
 REQUESTS_CHANNEL: Final = "statemill_requests"
+#: The channel ``finish_request`` notifies (payload: the request id): a hint for its asker.
+RESULTS_CHANNEL: Final = "statemill_results"
 
 #: Set on every connection. A process paused (SIGSTOP) or cut off inside a transaction holds
 #: its row locks, among them the lease rows its append guard locks ``FOR SHARE``: the server
@@ -304,6 +306,14 @@ WITH bumped AS (
 )
 SELECT count(*) FROM updated
 """
+
+
+async def _keep_session(_connection: Any) -> None:
+    """Release a pooled connection as it is. asyncpg's default reset (``pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL``) is a round trip per release, and this store never
+    leaves session state behind: no session locks, cursors or listeners, no ``SET``; asyncpg
+    still rolls back a transaction left open. Measured: 41.7 -> 17.9 server transactions per
+    execution in ``benchmarks/cluster``'s chain."""
 
 
 def split_schema(dsn: str) -> tuple[str, str | None]:
@@ -438,7 +448,7 @@ class PostgresStore:
         if schema is not None:
             settings["search_path"] = schema
         pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=pool_size, server_settings=settings
+            dsn, min_size=1, max_size=pool_size, server_settings=settings, reset=_keep_session
         )
         store = cls(pool, guard=guard)
         store._dsn = dsn
@@ -982,13 +992,27 @@ class PostgresStore:
         return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     async def finish_request(self, request_id: int, status: str, result: str) -> None:
-        """Mark a request ``DONE`` or ``FAILED`` with its result (JSON text)."""
-        await self._pool.execute(
-            "UPDATE requests SET status = $1, result = $2 WHERE id = $3",
-            status,
-            result,
-            request_id,
+        """Mark a request ``DONE`` or ``FAILED`` with its result (JSON text), and notify
+        :data:`RESULTS_CHANNEL` (a hint for the asker)."""
+        async with self._write() as conn:
+            await conn.execute(
+                "UPDATE requests SET status = $1, result = $2 WHERE id = $3",
+                status,
+                result,
+                request_id,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", RESULTS_CHANNEL, str(request_id))
+
+    async def finished_requests(
+        self, request_ids: Sequence[int]
+    ) -> list[tuple[int, str, str | None]]:
+        """Of ``request_ids``, those applied: (id, status, result), in one query."""
+        rows = await self._pool.fetch(
+            "SELECT id, status, result FROM requests WHERE id = ANY($1::bigint[]) "
+            "AND status <> 'PENDING'",
+            list(request_ids),
         )
+        return [(int(i), str(st), None if r is None else str(r)) for i, st, r in rows]
 
     async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
         """(kind, status, result) of a request, or None."""
