@@ -435,6 +435,7 @@ async def _verify(
 ) -> dict[str, Any]:
     """Compare the cluster's executions with the reference run."""
     wrong_output = not_succeeded = gaps = wrong_events = 0
+    differences: list[dict[str, Any]] = []
     records = {r.execution_arn: r for r in await store.list_executions(None, limit=10**9)}
     for arn, i in arns.items():
         record = records.get(arn)
@@ -451,6 +452,9 @@ async def _verify(
         types = event_counts(e.type for e in events)
         if record.status == "SUCCEEDED" and types != expected:
             wrong_events += 1
+            if len(differences) < 5:
+                extra, missing = types - expected, expected - types
+                differences.append({"execution": arn, "extra": extra, "missing": missing})
     lines = _call_keys(work)
     recorded_results = ref["handler_results_per_run"] * len(arns)
     stuck = sum(1 for r in records.values() if r.status == "RUNNING")
@@ -474,6 +478,7 @@ async def _verify(
         "handler_calls_distinct": len(set(lines)),
         "handler_calls_rerun": len(lines) - len(set(lines)),
         "stuck_at": dict(stuck_at),
+        "event_differences": differences,
     }
 
 
