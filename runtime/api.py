@@ -252,6 +252,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
             else:
                 open_executions = await store.open_executions()
                 beats = await store.heartbeats([r.execution_arn for r in open_executions])
+                await self.load_revisions(open_executions)  # each runs the one it started on
                 recovered = await engine.recover(open_executions, self._machines)
                 engine.restore_heartbeats(beats)
                 if poll is not None:
@@ -376,6 +377,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
             input=text,
             machine_type=sm_record.type,
             parent_execution_arn=parent,
+            revision_id=sm_record.revision_id,
         )
         if engine.holds(execution_arn):
             return await self._existing(execution_arn, text)
@@ -556,7 +558,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
         record = await self._log.get_execution(execution_arn)
         if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
-        machine = self._machines.get(record.state_machine_arn)
+        # AWS: a redriven execution runs the definition of its original attempt.
+        machine = await self.machine_of(record)
         now = self.clock.now()
         if record.state_machine_arn in self._quarantined:
             raise self._quarantine_error(record.state_machine_arn)

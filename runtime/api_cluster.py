@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol, final
 
 import anyio
@@ -63,6 +63,8 @@ class ClusterRuntime(Protocol):
     def machines_for_recovery(self) -> dict[str, StateMachine]: ...
 
     async def machine_record(self, arn: str) -> StateMachineRecord | None: ...
+
+    async def load_revisions(self, records: Iterable[ExecutionRecord]) -> None: ...
 
     async def apply_requests(self, partitions: frozenset[int] | None = None) -> int: ...
 
@@ -192,10 +194,11 @@ class ClusterLink:
 
     async def _know_machines(self, records: list[ExecutionRecord]) -> None:
         """Load the state machines of ``records`` created by other members since this one
-        opened."""
+        opened, and the revisions they started on."""
         known = self._runtime.machines_for_recovery()
         for arn in {r.state_machine_arn for r in records} - set(known):
             await self._runtime.machine_record(arn)
+        await self._runtime.load_revisions(records)
 
     def _lost(self, partitions: frozenset[int]) -> None:
         engine = self._runtime.engine

@@ -626,20 +626,27 @@ def _list(args: argparse.Namespace) -> int:
 
 @command(
     "machines",
-    arg("action", choices=("list", "describe", "update"), help="what to do"),
-    arg("state_machine", nargs="?", metavar="STATE_MACHINE_ARN", help="describe, update: which"),
+    arg("action", choices=("list", "describe", "update", "delete"), help="what to do"),
+    arg(
+        "state_machine",
+        nargs="?",
+        metavar="STATE_MACHINE_ARN",
+        help="describe, update, delete: which",
+    ),
     STORE,
     arg("--definition", metavar="FILE", help="update: the new definition"),
     arg("--type", choices=("STANDARD", "EXPRESS"), help="update: a new machine type"),
     FORMAT,
 )
 def _machines(args: argparse.Namespace) -> int:
-    """list, describe or update the state machines in a store file
+    """list, describe, update or delete the state machines in a store file
 
     list: a table (name, type, creation time, ARN), or with --format json {"stateMachines":
     [...]}; describe ARN: DescribeStateMachine (with the definition and the executions by
     status); update ARN --definition FILE [--type T]: UpdateStateMachine, the definition validated
-    first (a runtime on the file runs new executions on it).
+    first (a runtime on the file runs new executions on it); delete ARN: DeleteStateMachine,
+    a stop request recorded for each running execution (a runtime on the file applies them),
+    then the machine deleted (an unknown ARN is not an error).
     """
     from runtime.tools import operations
 
@@ -657,6 +664,9 @@ def _machines(args: argparse.Namespace) -> int:
         raise UsageError(f"machines {args.action} needs a STATE_MACHINE_ARN")
     if args.action == "describe":
         _print_json(_run_async(operations.describe_state_machine, path, args.state_machine))
+        return EXIT_OK
+    if args.action == "delete":
+        _print_json(_run_async(operations.delete_state_machine, path, args.state_machine))
         return EXIT_OK
     if args.definition is None:
         raise UsageError("machines update needs --definition FILE")

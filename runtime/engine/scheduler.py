@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, final
 
@@ -75,15 +75,22 @@ class _AfterCommit:
     Not a future: resolved by the committer directly, so a commit costs no extra task wake-up
     per execution (``benchmarks chain``)."""
 
-    __slots__ = ("engine", "live", "tasks", "wake_at")
+    __slots__ = ("engine", "live", "taken", "tasks", "wake_at")
 
     def __init__(
-        self, engine: Engine, live: Live, tasks: list[RunTask], wake_at: float | None
+        self,
+        engine: Engine,
+        live: Live,
+        tasks: list[RunTask],
+        wake_at: float | None,
+        taken: list[Incoming],
     ) -> None:
         self.engine = engine
         self.live = live
         self.tasks = tasks
         self.wake_at = wake_at
+        self.taken = taken
+        """The incoming facts the decision consumed: given again if its commit fails."""
 
     def done(self) -> bool:
         return False  # nobody waits on it who could give up: always resolved
@@ -109,7 +116,7 @@ class _AfterCommit:
             engine.release([arn])  # fenced (PartitionLost): the new owner runs it
             return
         log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
-        self.engine._spawn_rebuild(self.live)
+        self.engine._spawn_rebuild(self.live, self.taken)
 
 
 @final
@@ -307,7 +314,7 @@ class Engine:
             chunk = [r.execution_arn for r in records[start : start + 2000]]
             loaded.extend(await self.store.load_executions(chunk))
         for record, events in loaded:
-            machine = machines.get(record.state_machine_arn)
+            machine = machines.get(record.machine_key)  # the revision it started on
             if machine is None:
                 log.warning("recover.no_state_machine", execution=record.execution_arn)
                 continue
@@ -328,7 +335,9 @@ class Engine:
     # -- what the Runtime asks (issue 10: it calls these, never the dicts behind them) --------
 
     def add_machine(self, arn: str, machine: StateMachine) -> None:
-        """Know state machine ``arn`` (parked executions of it are rebuilt with ``machine``)."""
+        """Know the definition ``machine`` by ``arn``, a state machine ARN or a revision's key
+        (``store.base.revision_key``): parked executions are rebuilt with the one of their
+        ``ExecutionRecord.machine_key``."""
         self.machines[arn] = machine
 
     def holds(self, arn: str) -> bool:
@@ -435,8 +444,10 @@ class Engine:
         beats = self.beats.of(live.record.execution_arn)
         began = time.perf_counter()
         live.cut_after = 0.0
+        taken: list[Incoming] = []
         while live.inbox:
             incoming = live.inbox.popleft()
+            taken.append(incoming)
             if beats and isinstance(incoming, Wake):
                 incoming = msgspec.structs.replace(incoming, beats=dict(beats))
             try:
@@ -477,7 +488,7 @@ class Engine:
         live.seq = events[-1].id
         if record is not None:
             live.record = record
-        done = _AfterCommit(self, live, tasks, wake_at)
+        done = _AfterCommit(self, live, tasks, wake_at, taken)
         if self._commit.can_write_now():
             await self._commit.write_now(append, done)  # nothing to group it with: no hop
         else:
@@ -600,7 +611,7 @@ class Engine:
         for record, events in await self.store.load_executions(wanted):
             arn = record.execution_arn
             entry = self.parked.pop(arn, None)
-            machine = self.machines.get(record.state_machine_arn)
+            machine = self.machines.get(record.machine_key)  # the revision it started on
             if entry is None or machine is None:
                 continue
             self.live[arn] = Live(record, machine, fold(events))
@@ -634,20 +645,22 @@ class Engine:
         live.state = evolve(state, event)
         return event
 
-    def _spawn_rebuild(self, live: Live) -> None:
+    def _spawn_rebuild(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
         self.idle.add(+1)
 
         async def rebuild() -> None:
             try:
-                await self._rebuild(live)
+                await self._rebuild(live, taken)
             finally:
                 self.idle.add(-1)
 
         self.spawn(rebuild())
 
-    async def _rebuild(self, live: Live) -> None:
+    async def _rebuild(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
         """After a failed decision or commit, the memory may be ahead of the log: replay the
-        log (the truth) and try again."""
+        log (the truth) and try again. ``taken``: the incoming facts the lost decision had
+        consumed (a handler's result, a task-token answer, a stop), decided again rather than
+        lost; their handler calls are not made again."""
         arn = live.record.execution_arn
         delay = 0.05
         while True:
@@ -671,9 +684,12 @@ class Engine:
         self.ready.leave_cut(arn)  # rare (a failed decision): leave the cut lane, queue afresh
         live.queued = False
         if not state.is_terminal:
+            again = [incoming for incoming in taken if not isinstance(incoming, Wake)]
+            answered = {i.scheduled_id for i in again if isinstance(i, TaskResult)}
             for task in in_flight(state, live.machine):
-                if task.scheduled_id not in live.running:
+                if task.scheduled_id not in live.running and task.scheduled_id not in answered:
                     self.calls.start(live, task)
+            live.inbox.extendleft(reversed(again))
             self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))
 
     # -- writes for the Runtime ---------------------------------------------------------------

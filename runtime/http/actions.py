@@ -4,14 +4,15 @@
 the :class:`Service` and the checked request body and returning the response body, with the
 field names of botocore's model. Runtime errors become AWS's errors in :mod:`runtime.http.app`.
 
-What Statemill honours behaves as AWS does: state machines (create, describe, list, update;
-delete only of a state machine that does not exist, which AWS answers with success), executions
+What Statemill honours behaves as AWS does: state machines (create, describe, list, update:
+running executions keep the definition they started with; delete: running executions are
+stopped, and a state machine that does not exist is deleted with success), executions
 (start, start sync, describe, describe state machine for execution, list, history, stop,
 redrive), task tokens, ``TestState`` (by :mod:`runtime.teststate`, in a worker thread),
 activities (``GetActivityTask`` long-polls up to 60 s, as AWS does: give boto3 a
 ``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. The rest answers AWS's
 ``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs),
-Map Runs, tags, and deleting an existing state machine (the Runtime has no such verb yet).
+Map Runs and tags.
 ``loggingConfiguration``, ``tracingConfiguration`` and ``roleArn`` are accepted and not kept:
 describing shows logging OFF, tracing disabled and the runtime's own role.
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, final
 
@@ -292,33 +292,14 @@ async def update_state_machine(service: Service, body: Body) -> Body:
             "or the TracingConfiguration must be specified",
         )
     runtime = service.runtime
-    record = await runtime.describe_state_machine(arn)
-    definition = body.get("definition")
-    if definition is not None:
-        load_definition(definition, machine_type=record.type)  # InvalidDefinition first
-    else:
-        definition = record.definition
-    updated = StateMachineRecord(
-        arn=record.arn,
-        name=record.name,
-        definition=definition,
-        type=record.type,
-        creation_date=record.creation_date,
-        revision_id=str(uuid.uuid4()),
-    )
-    # Store the new revision, then have the runtime load it: create_state_machine with the
-    # stored definition reloads the machine (new executions run it; running ones keep theirs).
-    await runtime.store.put_state_machine(updated)
-    await runtime.create_state_machine(record.name, definition, type=record.type)
-    return {"updateDate": time.time(), "revisionId": updated.revision_id}
+    updated = await runtime.update_state_machine(arn, definition=body.get("definition"))
+    return {"updateDate": runtime.clock.now(), "revisionId": updated.revision_id}
 
 
 @action("DeleteStateMachine")
 async def delete_state_machine(service: Service, body: Body) -> Body:
-    arn = _machine_arn(body["stateMachineArn"])
-    if await service.runtime.store.get_state_machine(arn) is None:
-        return {}  # AWS answers success for a state machine that does not exist
-    raise unsupported("deleting a state machine")
+    await service.runtime.delete_state_machine(_machine_arn(body["stateMachineArn"]))
+    return {}  # success for a state machine that does not exist too, as AWS answers
 
 
 @action("ValidateStateMachineDefinition")
@@ -388,10 +369,8 @@ async def describe_execution(service: Service, body: Body) -> Body:
 @action("DescribeStateMachineForExecution")
 async def describe_state_machine_for_execution(service: Service, body: Body) -> Body:
     arn = _execution_arn(body["executionArn"])
-    runtime = service.runtime
-    described = await runtime.describe_execution(arn)
-    record = await runtime.describe_state_machine(described.state_machine_arn)
-    out = _machine_body(service, record, body)
+    record = await service.runtime.describe_state_machine_for_execution(arn)
+    out = _machine_body(service, record, body)  # the revision the execution runs or ran
     for key in ("status", "type", "creationDate"):
         out.pop(key)
     out["updateDate"] = record.creation_date

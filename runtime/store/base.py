@@ -20,6 +20,20 @@ contract suite in ``tests/store``. The contract, in short:
 * Heartbeats (``SendTaskHeartbeat`` of a task-token Task) are rows keyed by ``(execution_arn,
   frame)`` holding the time of the last one: not an AWS history event, but kept so that a
   restarted runtime counts HeartbeatSeconds from the last heartbeat, not from the restart.
+* State machines are rows keyed by ARN; ``put_state_machine`` also stores the record as the
+  row of its revision ``(arn, revision_id)`` (replacing one of the same revision: the Runtime
+  makes a new revision id for each new definition), so that an execution runs the definition
+  it started with to its end (``ExecutionRecord.revision_id``), after an UpdateStateMachine
+  and after a restart alike.
+
+State machine revisions and deletion are the additive port :class:`StateMachineRevisions`
+(every store here implements it; a wrapper such as ``ExpressStore`` need not). Its contract:
+
+* ``get_state_machine_revision(arn, revision_id)`` returns the record as it was stored with
+  that revision, or ``None``.
+* ``delete_state_machine(arn)`` deletes the state machine's row and says whether it existed
+  (deleting an unknown ARN is not an error). Its executions and revisions stay: an execution
+  still running on a revision can finish or be stopped, after a restart too.
 
 Schedules (issue 14) are a separate, additive port, :class:`ScheduleStore`, so that a store
 without them still satisfies ``EventStore``. Its contract:
@@ -41,7 +55,7 @@ Imports only ``core.events``, ``runtime.errors`` and msgspec (no I/O here).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -57,10 +71,12 @@ __all__ = [
     "ScheduleRecord",
     "ScheduleStore",
     "StateMachineRecord",
+    "StateMachineRevisions",
     "Timer",
     "check_dense",
     "check_mark",
     "decode_events",
+    "revision_key",
 ]
 
 #: ``DescribeExecution`` statuses.
@@ -114,6 +130,23 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     parent_execution_arn: str | None = None
     last_seq: int = 0
     """Id of the last stored event; maintained by the store, ignored on write."""
+    revision_id: str = ""
+    """The revision of the state machine the execution started on: it runs that definition to
+    its end (AWS: running executions keep the definition they started with). ``""`` for an
+    execution stored before revisions were kept: it runs the current definition. Written
+    when the execution is created; an append's record does not change it."""
+
+    @property
+    def machine_key(self) -> str:
+        """The key of the definition this execution runs (:func:`revision_key`)."""
+        return revision_key(self.state_machine_arn, self.revision_id)
+
+
+def revision_key(state_machine_arn: str, revision_id: str) -> str:
+    """The key under which the runtime and the engine hold the definition of a state machine
+    revision: ``arn#revision`` (``#`` is in no ARN), or the bare ARN for ``""``, the current
+    definition of an execution stored before revisions were kept."""
+    return f"{state_machine_arn}#{revision_id}" if revision_id else state_machine_arn
 
 
 class Append(msgspec.Struct, frozen=True, kw_only=True):
@@ -184,6 +217,23 @@ class ScheduleStore(Protocol):
         Raises:
             ValueError: ``new`` is not after ``expected``, or ``missed`` is negative.
         """
+        ...
+
+
+@runtime_checkable
+class StateMachineRevisions(Protocol):
+    """The port of state machine revisions and deletion (see the module docstring),
+    implemented beside ``EventStore`` by the memory, SQLite and PostgreSQL stores."""
+
+    async def get_state_machine_revision(
+        self, arn: str, revision_id: str
+    ) -> StateMachineRecord | None:
+        """The record of state machine ``arn`` as stored with ``revision_id``, or ``None``."""
+        ...
+
+    async def delete_state_machine(self, arn: str) -> bool:
+        """Delete the state machine's row (its revisions and executions stay); returns whether
+        it existed."""
         ...
 
 
@@ -383,7 +433,7 @@ def state_machine_from_row(row: Iterable[Any]) -> StateMachineRecord:
 #: mapping for the SQL stores (SQLite, PostgreSQL).
 EXECUTION_COLUMNS: Final = (
     "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
-    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq"
+    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq, revision_id"
 )
 
 
@@ -404,6 +454,7 @@ def execution_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
         record.redrive_count,
         record.parent_execution_arn,
         last_seq,
+        record.revision_id,
     )
 
 
@@ -424,6 +475,7 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         redrives,
         parent,
         seq,
+        revision,
     ) = row
     return ExecutionRecord(
         execution_arn=arn,
@@ -440,6 +492,7 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         redrive_count=redrives,
         parent_execution_arn=parent,
         last_seq=seq,
+        revision_id=revision,
     )
 
 

@@ -7,6 +7,9 @@ including all-or-nothing batches: a batch is validated completely before anythin
 Invariant: ``len(self._events[arn])`` is the execution's last seq (ids are dense from 1), so the
 stored ``ExecutionRecord.last_seq`` is filled in on the way out rather than kept up to date.
 
+State machine revisions (the additive ``StateMachineRevisions`` port) are a dict keyed by
+``(arn, revision_id)``, filled by ``put_state_machine``.
+
 Schedules (the additive ``ScheduleStore`` port) are a dict keyed by ARN; the fire mark's
 compare-and-set is atomic because nothing awaits between its check and its write.
 
@@ -31,6 +34,7 @@ from runtime.store.base import (
     ScheduleRecord,
     ScheduleStore,
     StateMachineRecord,
+    StateMachineRevisions,
     Timer,
     check_dense,
     check_mark,
@@ -47,6 +51,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._machines: dict[str, StateMachineRecord] = {}
+        self._revisions: dict[tuple[str, str], StateMachineRecord] = {}
         self._records: dict[str, ExecutionRecord] = {}
         self._events: dict[str, list[HistoryEvent]] = {}
         self._timers: dict[tuple[str, str], float] = {}
@@ -61,6 +66,15 @@ class MemoryStore:
 
     async def put_state_machine(self, rec: StateMachineRecord) -> None:
         self._machines[rec.arn] = rec
+        self._revisions[rec.arn, rec.revision_id] = rec
+
+    async def get_state_machine_revision(
+        self, arn: str, revision_id: str
+    ) -> StateMachineRecord | None:
+        return self._revisions.get((arn, revision_id))
+
+    async def delete_state_machine(self, arn: str) -> bool:
+        return self._machines.pop(arn, None) is not None
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
         return self._machines.get(arn)
@@ -93,8 +107,12 @@ class MemoryStore:
         self.check_append(batch)
         for item in batch:
             self._events[item.execution_arn].extend(item.events)
-            if item.record is not None:
-                self._records[item.execution_arn] = item.record
+            rec = item.record
+            if rec is not None:
+                kept = self._records[item.execution_arn].revision_id
+                if rec.revision_id != kept:  # the revision is the creation's, as in SQL
+                    rec = msgspec.structs.replace(rec, revision_id=kept)
+                self._records[item.execution_arn] = rec
 
     def check_append(self, batch: Sequence[Append]) -> None:
         """Raise what :meth:`append` would raise for ``batch``, changing nothing."""
@@ -296,4 +314,9 @@ def _implements_protocol(store: MemoryStore) -> EventStore:
 
 def _implements_schedules(store: MemoryStore) -> ScheduleStore:
     """Static check only (mypy): ``MemoryStore`` satisfies ``ScheduleStore``."""
+    return store
+
+
+def _implements_revisions(store: MemoryStore) -> StateMachineRevisions:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``StateMachineRevisions``."""
     return store

@@ -550,7 +550,9 @@ class PostgresStore:
             )
             await conn.execute(
                 f"INSERT INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn, revision_id) DO NOTHING",
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (arn, revision_id) DO UPDATE SET "
+                "name = EXCLUDED.name, definition = EXCLUDED.definition, type = EXCLUDED.type, "
+                "creation_date = EXCLUDED.creation_date",
                 *row,
             )
 

@@ -36,6 +36,11 @@ Version 5 adds ``schedules(arn PK, group_name, name, schedule, creation_date, fi
 missed_fires)`` (issue 14, the ``ScheduleStore`` port): ``schedule`` is the Schedule's JSON;
 ``fire_mark`` is moved only by a compare-and-set ``UPDATE ... WHERE fire_mark IS ?``.
 
+Version 6 adds ``state_machine_revisions(arn, revision_id, ...)``, keyed by both, holding the
+state machine row as stored with each revision (the ``StateMachineRevisions`` port; the rows of
+the machines stored before are copied in), and ``executions.revision_id``: the revision an
+execution started on, whose definition it runs to its end (``''`` for those stored before).
+
 Concurrency: aiosqlite runs one connection on one thread, and a transaction spans several
 statements, so every operation holds ``self._lock``: concurrent ``append`` calls from several
 tasks are serialized and a reader never sees another task's uncommitted rows. Write
@@ -77,6 +82,7 @@ from runtime.store.base import (
     ScheduleRecord,
     ScheduleStore,
     StateMachineRecord,
+    StateMachineRevisions,
     Timer,
     check_dense,
     check_mark,
@@ -185,6 +191,22 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX schedules_by_group ON schedules (group_name, name)",
     ),
+    (
+        # Version 6 (issue 13): a running execution keeps the definition it started with
+        # across UpdateStateMachine and restarts; its revision's row is kept here.
+        """CREATE TABLE state_machine_revisions (
+            arn TEXT NOT NULL,
+            revision_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            definition TEXT NOT NULL,
+            type TEXT NOT NULL,
+            creation_date REAL NOT NULL,
+            PRIMARY KEY (arn, revision_id)
+        )""",
+        f"INSERT INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
+        f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines",
+        "ALTER TABLE executions ADD COLUMN revision_id TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 #: The schema version this code writes.
@@ -210,7 +232,7 @@ _REPLACE_EXECUTION: Final = (
 
 _INSERT_EXECUTION: Final = (
     f"INSERT INTO executions ({EXECUTION_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -367,13 +389,36 @@ class SqliteStore:
     # -- state machines ---------------------------------------------------------------------
 
     async def put_state_machine(self, rec: StateMachineRecord) -> None:
-        async with self._lock:
+        row = (rec.arn, rec.name, rec.definition, rec.type, rec.creation_date, rec.revision_id)
+        async with self._transaction():
             await self._conn.execute(
-                "INSERT OR REPLACE INTO state_machines "
-                "(arn, name, definition, type, creation_date, revision_id) "
+                f"INSERT OR REPLACE INTO state_machines ({STATE_MACHINE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (rec.arn, rec.name, rec.definition, rec.type, rec.creation_date, rec.revision_id),
+                row,
             )
+            await self._conn.execute(
+                f"INSERT OR REPLACE INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    async def get_state_machine_revision(
+        self, arn: str, revision_id: str
+    ) -> StateMachineRecord | None:
+        async with self._lock:
+            rows = list(
+                await self._conn.execute_fetchall(
+                    f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machine_revisions "
+                    "WHERE arn = ? AND revision_id = ?",
+                    (arn, revision_id),
+                )
+            )
+        return state_machine_from_row(rows[0]) if rows else None
+
+    async def delete_state_machine(self, arn: str) -> bool:
+        async with self._transaction():
+            cursor = await self._conn.execute("DELETE FROM state_machines WHERE arn = ?", (arn,))
+            return cursor.rowcount > 0
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
         machines = await self._machines("WHERE arn = ?", (arn,))
@@ -783,4 +828,9 @@ def _implements_protocol(store: SqliteStore) -> EventStore:
 
 def _implements_schedules(store: SqliteStore) -> ScheduleStore:
     """Static check only (mypy): ``SqliteStore`` satisfies ``ScheduleStore``."""
+    return store
+
+
+def _implements_revisions(store: SqliteStore) -> StateMachineRevisions:
+    """Static check only (mypy): ``SqliteStore`` satisfies ``StateMachineRevisions``."""
     return store

@@ -42,11 +42,13 @@ from runtime import (
 from runtime.api_requests import RequestLog
 from runtime.core.decide import parse_task_token
 from runtime.core.state import ExecutionState, Phase
+from runtime.store.base import StateMachineRevisions
 from runtime.store.partitions import partition_of
 from runtime.tools.stores import StoreUnavailable, open_store, runtime_store
 
 __all__ = [
     "WorkerStatus",
+    "delete_state_machine",
     "describe",
     "describe_state_machine",
     "executions_table",
@@ -641,6 +643,34 @@ async def update_state_machine(
         "revisionId": updated.revision_id,
         "updateDate": iso_time(time.time()),
     }
+
+
+async def delete_state_machine(path: str, state_machine_arn: str) -> dict[str, JSON]:
+    """DeleteStateMachine in the file: a ``stop`` request for each running STANDARD execution
+    (applied by a runtime on the file: they end ABORTED, as the Runtime's own delete stops
+    them), then the state machine deleted; its executions and their histories stay. An
+    unknown ARN is not an error (as on AWS). A runtime already running on the file keeps the
+    definition it holds until it restarts: delete through its API to stop new starts at once.
+    """
+    stops = 0
+    async with open_store(path, create=False) as store:
+        if not isinstance(store, StateMachineRevisions):
+            raise StoreUnavailable(f"this store cannot delete state machines: {path}")
+        existed = await store.get_state_machine(state_machine_arn) is not None
+        if existed:
+            requests = _request_log(store, path)
+            cause = f"State machine deleted: '{state_machine_arn}'"
+            running = await store.list_executions(
+                state_machine_arn, status="RUNNING", limit=1_000_000
+            )
+            for record in running:
+                if record.machine_type == "EXPRESS":
+                    continue
+                body = {"executionArn": record.execution_arn, "cause": cause}
+                await requests.add_request("stop", msgspec.json.encode(body).decode(), time.time())
+                stops += 1
+            await store.delete_state_machine(state_machine_arn)
+    return {"stateMachineArn": state_machine_arn, "deleted": existed, "stopRequests": stops}
 
 
 def machines_table(machines: Sequence[dict[str, JSON]]) -> str:

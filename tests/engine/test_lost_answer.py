@@ -67,3 +67,22 @@ async def test_an_answer_lost_with_its_commit_is_given_again() -> None:
         done = await rt.wait_for_execution(started.execution_arn, timeout=10)
     assert done.status == "SUCCEEDED"
     assert done.output_value == {"ok": True}
+
+
+async def test_a_handler_result_lost_with_its_commit_is_decided_again_without_a_second_call() -> (
+    None
+):
+    calls: list[int] = []
+
+    async def double(payload: Any, context: TaskContext) -> Any:
+        calls.append(payload["n"])
+        return {"n": payload["n"] * 2}
+
+    machine = {"StartAt": "D", "States": {"D": {"Type": "Task", "Resource": "Double", "End": True}}}
+    store = FailsOnce()
+    async with Runtime(store, handlers={"Double": double}) as rt:
+        created = await rt.create_state_machine("Doubles", machine)
+        done = await rt.start_sync_execution(created.arn, {"n": 4})
+    assert store.failed == 1
+    assert done.output_value == {"n": 8}
+    assert calls == [4]  # the result was decided again; the handler was not called again

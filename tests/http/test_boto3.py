@@ -333,7 +333,6 @@ def test_unsupported_actions_answer_invalid_action(sfn: Any) -> None:
         lambda: sfn.list_state_machine_aliases(stateMachineArn=arn),
         lambda: sfn.list_tags_for_resource(resourceArn=arn),
         lambda: sfn.describe_map_run(mapRunArn=arn + "/x:y"),
-        lambda: sfn.delete_state_machine(stateMachineArn=arn),
         lambda: create(sfn, "Published", PASS, publish=True),
     ]
     for call in calls:
@@ -346,6 +345,51 @@ def test_unsupported_actions_answer_invalid_action(sfn: Any) -> None:
     assert (
         sfn.delete_state_machine(stateMachineArn=gone)["ResponseMetadata"]["HTTPStatusCode"] == 200
     )
+
+
+def test_delete_state_machine_stops_its_executions(sfn: Any) -> None:
+    arn = create(sfn, "Doomed", ASK)
+    started = sfn.start_execution(stateMachineArn=arn, name="waiting")
+    next_token(sfn, started["executionArn"])
+    assert (
+        sfn.delete_state_machine(stateMachineArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    )
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.describe_state_machine(stateMachineArn=arn)
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.start_execution(stateMachineArn=arn)
+    assert arn not in [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
+    assert wait_status(sfn, started["executionArn"])["status"] == "ABORTED"
+    with pytest.raises(sfn.exceptions.InvalidArn):
+        sfn.delete_state_machine(stateMachineArn="not-an-arn")
+
+
+def test_update_keeps_running_executions_on_their_definition(sfn: Any) -> None:
+    states: JSON = ASK["States"]
+
+    def asking(tag: str) -> JSON:
+        return {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {**states["Ask"], "End": False, "Next": "Tag"},
+                "Tag": {"Type": "Pass", "Result": tag, "End": True},
+            },
+        }
+
+    arn = create(sfn, "Revised", asking("v1"))
+    old = sfn.start_execution(stateMachineArn=arn, name="old")["executionArn"]
+    old_token = next_token(sfn, old)
+    revision = sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(asking("v2")))
+    new = sfn.start_execution(stateMachineArn=arn, name="new")["executionArn"]
+    ran = sfn.describe_state_machine_for_execution(executionArn=old)
+    assert json.loads(ran["definition"]) == asking("v1")
+    assert "revisionId" not in ran  # the first revision has none (AWS)
+    runs = sfn.describe_state_machine_for_execution(executionArn=new)
+    assert runs["revisionId"] == revision["revisionId"]
+    sfn.send_task_success(taskToken=old_token, output="{}")
+    sfn.send_task_success(taskToken=next_token(sfn, new), output="{}")
+    assert json.loads(wait_status(sfn, old)["output"]) == "v1"
+    assert json.loads(wait_status(sfn, new)["output"]) == "v2"
 
 
 def test_test_state_runs_one_state(sfn: Any) -> None:

@@ -28,6 +28,7 @@ TABLES = {
     "members",  # version 3 (issue 12)
     "leases",
     "activity_tasks",  # version 4 (issue 12)
+    "state_machine_revisions",  # version 5 (issue 13)
     "schema_version",
     "settings",
     "state_machines",
@@ -69,19 +70,22 @@ async def test_a_version_1_database_gains_schedules_and_leases(
 ) -> None:
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         await store.put_activity(ActivityRecord(arn="arn:act", name="act", creation_date=1.0))
-    # Back to what version 1 wrote: versions 2 to 4 are applied again on open.
+    # Back to what version 1 wrote: versions 2 to 5 are applied again on open.
     for statement in (
         "DROP TABLE schedules",
         "DROP TABLE members",
         "DROP TABLE leases",
         "DROP TABLE activity_tasks",
+        "DROP TABLE state_machine_revisions",
+        "ALTER TABLE executions DROP COLUMN revision_id",
         "ALTER TABLE requests DROP COLUMN partition",
         "DROP INDEX executions_open_by_partition",
         "DELETE FROM schema_version WHERE version >= 2",
     ):
         await _sql(postgres_dsn, postgres_schema, statement)
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
-        assert await store.schema_versions() == [1, 2, 3, 4] == list(range(1, SCHEMA_VERSION + 1))
+        versions = list(range(1, SCHEMA_VERSION + 1))
+        assert await store.schema_versions() == [1, 2, 3, 4, 5] == versions
         assert [a.arn for a in await store.list_activities()] == ["arn:act"]
         assert await store.list_schedules() == []
 

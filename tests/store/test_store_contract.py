@@ -22,7 +22,8 @@ from runtime.store import (
     StateMachineRecord,
     Timer,
 )
-from runtime.store.sqlite import SCHEMA_VERSION
+from runtime.store.base import StateMachineRevisions
+from runtime.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -328,6 +329,70 @@ async def test_state_machines(store: EventStore) -> None:
     assert len(await store.list_state_machines()) == 2
 
 
+def revisions(store: EventStore) -> StateMachineRevisions:
+    assert isinstance(store, StateMachineRevisions)
+    return store
+
+
+async def test_each_revision_of_a_state_machine_is_kept(store: EventStore) -> None:
+    m1 = StateMachineRecord(
+        arn=SM, name="Orders", definition='{"v": 1}', type="STANDARD", creation_date=2.0
+    )
+    m1b = msgspec.structs.replace(m1, definition='{"v": 2}', revision_id="r2")
+    await store.put_state_machine(m1)
+    await store.put_state_machine(m1b)
+    kept = revisions(store)
+    assert await kept.get_state_machine_revision(SM, "") == m1
+    assert await kept.get_state_machine_revision(SM, "r2") == m1b
+    assert await kept.get_state_machine_revision(SM, "r3") is None
+    assert await kept.get_state_machine_revision(SM2, "r2") is None
+    # A put of the same revision replaces its row (a repaired definition is run).
+    m1c = msgspec.structs.replace(m1b, definition='{"v": 3}')
+    await store.put_state_machine(m1c)
+    assert await kept.get_state_machine_revision(SM, "r2") == m1c
+    assert await kept.get_state_machine_revision(SM, "") == m1
+
+
+async def test_delete_state_machine_keeps_its_executions_and_revisions(store: EventStore) -> None:
+    kept = revisions(store)
+    assert await kept.delete_state_machine(SM) is False  # unknown: not an error
+    m1 = StateMachineRecord(
+        arn=SM, name="Orders", definition="{}", type="STANDARD", creation_date=2.0
+    )
+    m2 = msgspec.structs.replace(m1, arn=SM2, name="Billing")
+    await store.put_state_machine(m1)
+    await store.put_state_machine(m2)
+    rec = await started(store, "a")
+    assert await kept.delete_state_machine(SM) is True
+    assert await store.get_state_machine(SM) is None
+    assert await kept.get_state_machine_revision(SM, "") == m1  # a running one may need it
+    assert await store.list_state_machines() == [m2]
+    assert await kept.get_state_machine_revision(SM2, "") == m2
+    assert await store.get_execution(rec.execution_arn) is not None
+    assert await kept.delete_state_machine(SM) is False
+
+
+async def test_an_execution_keeps_the_revision_it_was_created_with(store: EventStore) -> None:
+    rec = msgspec.structs.replace(record("a"), revision_id="r1")
+    await store.create_executions([(rec, events(1, 1))])
+    assert (await store.get_execution(rec.execution_arn)) == msgspec.structs.replace(
+        rec, last_seq=1
+    )
+    assert rec.machine_key == f"{SM}#r1"
+    assert record("b").machine_key == SM
+    # An append's record does not move it.
+    done = msgspec.structs.replace(rec, status="SUCCEEDED", output="1", revision_id="other")
+    await store.append(
+        [Append(execution_arn=rec.execution_arn, expected_seq=1, events=events(2, 1), record=done)]
+    )
+    got = await store.get_execution(rec.execution_arn)
+    assert got is not None
+    assert (got.status, got.revision_id) == ("SUCCEEDED", "r1")
+    [(loaded, _)] = await store.load_executions([rec.execution_arn])
+    assert loaded.revision_id == "r1"
+    assert [r.revision_id for r in await store.list_executions(SM)] == ["r1"]
+
+
 # -- timers -----------------------------------------------------------------------------------
 
 
@@ -458,6 +523,36 @@ async def test_sqlite_migrations_idempotent(tmp_path: Path) -> None:
         assert await store.pragma("user_version") == SCHEMA_VERSION
         assert await store.pragma("journal_mode") == "wal"
         assert len(await store.read(arn("a"))) == 1
+
+
+async def test_sqlite_version_6_keeps_the_revisions_of_machines_stored_before(
+    tmp_path: Path,
+) -> None:
+    """A file of schema version 5 gains the revision of each stored state machine; its
+    executions run the current definition (revision '')."""
+    path = tmp_path / "v5.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        for migration in MIGRATIONS[:5]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 5")
+        conn.execute(
+            "INSERT INTO state_machines (arn, name, definition, type, creation_date, "
+            "revision_id) VALUES (?, 'Orders', '{}', 'STANDARD', 1.0, 'abc')",
+            (SM,),
+        )
+        conn.execute(
+            "INSERT INTO executions (execution_arn, state_machine_arn, name, status, "
+            "start_date, input) VALUES (?, ?, 'a', 'RUNNING', 1.0, '{}')",
+            (arn("a"), SM),
+        )
+    async with SqliteStore.open(path) as store:
+        machine = await store.get_state_machine(SM)
+        assert machine is not None
+        assert await store.get_state_machine_revision(SM, "abc") == machine
+        got = await store.get_execution(arn("a"))
+        assert got is not None
+        assert got.revision_id == ""
 
 
 async def test_sqlite_refuses_newer_schema(tmp_path: Path) -> None:
