@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -45,6 +44,7 @@ from typing import Any, Final
 import anyio
 
 from benchmarks.chaos_member import ACTIVITY, Member
+from benchmarks.suite import machine_facts
 from runtime import Runtime
 from runtime.definition.load import load_definition
 from runtime.store.base import StateMachineRecord
@@ -497,14 +497,6 @@ def _folder(path: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def machine_facts() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-    }
-
-
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     from tests.store.postgres_server import PostgresServer, find_bin_dir
 
@@ -534,7 +526,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.store's server
     result = asyncio.run(_main(args))
-    result["machine"] = machine_facts()
+    result["machine"] = machine_facts("asyncio")
     result["parameters"] = vars(args) | {"out": str(args.out)}
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
