@@ -98,7 +98,8 @@ class ClusterLink:
         await self.member.join()
 
     async def run(self) -> None:
-        """The member's rounds and the notification listener, until cancelled."""
+        """The member's rounds, the notification listener and the collector of answers to
+        this process's requests, until cancelled."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.member.run)
             tg.start_soon(self._listen)
@@ -118,7 +119,8 @@ class ClusterLink:
                     await self._listener.close()
 
     async def _listen(self) -> None:
-        """Keep a connection listening on ``REQUESTS_CHANNEL`` (reconnecting when it drops)."""
+        """Keep a connection listening on ``REQUESTS_CHANNEL`` and ``RESULTS_CHANNEL``
+        (reconnecting when it drops)."""
         dsn = self._store.dsn
         if dsn is None:
             return

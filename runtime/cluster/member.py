@@ -139,21 +139,35 @@ class Member:
     # -- rounds -----------------------------------------------------------------------------
 
     async def join(self) -> None:
-        """Register and take a first share of the partitions (before the runtime serves)."""
-        await self.round()
+        """Register and take a first share of the partitions, and load them (before the
+        runtime serves), renewing the leases meanwhile: folding a large store's open
+        executions may take longer than a lease lives."""
+        gained = await self.round()
+        if not gained:
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._renew_meanwhile)
+            await self._load(gained)
+            tg.cancel_scope.cancel()
 
     async def run(self) -> None:
-        """Round after round until cancelled; a failed round (database out) is logged and
-        tried again: the leases then expire on their own, and the fence refuses late writes."""
-        while True:
-            await anyio.sleep(self.round_seconds)
-            try:
-                await self.round()
-            except Exception:
-                log.exception("cluster.round_failed", member=self.member_id)
+        """Round after round until cancelled; partitions gained are loaded beside the rounds
+        (which go on renewing). A failed round (database out) is logged and tried again: the
+        leases then expire on their own, and the fence refuses late writes."""
+        async with anyio.create_task_group() as tg:
+            while True:
+                await anyio.sleep(self.round_seconds)
+                try:
+                    gained = await self.round()
+                except Exception:
+                    log.exception("cluster.round_failed", member=self.member_id)
+                    continue
+                if gained:
+                    tg.start_soon(self._load, gained)
 
-    async def round(self) -> None:
-        """Heartbeat, renew, and claim or release toward the fair share."""
+    async def round(self, *, claim: bool = True) -> dict[int, int]:
+        """Heartbeat, renew, and (``claim``) claim or release toward the fair share; returns
+        the leases taken (partition -> epoch), for :meth:`_load`."""
         async with self._lock:
             began = time.monotonic()
             self.members = await self.table.heartbeat(self.lease_ttl)
@@ -165,9 +179,9 @@ class Member:
             lost = {p for p in held if p not in renewed and self.held.get(p) == held[p]}
             if lost:
                 self._lose(lost, why="renewal refused")
-            if time.monotonic() - began > self.lease_ttl / 2:
+            if not claim or time.monotonic() - began > self.lease_ttl / 2:
                 # Slow enough that the leases may have lapsed meanwhile: claim next round.
-                return
+                return {}
             plan = plan_leases(self.held, self.members, PARTITIONS)
             if plan.release:
                 await self._release({p: self.held[p] for p in plan.release})
@@ -181,15 +195,31 @@ class Member:
                     partitions=partitions_text(gained),
                     members=self.members,
                 )
-                try:
-                    await self.hooks.gained(frozenset(gained))
-                except BaseException:
-                    # Not loaded (the database went away meanwhile): held but never run, they
-                    # would stall. Give them back; a later round (or another member) retries.
-                    self._lose(gained, why="failed to load")
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                        await self.table.release(gained)
-                    raise
+            return gained
+
+    async def _renew_meanwhile(self) -> None:
+        """Renew (without claiming) until cancelled: while the first partitions load."""
+        while True:
+            await anyio.sleep(self.round_seconds)
+            try:
+                await self.round(claim=False)
+            except Exception:
+                log.exception("cluster.round_failed", member=self.member_id)
+
+    async def _load(self, gained: dict[int, int]) -> None:
+        """Have the runtime load the partitions of ``gained``. If that fails (the database
+        went away meanwhile), they would be held and never run: they are given back, and a
+        later round (or another member) takes them again."""
+        try:
+            await self.hooks.gained(frozenset(gained))
+        except BaseException as exc:
+            ours = {p: e for p, e in gained.items() if self.held.get(p) == e}
+            self._lose(ours, why="failed to load")
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.table.release(ours)
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the runtime is closing
+            log.exception("cluster.load_failed", member=self.member_id)
 
     async def _release(self, leases: dict[int, int]) -> None:
         """Give up ``leases`` for another member: drop their executions from memory first
