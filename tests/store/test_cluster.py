@@ -220,3 +220,24 @@ async def test_the_chaos_run_loses_and_duplicates_nothing(
     takeover = result["takeover_seconds"]
     if takeover["max"] is not None:
         assert takeover["max"] <= 2.0 + 2.0, result  # lease time-to-live + 2 s
+
+
+async def test_leases_are_renewed_while_a_slow_takeover_loads(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """Folding a large store's open executions may take longer than a lease lives: the member
+    renews meanwhile, so no other member can take the partitions it is loading."""
+    from runtime.cluster.member import Member, MemberHooks
+
+    async def slow_load(partitions: frozenset[int]) -> None:
+        await anyio.sleep(4 * TTL)
+
+    async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
+        member = Member(store, MemberHooks(gained=slow_load, lost=lambda _: None), lease_ttl=TTL)
+        await member.join()  # took 4 lease lifetimes
+        assert len(member.held) == PARTITIONS
+        live = await store.pool.fetchval(
+            "SELECT count(*) FROM leases WHERE owner = $1 AND expires > now()", member.member_id
+        )
+        assert live == PARTITIONS
+        await member.leave()
