@@ -187,9 +187,21 @@ class Requests:
                     continue  # no longer this member's: left for the partition's new owner
                 except (StatemillError, KeyError, TypeError) as exc:
                     failure = {"error": type(exc).__name__, "message": str(exc)}
-                    await store.finish_request(request_id, "FAILED", dumps(failure))
+                    await self._finish(store, request_id, "FAILED", dumps(failure))
+                except Exception:
+                    # The store failed under it (a lost connection): left pending, applied
+                    # again next round; the other requests go on.
+                    log.exception("requests.apply_failed", request=request_id, kind=kind)
+                    return
                 else:
-                    await store.finish_request(request_id, "DONE", dumps(result))
+                    await self._finish(store, request_id, "DONE", dumps(result))
+
+    @staticmethod
+    async def _finish(store: RequestLog, request_id: int, status: str, result: str) -> None:
+        try:
+            await store.finish_request(request_id, status, result)
+        except Exception:  # applied, not marked: applied again next round (see the module)
+            log.exception("requests.finish_failed", request=request_id)
 
     async def _apply(self, kind: str, body: dict[str, JSON], created: float) -> JSON:
         runtime = self._runtime
