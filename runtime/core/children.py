@@ -17,13 +17,9 @@ from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map, Parallel
 from runtime.errors import StatesError
-from runtime.lang.jsonata import (
-    Env,
-    QueryEvaluationError,
-    compile_expression,
-    evaluate_template,
-    is_expression,
-)
+from runtime.lang.jsonata import compile_expression, evaluate_template, is_expression
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 
 __all__ = ["Children", "group_batches"]
 

@@ -18,12 +18,9 @@ from runtime.core.session import Session, StateFailure, dumps
 from runtime.core.state import Frame
 from runtime.definition.model import Map, Parallel, State, Task
 from runtime.errors import StatesError
-from runtime.lang.jsonata import (
-    Env,
-    QueryEvaluationError,
-    compile_expression,
-    evaluate_template,
-)
+from runtime.lang.jsonata import compile_expression, evaluate_template
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.payload import Payload
 

@@ -55,7 +55,7 @@ from runtime.core.tasks import (
 )
 from runtime.definition.model import Map, Parallel, Pass, State, StateMachine, Task
 from runtime.errors import StatesError
-from runtime.lang.jsonata import QueryEvaluationError
+from runtime.lang.jsonata_engine import QueryEvaluationError
 
 __all__ = [
     "LAMBDA_INVOKE",

@@ -16,7 +16,7 @@ from runtime.core.limits import MAX_EXECUTION_SECONDS
 from runtime.core.state import Frame
 from runtime.definition.model import Catcher, Map, Parallel, Retrier, State, Task
 from runtime.errors import StatesError, error_matches
-from runtime.lang.jsonata import QueryEvaluationError
+from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.paths import apply_result_path
 
 __all__ = ["Failures", "backoff_delay"]

@@ -27,7 +27,9 @@ from runtime.definition.model import (
     Task,
     Wait,
 )
-from runtime.lang.jsonata import Env, QueryEvaluationError, compile_expression, evaluate_template
+from runtime.lang.jsonata import compile_expression, evaluate_template
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 
 __all__ = ["Flow", "parse_timestamp"]
 

@@ -45,7 +45,7 @@ from runtime.definition.model import (
     Task,
     Wait,
 )
-from runtime.lang.jsonata import Env
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Entropy, Scope
 
 __all__ = [

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, final
 
 from runtime.errors import InvalidDefinition, StatesError
-from runtime.lang.jsonata import Env, compile_expression
+from runtime.lang.jsonata import compile_expression
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound
 from runtime.lang.scope import Scope
 

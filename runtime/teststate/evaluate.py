@@ -35,7 +35,8 @@ from runtime.definition import (
 from runtime.engine.handlers import HandlerRegistry, TaskContext
 from runtime.engine.tasks import lambda_error_cause
 from runtime.errors import StatesError, TaskFailed, error_matches
-from runtime.lang.jsonata import Env, compile_expression, evaluate_template
+from runtime.lang.jsonata import compile_expression, evaluate_template
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Entropy, Scope

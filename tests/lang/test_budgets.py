@@ -21,13 +21,9 @@ import pytest
 from runtime.errors import StatesError
 from runtime.lang.choice import ChoiceRule
 from runtime.lang.intrinsics import MAX_RESULT_LENGTH, Intrinsic
-from runtime.lang.jsonata import (
-    EVALUATION_TIMEOUT_MS,
-    Env,
-    QueryEvaluationError,
-    evaluate,
-    set_budget,
-)
+from runtime.lang.jsonata import evaluate
+from runtime.lang.jsonata_engine import EVALUATION_TIMEOUT_MS, QueryEvaluationError, set_budget
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.jsontext import compact_json, java_string
 from runtime.lang.paths import Path, PathSyntaxError, apply_result_path
 from runtime.lang.pathsyntax import MAX_FILTER_NESTING

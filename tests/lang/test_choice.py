@@ -14,7 +14,8 @@ import pytest
 
 from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.choice import ChoiceRule, parse_timestamp, timestamp_instant
-from runtime.lang.jsonata import Env, QueryEvaluationError
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Scope
 from tests.conformance.harness import CONFORMANCE
 

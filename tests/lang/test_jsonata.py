@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from runtime.lang import jsonata
 from runtime.lang.jsonata import (
-    Env,
-    QueryEvaluationError,
     compile_expression,
     compile_template,
     evaluate,
     evaluate_template,
     is_expression,
 )
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Entropy
 
 JSON = Any

@@ -1,0 +1,388 @@
+"""JSONata mode's evaluation environment and the functions Step Functions adds to JSONata.
+
+Responsibility: :class:`Env` (what one state's expressions read: ``$states``, the variables,
+the decision's clock and entropy), the context variable that hands it to the host functions
+during an evaluation (:data:`CURRENT_ENV`), and those host functions with the JSONata preludes
+some of them need (:func:`host_functions` says which an expression gets). AWS's additions and
+restrictions, as Step Functions documents them:
+
+* ``$partition(array, size)``, ``$range(start, end, step)``, ``$hash(value, algorithm)``,
+  ``$random([seed])``, ``$uuid()``, ``$parse(json_text)``;
+* ``$range`` gives a JSONata sequence (no item: undefined; one item: that value), and it and
+  ``$random`` check their arguments as JSONata checks a signature (T0410); both are defined
+  in a small JSONata prelude around the expressions that name them (see ``_PRELUDES``);
+* ``$eval`` is not available;
+* ``$now()``/``$millis()`` read the decision's clock (the ``now`` of the incoming fact), and
+  ``$random()``/``$uuid()`` draw from the decision's seeded :class:`~runtime.lang.scope.Entropy`,
+  so evaluation stays a pure function of (definition, log, incoming fact); the values that matter
+  are recorded in the log (outputs, assigned variables), never re-drawn on replay.
+
+Budgets (issue 11): the functions written here check the size of what they would build before
+building it (``$range``, ``$pad``, ``$distinct``), and hand the engine integers outside its 64-bit
+range as the doubles JSON numbers are. A function's failure is recorded on the :class:`Env` as a
+:class:`~runtime.lang.jsonata_engine.QueryEvaluationError` with AWS's wording, which the
+evaluation raises in place of the engine's error.
+
+Imports only the standard library, msgspec, ``runtime.lang.scope`` and
+:mod:`runtime.lang.jsonata_engine`; :mod:`runtime.lang.jsonata` builds on this module.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import hashlib
+import math
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, Final, final
+
+import msgspec
+
+from runtime.lang.jsonata_engine import (
+    FUNCTION,
+    MAX_STRING_LENGTH,
+    UNDEFINED,
+    QueryEvaluationError,
+    builtin,
+    engine_value,
+    shown,
+)
+from runtime.lang.scope import Entropy
+
+__all__ = ["AWS_FUNCTIONS", "CURRENT_ENV", "Env", "host_functions"]
+
+JSON = Any
+
+#: The functions Step Functions adds to JSONata, plus the built-ins it changes.
+AWS_FUNCTIONS: Final = frozenset(
+    {"partition", "range", "hash", "random", "uuid", "parse", "eval", "now", "millis"}
+)
+
+_HASH_ALGORITHMS: Final = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
+_RANGE_LIMIT: Final = 1000
+
+_decode: Final = msgspec.json.decode
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation environment
+# ---------------------------------------------------------------------------------------------
+
+
+@final
+class Env:
+    """What one state's expressions read: ``$states``, the variables, the clock, the entropy.
+
+    Attributes:
+        base: ``$states`` without ``context`` unless given in it (``input``, and ``result`` or
+            ``errorOutput`` when the state has one).
+        variables: the workflow variables in scope (read-only).
+        entropy: the decision's seeded random source (``$random()``, ``$uuid()``).
+        now: the decision's clock reading, seconds since the epoch (``$now()``, ``$millis()``).
+        pending: the failure a host function recorded during the evaluation under way (the
+            evaluation raises it in place of the engine's error), else ``None``.
+
+    The context object is built only for expressions that read ``$states.context`` (or use
+    ``$states`` as a whole): it repeats the execution input, which would double the cost of
+    handing ``$states`` to the engine.
+    """
+
+    __slots__ = ("_context", "_full", "base", "entropy", "now", "pending", "variables")
+
+    def __init__(
+        self,
+        states: Mapping[str, JSON],
+        variables: Mapping[str, JSON] | None = None,
+        entropy: Entropy | None = None,
+        now: float = 0.0,
+        context: Callable[[], JSON] | None = None,
+    ) -> None:
+        self.base = states
+        self._context = context
+        self._full: Mapping[str, JSON] | None = None if context is not None else states
+        self.variables: Mapping[str, JSON] = {} if variables is None else variables
+        self.entropy = Entropy(0) if entropy is None else entropy
+        self.now = now
+        self.pending: QueryEvaluationError | None = None
+
+    @property
+    def states(self) -> Mapping[str, JSON]:
+        """The whole ``$states`` object, context included."""
+        if self._full is None:
+            assert self._context is not None
+            self._full = {**self.base, "context": self._context()}
+        return self._full
+
+
+#: The environment of the evaluation under way, for the host functions (set by
+#: :meth:`runtime.lang.jsonata.JsonataExpression.run`).
+CURRENT_ENV: Final[contextvars.ContextVar[Env]] = contextvars.ContextVar("statemill_jsonata_env")
+
+
+class _HostError(Exception):
+    """Raised inside an AWS function; the evaluation re-raises the recorded cause."""
+
+
+def _fail(message: str) -> _HostError:
+    env = CURRENT_ENV.get()
+    env.pending = QueryEvaluationError(message)
+    return _HostError(message)
+
+
+def _is_int(value: JSON) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _partition(array: JSON = None, size: JSON = None) -> JSON:
+    """``$partition(array, size)``: chunks of ``size`` items (the last may be shorter)."""
+    if not isinstance(array, list):
+        raise _fail("The first argument of $partition must be an array.")
+    if not _is_int(size) or size <= 0:
+        raise _fail("The second argument of $partition must be a positive integer.")
+    step = int(size)
+    return [array[i : i + step] for i in range(0, len(array), step)]
+
+
+def _signature_mismatch(function: str, index: int) -> ValueError:
+    """JSONata's own error for an argument its function's signature refuses (T0410), which
+    AWS's functions raise like every JSONata function; the cause is the usual "threw an error
+    during evaluation" sentence (issue 15)."""
+    return ValueError(
+        f'T0410: Argument {index} of function "{function}" does not match function signature'
+    )
+
+
+def _is_number(value: JSON) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _range(
+    has_start: bool,
+    start: JSON,
+    has_end: bool,
+    end: JSON,
+    has_step: bool,
+    step: JSON,
+    has_extra: bool = False,
+) -> JSON:
+    """``$range(start, end, step)``: the integers from ``start`` towards ``end`` (inclusive)
+    by ``step``, as Step Functions gives them (issue 15).
+
+    * Each argument is a number; another value (``null`` included) is JSONata's T0410, and so
+      is a fourth argument.
+    * A non-integer argument counts towards zero (``$range(1.4, 5.6, 2.2)`` is ``[1, 3, 5]``).
+    * An argument left undefined, or a step that counts as ``0``, gives no value (undefined),
+      as a range with no item does.
+    * The result is a JSONata *sequence* (see :data:`_PRELUDES`): no item is undefined, one
+      item is that value (``$range(0, 2, 3)`` is ``0``), more are an array.
+
+    ``has_*`` tell a defined argument from an undefined one (the engine hands both over as
+    ``None``); the prelude that calls this passes them.
+    """
+    if has_extra:
+        raise _signature_mismatch("range", 4)
+    for index, (given, value) in enumerate(((has_start, start), (has_end, end), (has_step, step))):
+        if given and not _is_number(value):
+            raise _signature_mismatch("range", index + 1)
+    if not (has_start and has_end and has_step):
+        return []
+    first, last, stride = int(start), int(end), int(step)
+    if stride == 0:
+        return []
+    # Counted before anything is built (issue 11: ``$range(0, 1e9, 1)`` built a billion items
+    # before the limit was checked).
+    values = range(first, last + (1 if stride > 0 else -1), stride)
+    if len(values) > _RANGE_LIMIT:
+        raise _fail(f"The result of $range exceeds the limit of {_RANGE_LIMIT} items.")
+    return _host_value(list(values))
+
+
+def _hash(value: JSON = None, algorithm: JSON = None) -> JSON:
+    """``$hash(value, algorithm)``: hex digest with MD5, SHA-1, SHA-256, SHA-384 or SHA-512."""
+    if not isinstance(value, str):
+        raise _fail("The first argument of $hash must be a string.")
+    name = _HASH_ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else None
+    if name is None:
+        raise _fail(
+            "The second argument of $hash must be one of "
+            f"[{', '.join(_HASH_ALGORITHMS)}], but was: {shown(algorithm)}"
+        )
+    return hashlib.new(name, value.encode()).hexdigest()
+
+
+def _random(has_seed: bool = False, seed: JSON = None, has_extra: bool = False) -> JSON:
+    """``$random([seed])``: a float in [0, 1); with a seed, always the same float for it.
+
+    The seed is any number (a non-integer included); another value, ``null`` included, is
+    JSONata's T0410, and so is a second argument (issue 15). An undefined seed is no seed.
+    """
+    if has_extra:
+        raise _signature_mismatch("random", 2)
+    if not has_seed:
+        return CURRENT_ENV.get().entropy.random()
+    if not _is_number(seed):
+        raise _signature_mismatch("random", 1)
+    key: int | float = int(seed) if float(seed).is_integer() else float(seed)
+    return random.Random(key).random()
+
+
+def _uuid() -> JSON:
+    """``$uuid()``: a version-4 UUID string."""
+    return CURRENT_ENV.get().entropy.uuid4()
+
+
+def _parse(text: JSON = None) -> JSON:
+    """``$parse(json_text)``: the JSON value a string holds."""
+    if not isinstance(text, str):
+        raise _fail("The argument of $parse must be a string.")
+    try:
+        value = _decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec refuses values nested past its depth limit with RecursionError.
+        raise _fail(f"The argument of $parse is not valid JSON: {text}") from None
+    return _host_value(value)
+
+
+def _eval(*args: JSON) -> JSON:
+    raise _fail("The function $eval is not supported. Use $parse instead.")
+
+
+def _millis() -> JSON:
+    return _host_value(int(CURRENT_ENV.get().now * 1000))
+
+
+def _now(picture: JSON = None, timezone: JSON = None) -> JSON:
+    millis = int(CURRENT_ENV.get().now * 1000)
+    if picture is None and timezone is None:
+        moment = _dt.datetime.fromtimestamp(millis / 1000, _dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    # Pictures and time zones are JSONata's own formatting: delegate to $fromMillis.
+    if timezone is None:
+        return builtin("$fromMillis($m, $p)").run({"m": millis, "p": picture})
+    return builtin("$fromMillis($m, $p, $t)").run({"m": millis, "p": picture, "t": timezone})
+
+
+def _pad(text: JSON = None, width: JSON = None, char: JSON = None) -> JSON:
+    """JSONata's ``$pad``, with the width checked before the engine builds the string.
+
+    One deviation from the engine's own ``$pad``: an undefined first argument gives ``null``
+    rather than undefined (a host function cannot return undefined).
+    """
+    is_number = isinstance(width, int | float) and not isinstance(width, bool)
+    if is_number and (not math.isfinite(width) or abs(width) > MAX_STRING_LENGTH):
+        raise _fail(
+            f"The width of $pad must be at most {MAX_STRING_LENGTH} characters, "
+            f"but was {shown(width) if math.isfinite(width) else width}."
+        )
+    bindings: dict[str, JSON] = {"w": width}
+    if text is not None:
+        bindings["s"] = text
+    if char is not None:
+        bindings["c"] = char
+    # The engine's own $pad does the rest (its argument checks and errors included).
+    value = builtin("$pad($s, $w)" if char is None else "$pad($s, $w, $c)").run(bindings)
+    return None if value is UNDEFINED or value is FUNCTION else value
+
+
+#: Longest array the engine's own ``$distinct`` is given: it compares every pair (quadratic, and
+#: deaf to the time budget: 100,000 items took 26 s in the engine); longer ones are de-duplicated
+#: here in linear time.
+_ENGINE_DISTINCT_MAX: Final = 1000
+_distinct_key: Final = msgspec.json.Encoder(order="sorted")
+
+
+def _distinct(values: JSON = None) -> JSON:
+    """JSONata's ``$distinct`` (defined by a prelude: the engine refuses to override it): the
+    values of an array without duplicates (deep equality, the first occurrence kept, in order).
+
+    Short arrays and non-arrays go to the engine's own ``$distinct`` (its sequence rules
+    included); longer arrays are de-duplicated here by a canonical encoding of each value
+    (object keys sorted, an integral number the same as its integer), in linear time.
+    """
+    if not isinstance(values, list) or len(values) <= _ENGINE_DISTINCT_MAX:
+        value = builtin("$distinct($v)").run({"v": values})
+        return None if value is UNDEFINED or value is FUNCTION else value
+    seen: set[bytes] = set()
+    unique: list[JSON] = []
+    for item in values:
+        canonical = int(item) if isinstance(item, float) and item.is_integer() else item
+        key = _distinct_key.encode(canonical)
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
+
+
+_HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
+    "partition": _partition,
+    "hash": _hash,
+    "uuid": _uuid,
+    "parse": _parse,
+    "eval": _eval,
+    "now": _now,
+    "millis": _millis,
+    "pad": _pad,
+}
+
+#: JSONata built-ins replaced by a guarded version (sizes checked before building).
+_GUARDED_BUILTINS: Final = frozenset({"pad"})
+
+#: AWS's functions whose behaviour a host function alone cannot give: a host function receives
+#: ``None`` for a ``null`` and for an undefined argument alike, and cannot return undefined
+#: or a sequence. Each is defined, in a block around the expression, as a JSONata lambda that
+#: tells its host function which arguments are defined and turns the host's list into a
+#: JSONata sequence (none: undefined; one: the value; more: an array). Only expressions that
+#: name the function get its prelude; causes keep quoting the expression as written.
+_PRELUDES: Final[dict[str, str]] = {
+    "range": (
+        "$range := function($start, $end, $step, $extra) {("
+        "$items := $__statemill_range($exists($start), $start, $exists($end), $end, "
+        "$exists($step), $step, $exists($extra)); "
+        "$count($items) = 0 ? $__statemill_undefined "
+        ": ($count($items) = 1 ? $items[0] : $items))}"
+    ),
+    "random": (
+        "$random := function($seed, $extra) {"
+        "$__statemill_random($exists($seed), $seed, $exists($extra))}"
+    ),
+    "distinct": (
+        "$distinct := function($values) {"
+        "$exists($values) ? $__statemill_distinct($values) : $__statemill_undefined}"
+    ),
+}
+_PRELUDE_HOSTS: Final[dict[str, tuple[str, Callable[..., JSON]]]] = {
+    "range": ("__statemill_range", _range),
+    "random": ("__statemill_random", _random),
+    "distinct": ("__statemill_distinct", _distinct),
+}
+
+
+def _host_value(value: JSON) -> JSON:
+    """:func:`engine_value` for a host function's result (its failure is the expression's)."""
+    try:
+        return engine_value(value)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+_REPLACED: Final = (AWS_FUNCTIONS | _GUARDED_BUILTINS) - _PRELUDES.keys()
+
+
+def host_functions(names: frozenset[str]) -> tuple[dict[str, Callable[..., JSON]], list[str]]:
+    """What an expression that names the variables ``names`` needs: the host functions to
+    register with it, and the prelude definitions to put around it (in the order of their
+    names; none when it names no function that has one)."""
+    functions = {name: _HOST_FUNCTIONS[name] for name in names & _REPLACED}
+    preludes = sorted(names & _PRELUDES.keys())
+    for name in preludes:
+        host, function = _PRELUDE_HOSTS[name]
+        functions[host] = function
+    return functions, [_PRELUDES[name] for name in preludes]
