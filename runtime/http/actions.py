@@ -25,6 +25,8 @@ and this package only.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import time
@@ -61,6 +63,7 @@ _DATA_KEYS: Final = frozenset(
 )
 _PRIVATE: Final = "statemill"
 _decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
 
 
 @final
@@ -379,6 +382,10 @@ async def describe_state_machine_for_execution(service: Service, body: Body) -> 
 
 @action("ListExecutions")
 async def list_executions(service: Service, body: Body) -> Body:
+    """Executions newest first, by keyset pagination (issue 13): ``nextToken`` is the sort key
+    of the last execution listed, so executions started between two pages never shift a row
+    into the next page again; ``redriveFilter`` is applied before the page is cut, so a page
+    holds ``maxResults`` executions whenever that many remain."""
     if body.get("mapRunArn") is not None:
         raise unsupported("the Map Run API (mapRunArn)")
     machine = body.get("stateMachineArn")
@@ -386,24 +393,48 @@ async def list_executions(service: Service, body: Body) -> Body:
         raise ApiError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
     runtime = service.runtime
     await runtime.describe_state_machine(_machine_arn(machine))
-    start = page_offset("ListExecutions", body.get("nextToken"))
+    after = _listing_cursor(body.get("nextToken"))
     size = body.get("maxResults") or DEFAULT_PAGE
     found = await runtime.list_executions(
-        machine, status_filter=body.get("statusFilter"), max_results=start + size + 1
+        machine,
+        status_filter=body.get("statusFilter"),
+        redrive_filter=body.get("redriveFilter"),
+        after=after,
+        max_results=size + 1,
     )
-    redrive = body.get("redriveFilter")
-    if redrive is not None:
-        found = [e for e in found if (e.redrive_count > 0) == (redrive == "REDRIVEN")]
     items = []
-    for described in found[start : start + size]:
+    for described in found[:size]:
         item = _execution_body(described, {"includedData": "METADATA_ONLY"})
         if described.redrive_count:
             item["redriveCount"] = described.redrive_count
         items.append(item)
-    more = len(found) > start + size
-    return _with_token(
-        {"executions": items}, next_token("ListExecutions", start + size) if more else None
-    )
+    last = found[size - 1] if len(found) > size else None
+    token = None if last is None else _listing_token((last.start_date, last.execution_arn))
+    return _with_token({"executions": items}, token)
+
+
+def _listing_token(key: tuple[float, str]) -> str:
+    """ListExecutions' ``nextToken``: base64 of the JSON ``["ListExecutions", start_date,
+    execution_arn]`` of the last execution listed (opaque to clients)."""
+    return base64.urlsafe_b64encode(_encoder.encode(["ListExecutions", *key])).decode()
+
+
+def _listing_cursor(token: str | None) -> tuple[float, str] | None:
+    """The sort key a ListExecutions ``nextToken`` stands for (``None`` without one).
+
+    Raises:
+        ApiError: ``InvalidToken`` for a token this action did not issue.
+    """
+    if token is None:
+        return None
+    try:
+        decoded = _decoder.decode(base64.b64decode(token, altchars=b"-_", validate=True))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        decoded = None
+    match decoded:
+        case ["ListExecutions", int() | float() as start, str(arn)] if not isinstance(start, bool):
+            return float(start), arn
+    raise ApiError("InvalidToken", f"Invalid Token: '{token}'")
 
 
 @action("GetExecutionHistory")

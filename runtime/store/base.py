@@ -316,8 +316,15 @@ class EventStore(Protocol):
         state_machine_arn: str | None = None,
         status: str | None = None,
         limit: int = 1000,
+        *,
+        after: tuple[float, str] | None = None,
+        redriven: bool | None = None,
     ) -> list[ExecutionRecord]:
-        """Executions, newest ``start_date`` first (ties: ARN descending), optionally filtered."""
+        """Executions, newest ``start_date`` first (ties: ARN descending), optionally filtered.
+
+        ``after`` is a cursor (keyset pagination, issue 13): only the executions that sort
+        after ``(start_date, execution_arn)`` in this order. ``redriven``: only those redriven
+        at least once (``True``) or never (``False``)."""
         ...
 
     async def open_executions(self) -> list[ExecutionRecord]:

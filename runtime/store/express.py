@@ -171,13 +171,20 @@ class ExpressStore:
         state_machine_arn: str | None = None,
         status: str | None = None,
         limit: int = 1000,
+        *,
+        after: tuple[float, str] | None = None,
+        redriven: bool | None = None,
     ) -> list[ExecutionRecord]:
         """The durable executions plus the EXPRESS ones running now (AWS lists no EXPRESS
         execution; running ones are listed here so an operator sees what the process does)."""
-        durable = await self.backing.list_executions(state_machine_arn, status, limit)
+        durable = await self.backing.list_executions(
+            state_machine_arn, status, limit, after=after, redriven=redriven
+        )
         if not self.memory.holds_any():
             return durable
-        running = await self.memory.list_executions(state_machine_arn, status, limit)
+        running = await self.memory.list_executions(
+            state_machine_arn, status, limit, after=after, redriven=redriven
+        )
         merged = heapq.merge(
             durable, running, key=lambda r: (-r.start_date, _Desc(r.execution_arn))
         )

@@ -182,12 +182,17 @@ class MemoryStore:
         state_machine_arn: str | None = None,
         status: str | None = None,
         limit: int = 1000,
+        *,
+        after: tuple[float, str] | None = None,
+        redriven: bool | None = None,
     ) -> list[ExecutionRecord]:
         found = [
             r
             for r in self._records.values()
             if (state_machine_arn is None or r.state_machine_arn == state_machine_arn)
             and (status is None or r.status == status)
+            and (after is None or (r.start_date, r.execution_arn) < after)
+            and (redriven is None or (r.redrive_count > 0) == redriven)
         ]
         newest = heapq.nlargest(max(limit, 0), found, key=lambda r: (r.start_date, r.execution_arn))
         return [self._with_seq(r) for r in newest]

@@ -725,6 +725,9 @@ class PostgresStore:
         state_machine_arn: str | None = None,
         status: str | None = None,
         limit: int = 1000,
+        *,
+        after: tuple[float, str] | None = None,
+        redriven: bool | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
@@ -734,6 +737,12 @@ class PostgresStore:
         if status is not None:
             params.append(status)
             where.append(f"status = ${len(params)}")
+        if after is not None:
+            # A row value, so the indexes ending in (start_date, execution_arn) serve the range.
+            params.extend(after)
+            where.append(f"(start_date, execution_arn) < (${len(params) - 1}, ${len(params)})")
+        if redriven is not None:
+            where.append("redrive_count > 0" if redriven else "redrive_count = 0")
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         params.append(max(limit, 0))
         return await self._executions(

@@ -588,6 +588,9 @@ class SqliteStore:
         state_machine_arn: str | None = None,
         status: str | None = None,
         limit: int = 1000,
+        *,
+        after: tuple[float, str] | None = None,
+        redriven: bool | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
@@ -597,6 +600,12 @@ class SqliteStore:
         if status is not None:
             where.append("status = ?")
             params.append(status)
+        if after is not None:
+            # A row value, so the indexes ending in (start_date, execution_arn) serve the range.
+            where.append("(start_date, execution_arn) < (?, ?)")
+            params.extend(after)
+        if redriven is not None:
+            where.append("redrive_count > 0" if redriven else "redrive_count = 0")
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         params.append(max(limit, 0))
         return await self._executions(

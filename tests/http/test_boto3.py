@@ -149,6 +149,61 @@ def test_start_describe_list_and_history(sfn: Any) -> None:
     assert json.loads(machine["definition"]) == PASS
 
 
+def test_list_executions_pages_each_row_once_while_executions_start(sfn: Any) -> None:
+    """``nextToken`` is the last row's sort key (issue 13): executions started between two
+    pages are newer than it, so no row of a later page repeats one already listed."""
+    arn = create(sfn, "Pages", PASS)
+    first = [
+        sfn.start_execution(stateMachineArn=arn, name=f"first-{i}")["executionArn"]
+        for i in range(7)
+    ]
+    listed = sfn.list_executions(stateMachineArn=arn, maxResults=3)
+    seen = [e["executionArn"] for e in listed["executions"]]
+    later: list[str] = []
+    while "nextToken" in listed:
+        later += [
+            sfn.start_execution(stateMachineArn=arn, name=f"later-{len(seen)}-{i}")["executionArn"]
+            for i in range(2)
+        ]
+        listed = sfn.list_executions(
+            stateMachineArn=arn, maxResults=3, nextToken=listed["nextToken"]
+        )
+        seen += [e["executionArn"] for e in listed["executions"]]
+    assert seen == first[::-1]  # newest first, each once, none of those started meanwhile
+    everything = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["executionArn"] for e in everything] == (first + later)[::-1]
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.list_executions(stateMachineArn=arn, nextToken="bm90IGEgdG9rZW4=")
+    history = sfn.get_execution_history(executionArn=first[0], maxResults=1)
+    with pytest.raises(sfn.exceptions.InvalidToken):  # another action's token
+        sfn.list_executions(stateMachineArn=arn, nextToken=history["nextToken"])
+
+
+def test_list_executions_redrive_filter_fills_each_page(sfn: Any) -> None:
+    """``redriveFilter`` is applied before the page is cut: a page holds ``maxResults``
+    executions whenever that many match, however they interleave with the others."""
+    arn = create(sfn, "Redriven", BOOM)
+    arns = [
+        sfn.start_execution(stateMachineArn=arn, name=f"boom-{i}")["executionArn"] for i in range(6)
+    ]
+    for execution in arns:
+        assert wait_status(sfn, execution)["status"] == "FAILED"
+    for execution in arns[::2]:
+        sfn.redrive_execution(executionArn=execution)
+        assert wait_status(sfn, execution)["status"] == "FAILED"
+    page = sfn.list_executions(stateMachineArn=arn, maxResults=2, redriveFilter="REDRIVEN")
+    assert [e["executionArn"] for e in page["executions"]] == [arns[4], arns[2]]
+    assert [e["redriveCount"] for e in page["executions"]] == [1, 1]
+    rest = sfn.list_executions(
+        stateMachineArn=arn, maxResults=2, redriveFilter="REDRIVEN", nextToken=page["nextToken"]
+    )
+    assert [e["executionArn"] for e in rest["executions"]] == [arns[0]]
+    assert "nextToken" not in rest
+    never = sfn.list_executions(stateMachineArn=arn, maxResults=3, redriveFilter="NOT_REDRIVEN")
+    assert [e["executionArn"] for e in never["executions"]] == [arns[5], arns[3], arns[1]]
+    assert "nextToken" not in never
+
+
 def test_start_sync_execution_needs_an_express_machine(sfn: Any) -> None:
     express = create(sfn, "Quick", PASS, type="EXPRESS")
     done = sfn.start_sync_execution(stateMachineArn=express, input='{"a": 1}')

@@ -288,6 +288,69 @@ async def test_list_executions_ties_by_arn(store: EventStore) -> None:
     assert [r.name for r in await store.list_executions()] == ["c", "b", "a"]
 
 
+async def test_list_executions_after_a_cursor_pages_by_sort_key(store: EventStore) -> None:
+    """``after=(start_date, arn)``: the rows strictly after that key in the listing's order
+    (keyset pagination, issue 13), whatever was started meanwhile."""
+    for name, start in (("a", 5.0), ("b", 7.0), ("c", 7.0), ("d", 9.0), ("e", 1.0)):
+        await started(store, name, start=start)
+    await started(store, "other", start=8.0, machine=SM2)
+    seen: list[str] = []
+    cursor: tuple[float, str] | None = None
+    while True:
+        page = await store.list_executions(SM, limit=2, after=cursor)
+        if not page:
+            break
+        seen += [r.name for r in page]
+        cursor = (page[-1].start_date, page[-1].execution_arn)
+        # Started while paging: newer than every cursor, so never on a later page.
+        await started(store, f"new{len(seen)}", start=100.0 + len(seen))
+    assert seen == ["d", "c", "b", "a", "e"]
+    # Ties on start_date go by ARN, on both sides of the cursor.
+    assert [r.name for r in await store.list_executions(SM, after=(7.0, arn("c")))] == [
+        "b",
+        "a",
+        "e",
+    ]
+    # A key no row has: the rows after where it would sort.
+    assert [r.name for r in await store.list_executions(SM, after=(6.0, ""))] == ["a", "e"]
+    assert [r.name for r in await store.list_executions(after=(9.0, arn("d")))] == [
+        "other",
+        "c",
+        "b",
+        "a",
+        "e",
+    ]
+    assert await store.list_executions(SM, after=(1.0, arn("e"))) == []
+    assert [r.name for r in await store.list_executions(SM, "RUNNING", after=(7.0, arn("b")))] == [
+        "a",
+        "e",
+    ]
+
+
+async def test_list_executions_redriven_filter(store: EventStore) -> None:
+    """``redriven``: only executions redriven at least once (True) or never (False), in the
+    query, so a page is full however the two kinds interleave (issue 13)."""
+    for index in range(6):
+        rec = msgspec.structs.replace(
+            record(f"x{index}", start=float(index), status="FAILED"), redrive_count=index % 2
+        )
+        await store.create_execution(rec, events(1, 1))
+    redriven = await store.list_executions(SM, limit=2, redriven=True)
+    assert [r.name for r in redriven] == ["x5", "x3"]
+    after = (redriven[-1].start_date, redriven[-1].execution_arn)
+    assert [r.name for r in await store.list_executions(SM, redriven=True, after=after)] == ["x1"]
+    assert [r.name for r in await store.list_executions(SM, limit=2, redriven=False)] == [
+        "x4",
+        "x2",
+    ]
+    assert [r.name for r in await store.list_executions(SM, "FAILED", redriven=False)] == [
+        "x4",
+        "x2",
+        "x0",
+    ]
+    assert [r.redrive_count for r in await store.list_executions(SM)] == [1, 0, 1, 0, 1, 0]
+
+
 async def test_open_executions(store: EventStore) -> None:
     await started(store, "late", start=5.0)
     await started(store, "early", start=1.0)
