@@ -38,6 +38,7 @@ import structlog
 from runtime.api_activities import ActivityVerbs
 from runtime.api_machines import StateMachineVerbs
 from runtime.api_requests import Requests
+from runtime.api_schedules import ScheduleVerbs
 from runtime.api_tokens import TaskTokenVerbs
 from runtime.api_types import (
     MAX_INPUT_BYTES,
@@ -111,7 +112,7 @@ POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
 
 @final
-class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
+class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
@@ -262,6 +263,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
                 engine.wake(recovered)
             if poll is not None:
                 tg.start_soon(self._requests.serve, poll)
+            tg.start_soon(self.serve_schedules)  # issue 14: fire the stored schedules
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -521,11 +523,20 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs):
         state_machine_arn: str | None = None,
         *,
         status_filter: str | None = None,
+        redrive_filter: str | None = None,
+        after: tuple[float, str] | None = None,
         max_results: int = 1000,
     ) -> list[ExecutionDescription]:
-        """Executions, newest first (ListExecutions)."""
+        """Executions, newest first (ListExecutions). ``redrive_filter`` is ``"REDRIVEN"`` or
+        ``"NOT_REDRIVEN"``; ``after`` is the ``(start_date, execution_arn)`` of the last
+        execution of the previous page (only those after it are listed)."""
+        redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
         records = await self._log.list_executions(
-            state_machine_arn, status=status_filter, limit=max_results
+            state_machine_arn,
+            status=status_filter,
+            limit=max_results,
+            after=after,
+            redriven=redriven,
         )
         return [self._described(r) for r in records]
 

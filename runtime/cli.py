@@ -36,14 +36,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar, TypeVarTuple, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, TypeVarTuple, cast, final
 
 from runtime import observability
 from runtime.errors import InvalidDefinition, StatemillError
 
 if TYPE_CHECKING:
     from runtime import EventStore, HandlerRegistry, HistoryEvent
+    from runtime.api_schedules import ScheduleDescription
     from runtime.definition.model import StateMachine
+    from runtime.store.base import ScheduleStore
 
 __all__ = ["COMMANDS", "main"]
 
@@ -706,6 +708,145 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key != "resultText"}
 
 
+@command(
+    "schedule",
+    arg("action", choices=("create", "list", "get", "delete"), help="what to do"),
+    arg("name", nargs="?", metavar="NAME", help="create, get, delete: the schedule's name"),
+    STORE,
+    arg("--group", default="default", help="the schedule group (default: default)"),
+    arg("--expression", metavar="EXPR", help="create: cron(...), rate(...) or at(...)"),
+    arg("--timezone", default="UTC", help="create: ScheduleExpressionTimezone (default: UTC)"),
+    arg("--target", metavar="STATE_MACHINE_ARN", help="create: the state machine to start"),
+    INPUT,
+    arg("--state", choices=("ENABLED", "DISABLED"), default="ENABLED", help="create: State"),
+    arg("--start-date", metavar="ISO8601", help="create: StartDate (with its offset)"),
+    arg("--end-date", metavar="ISO8601", help="create: EndDate (with its offset)"),
+    arg("--flexible-window", type=int, metavar="MINUTES", help="create: FLEXIBLE window"),
+    arg("--maximum-event-age", type=int, metavar="SECONDS", help="create: RetryPolicy"),
+    arg("--maximum-retry-attempts", type=int, metavar="N", help="create: RetryPolicy"),
+    arg("--delete-after-completion", action="store_true", help="create: ActionAfterCompletion"),
+    FORMAT,
+)
+def _schedule(args: argparse.Namespace) -> int:
+    """create, list, get or delete the schedules in a store (EventBridge Scheduler's verbs)
+
+    create NAME --expression EXPR --target ARN [--input JSON] [...]: CreateSchedule, prints
+    {"ScheduleArn"}; a runtime on the store (statemill worker) fires it (it looks for new
+    schedules every second). list: a table (group, name, state, expression, time zone, last
+    fire, missed fires), or with --format json {"Schedules": [...]}; get NAME: GetSchedule's
+    JSON; delete NAME: DeleteSchedule.
+    """
+    from datetime import UTC, datetime
+
+    from runtime import api_schedules
+
+    if args.action == "list":
+        if args.name is not None:
+            raise UsageError("schedule list takes no NAME")
+    elif args.name is None:
+        raise UsageError(f"schedule {args.action} needs a NAME")
+
+    def date(text: str | None, option: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise UsageError(f"{option} is not an ISO 8601 date: {text}") from exc
+
+    async def use(store: EventStore) -> int:
+        if not hasattr(store, "advance_schedule_mark"):
+            raise UsageError(f"{type(store).__name__} does not keep schedules")
+        schedules = cast("ScheduleStore", store)
+        prefix = "arn:aws:scheduler:us-east-1:123456789012:schedule"
+        arn = f"{prefix}/{args.group}/{args.name}"
+        if args.action == "create":
+            if args.expression is None or args.target is None:
+                raise UsageError("schedule create needs --expression and --target")
+            retry = {
+                key: value
+                for key, value in (
+                    ("MaximumEventAgeInSeconds", args.maximum_event_age),
+                    ("MaximumRetryAttempts", args.maximum_retry_attempts),
+                )
+                if value is not None
+            }
+            window = None
+            if args.flexible_window is not None:
+                window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": args.flexible_window}
+            schedule = api_schedules.build_schedule(
+                args.name,
+                args.expression,
+                {
+                    "Arn": args.target,
+                    "Input": json.dumps(_parse_input(args.input)),
+                    "RetryPolicy": retry,
+                },
+                group_name=args.group,
+                schedule_expression_timezone=args.timezone,
+                flexible_time_window=window,
+                state=args.state,
+                start_date=date(args.start_date, "--start-date"),
+                end_date=date(args.end_date, "--end-date"),
+                action_after_completion="DELETE" if args.delete_after_completion else "NONE",
+                creation_date=datetime.now(UTC),
+            )
+            region, account = "us-east-1", "123456789012"
+            made = await api_schedules.put_new_schedule(schedules, schedule, region, account)
+            _print_json({"ScheduleArn": made})
+        elif args.action == "get":
+            found = await schedules.get_schedule(arn)
+            if found is None:
+                raise api_schedules.ResourceNotFoundException(
+                    f"Schedule {args.name} does not exist."
+                )
+            _print_json(_schedule_json(api_schedules.describe_record(found)))
+        elif args.action == "delete":
+            await api_schedules.delete_stored_schedule(schedules, arn, args.name)
+        else:
+            listed = await api_schedules.list_stored_schedules(schedules, group_name=None)
+            if args.format == "json":
+                _print_json({"Schedules": [_schedule_json(d) for d in listed]})
+            else:
+                print(_schedules_table(listed))
+        return EXIT_OK
+
+    return _on_store(args.store, use)
+
+
+def _schedule_json(described: ScheduleDescription) -> dict[str, JSON]:
+    """GetSchedule's JSON, with the fire mark (``LastFire``, ``MissedFires``: ours)."""
+    body = described.to_aws()
+    last = described.last_fire
+    body["LastFire"] = None if last is None else last.isoformat()
+    body["MissedFires"] = described.missed_fires
+    return body
+
+
+def _schedules_table(listed: Sequence[ScheduleDescription]) -> str:
+    head = ("GROUP", "NAME", "STATE", "EXPRESSION", "TIMEZONE", "LAST FIRE", "MISSED")
+    rows = [head]
+    for d in listed:
+        last = "-" if d.last_fire is None else d.last_fire.isoformat()
+        s = d.schedule
+        rows.append(
+            (
+                d.group_name,
+                d.name,
+                d.state,
+                s.schedule_expression,
+                s.schedule_expression_timezone,
+                last,
+                str(d.missed_fires),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
 @command("stop", EXECUTION, STORE, arg("--error", help="the error code of the abort"), CAUSE, WAIT)
 def _stop(args: argparse.Namespace) -> int:
     """stop an execution (StopExecution, applied by the runtime on the file)"""
@@ -833,7 +974,7 @@ def _serve(args: argparse.Namespace) -> int:
 COMMANDS: Final = (
     *(_validate, _run, _bench),
     *(_history, _replay, _export, _import, _graph, _report),
-    *(_start, _describe, _list, _machines, _requests, _stop, _worker, _serve),
+    *(_start, _describe, _list, _machines, _requests, _schedule, _stop, _worker, _serve),
     *(_redrive, _send_task_success, _send_task_failure),
 )
 

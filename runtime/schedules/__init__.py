@@ -23,9 +23,11 @@ from runtime.schedules.expressions import (
     parse_expression,
 )
 from runtime.schedules.model import (
+    ConflictException,
     FireFate,
     FlexibleTimeWindow,
     Missed,
+    ResourceNotFoundException,
     RetryPolicy,
     Schedule,
     Start,
@@ -41,12 +43,14 @@ from runtime.schedules.model import (
 
 __all__ = [
     "At",
+    "ConflictException",
     "Cron",
     "Expression",
     "FireFate",
     "FlexibleTimeWindow",
     "Missed",
     "Rate",
+    "ResourceNotFoundException",
     "RetryPolicy",
     "Schedule",
     "Start",

@@ -30,17 +30,20 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, final
 
 import msgspec
 
+from runtime.errors import StatemillError
 from runtime.schedules.expressions import ValidationException, parse_expression, zone_of
 
 __all__ = [
     "DEFAULT_GROUP",
+    "ConflictException",
     "FireFate",
     "FlexibleTimeWindow",
     "Missed",
+    "ResourceNotFoundException",
     "RetryPolicy",
     "Schedule",
     "Start",
@@ -62,6 +65,18 @@ _NAME_PATTERN: Final = "^[0-9a-zA-Z-_.]+$"
 _NAME: Final = re.compile(r"[0-9a-zA-Z\-_.]+")
 # A Step Functions target: a state machine ARN (a version or alias suffix allowed).
 _STATE_MACHINE_ARN: Final = re.compile(r"arn:[a-z-]+:states:[a-z0-9-]*:[0-9]*:stateMachine:\S+")
+
+
+@final
+class ConflictException(StatemillError):
+    """EventBridge Scheduler's ``ConflictException`` (HTTP 409): CreateSchedule of a schedule
+    that exists (``Schedule <name> already exists.``)."""
+
+
+@final
+class ResourceNotFoundException(StatemillError):
+    """EventBridge Scheduler's ``ResourceNotFoundException`` (HTTP 404): no such schedule
+    (``Schedule <name> does not exist.``)."""
 
 
 def _violation(value: object, at: str, constraint: str) -> ValidationException:

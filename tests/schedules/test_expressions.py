@@ -31,7 +31,7 @@ class Timing(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc,arg-type]
 
 
 def fires(expression: str, after: datetime, count: int, **fields: object) -> list[datetime]:
