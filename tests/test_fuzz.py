@@ -184,7 +184,7 @@ KNOWN_FAILING = [
         10000769,
         # Bounded in time, not in memory: the Items $map([1..10000], function($v) {
         # [1..10000] }) allocates 400-800 MiB within its 500 ms budget, depending on how much
-        # of the budget the machine gives it (runtime/lang/jsonata.py). It stays within half
+        # of the budget the machine gives it (runtime/lang/jsonata_engine.py). It stays within half
         # the 2 GiB the issue allows a process; a tighter bound would pass or fail by machine
         # speed (the strict xfail at 512 MiB passed on 2 of 3 runs here). It holds the loop
         # for its whole budget: 0.6 s was passed on a loaded machine.
