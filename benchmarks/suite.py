@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child is not None:
         return _child(args.child, json.loads(args.child_params), args.loop)
+    if args.store == "postgres":
+        return _on_postgres(parser, args)
     names: list[str] = args.scenarios or list(SCENARIOS)
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
@@ -102,6 +104,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc.args[0]))
     ok = all(all(doc["checks"].values()) for doc in documents)
     return 0 if ok else 1
+
+
+def _on_postgres(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--store postgres``: ``chain`` and ``handlers`` with 1, 2 and 3 member processes on
+    one PostgreSQL (``benchmarks.cluster``, which also measures SQLite in the same run)."""
+    wanted = set(args.scenarios or ("chain", "handlers"))
+    if not wanted <= {"chain", "handlers"}:
+        parser.error("--store postgres runs the chain and handlers scenarios only")
+    from benchmarks import cluster
+
+    forwarded = ["--quick"] if args.quick else []
+    if args.runs is not None:
+        forwarded += ["--runs", str(args.runs)]
+    forwarded += [f"--param={item}" for item in args.param]
+    return cluster.main(forwarded)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,6 +165,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure in this process instead of a fresh process per run "
         "(peak RSS then includes earlier runs)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("memory-and-sqlite", "postgres"),
+        default="memory-and-sqlite",
+        help="postgres: chain and handlers with 1, 2 and 3 runtime processes sharing one "
+        "PostgreSQL, beside SQLite (benchmarks/cluster.py)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
