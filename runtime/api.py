@@ -131,15 +131,21 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
             open executions (``start_execution`` then raises ``ExecutionLimitExceeded``) and
             nesting depth of child executions (the starting Task then fails with
             ``StepFunctions.ExecutionLimitExceeded``). ``None`` in a field lifts that bound.
-        request_poll_interval: on a SQLite store, how often (wall-clock seconds) to apply the
-            operators' requests recorded in the file (``statemill start|stop|send-task-*``);
-            None: never.
+        request_poll_interval: on a SQLite or PostgreSQL store, how often (wall-clock
+            seconds) at the latest to apply the requests recorded in it (the command line's
+            ``statemill start|stop|send-task-*``, and on PostgreSQL the other members' verbs
+            about executions this process owns; a notification applies them sooner); None:
+            never (on PostgreSQL only when partitions are taken over: other members then wait).
         express_history: ``"memory"`` (default): on a durable store, EXPRESS executions run on
             an in-memory log that is dropped when they end, as AWS keeps no history for them
             (``start_sync_execution`` returns the result; ``describe_execution`` answers for
             the last 10,000 ended ones; ``get_execution_history`` raises ``InvalidArn``; they
             do not survive a restart). ``"durable"``: store them like STANDARD executions
             (AWS's loggingConfiguration level ALL, and more: their history can be replayed).
+        lease_ttl: on a PostgreSQL store shared by several runtime processes (each a member
+            of one cluster: README "Scaling out on PostgreSQL"), how long (seconds) this
+            process's partition leases live without renewal; another member takes them over
+            this long after this one stops. Renewed every tenth of it.
     """
 
     def __init__(
