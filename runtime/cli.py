@@ -865,6 +865,14 @@ def _stop(args: argparse.Namespace) -> int:
     ),
     arg("--poll", type=float, default=0.5, help="request polling interval (s)"),
     arg(
+        "--lease-ttl",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on PostgreSQL: how long this worker's partition leases live unrenewed (default: "
+        "10); another worker takes them over this long after this one stops",
+    ),
+    arg(
         "--status-interval",
         type=float,
         default=10.0,
@@ -888,6 +896,7 @@ def _worker(args: argparse.Namespace) -> int:
     serve = functools.partial(
         operations.serve,
         poll=args.poll,
+        lease_ttl=args.lease_ttl,
         exit_when_idle=idle,
         status_interval=args.status_interval,
         report=lambda line: print(f"statemill worker: {line}", file=sys.stderr, flush=True),

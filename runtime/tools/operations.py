@@ -142,6 +142,7 @@ async def serve(
     exit_when_idle: bool = False,
     status_interval: float = 0.0,
     report: Callable[[str], None] | None = None,
+    lease_ttl: float = 10.0,
 ) -> dict[str, JSON]:
     """Run a runtime on the store: resume its executions, apply requests every ``poll`` seconds.
 
@@ -154,7 +155,9 @@ async def serve(
     """
     async with (
         runtime_store(path) as store,
-        Runtime(store, handlers=handlers, request_poll_interval=poll) as runtime,
+        Runtime(
+            store, handlers=handlers, request_poll_interval=poll, lease_ttl=lease_ttl
+        ) as runtime,
     ):
         ended = await _ended_counts(runtime)
         next_status = time.monotonic() + status_interval
