@@ -10,6 +10,7 @@ wait for a task token, naming them. PostgreSQL's errors are in ``tests/store/tes
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -279,5 +280,11 @@ def test_exit_when_idle_waits_for_a_timer_and_the_status_line_says_so(
     lines = err.splitlines()
     on_timer = "statemill worker: 1 running (0 in a handler, 1 on a timer, 0 waiting for"
     assert any(line.startswith(on_timer) for line in lines), err
+    rates = [re.search(r"; (\d+) handler calls in flight, ([\d,]+) events/s committed$", line)
+             for line in lines if " running (" in line]  # fmt: skip
+    assert rates, err
+    assert all(rate is not None and rate[1] == "0" for rate in rates), err  # no handler here
+    # The Wait's exit and the execution's end were committed while the worker ran.
+    assert any(rate is not None and int(rate[2].replace(",", "")) > 0 for rate in rates), err
     code, out, _ = cli(capsys, "describe", arn, "--store", db)
     assert json.loads(out)["status"] == "SUCCEEDED"  # it did not exit while the Wait waited

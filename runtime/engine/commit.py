@@ -64,12 +64,14 @@ Work = Append | Create
 class GroupCommit:
     """The commit pipeline: a list of pending work and the one task that writes it."""
 
-    __slots__ = ("_busy", "_inline", "_pending", "_wakeup", "_writing", "store")
+    __slots__ = ("_busy", "_inline", "_pending", "_wakeup", "_writing", "events_written", "store")
 
     def __init__(self, store: EventStore, busy: Callable[[int], None]) -> None:
         self.store = store
         self._busy = busy
         """Counts each pending piece of work busy until it is written (virtual time waits)."""
+        self.events_written = 0
+        """Events handed to the store so far (for a worker's commit rate)."""
         self._pending: list[tuple[Work, Completion]] = []
         self._wakeup: asyncio.Future[None] | None = None
         """The committer's wait for work, while it waits (a bare future: an ``asyncio.Event``
@@ -114,6 +116,7 @@ class GroupCommit:
         try:
             await _write_batch([(work, done)], self.store.append, ConcurrencyConflict)
         finally:
+            self.events_written += len(work.events)
             self._writing = False
             self._busy(-1)
             if self._pending:
@@ -168,6 +171,7 @@ class GroupCommit:
                 if appends:
                     await self._append(appends)
             finally:
+                self.events_written += count
                 self._busy(-len(batch))
 
     async def _create_batch(self, batch: list[tuple[Create, Completion]]) -> None:

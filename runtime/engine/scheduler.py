@@ -344,6 +344,15 @@ class Engine:
         """True while execution ``arn`` is open in this engine (in memory or parked)."""
         return arn in self.live or arn in self.parked
 
+    @property
+    def events_written(self) -> int:
+        """Events handed to the store since the engine started (a commit rate's numerator)."""
+        return self._commit.events_written
+
+    def handler_calls(self) -> int:
+        """Handler calls in flight now (O(executions in memory))."""
+        return sum(len(live.running) for live in self.live.values())
+
     def holds_live(self, live: Live) -> bool:
         """True while ``live`` is the execution this engine holds in memory for its arn."""
         return self.live.get(live.record.execution_arn) is live

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, final
 
 import anyio
@@ -161,11 +161,16 @@ async def serve(
     ):
         ended = await _ended_counts(runtime)
         next_status = time.monotonic() + status_interval
+        written, written_at = runtime.engine.events_written, time.monotonic()
         idle_checks = 0
         while True:
             await anyio.sleep(poll)
             if report is not None and status_interval > 0 and time.monotonic() >= next_status:
-                report((await worker_status(runtime, ended)).line())
+                status = await worker_status(runtime, ended)
+                now, total = time.monotonic(), runtime.engine.events_written
+                rate = (total - written) / max(now - written_at, 1e-9)
+                written, written_at = total, now
+                report(replace(status, events_per_second=rate).line())
                 next_status = time.monotonic() + status_interval
             if not exit_when_idle:
                 continue
@@ -202,6 +207,10 @@ class WorkerStatus:
     succeeded: int = 0
     failed: int = 0
     """Executions that ended since the worker started (failed: FAILED, TIMED_OUT, ABORTED)."""
+    calls: int = 0
+    """Handler calls in flight."""
+    events_per_second: float = 0.0
+    """History events committed per second since the last status line."""
 
     @property
     def is_idle(self) -> bool:
@@ -221,7 +230,8 @@ class WorkerStatus:
             parts.append(f"{moving} moving")
         return (
             f"{self.running} running ({', '.join(parts)}), {self.succeeded} succeeded, "
-            f"{self.failed} failed since start"
+            f"{self.failed} failed since start; {self.calls} handler calls in flight, "
+            f"{self.events_per_second:,.0f} events/s committed"
         )
 
 
@@ -294,6 +304,7 @@ async def worker_status(runtime: Runtime, ended_at_start: tuple[int, int]) -> Wo
         waiting=tuple(waiting),
         succeeded=succeeded - ended_at_start[0],
         failed=failed - ended_at_start[1],
+        calls=runtime.engine.handler_calls(),
     )
 
 
