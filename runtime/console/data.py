@@ -54,6 +54,8 @@ EXECUTION_STATUSES: Final = (
     "PENDING_REDRIVE",
 )
 
+#: Most rows one read of the executions page asks the store for.
+_MAX_SCAN: Final = 10_000
 #: Most running executions the waiting-tasks page looks into (each is folded from its log).
 MAX_SCANNED_RUNNING: Final = 500
 
@@ -97,8 +99,8 @@ class ExecutionsPage:
 
 
 def encode_cursor(execution: ExecutionDescription, offset: int) -> str:
-    """The cursor after ``execution``: its sort key (start date, ARN) and how many rows of the
-    listing came before it (where the next page's scan may start)."""
+    """The cursor after ``execution``: its sort key (start date, ARN), and an offset that
+    cursors of earlier versions used (written as 0, ignored)."""
     raw = json.dumps([execution.start_date, execution.execution_arn, offset])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -128,36 +130,32 @@ async def executions_page(
 ) -> ExecutionsPage:
     """One page of the executions ``query`` selects, newest first, after ``cursor``.
 
-    The Runtime lists executions newest first with a ``max_results`` bound and no cursor of
-    its own, so the page is read by scanning that listing from its start, growing the scan
-    until the page is full; the keyset (start date, ARN) picks the rows after the cursor, so
-    executions started meanwhile never shift a page. Status and state machine are filtered by
-    the store (its indexes); name prefix and time in the scan.
+    Read from the store by keyset (``list_executions(after=(start date, ARN))``), so a deep
+    page costs what the first does and executions started meanwhile never shift a page. Status
+    and state machine are filtered by the store (its indexes); name prefix and time here, the
+    read growing (from where it stopped) until the page is full.
     """
     after = decode_cursor(cursor) if cursor else None
-    offset_hint = after[2] if after is not None else 0
-    scan = offset_hint + size + 1
+    key = None if after is None else (after[0], after[1])
+    rows: list[ExecutionDescription] = []
+    scan = size + 1
     while True:
         listed = await runtime.list_executions(
-            query.state_machine_arn, status_filter=query.status, max_results=scan
+            query.state_machine_arn, status_filter=query.status, after=key, max_results=scan
         )
-        rows: list[tuple[int, ExecutionDescription]] = []
-        for position, execution in enumerate(listed):
-            key = (execution.start_date, execution.execution_arn)
-            if after is not None and key >= (after[0], after[1]):
-                continue  # on or before the cursor (newest first: larger keys come first)
+        for execution in listed:
             if query.matches(execution):
-                rows.append((position, execution))
+                rows.append(execution)
                 if len(rows) > size:
                     break
-        exhausted = len(listed) < scan
-        if len(rows) > size or exhausted:
+        if len(rows) > size or len(listed) < scan:
             break
-        scan *= 2
+        key = (listed[-1].start_date, listed[-1].execution_arn)
+        scan = min(scan * 2, _MAX_SCAN)
     page = rows[:size]
     more = len(rows) > size
-    next_cursor = encode_cursor(page[-1][1], page[-1][0] + 1) if more and page else None
-    return ExecutionsPage(executions=[e for _, e in page], next_cursor=next_cursor)
+    next_cursor = encode_cursor(page[-1], 0) if more and page else None
+    return ExecutionsPage(executions=page, next_cursor=next_cursor)
 
 
 # -- waiting tasks --------------------------------------------------------------------------------
