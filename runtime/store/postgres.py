@@ -1,11 +1,12 @@
 """PostgreSQL store (scale-out, issue 12): the ``EventStore`` contract on asyncpg.
 
 Open it with ``async with PostgresStore.open("postgresql://user@host/db") as store:``;
-constructing a ``PostgresStore`` does no I/O. Opening creates a small connection pool and applies
-the versioned migrations in :data:`MIGRATIONS` inside one transaction, under an advisory lock
-(so processes opening the same database at once migrate it once). Applied versions are rows of
-``schema_version``; a database newer than this code is refused. ``schema=`` keeps the tables in
-their own PostgreSQL schema (several deployments, or one per test, in one database).
+constructing a ``PostgresStore`` does no I/O. Opening creates a small connection pool and
+applies the versioned migrations of ``postgres_schema.MIGRATIONS`` inside one transaction, under
+an advisory lock (so processes opening the same database at once migrate it once). Applied
+versions are rows of ``schema_version``; a database newer than this code is refused. ``schema=``
+keeps the tables in their own PostgreSQL schema (several deployments, or one per test, in one
+database).
 
 Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
 
@@ -77,6 +78,7 @@ from runtime.store.base import (
 )
 from runtime.store.express import is_express
 from runtime.store.partitions import PARTITIONS, partition_of
+from runtime.store.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "MIGRATIONS",
@@ -87,153 +89,6 @@ __all__ = [
     "partition_of",
 ]
 
-#: ``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append only; never edit a
-#: released migration (databases in the field were built by it).
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (
-        """CREATE TABLE settings (
-            name text COLLATE "C" PRIMARY KEY,
-            value text NOT NULL
-        )""",
-        f"INSERT INTO settings (name, value) VALUES ('partitions', '{PARTITIONS}')",
-        """CREATE TABLE state_machines (
-            arn text COLLATE "C" PRIMARY KEY,
-            name text NOT NULL,
-            definition text NOT NULL,
-            type text NOT NULL,
-            creation_date double precision NOT NULL,
-            revision_id text NOT NULL DEFAULT ''
-        )""",
-        """CREATE TABLE executions (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            execution_arn text COLLATE "C" NOT NULL UNIQUE,
-            partition integer NOT NULL,
-            state_machine_arn text COLLATE "C" NOT NULL,
-            name text NOT NULL,
-            status text COLLATE "C" NOT NULL,
-            start_date double precision NOT NULL,
-            input text NOT NULL,
-            stop_date double precision,
-            output text,
-            error text,
-            cause text,
-            machine_type text NOT NULL DEFAULT 'STANDARD',
-            redrive_count integer NOT NULL DEFAULT 0,
-            parent_execution_arn text COLLATE "C",
-            last_seq bigint NOT NULL DEFAULT 0
-        )""",
-        """CREATE INDEX executions_by_machine
-            ON executions (state_machine_arn, start_date, execution_arn)""",
-        "CREATE INDEX executions_by_status ON executions (status, start_date, execution_arn)",
-        "CREATE INDEX executions_by_start ON executions (start_date, execution_arn)",
-        """CREATE TABLE events (
-            execution_id bigint NOT NULL,
-            seq bigint NOT NULL,
-            first_seq bigint NOT NULL,
-            type text NOT NULL,
-            timestamp double precision NOT NULL,
-            payload bytea NOT NULL,
-            PRIMARY KEY (execution_id, seq)
-        )""",
-        """CREATE TABLE timers (
-            execution_arn text COLLATE "C" NOT NULL,
-            timer_id text COLLATE "C" NOT NULL,
-            fire_at double precision NOT NULL,
-            partition integer NOT NULL,
-            PRIMARY KEY (execution_arn, timer_id)
-        )""",
-        "CREATE INDEX timers_by_fire_at ON timers (fire_at, execution_arn, timer_id)",
-        # Operators' requests (statemill start|stop|send-task-*), as SQLite's version 2.
-        """CREATE TABLE requests (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            kind text NOT NULL,
-            payload text NOT NULL,
-            created double precision NOT NULL,
-            status text NOT NULL DEFAULT 'PENDING',
-            result text
-        )""",
-        "CREATE INDEX requests_pending ON requests (id) WHERE status = 'PENDING'",
-        """CREATE TABLE activities (
-            arn text COLLATE "C" PRIMARY KEY,
-            name text NOT NULL,
-            creation_date double precision NOT NULL
-        )""",
-        """CREATE TABLE heartbeats (
-            execution_arn text COLLATE "C" NOT NULL,
-            frame text COLLATE "C" NOT NULL,
-            at double precision NOT NULL,
-            PRIMARY KEY (execution_arn, frame)
-        )""",
-    ),
-    (
-        # Version 2 (issue 14): EventBridge Scheduler's schedules and their fire marks.
-        """CREATE TABLE schedules (
-            arn text COLLATE "C" PRIMARY KEY,
-            group_name text COLLATE "C" NOT NULL,
-            name text COLLATE "C" NOT NULL,
-            schedule text NOT NULL,
-            creation_date double precision NOT NULL,
-            fire_mark double precision,
-            missed_fires bigint NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX schedules_by_group ON schedules (group_name, name)",
-    ),
-    (
-        # Version 3 (issue 12): members, partition leases (the epoch is the fencing token),
-        # and the partition a request is for (applied by that partition's owner). Times are
-        # the database server's clock, so members on machines with skewed clocks agree.
-        """CREATE TABLE members (
-            member_id text COLLATE "C" PRIMARY KEY,
-            host text NOT NULL,
-            pid integer NOT NULL,
-            started timestamptz NOT NULL DEFAULT now(),
-            expires timestamptz NOT NULL
-        )""",
-        """CREATE TABLE leases (
-            partition integer PRIMARY KEY,
-            owner text COLLATE "C",
-            epoch bigint NOT NULL DEFAULT 0,
-            expires timestamptz NOT NULL DEFAULT '-infinity'
-        )""",
-        f"INSERT INTO leases (partition) SELECT generate_series(0, {PARTITIONS - 1})",
-        "ALTER TABLE requests ADD COLUMN partition integer NOT NULL DEFAULT 0",
-        "CREATE INDEX requests_pending_by_partition ON requests (partition, id) "
-        "WHERE status = 'PENDING'",
-        "CREATE INDEX executions_open_by_partition ON executions (partition) "
-        "WHERE status = 'RUNNING'",
-    ),
-    (
-        # Version 4 (issue 12): activity tasks waiting for a worker, published by the owner of
-        # their execution so that a worker polling any member gets them. A worker's member
-        # claims one for a while (``claimed_until``) and deletes it once the owner has handed
-        # it out; a claim whose member died runs out and the row is claimable again.
-        """CREATE TABLE activity_tasks (
-            task_token text COLLATE "C" PRIMARY KEY,
-            activity_arn text COLLATE "C" NOT NULL,
-            execution_arn text COLLATE "C" NOT NULL,
-            seq bigint GENERATED ALWAYS AS IDENTITY,
-            claimed_until timestamptz NOT NULL DEFAULT '-infinity'
-        )""",
-        "CREATE INDEX activity_tasks_by_activity ON activity_tasks (activity_arn, seq)",
-    ),
-    (
-        # Version 5 (issue 13): a running execution keeps the definition it started with
-        # across UpdateStateMachine and restarts: the row of each revision is kept, and an
-        # execution names the revision it started on ('' for those stored before).
-        """CREATE TABLE state_machine_revisions (
-            arn text COLLATE "C" NOT NULL,
-            revision_id text COLLATE "C" NOT NULL,
-            name text NOT NULL,
-            definition text NOT NULL,
-            type text NOT NULL,
-            creation_date double precision NOT NULL,
-            PRIMARY KEY (arn, revision_id)
-        )""",
-        f"INSERT INTO state_machine_revisions ({STATE_MACHINE_COLUMNS}) "
-        f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines",
-        "ALTER TABLE executions ADD COLUMN revision_id text NOT NULL DEFAULT ''",
-    ),
-)
 
 #: The channel ``add_request`` notifies (payload: the partition): a wake-up hint for the
 #: partition's owner, never needed for correctness (owners also poll).
@@ -246,8 +101,6 @@ RESULTS_CHANNEL: Final = "statemill_results"
 #: ends such a session after this long, so a takeover never waits for a stale owner.
 _SESSION_SETTINGS: Final = {"idle_in_transaction_session_timeout": "5s"}
 
-#: The schema version this code writes.
-SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # Two-key advisory lock taken while migrating: (this constant, hash of the schema's name).
 _MIGRATION_LOCK: Final = 0x5337_4D31
