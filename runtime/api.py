@@ -254,8 +254,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
                 # The partitions taken now are loaded (and their requests applied) by the
                 # member's hook; later ones as they are gained.
                 engine.owns = self._owns
+                tg.start_soon(self._cluster.run)  # renews and answers while this one joins
                 await self._cluster.join()
-                tg.start_soon(self._cluster.run)
             else:
                 open_executions = await store.open_executions()
                 beats = await store.heartbeats([r.execution_arn for r in open_executions])

@@ -86,15 +86,14 @@ class ClusterLink:
         """Requests this process waits for, by id: collected by :meth:`_collect`."""
         self._answers = anyio.Event()
         """Set when a notification says a request was applied, or a new one is asked."""
-        self._collecting = False
+        store.fence(self.member)
+        runtime.engine.calls.activities.published = self._publish_activity
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def join(self) -> None:
-        """Fence the store's writes, register, and take a first share of the partitions (the
-        runtime has pointed ``Engine.owns`` at :meth:`owns` first)."""
-        self._store.fence(self.member)
-        self._runtime.engine.calls.activities.published = self._publish_activity
+        """Register and take a first share of the partitions, with :meth:`run` already
+        running (the runtime has pointed ``Engine.owns`` at :meth:`owns` first)."""
         await self.member.join()
 
     async def run(self) -> None:
@@ -150,26 +149,22 @@ class ClusterLink:
     async def _collect(self) -> None:
         """Resolve the requests this process waits for, all of them in one query a round:
         at once when a notification says one was applied, and every 50 ms at the latest."""
-        self._collecting = True
-        try:
-            while True:
-                with anyio.move_on_after(_COLLECT_SECONDS):
-                    await self._answers.wait()
-                self._answers = anyio.Event()
-                if not self._asked:
-                    continue
-                try:
-                    done = await self._store.finished_requests(list(self._asked))
-                except Exception:
-                    log.exception("cluster.collect_failed", member=self.member.member_id)
-                    await anyio.sleep(_COLLECT_SECONDS)
-                    continue
-                for request_id, status, result in done:
-                    waiter = self._asked.pop(request_id, None)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result((status, result))
-        finally:
-            self._collecting = False
+        while True:
+            with anyio.move_on_after(_COLLECT_SECONDS):
+                await self._answers.wait()
+            self._answers = anyio.Event()
+            if not self._asked:
+                continue
+            try:
+                done = await self._store.finished_requests(list(self._asked))
+            except Exception:
+                log.exception("cluster.collect_failed", member=self.member.member_id)
+                await anyio.sleep(_COLLECT_SECONDS)
+                continue
+            for request_id, status, result in done:
+                waiter = self._asked.pop(request_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result((status, result))
 
     async def wait_for_requests(self, seconds: float) -> None:
         """Sleep up to ``seconds``, less if a request for this member is notified."""
@@ -297,23 +292,16 @@ class ClusterLink:
         return value
 
     async def _result_of(self, request_id: int) -> tuple[str, str | None]:
-        """Wait for request ``request_id`` to be applied: (status, result)."""
-        if self._collecting:
-            waiter: asyncio.Future[tuple[str, str | None]]
-            waiter = asyncio.get_running_loop().create_future()
-            self._asked[request_id] = waiter
-            self._answers.set()  # a first look at once (the owner may be quick)
-            try:
-                return await waiter
-            finally:
-                self._asked.pop(request_id, None)
-        delay = 0.002  # before the collector runs (while this member joins): poll alone
-        while True:
-            found = await self._store.get_request(request_id)
-            if found is not None and found[1] != "PENDING":
-                return found[1], found[2]
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        """Wait for request ``request_id`` to be applied (:meth:`_collect` finds it):
+        (status, result)."""
+        waiter: asyncio.Future[tuple[str, str | None]]
+        waiter = asyncio.get_running_loop().create_future()
+        self._asked[request_id] = waiter
+        self._answers.set()  # a first look at once (the owner may be quick)
+        try:
+            return await waiter
+        finally:
+            self._asked.pop(request_id, None)
 
     async def wait_elsewhere(
         self, execution_arn: str, still_elsewhere: Callable[[], bool], timeout: float | None

@@ -140,15 +140,12 @@ class Member:
 
     async def join(self) -> None:
         """Register and take a first share of the partitions, and load them (before the
-        runtime serves), renewing the leases meanwhile: folding a large store's open
-        executions may take longer than a lease lives."""
+        runtime serves). :meth:`run` is to be running already: its rounds renew the leases
+        meanwhile, as folding a large store's open executions may take longer than a lease
+        lives."""
         gained = await self.round()
-        if not gained:
-            return
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._renew_meanwhile)
+        if gained:
             await self._load(gained)
-            tg.cancel_scope.cancel()
 
     async def run(self) -> None:
         """Round after round until cancelled; partitions gained are loaded beside the rounds
@@ -165,9 +162,9 @@ class Member:
                 if gained:
                     tg.start_soon(self._load, gained)
 
-    async def round(self, *, claim: bool = True) -> dict[int, int]:
-        """Heartbeat, renew, and (``claim``) claim or release toward the fair share; returns
-        the leases taken (partition -> epoch), for :meth:`_load`."""
+    async def round(self) -> dict[int, int]:
+        """Heartbeat, renew, and claim or release toward the fair share; returns the leases
+        taken (partition -> epoch), for :meth:`_load`."""
         async with self._lock:
             began = time.monotonic()
             self.members = await self.table.heartbeat(self.lease_ttl)
@@ -179,7 +176,7 @@ class Member:
             lost = {p for p in held if p not in renewed and self.held.get(p) == held[p]}
             if lost:
                 self._lose(lost, why="renewal refused")
-            if not claim or time.monotonic() - began > self.lease_ttl / 2:
+            if time.monotonic() - began > self.lease_ttl / 2:
                 # Slow enough that the leases may have lapsed meanwhile: claim next round.
                 return {}
             plan = plan_leases(self.held, self.members, PARTITIONS)
@@ -196,15 +193,6 @@ class Member:
                     members=self.members,
                 )
             return gained
-
-    async def _renew_meanwhile(self) -> None:
-        """Renew (without claiming) until cancelled: while the first partitions load."""
-        while True:
-            await anyio.sleep(self.round_seconds)
-            try:
-                await self.round(claim=False)
-            except Exception:
-                log.exception("cluster.round_failed", member=self.member_id)
 
     async def _load(self, gained: dict[int, int]) -> None:
         """Have the runtime load the partitions of ``gained``. If that fails (the database

@@ -234,7 +234,10 @@ async def test_leases_are_renewed_while_a_slow_takeover_loads(
 
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         member = Member(store, MemberHooks(gained=slow_load, lost=lambda _: None), lease_ttl=TTL)
-        await member.join()  # took 4 lease lifetimes
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(member.run)  # as the runtime runs it: beside the join
+            await member.join()  # took 4 lease lifetimes
+            tg.cancel_scope.cancel()
         assert len(member.held) == PARTITIONS
         live = await store.pool.fetchval(
             "SELECT count(*) FROM leases WHERE owner = $1 AND expires > now()", member.member_id
