@@ -31,7 +31,7 @@ from runtime.store.base import EventStore, StateMachineRecord
 if TYPE_CHECKING:
     from runtime.api_cluster import ClusterLink
 
-__all__ = ["RequestLog", "RequestTarget", "Requests"]
+__all__ = ["RequestLog", "RequestTarget", "Requests", "request_subject"]
 
 JSON = Any
 log = structlog.get_logger("statemill.api")
@@ -41,7 +41,7 @@ log = structlog.get_logger("statemill.api")
 _AT_ONCE: Final = 64
 
 
-def _subject(kind: str, body: JSON) -> str | None:
+def request_subject(kind: str, body: JSON) -> str | None:
     """What a request is about (requests about one thing are applied in order): its
     execution, named by ARN, by task token, or by the machine and name of a start; None for a
     request about nothing known yet (a start without a name)."""
@@ -163,7 +163,7 @@ class Requests:
                     body = msgspec.json.decode(payload)
                 except msgspec.DecodeError:
                     body = None
-                key = _subject(kind, body) or f"request:{request_id}"
+                key = request_subject(kind, body) or f"request:{request_id}"
                 groups.setdefault(key, []).append((request_id, kind, body, created))
             limiter = anyio.CapacityLimiter(_AT_ONCE)
             async with anyio.create_task_group() as tg:

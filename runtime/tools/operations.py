@@ -39,8 +39,7 @@ from runtime import (
     StatemillError,
     load_definition,
 )
-from runtime.api_requests import RequestLog
-from runtime.core.decide import parse_task_token
+from runtime.api_requests import RequestLog, request_subject
 from runtime.core.state import ExecutionState, Phase
 from runtime.store.base import StateMachineRevisions
 from runtime.store.partitions import partition_of
@@ -388,12 +387,11 @@ async def _record(
     postgres = sys.modules.get("runtime.store.postgres")
     if postgres is None or not isinstance(requests, postgres.PostgresStore):
         return await requests.add_request(kind, text, time.time())
-    arn = started if isinstance(started, str) else body.get("executionArn")
-    token = body.get("taskToken")
-    if arn is None and isinstance(token, str):
-        parsed = parse_task_token(token)
-        arn = None if parsed is None else parsed[0]
-    partition = partition_of(arn) if isinstance(arn, str) else 0
+    if isinstance(started, str):
+        arn: str | None = started
+    else:  # an EXPRESS start has no ARN yet
+        arn = None if kind == "start" else request_subject(kind, body)
+    partition = 0 if arn is None else partition_of(arn)
     return int(await requests.add_request(kind, text, time.time(), partition))
 
 
