@@ -49,6 +49,19 @@ without them still satisfies ``EventStore``. Its contract:
   ``missed_fires`` in one step, and returns ``False`` (changing nothing) when the stored mark is
   not ``expected`` or the schedule is gone, so two processes never both handle one fire.
 
+Map Runs (issue 14: each iteration of a distributed Map is a child execution) are the additive
+port :class:`MapRunStore`. Its contract:
+
+* An execution's ``map_run_arn`` (``ExecutionRecord``) names the Map Run it is a child of; it
+  is written when the execution is created and an append's record does not change it (as
+  ``revision_id``). ``list_executions(map_run_arn=...)`` lists the children, and
+  ``count_map_run_children`` counts them per status, both from an index on ``(map_run_arn,
+  start_date, execution_arn)`` (a range scan, not a scan of every execution).
+* A Map Run is a row keyed by its ARN holding its identity only (``MapRunRecord``): its item
+  counts are its children's, its status and settings are in the parent execution's log.
+  ``put_map_run`` inserts a new ARN only (the first write wins, as for activities) and says
+  whether it wrote, so a decision re-applied after a restart does not move its start date.
+
 Imports only ``core.events``, ``runtime.errors`` and msgspec (no I/O here).
 """
 
@@ -68,6 +81,8 @@ __all__ = [
     "Append",
     "EventStore",
     "ExecutionRecord",
+    "MapRunRecord",
+    "MapRunStore",
     "ScheduleRecord",
     "ScheduleStore",
     "StateMachineRecord",
@@ -135,6 +150,10 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     its end (AWS: running executions keep the definition they started with). ``""`` for an
     execution stored before revisions were kept: it runs the current definition. Written
     when the execution is created; an append's record does not change it."""
+    map_run_arn: str | None = None
+    """The Map Run this execution is a child workflow of (DescribeExecution's ``mapRunArn``),
+    ``None`` for any other execution. Written when the execution is created; an append's
+    record does not change it."""
 
     @property
     def machine_key(self) -> str:
@@ -217,6 +236,41 @@ class ScheduleStore(Protocol):
         Raises:
             ValueError: ``new`` is not after ``expected``, or ``missed`` is negative.
         """
+        ...
+
+
+class MapRunRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A Map Run as the stores keep it (DescribeMapRun's identity; its counts come from its
+    children, its status and settings from the parent execution's log)."""
+
+    map_run_arn: str
+    execution_arn: str
+    """The parent execution (DescribeMapRun ``executionArn``)."""
+    state_machine_arn: str
+    """The child workflows' state machine ARN."""
+    start_date: float
+
+
+@runtime_checkable
+class MapRunStore(Protocol):
+    """The Map Run port (see the module docstring), implemented beside ``EventStore`` by the
+    memory, SQLite and PostgreSQL stores."""
+
+    async def put_map_run(self, rec: MapRunRecord) -> bool:
+        """Insert ``rec`` unless a Map Run with its ARN is stored; returns whether it wrote."""
+        ...
+
+    async def get_map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        """The Map Run with this ARN, or ``None``."""
+        ...
+
+    async def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """The Map Runs of one parent execution, oldest start_date first (ties: ARN)."""
+        ...
+
+    async def count_map_run_children(self, map_run_arn: str) -> dict[str, int]:
+        """How many child executions of the Map Run are stored, per status (only statuses
+        with at least one child appear)."""
         ...
 
 
@@ -319,12 +373,14 @@ class EventStore(Protocol):
         *,
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
+        map_run_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         """Executions, newest ``start_date`` first (ties: ARN descending), optionally filtered.
 
         ``after`` is a cursor (keyset pagination, issue 13): only the executions that sort
         after ``(start_date, execution_arn)`` in this order. ``redriven``: only those redriven
-        at least once (``True``) or never (``False``)."""
+        at least once (``True``) or never (``False``). ``map_run_arn``: only the child
+        executions of that Map Run (issue 14)."""
         ...
 
     async def open_executions(self) -> list[ExecutionRecord]:
@@ -440,7 +496,8 @@ def state_machine_from_row(row: Iterable[Any]) -> StateMachineRecord:
 #: mapping for the SQL stores (SQLite, PostgreSQL).
 EXECUTION_COLUMNS: Final = (
     "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
-    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq, revision_id"
+    "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq, revision_id, "
+    "map_run_arn"
 )
 
 
@@ -462,6 +519,7 @@ def execution_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
         record.parent_execution_arn,
         last_seq,
         record.revision_id,
+        record.map_run_arn,
     )
 
 
@@ -483,6 +541,7 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         parent,
         seq,
         revision,
+        map_run,
     ) = row
     return ExecutionRecord(
         execution_arn=arn,
@@ -500,6 +559,7 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         parent_execution_arn=parent,
         last_seq=seq,
         revision_id=revision,
+        map_run_arn=map_run,
     )
 
 

@@ -174,16 +174,27 @@ class ExpressStore:
         *,
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
+        map_run_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         """The durable executions plus the EXPRESS ones running now (AWS lists no EXPRESS
         execution; running ones are listed here so an operator sees what the process does)."""
         durable = await self.backing.list_executions(
-            state_machine_arn, status, limit, after=after, redriven=redriven
+            state_machine_arn,
+            status,
+            limit,
+            after=after,
+            redriven=redriven,
+            map_run_arn=map_run_arn,
         )
         if not self.memory.holds_any():
             return durable
         running = await self.memory.list_executions(
-            state_machine_arn, status, limit, after=after, redriven=redriven
+            state_machine_arn,
+            status,
+            limit,
+            after=after,
+            redriven=redriven,
+            map_run_arn=map_run_arn,
         )
         merged = heapq.merge(
             durable, running, key=lambda r: (-r.start_date, _Desc(r.execution_arn))

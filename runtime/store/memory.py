@@ -13,13 +13,20 @@ State machine revisions (the additive ``StateMachineRevisions`` port) are a dict
 Schedules (the additive ``ScheduleStore`` port) are a dict keyed by ARN; the fire mark's
 compare-and-set is atomic because nothing awaits between its check and its write.
 
+Map Runs (the additive ``MapRunStore`` port) are a dict keyed by ARN. The children of each Map
+Run, as a list of ``(start_date, execution_arn)`` kept sorted, and their count per status are
+kept up to date by creation, append and ``forget``: the in-memory counterpart of the SQL stores'
+index, so a page of children (``after=``) is a bisection and a walk of that page, and a count
+is a dict copy, however many children and other executions there are.
+
 Imports only ``store.base``, ``core.events``, ``errors`` and msgspec.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import final
 
 import msgspec
@@ -31,6 +38,8 @@ from runtime.store.base import (
     Append,
     EventStore,
     ExecutionRecord,
+    MapRunRecord,
+    MapRunStore,
     ScheduleRecord,
     ScheduleStore,
     StateMachineRecord,
@@ -61,6 +70,10 @@ class MemoryStore:
         self._activities: dict[str, ActivityRecord] = {}
         self._beats: dict[str, dict[str, float]] = {}
         self._schedules: dict[str, ScheduleRecord] = {}
+        self._map_runs: dict[str, MapRunRecord] = {}
+        # Map Run ARN -> its children's sort keys, ascending / their count per status.
+        self._children: dict[str, list[tuple[float, str]]] = {}
+        self._child_counts: dict[str, dict[str, int]] = {}
 
     # -- state machines ---------------------------------------------------------------------
 
@@ -93,6 +106,7 @@ class MemoryStore:
             raise ExecutionAlreadyExists(f"execution {arn} already exists")
         self._records[arn] = record
         self._events[arn] = list(events)
+        self._adopt(record)
 
     async def create_executions(
         self, items: Sequence[tuple[ExecutionRecord, Sequence[HistoryEvent]]]
@@ -101,6 +115,7 @@ class MemoryStore:
         for record, events in items:
             self._records[record.execution_arn] = record
             self._events[record.execution_arn] = list(events)
+            self._adopt(record)
 
     async def append(self, batch: Sequence[Append]) -> None:
         # Validate everything first so that a failing batch leaves no trace.
@@ -109,9 +124,18 @@ class MemoryStore:
             self._events[item.execution_arn].extend(item.events)
             rec = item.record
             if rec is not None:
-                kept = self._records[item.execution_arn].revision_id
-                if rec.revision_id != kept:  # the revision is the creation's, as in SQL
-                    rec = msgspec.structs.replace(rec, revision_id=kept)
+                stored = self._records[item.execution_arn]
+                # The revision and the Map Run are the creation's, as in SQL.
+                if (rec.revision_id, rec.map_run_arn) != (stored.revision_id, stored.map_run_arn):
+                    rec = msgspec.structs.replace(
+                        rec, revision_id=stored.revision_id, map_run_arn=stored.map_run_arn
+                    )
+                if stored.map_run_arn is not None and (rec.status, rec.start_date) != (
+                    stored.status,
+                    stored.start_date,
+                ):
+                    self._disown(stored)
+                    self._adopt(rec)
                 self._records[item.execution_arn] = rec
 
     def check_append(self, batch: Sequence[Append]) -> None:
@@ -153,7 +177,9 @@ class MemoryStore:
     def forget(self, execution_arn: str) -> None:
         """Drop an execution, its events and timers (not in the EventStore protocol: the
         EXPRESS store releases an execution this way once it has ended)."""
-        self._records.pop(execution_arn, None)
+        record = self._records.pop(execution_arn, None)
+        if record is not None:
+            self._disown(record)
         self._events.pop(execution_arn, None)
         for key in [k for k in self._timers if k[0] == execution_arn]:
             del self._timers[key]
@@ -185,14 +211,21 @@ class MemoryStore:
         *,
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
+        map_run_arn: str | None = None,
     ) -> list[ExecutionRecord]:
+        def wanted(r: ExecutionRecord) -> bool:
+            return (
+                (state_machine_arn is None or r.state_machine_arn == state_machine_arn)
+                and (status is None or r.status == status)
+                and (redriven is None or (r.redrive_count > 0) == redriven)
+            )
+
+        if map_run_arn is not None:
+            return self._children_page(map_run_arn, wanted, max(limit, 0), after)
         found = [
             r
             for r in self._records.values()
-            if (state_machine_arn is None or r.state_machine_arn == state_machine_arn)
-            and (status is None or r.status == status)
-            and (after is None or (r.start_date, r.execution_arn) < after)
-            and (redriven is None or (r.redrive_count > 0) == redriven)
+            if wanted(r) and (after is None or (r.start_date, r.execution_arn) < after)
         ]
         newest = heapq.nlargest(max(limit, 0), found, key=lambda r: (r.start_date, r.execution_arn))
         return [self._with_seq(r) for r in newest]
@@ -201,6 +234,50 @@ class MemoryStore:
         running = [r for r in self._records.values() if r.status == "RUNNING"]
         running.sort(key=lambda r: (r.start_date, r.execution_arn))
         return [self._with_seq(r) for r in running]
+
+    def _children_page(
+        self,
+        map_run_arn: str,
+        wanted: Callable[[ExecutionRecord], bool],
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[ExecutionRecord]:
+        """Up to ``limit`` wanted children of the Map Run, newest first, after ``after``."""
+        keys = self._children.get(map_run_arn, [])
+        index = len(keys) if after is None else bisect.bisect_left(keys, after)
+        page: list[ExecutionRecord] = []
+        while index > 0 and len(page) < limit:
+            index -= 1
+            rec = self._records[keys[index][1]]
+            if wanted(rec):
+                page.append(self._with_seq(rec))
+        return page
+
+    def _adopt(self, record: ExecutionRecord) -> None:
+        """Count a new execution among its Map Run's children (if it is a child)."""
+        if record.map_run_arn is not None:
+            keys = self._children.setdefault(record.map_run_arn, [])
+            bisect.insort(keys, (record.start_date, record.execution_arn))
+            self._count_child(record.map_run_arn, record.status, 1)
+
+    def _disown(self, record: ExecutionRecord) -> None:
+        """Undo :meth:`_adopt` of ``record`` (as stored)."""
+        if record.map_run_arn is None:
+            return
+        keys = self._children[record.map_run_arn]
+        key = (record.start_date, record.execution_arn)
+        index = bisect.bisect_left(keys, key)
+        if index < len(keys) and keys[index] == key:
+            del keys[index]
+        self._count_child(record.map_run_arn, record.status, -1)
+
+    def _count_child(self, map_run_arn: str, status: str, delta: int) -> None:
+        counts = self._child_counts.setdefault(map_run_arn, {})
+        left = counts.get(status, 0) + delta
+        if left:
+            counts[status] = left
+        else:
+            counts.pop(status, None)
 
     def _with_seq(self, record: ExecutionRecord) -> ExecutionRecord:
         seq = len(self._events[record.execution_arn])
@@ -308,6 +385,24 @@ class MemoryStore:
         )
         return True
 
+    # -- Map Runs (the MapRunStore port) ---------------------------------------------------
+
+    async def put_map_run(self, rec: MapRunRecord) -> bool:
+        if rec.map_run_arn in self._map_runs:
+            return False
+        self._map_runs[rec.map_run_arn] = rec
+        return True
+
+    async def get_map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        return self._map_runs.get(map_run_arn)
+
+    async def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        found = [r for r in self._map_runs.values() if r.execution_arn == execution_arn]
+        return sorted(found, key=lambda r: (r.start_date, r.map_run_arn))
+
+    async def count_map_run_children(self, map_run_arn: str) -> dict[str, int]:
+        return dict(self._child_counts.get(map_run_arn, {}))
+
     async def close(self) -> None:
         return None
 
@@ -319,6 +414,11 @@ def _implements_protocol(store: MemoryStore) -> EventStore:
 
 def _implements_schedules(store: MemoryStore) -> ScheduleStore:
     """Static check only (mypy): ``MemoryStore`` satisfies ``ScheduleStore``."""
+    return store
+
+
+def _implements_map_runs(store: MemoryStore) -> MapRunStore:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``MapRunStore``."""
     return store
 
 

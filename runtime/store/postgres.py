@@ -27,6 +27,11 @@ Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
 * Version 5 adds ``state_machine_revisions`` and ``executions.revision_id`` (issue 13, the
   ``StateMachineRevisions`` port), as SQLite's version 6. ``revision_id`` is written when an
   execution is created; an append's record leaves it as it is.
+* Version 6 adds ``executions.map_run_arn`` with its partial index and ``map_runs`` (issue 14,
+  the ``MapRunStore`` port), as SQLite's version 7; ``map_run_arn`` too is written when an
+  execution is created and left as it is by an append. ``put_map_run`` is fenced like a
+  creation, by the partition of the parent execution: a member that lost the parent's lease
+  cannot leave a Map Run behind whose ``MapRunStarted`` it could not log.
 
 Ready for ownership and fencing (issue 12 part 2), not doing it: ``executions`` and ``timers``
 carry ``partition`` (:func:`partition_of` the execution ARN, one of :data:`PARTITIONS`, fixed
@@ -63,6 +68,8 @@ from runtime.store.base import (
     Append,
     EventStore,
     ExecutionRecord,
+    MapRunRecord,
+    MapRunStore,
     ScheduleRecord,
     ScheduleStore,
     StateMachineRecord,
@@ -108,6 +115,7 @@ _MIGRATION_LOCK: Final = 0x5337_4D31
 _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _SELECT_EXECUTIONS: Final = f"SELECT {EXECUTION_COLUMNS} FROM executions"
+_MAP_RUN_COLUMNS: Final = "map_run_arn, execution_arn, state_machine_arn, start_date"
 
 # Arrays, one per column (``unnest`` turns them back into rows): one statement per batch
 # whatever its size, no per-row round trip.
@@ -118,13 +126,13 @@ _EVENT_ARRAYS: Final = (
 _RECORD_ARRAYS: Final = (
     "$7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], "
     "$14::float8[], $15::text[], $16::text[], $17::text[], $18::text[], $19::int[], "
-    "$20::text[], $21::bigint[], $22::text[]"
+    "$20::text[], $21::bigint[], $22::text[], $23::text[]"
 )
 _CREATE: Final = f"""
 WITH x AS (
     INSERT INTO executions (execution_arn, partition, state_machine_arn, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent_execution_arn, last_seq, revision_id)
+        parent_execution_arn, last_seq, revision_id, map_run_arn)
     SELECT * FROM unnest({_RECORD_ARRAYS})
     RETURNING id, execution_arn
 )
@@ -137,7 +145,7 @@ FROM {_EVENT_ARRAYS} JOIN x ON x.execution_arn = w.arn
 _APPEND: Final = f"""
 WITH bumped AS (
     UPDATE executions x SET last_seq = v.end_seq
-    FROM unnest($23::text[], $24::bigint[], $25::bigint[]) AS v(arn, expected, end_seq)
+    FROM unnest($24::text[], $25::bigint[], $26::bigint[]) AS v(arn, expected, end_seq)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), replaced AS (
@@ -145,9 +153,9 @@ WITH bumped AS (
         start_date = v.start_date, input = v.input, stop_date = v.stop_date,
         output = v.output, error = v.error, cause = v.cause, machine_type = v.machine_type,
         redrive_count = v.redrive_count, parent_execution_arn = v.parent, last_seq = v.end_seq
-    FROM unnest({_RECORD_ARRAYS}, $26::bigint[]) AS v(arn, partition, machine, name, status,
+    FROM unnest({_RECORD_ARRAYS}, $27::bigint[]) AS v(arn, partition, machine, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent, end_seq, revision, expected)
+        parent, end_seq, revision, map_run, expected)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), updated AS (
@@ -211,7 +219,7 @@ class _Columns:
     """Rows of ``ExecutionRecord`` as column arrays (the ``_RECORD_ARRAYS`` parameters)."""
 
     def __init__(self) -> None:
-        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(16))
+        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(17))
 
     def add(self, record: ExecutionRecord, last_seq: int) -> None:
         arn, *rest = execution_row(record, last_seq)
@@ -581,9 +589,14 @@ class PostgresStore:
         *,
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
+        map_run_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
+        if map_run_arn is not None:
+            # Implies the partial index's ``map_run_arn IS NOT NULL``: executions_by_map_run.
+            params.append(map_run_arn)
+            where.append(f"map_run_arn = ${len(params)}")
         if state_machine_arn is not None:
             params.append(state_machine_arn)
             where.append(f"state_machine_arn = ${len(params)}")
@@ -783,6 +796,43 @@ class PostgresStore:
         )
         return str(status) == "UPDATE 1"
 
+    # -- Map Runs (the MapRunStore port) ---------------------------------------------------
+
+    async def put_map_run(self, rec: MapRunRecord) -> bool:
+        async with self._write(_fenced_arns([rec.execution_arn])) as conn:
+            status = await conn.execute(
+                f"INSERT INTO map_runs ({_MAP_RUN_COLUMNS}) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (map_run_arn) DO NOTHING",
+                rec.map_run_arn,
+                rec.execution_arn,
+                rec.state_machine_arn,
+                rec.start_date,
+            )
+        return str(status) == "INSERT 0 1"
+
+    async def get_map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        found = await self._map_runs("WHERE map_run_arn = $1", map_run_arn)
+        return found[0] if found else None
+
+    async def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        return await self._map_runs(
+            "WHERE execution_arn = $1 ORDER BY start_date, map_run_arn", execution_arn
+        )
+
+    async def _map_runs(self, clause: str, *params: Any) -> list[MapRunRecord]:
+        rows = await self._pool.fetch(f"SELECT {_MAP_RUN_COLUMNS} FROM map_runs {clause}", *params)
+        return [
+            MapRunRecord(map_run_arn=m, execution_arn=e, state_machine_arn=s, start_date=d)
+            for m, e, s, d in rows
+        ]
+
+    async def count_map_run_children(self, map_run_arn: str) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT status, count(*) FROM executions WHERE map_run_arn = $1 GROUP BY status",
+            map_run_arn,
+        )
+        return {str(status): int(count) for status, count in rows}
+
     # -- activity tasks of a cluster (not part of the EventStore protocol) -------------------
 
     async def publish_activity_task(
@@ -896,6 +946,11 @@ def _implements_protocol(store: PostgresStore) -> EventStore:
 
 def _implements_schedules(store: PostgresStore) -> ScheduleStore:
     """Static check only (mypy): ``PostgresStore`` satisfies ``ScheduleStore``."""
+    return store
+
+
+def _implements_map_runs(store: PostgresStore) -> MapRunStore:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``MapRunStore``."""
     return store
 
 

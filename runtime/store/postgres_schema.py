@@ -160,6 +160,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines",
         "ALTER TABLE executions ADD COLUMN revision_id text NOT NULL DEFAULT ''",
     ),
+    (
+        # Version 6 (issue 14): each iteration of a distributed Map is a child execution of a
+        # Map Run (NULL: no child); the partial index serves listing and counting one Map
+        # Run's children and costs the other executions nothing. INCLUDE (status): counting
+        # the children by status can be an index-only scan.
+        'ALTER TABLE executions ADD COLUMN map_run_arn text COLLATE "C"',
+        """CREATE INDEX executions_by_map_run
+            ON executions (map_run_arn, start_date, execution_arn) INCLUDE (status)
+            WHERE map_run_arn IS NOT NULL""",
+        """CREATE TABLE map_runs (
+            map_run_arn text COLLATE "C" PRIMARY KEY,
+            execution_arn text COLLATE "C" NOT NULL,
+            state_machine_arn text COLLATE "C" NOT NULL,
+            start_date double precision NOT NULL
+        )""",
+        "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_date, map_run_arn)",
+    ),
 )
 
 #: The schema version this code writes.

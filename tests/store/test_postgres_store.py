@@ -29,6 +29,7 @@ TABLES = {
     "leases",
     "activity_tasks",  # version 4 (issue 12)
     "state_machine_revisions",  # version 5 (issue 13)
+    "map_runs",  # version 6 (issue 14)
     "schema_version",
     "settings",
     "state_machines",
@@ -78,6 +79,8 @@ async def test_a_version_1_database_gains_schedules_and_leases(
         "DROP TABLE activity_tasks",
         "DROP TABLE state_machine_revisions",
         "ALTER TABLE executions DROP COLUMN revision_id",
+        "DROP TABLE map_runs",
+        "ALTER TABLE executions DROP COLUMN map_run_arn",
         "ALTER TABLE requests DROP COLUMN partition",
         "DROP INDEX executions_open_by_partition",
         "DELETE FROM schema_version WHERE version >= 2",
@@ -85,7 +88,7 @@ async def test_a_version_1_database_gains_schedules_and_leases(
         await _sql(postgres_dsn, postgres_schema, statement)
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         versions = list(range(1, SCHEMA_VERSION + 1))
-        assert await store.schema_versions() == [1, 2, 3, 4, 5] == versions
+        assert await store.schema_versions() == [1, 2, 3, 4, 5, 6] == versions
         assert [a.arn for a in await store.list_activities()] == ["arn:act"]
         assert await store.list_schedules() == []
 
