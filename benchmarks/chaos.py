@@ -53,6 +53,8 @@ from runtime.store.postgres import PostgresStore, partition_of
 JSON = Any
 PREFIX: Final = "arn:aws:states:us-east-1:123456789012"
 CHILD_ARN: Final = f"{PREFIX}:stateMachine:ChaosChild"
+#: The state machine of the ``Spread`` distributed Map's child workflows.
+SPREAD_ARN: Final = f"{PREFIX}:stateMachine:Chaos/Spread"
 MAIN_ARN: Final = f"{PREFIX}:stateMachine:Chaos"
 #: Distinct inputs: execution ``i`` gets ``n = i % DISTINCT`` (the reference runs each once).
 DISTINCT: Final = 12
@@ -207,6 +209,10 @@ async def reference(workdir: Path) -> dict[str, Any]:
             children = [d for d in await rt.list_executions(CHILD_ARN) if d.status == "SUCCEEDED"]
             child_history = await rt.get_execution_history(children[0].execution_arn)
             child_types = event_counts(e.type for e in child_history)
+            # The distributed Map's iterations: child executions of its Map Run.
+            spread = [d for d in await rt.list_executions(SPREAD_ARN) if d.status == "SUCCEEDED"]
+            spread_history = await rt.get_execution_history(spread[0].execution_arn)
+            spread_types = event_counts(e.type for e in spread_history)
             tg.cancel_scope.cancel()
     member.calls.close()
     keys = _call_keys(workdir)
@@ -216,6 +222,7 @@ async def reference(workdir: Path) -> dict[str, Any]:
         "outputs": outputs,
         "main_types": main_types,
         "child_types": child_types,
+        "spread_types": spread_types,
         "handler_results_per_run": len(set(keys)) // DISTINCT,
     }
 
@@ -448,7 +455,11 @@ async def _verify(
         events = await store.read(arn)
         if [e.id for e in events] != list(range(1, len(events) + 1)):
             gaps += 1
-        expected = ref["child_types"] if ":ChaosChild:" in arn else ref["main_types"]
+        expected = ref["main_types"]
+        if ":ChaosChild:" in arn:
+            expected = ref["child_types"]
+        elif ":Chaos/Spread:" in arn:
+            expected = ref["spread_types"]
         types = event_counts(e.type for e in events)
         if record.status == "SUCCEEDED" and types != expected:
             wrong_events += 1
@@ -468,6 +479,7 @@ async def _verify(
     return {
         "executions": len(arns),
         "child_executions": sum(1 for arn in records if ":ChaosChild:" in arn),
+        "map_run_children": sum(1 for arn in records if ":Chaos/Spread:" in arn),
         "not_succeeded": not_succeeded,
         "stuck": stuck,
         "wrong_output": wrong_output,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         Runtime,
         StartExecutionOutput,
     )
+    from runtime.api_map_runs import MapRunDescription
     from runtime.core.events import HistoryEvent
     from runtime.core.limits import ExecutionLimits
     from runtime.definition.load import load_definition
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         InvalidToken,
         NondeterminismError,
         PartitionLost,
+        ResourceNotFound,
         StateMachineAlreadyExists,
         StateMachineDoesNotExist,
         StateMachineQuarantined,
@@ -94,6 +96,8 @@ _WHERE: Final[dict[str, str]] = {
     "StatemillError": "runtime.errors",
     "StoreLocked": "runtime.errors",
     "PartitionLost": "runtime.errors",
+    "ResourceNotFound": "runtime.errors",
+    "MapRunDescription": "runtime.api_map_runs",
     "Step": "runtime.tools.replay",
     "SystemClock": "runtime.engine.clock",
     "TaskContext": "runtime.engine.handlers",
@@ -148,9 +152,11 @@ __all__ = [
     "InvalidName",
     "InvalidToken",
     "ManualClock",
+    "MapRunDescription",
     "MemoryStore",
     "NondeterminismError",
     "PartitionLost",
+    "ResourceNotFound",
     "Runtime",
     "SqliteStore",
     "StartExecutionOutput",

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import hashlib
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -36,7 +37,9 @@ import msgspec
 import structlog
 
 from runtime.api_activities import ActivityVerbs
+from runtime.api_children import ChildHost, express_id
 from runtime.api_machines import StateMachineVerbs
+from runtime.api_map_runs import MapRunVerbs
 from runtime.api_requests import Requests
 from runtime.api_schedules import ScheduleVerbs
 from runtime.api_tokens import TaskTokenVerbs
@@ -112,12 +115,12 @@ POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
 
 @final
-class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
+class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, MapRunVerbs):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
         store: an ``EventStore``, ``"memory"``, a PostgreSQL DSN (``postgresql://...``), or the
-            path of a SQLite file (the default).
+            path of a SQLite file (text or a ``pathlib.Path``; the default).
         handlers: a ``HandlerRegistry`` or a mapping of resource name to async callable.
         clock: the clock to use; ``virtual_time=True`` makes it a ``ManualClock`` whose time
             jumps to the next timer whenever nothing else can progress.
@@ -150,7 +153,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
 
     def __init__(
         self,
-        store: EventStore | str = DEFAULT_STORE,
+        store: EventStore | str | os.PathLike[str] = DEFAULT_STORE,
         *,
         handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
         clock: Clock | None = None,
@@ -170,7 +173,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
                 f"express_history must be 'memory' or 'durable', not {express_history!r}"
             )
         self._express_history = express_history
-        self._store_arg = store
+        # A path (``pathlib.Path``) names an SQLite file as its text does.
+        self._store_arg = os.fspath(store) if isinstance(store, os.PathLike) else store
         self._request_poll_interval = request_poll_interval
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
@@ -233,7 +237,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
                 workers=self._workers,
                 max_handler_concurrency=self._max_handler_concurrency,
                 limits=self.limits,
-                nested_host=_NestedHost(self),
+                nested_host=ChildHost(self),
             )
             self._engine = engine
             shared = _postgres_store(store)
@@ -335,6 +339,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
         *,
         name: str | None = None,
         parent: str | None = None,
+        map_run_arn: str | None = None,
     ) -> StartExecutionOutput:
         if state_machine_arn in self._quarantined:
             raise self._quarantine_error(state_machine_arn)
@@ -360,8 +365,10 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
         prefix = f"arn:aws:states:{self.region}:{self.account}"
         execution_arn = f"{prefix}:execution:{sm_record.name}:{name}"
         if sm_record.type == "EXPRESS":
-            # EXPRESS execution ARNs carry one more part, a unique id (as AWS's do).
-            execution_arn = f"{prefix}:express:{sm_record.name}:{name}:{engine.new_name()}"
+            # EXPRESS execution ARNs carry one more part, a unique id (as AWS's do); a Map
+            # Run's child derives it from its name, so that starting it again finds it.
+            unique = engine.new_name() if map_run_arn is None else express_id(name)
+            execution_arn = f"{prefix}:express:{sm_record.name}:{name}:{unique}"
         now = self.clock.now()
         # Decoded once from the checked text: the state holds its own copy of the input, never
         # the caller's objects; the event records the text itself (no second encoding) and
@@ -386,13 +393,16 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
             machine_type=sm_record.type,
             parent_execution_arn=parent,
             revision_id=sm_record.revision_id,
+            map_run_arn=map_run_arn,
         )
         if engine.holds(execution_arn):
             return await self._existing(execution_arn, text)
         if parent is not None:
             await self._check_nesting(parent)
         if sm_record.type == "STANDARD" and self._elsewhere(execution_arn):
-            return await self._start_elsewhere(state_machine_arn, value, name, parent, now)
+            return await self._start_elsewhere(
+                state_machine_arn, value, name, parent, now, map_run_arn
+            )
         # Admission without a coroutine in the common case (no backpressure): the async
         # context manager it replaced was ~15% of a start (issue 10, the start path).
         if not engine.try_admit_start():
@@ -404,19 +414,29 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
             except ExecutionAlreadyExists:
                 return await self._existing(execution_arn, text)
             except PartitionLost:  # taken over while it was created: ask the new owner
-                return await self._start_elsewhere(state_machine_arn, value, name, parent, now)
+                return await self._start_elsewhere(
+                    state_machine_arn, value, name, parent, now, map_run_arn
+                )
         finally:
             engine.release_start()
         return StartExecutionOutput(execution_arn=execution_arn, start_date=now)
 
     async def _start_elsewhere(
-        self, state_machine_arn: str, value: JSON, name: str, parent: str | None, now: float
+        self,
+        state_machine_arn: str,
+        value: JSON,
+        name: str,
+        parent: str | None,
+        now: float,
+        map_run_arn: str | None = None,
     ) -> StartExecutionOutput:
         """Start an execution whose partition another member owns: that member starts it."""
         body: dict[str, JSON] = {"stateMachineArn": state_machine_arn, "input": value}
         body["name"] = name
         if parent is not None:
             body["parentExecutionArn"] = parent
+        if map_run_arn is not None:
+            body["mapRunArn"] = map_run_arn
         execution_arn = self._execution_arn(state_machine_arn, name)
         started = await self._ask("start", body, execution_arn, now)
         return StartExecutionOutput(
@@ -532,10 +552,12 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
         redrive_filter: str | None = None,
         after: tuple[float, str] | None = None,
         max_results: int = 1000,
+        map_run_arn: str | None = None,
     ) -> list[ExecutionDescription]:
         """Executions, newest first (ListExecutions). ``redrive_filter`` is ``"REDRIVEN"`` or
         ``"NOT_REDRIVEN"``; ``after`` is the ``(start_date, execution_arn)`` of the last
-        execution of the previous page (only those after it are listed)."""
+        execution of the previous page (only those after it are listed); ``map_run_arn``:
+        only the child executions of that Map Run."""
         redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
         records = await self._log.list_executions(
             state_machine_arn,
@@ -543,6 +565,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
             limit=max_results,
             after=after,
             redriven=redriven,
+            map_run_arn=map_run_arn,
         )
         return [self._described(r) for r in records]
 
@@ -633,10 +656,18 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs):
         return self._cluster
 
     async def start_child_or_execution(
-        self, state_machine_arn: str, input: JSON, name: str | None, parent: str | None
+        self,
+        state_machine_arn: str,
+        input: JSON,
+        name: str | None,
+        parent: str | None,
+        map_run_arn: str | None = None,
     ) -> StartExecutionOutput:
-        """StartExecution, or the start of a child execution of ``parent`` (a request)."""
-        return await self._start(state_machine_arn, input, name=name, parent=parent)
+        """StartExecution, or the start of a child execution of ``parent`` (of its Map Run
+        ``map_run_arn``, if given): a request."""
+        return await self._start(
+            state_machine_arn, input, name=name, parent=parent, map_run_arn=map_run_arn
+        )
 
     async def waiting_task(self, token: str) -> tuple[Live, Frame]:
         """The live execution and frame whose Task waits for ``token``, or AWS's error."""
@@ -721,35 +752,3 @@ class _GcTuning:
 
 _GC_TUNING: Final = _GcTuning()
 """The one tuning counter of the process (the thresholds it guards are process-wide)."""
-
-
-@final
-class _NestedHost:
-    """What ``states:startExecution`` Tasks need from the runtime (``engine.nested``)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-
-    async def start_child(
-        self, state_machine_arn: str, input: JSON, name: str, parent: str
-    ) -> tuple[str, float]:
-        runtime = self.runtime
-        try:
-            started = await runtime._start(state_machine_arn, input, name=name, parent=parent)
-        except ExecutionAlreadyExists:
-            # Re-run after a restart: the child this attempt started has already ended.
-            record = runtime._machine_records[state_machine_arn]
-            prefix = f"arn:aws:states:{runtime.region}:{runtime.account}"
-            arn = f"{prefix}:execution:{record.name}:{name}"
-            child = await runtime._log.get_execution(arn)
-            if child is None or child.parent_execution_arn != parent:
-                raise
-            return arn, child.start_date
-        return started.execution_arn, started.start_date
-
-    async def wait_child(self, execution_arn: str) -> ExecutionDescription:
-        return await self.runtime.wait_for_execution(execution_arn)
-
-    def stop_child(self, execution_arn: str, error: str | None, cause: str | None) -> None:
-        runtime = self.runtime
-        runtime.engine.spawn(runtime.stop_execution(execution_arn, error=error, cause=cause))

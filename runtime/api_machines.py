@@ -171,6 +171,35 @@ class StateMachineVerbs(RuntimeBase):
         self._remember(record, machine)
         return record
 
+    async def child_workflow_machine(
+        self, name: str, definition: Mapping[str, JSON], type: str
+    ) -> StateMachineRecord:
+        """The state machine a distributed Map's child workflows run, ``<parent>/<label>``
+        (a name no CreateStateMachine can take), holding ``definition``: created, or given a
+        new revision when the Map's ItemProcessor changed (its running children keep theirs).
+        The revision id derives from the definition, so members that bring it up at once
+        write the same row."""
+        text = dumps(definition)
+        arn = f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+        held = self._machine_records.get(arn)
+        if held is not None and held.definition == text and held.type == type:
+            return held
+        stored = await self._log.get_state_machine(arn)
+        if stored is not None and stored.definition == text and stored.type == type:
+            record = stored
+        else:
+            record = StateMachineRecord(
+                arn=arn,
+                name=name,
+                definition=text,
+                type=type,
+                creation_date=self.clock.now() if stored is None else stored.creation_date,
+                revision_id=hashlib.sha256(f"{type}\n{text}".encode()).hexdigest()[:32],
+            )
+            await self._log.put_state_machine(record)
+        self._remember(record, load_definition(text, machine_type=type))
+        return record
+
     async def describe_state_machine(self, state_machine_arn: str) -> StateMachineRecord:
         """The stored state machine (DescribeStateMachine)."""
         record = await self._log.get_state_machine(state_machine_arn)
@@ -277,8 +306,14 @@ class StateMachineVerbs(RuntimeBase):
         return found
 
     async def list_state_machines(self) -> list[StateMachineRecord]:
-        """Every stored state machine (ListStateMachines); quarantined ones say why."""
-        return [self._marked(record) for record in await self._log.list_state_machines()]
+        """Every stored state machine (ListStateMachines); quarantined ones say why. The
+        state machines of distributed Maps' child workflows (``<parent>/<label>``) are not
+        listed, as on AWS."""
+        return [
+            self._marked(record)
+            for record in await self._log.list_state_machines()
+            if "/" not in record.name
+        ]
 
     def _marked(self, record: StateMachineRecord) -> StateMachineRecord:
         reason = self._quarantined.get(record.arn)

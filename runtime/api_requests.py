@@ -90,7 +90,12 @@ class RequestTarget(Protocol):
     async def machine_record(self, arn: str) -> StateMachineRecord | None: ...
 
     async def start_child_or_execution(
-        self, state_machine_arn: str, input: JSON, name: str | None, parent: str | None
+        self,
+        state_machine_arn: str,
+        input: JSON,
+        name: str | None,
+        parent: str | None,
+        map_run_arn: str | None = None,
     ) -> StartExecutionOutput: ...
 
     async def stop_execution(
@@ -209,7 +214,11 @@ class Requests:
             arn = body["stateMachineArn"]
             await runtime.machine_record(arn)  # created or changed since this runtime opened
             started = await runtime.start_child_or_execution(
-                arn, body.get("input"), body.get("name"), body.get("parentExecutionArn")
+                arn,
+                body.get("input"),
+                body.get("name"),
+                body.get("parentExecutionArn"),
+                body.get("mapRunArn"),
             )
             return {"executionArn": started.execution_arn, "startDate": started.start_date}
         if kind == "stop":

@@ -72,6 +72,8 @@ class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     cause: str | None = None
     redrive_count: int = 0
+    map_run_arn: str | None = None
+    """The Map Run the execution is a child workflow of (DescribeExecution's ``mapRunArn``)."""
     quarantined: str | None = None
     """Set while the execution's state machine is quarantined (its stored definition failed
     to load on open): why the execution cannot run. Not a DescribeExecution field."""
@@ -95,6 +97,7 @@ class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
             error=record.error,
             cause=record.cause,
             redrive_count=record.redrive_count,
+            map_run_arn=record.map_run_arn,
         )
 
 

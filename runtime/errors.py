@@ -59,6 +59,7 @@ __all__ = [
     "InvalidToken",
     "NondeterminismError",
     "PartitionLost",
+    "ResourceNotFound",
     "StateMachineAlreadyExists",
     "StateMachineDoesNotExist",
     "StateMachineQuarantined",
@@ -108,6 +109,10 @@ class InvalidName(StatemillError):
 
 class InvalidArn(StatemillError):
     """An ARN is malformed."""
+
+
+class ResourceNotFound(StatemillError):
+    """The referenced resource (a Map Run) does not exist (AWS's ``ResourceNotFound``)."""
 
 
 class ExecutionAlreadyExists(StatemillError):

@@ -233,8 +233,11 @@ def _held_and_peak(build: str, timeout: float = 5) -> tuple[float, int]:
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
                 print(longest, rss, flush=True)
                 ticker.cancel()
+                # Executions the case started (not children: a Map Run's are stopped with it).
                 for arn in [*rt.engine.live, *rt.engine.parked]:
-                    await rt.stop_execution(arn)
+                    record = rt.engine.record_of(arn)
+                    if record is None or record.parent_execution_arn is None:
+                        await rt.stop_execution(arn)
         asyncio.run(go())
         """
     ).replace("{build}", build)

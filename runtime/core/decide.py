@@ -130,7 +130,9 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
     """The Task attempts a folded state owes results for (re-run after a restart)."""
     decider = _Decider(machine, state, Wake(now=state.start_time))
     return tuple(
-        decider.run_task_effect(frame)
+        decider.child_run_effect(frame)
+        if frame.phase == Phase.CHILD_RUN
+        else decider.run_task_effect(frame)
         for frame in state.frames.values()
         if (
             frame.phase == Phase.STARTED
@@ -138,6 +140,7 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
             and not is_activity_frame(frame)
         )
         or (frame.phase == Phase.SCHEDULED and is_activity_frame(frame))
+        or frame.phase == Phase.CHILD_RUN
     )
 
 
@@ -187,7 +190,11 @@ class _Decider(Flow):
                 self.time_out()
                 return
         if isinstance(incoming, TaskResult):
-            self.apply_task_result(incoming)
+            frame = state.frames.get(incoming.frame)
+            if frame is not None and frame.phase == Phase.CHILD_RUN:
+                self.apply_child_run_result(frame, incoming)
+            else:
+                self.apply_task_result(incoming)
         elif isinstance(incoming, Wake):
             pass
         else:
@@ -221,6 +228,7 @@ class _Decider(Flow):
             wake_at=wake_at,
             more=self.exhausted and not self.state.is_terminal,
             partial=self.focus is not None,
+            stopped_map_runs=tuple(dict.fromkeys(self.stopped_map_runs)),
         )
 
     def drive(self, frame_id: str) -> bool:
@@ -264,7 +272,7 @@ class _Decider(Flow):
             return False
         elif phase == Phase.STARTED and frame.task_token is not None:
             return self.check_token_deadlines(frame)
-        elif phase in (Phase.STARTED, Phase.REPORTED):
+        elif phase in (Phase.STARTED, Phase.REPORTED, Phase.CHILD_RUN):
             return False
         else:
             return self.step_guarded(frame, self.state_of(frame))
@@ -350,7 +358,7 @@ class _Decider(Flow):
         # only an ItemSelector evaluated per iteration fails (version 1 evaluated none then).
         if isinstance(state, Map) and (frame.run_id < frame.entered_id or frame.items is not None):
             if frame.map_run and not frame.map_run_ended:
-                self.emit("MapRunFailed", frame.id, {"error": error, "cause": cause})
+                self.end_map_run(frame, "MapRunFailed", {"error": error, "cause": cause})
             self.children_failed(frame, state, "MapStateFailed", error, cause)
             return
         self.fail_state(frame, state, error, cause)

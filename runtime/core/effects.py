@@ -9,7 +9,7 @@ Imports only the standard library, msgspec and ``core.events``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -82,6 +82,37 @@ class RunTask(msgspec.Struct, frozen=True, kw_only=True):
     submits the task, which then waits for a task-token callback."""
 
 
+#: The resource of a ``RunTask`` that runs a distributed Map's iteration as a child execution
+#: of its Map Run (logic version 3); its ``input`` is a :class:`MapRunChild`.
+MAP_RUN_CHILD: Final = "statemill:mapRunChild"
+
+
+class MapRunChild(msgspec.Struct, frozen=True, kw_only=True):
+    """What the shell needs to run one child execution of a Map Run."""
+
+    map_run_arn: str
+    label: str
+    """The Map Run's label (the Map's ``Label``, else its state name): the child workflows'
+    state machine is ``<parent state machine>/<label>``."""
+    index: int
+    input: JSON
+    """The iteration's input (its item, selected by ItemSelector, or its batch)."""
+    execution_type: str
+    """``ProcessorConfig.ExecutionType``: STANDARD or EXPRESS."""
+    processor: Any
+    """The ItemProcessor (a ``runtime.definition.model.StateMachine``): the child workflows'
+    definition is its ``source``."""
+
+    def definition(self) -> dict[str, JSON]:
+        """The child workflows' definition: the ItemProcessor as a state machine of its own,
+        in the query language the Map's states use (``ProcessorConfig`` stays with the Map)."""
+        processor = self.processor
+        source = processor.source if isinstance(processor.source, dict) else {}
+        definition = {key: value for key, value in source.items() if key != "ProcessorConfig"}
+        definition["QueryLanguage"] = processor.query_language
+        return definition
+
+
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
     """The result of one ``decide`` call."""
 
@@ -94,3 +125,6 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     ancestors): the shell must keep any earlier timer it already holds."""
     more: bool = False
     """The decision stopped at its event budget: call ``decide`` again with a ``Wake`` now."""
+    stopped_map_runs: tuple[str, ...] = ()
+    """Map Runs that ended before their children (MapRunFailed/Aborted, or the execution
+    ended while they ran): the shell stops their children still running."""

@@ -223,6 +223,7 @@ def _evaluation_failed(state: ExecutionState, frame: Frame, event: HistoryEvent,
 def _map_run_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     frame.map_run = True
     frame.map_run_ended = False
+    frame.map_run_arn = event.details.get("mapRunArn")
 
 
 def _map_run_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
@@ -425,12 +426,16 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
     # ItemSelector), else its item as MapStateStarted recorded it (already selected in
     # version 1).
     data = details["statemillInput"] if "statemillInput" in details else frame.items[index]
+    # From logic version 3 on, a distributed Map's iteration is a child execution: the shell
+    # runs it and reports its outcome (``Phase.CHILD_RUN``).
+    child_run = frame.map_run and state.logic_version >= 3
     state.frames[child_id] = Frame(
         id=child_id,
         machine=(*frame.machine, (frame.state, -1)),
         parent=frame.id,
         index=index,
-        phase=Phase.START,
+        phase=Phase.CHILD_RUN if child_run else Phase.START,
+        scheduled_id=event.id if child_run else 0,
         data=data,
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
         variables={} if frame.map_run else frame.variables,
@@ -457,8 +462,11 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     if event.type == "MapIterationSucceeded":
         frame.child_succeeded += 1
         frame.succeeded.add(index)
-        if frame.results is not None and child is not None:
-            frame.results[index] = child.data
+        if frame.results is not None:
+            if "statemillOutput" in event.details:  # a child execution's output
+                frame.results[index] = event.details["statemillOutput"]
+            elif child is not None:
+                frame.results[index] = child.data
     elif event.type == "MapIterationFailed":
         frame.child_failed += 1
         if frame.error is None:

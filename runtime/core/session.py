@@ -152,6 +152,8 @@ class Session:
         """Task tokens this decision issued (each gets its own secret)."""
         self.events: list[HistoryEvent] = []
         self.tasks: list[RunTask] = []
+        self.stopped_map_runs: list[str] = []
+        """Map Runs this decision ended before their children (``Decision.stopped_map_runs``)."""
         self.timers: dict[str, float] = {}
         self.exhausted = False
         """Set once this decision emitted MAX_EVENTS_PER_DECISION events or logged
@@ -199,6 +201,16 @@ class Session:
             details=details,
             frame=frame,
         )
+        if kind in _EXECUTION_ENDED and state.logic_version >= 3:
+            # The execution ends (fails, times out) with Map Runs still open: their children
+            # are stopped too (the frames are gone once the end is folded).
+            self.stopped_map_runs.extend(
+                open_frame.map_run_arn
+                for open_frame in state.frames.values()
+                if open_frame.map_run_arn is not None
+                and open_frame.map_run
+                and not open_frame.map_run_ended
+            )
         evolve(state, event, decoded)
         self.events.append(event)
         if len(self.events) >= MAX_EVENTS_PER_DECISION:

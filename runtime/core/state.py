@@ -59,6 +59,10 @@ class Phase(enum.IntEnum):
     fails next (a Map through MapStateFailed), and Retry/Catch apply."""
     CATCH_FAILED = 13
     """A Catcher's JSONata ``Output``/``Assign`` failed: the frame fails, nothing catches it."""
+    CHILD_RUN = 14
+    """A distributed Map's iteration runs as a child execution of the Map Run (logic version
+    3): the shell owes its outcome, reported like a Task's (``scheduled_id`` is the id of its
+    MapIterationStarted)."""
 
 
 class Frame(msgspec.Struct, kw_only=True):
@@ -122,6 +126,8 @@ class Frame(msgspec.Struct, kw_only=True):
     ``child_started`` on)."""
     map_run: bool = False
     map_run_ended: bool = False
+    map_run_arn: str | None = None
+    """The Map Run's ARN (MapRunStarted's ``mapRunArn``) while a distributed Map runs."""
     run_id: int = 0
     """Event id of the ParallelStateStarted/MapStateStarted that created the current children."""
     variables: dict[str, JSON] = msgspec.field(default_factory=dict)

@@ -27,13 +27,14 @@ import structlog
 from anyio.abc import TaskGroup
 
 from runtime.core.decide import is_activity
-from runtime.core.effects import RunTask, TaskOutcome
+from runtime.core.effects import MAP_RUN_CHILD, RunTask, TaskOutcome
 from runtime.core.state import Phase
 from runtime.engine.clock import Clock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.live import Live
-from runtime.engine.nested import NestedHost, is_nested, run_nested
-from runtime.engine.tasks import call_handler, within_timeout
+from runtime.engine.maprun import STARTS_AT_ONCE, MapRunHost, run_map_child
+from runtime.engine.nested import is_nested, run_nested
+from runtime.engine.tasks import Outcome, call_handler, within_timeout
 from runtime.errors import InternalError
 
 log = structlog.get_logger("statemill.engine")
@@ -170,7 +171,7 @@ class HandlerCalls:
         report: Callable[..., None],
         *,
         max_handler_concurrency: int | None,
-        nested_host: NestedHost | None,
+        nested_host: MapRunHost | None,
         finished: Callable[[Live], None] = lambda live: None,
     ) -> None:
         self.handlers = handlers
@@ -180,12 +181,14 @@ class HandlerCalls:
         self._finished = finished
         """Told when a call of an execution is over (it may now be idle: parked on a timer)."""
         self.nested_host = nested_host
-        """Runs ``states:startExecution`` Tasks (the Runtime's; None: they find no handler)."""
+        """Runs ``states:startExecution`` Tasks and Map Runs' child executions (the Runtime's;
+        None: they find no handler)."""
         self.activities = ActivityQueue()
         self._global_limit = (
             anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
         )
         self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
+        self._child_starts = asyncio.Semaphore(STARTS_AT_ONCE)
         self.tg: TaskGroup | None = None
         """The engine's task group, set while the engine runs (calls start only then)."""
 
@@ -238,7 +241,24 @@ class HandlerCalls:
     async def _call(self, live: Live, task: RunTask) -> None:
         arn = live.record.execution_arn
         host = self.nested_host
-        if host is not None and is_nested(task.resource):
+        if host is not None and task.resource == MAP_RUN_CHILD:
+            # A Map Run's child execution: waiting on it is not busy either.
+            self._busy(-1)
+            try:
+                ran = await run_map_child(
+                    task,
+                    host,
+                    parent=arn,
+                    starts=self._child_starts,
+                    report=lambda ended: self._child_ended(live, task, ended),
+                )
+            finally:
+                self._busy(+1)
+            if ran is None:  # reported when the child ends
+                live.awaited.add(task.scheduled_id)
+                return
+            outcome, output, error, cause = ran
+        elif host is not None and is_nested(task.resource):
             # A built-in resource: waiting on a child is not busy (the child's work is).
             self._busy(-1)
             try:
@@ -265,6 +285,19 @@ class HandlerCalls:
                     sleep=self._idle_sleep,
                 )
         self._report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
+
+    def _child_ended(self, live: Live, task: RunTask, ended: Outcome) -> None:
+        """A Map Run's child execution ended: its outcome is the iteration's."""
+        live.awaited.discard(task.scheduled_id)
+        arn = live.record.execution_arn
+        self._report(arn, task.frame, task.scheduled_id, *ended)
+        self._finished(live)
+
+    def stop_map_run(self, map_run_arn: str) -> None:
+        """A Map Run ended before its children (failed, aborted, its execution ended): stop
+        those still running, as AWS aborts them."""
+        if self.nested_host is not None:
+            self.nested_host.stop_map_run(map_run_arn)
 
     def _limiter_for(self, handler_name: str) -> anyio.CapacityLimiter | None:
         spec = self.handlers.resolve(handler_name)

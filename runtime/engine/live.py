@@ -25,6 +25,7 @@ class Live:
 
     __slots__ = (
         "answered",
+        "awaited",
         "committing",
         "cut_after",
         "handed",
@@ -56,6 +57,9 @@ class Live:
         """Activity task tokens handed to a worker (a task is handed out once)."""
         self.answered: set[str] = set()
         """Task tokens answered but maybe not applied yet (a second answer is refused)."""
+        self.awaited: set[int] = set()
+        """Scheduled ids of Map Run iterations whose child execution runs in this engine: its
+        end reports the outcome (no task waits for it), so they are owed like ``running``."""
 
     def final_record(self) -> ExecutionRecord:
         """The record of this execution as its terminal state says it ended."""

@@ -55,7 +55,7 @@ from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.heartbeats import Heartbeats
 from runtime.engine.idle import Idleness
 from runtime.engine.live import Live
-from runtime.engine.nested import NestedHost
+from runtime.engine.maprun import MapRunHost
 from runtime.engine.ready import ReadyQueue
 from runtime.engine.recent import RecentRecords
 from runtime.engine.timers import Timers
@@ -75,7 +75,7 @@ class _AfterCommit:
     Not a future: resolved by the committer directly, so a commit costs no extra task wake-up
     per execution (``benchmarks chain``)."""
 
-    __slots__ = ("engine", "live", "taken", "tasks", "wake_at")
+    __slots__ = ("engine", "live", "stopped", "taken", "tasks", "wake_at")
 
     def __init__(
         self,
@@ -84,6 +84,7 @@ class _AfterCommit:
         tasks: list[RunTask],
         wake_at: float | None,
         taken: list[Incoming],
+        stopped: list[str],
     ) -> None:
         self.engine = engine
         self.live = live
@@ -91,6 +92,8 @@ class _AfterCommit:
         self.wake_at = wake_at
         self.taken = taken
         """The incoming facts the decision consumed: given again if its commit fails."""
+        self.stopped = stopped
+        """Map Runs the decision ended before their children (their children are stopped)."""
 
     def done(self) -> bool:
         return False  # nobody waits on it who could give up: always resolved
@@ -100,7 +103,7 @@ class _AfterCommit:
         if not self.engine.holds_live(self.live):
             return  # released while its commit was under way: the new owner acts on it
         try:
-            self.engine._after_commit(self.live, self.tasks, self.wake_at)
+            self.engine._after_commit(self.live, self.tasks, self.wake_at, self.stopped)
         except Exception:
             # Run by the committer: a failure here must neither stop it nor leave this
             # execution without its effects; its log is durable, so rebuild from it (review).
@@ -162,7 +165,7 @@ class Engine:
         max_starting: int = 10_000,
         max_ready: int = 4_096,
         limits: ExecutionLimits = DEFAULT_LIMITS,
-        nested_host: NestedHost | None = None,
+        nested_host: MapRunHost | None = None,
     ) -> None:
         self.store = store
         self.limits = limits
@@ -449,6 +452,7 @@ class Engine:
         """
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
+        stopped: list[str] = []
         wake_at: float | None = live.timer_at
         beats = self.beats.of(live.record.execution_arn)
         began = time.perf_counter()
@@ -469,6 +473,7 @@ class Engine:
                 break
             events.extend(decision.events)
             tasks.extend(decision.tasks)
+            stopped.extend(decision.stopped_map_runs)
             if decision.partial and wake_at is not None:
                 # Keep the earlier timer: this decision did not look at every waiting frame. A
                 # timer that turns out stale only causes a Wake that recomputes them all.
@@ -484,7 +489,7 @@ class Engine:
                 break
         live.queued = False
         if not events:
-            self._after_commit(live, tasks, wake_at)
+            self._after_commit(live, tasks, wake_at, stopped)
             return
         record = live.final_record() if live.state.is_terminal else None
         append = Append(
@@ -497,7 +502,7 @@ class Engine:
         live.seq = events[-1].id
         if record is not None:
             live.record = record
-        done = _AfterCommit(self, live, tasks, wake_at, taken)
+        done = _AfterCommit(self, live, tasks, wake_at, taken, stopped)
         if self._commit.can_write_now():
             await self._commit.write_now(append, done)  # nothing to group it with: no hop
         else:
@@ -520,11 +525,15 @@ class Engine:
         ):
             self._settle_waiters.pop(arn).set()
 
-    def _after_commit(self, live: Live, tasks: list[RunTask], wake_at: float | None) -> None:
+    def _after_commit(
+        self, live: Live, tasks: list[RunTask], wake_at: float | None, stopped: list[str]
+    ) -> None:
         """Run a decision's effects, now that its events are durable (append before acting)."""
         if not live.state.is_terminal:  # a Task scheduled by the decision that ended it: moot
             for task in tasks:
                 self.calls.start(live, task)
+        for map_run_arn in stopped:
+            self.calls.stop_map_run(map_run_arn)
         arn = live.record.execution_arn
         self._settled(live)
         if live.state.is_terminal:
@@ -555,6 +564,7 @@ class Engine:
             not self.evict_parked
             or live.timer_at is None
             or live.running
+            or live.awaited
             or live.queued
             or live.committing
             or live.inbox
@@ -582,6 +592,17 @@ class Engine:
         if live is not None:
             self.recent.add(live.record)
         self.admission_control.space_freed()
+
+    def when_ended(self, arn: str, then: Callable[[], None]) -> bool:
+        """Call ``then`` once execution ``arn`` (run by this engine) has ended or been
+        released (:meth:`release`), without a task waiting for it; False (and ``then`` is
+        never called) if this engine does not hold it."""
+        if arn not in self.live and arn not in self.parked:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda _: then())
+        self._waiters.setdefault(arn, []).append(waiter)
+        return True
 
     async def wait(self, arn: str) -> None:
         """Return once execution ``arn`` (run by this engine) has ended or been released
@@ -696,7 +717,8 @@ class Engine:
             again = [incoming for incoming in taken if not isinstance(incoming, Wake)]
             answered = {i.scheduled_id for i in again if isinstance(i, TaskResult)}
             for task in in_flight(state, live.machine):
-                if task.scheduled_id not in live.running and task.scheduled_id not in answered:
+                owed = task.scheduled_id
+                if owed not in live.running and owed not in live.awaited and owed not in answered:
                     self.calls.start(live, task)
             live.inbox.extendleft(reversed(again))
             self.submit(arn, Wake(now=self.clock.now(), seed=self.seed()))

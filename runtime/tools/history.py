@@ -259,6 +259,7 @@ _DOING: Final = {
     Phase.REPORTED: "done",
     Phase.EVALUATION_FAILED: "evaluation failed",
     Phase.CATCH_FAILED: "catch failed",
+    Phase.CHILD_RUN: "child execution running",
 }
 
 

@@ -43,7 +43,7 @@ from runtime.core.decide import decide
 from runtime.core.effects import Incoming, StopRequested, TaskResult, Wake
 from runtime.core.events import PRIVATE_PREFIX, HistoryEvent
 from runtime.core.evolve import evolve, fold
-from runtime.core.state import ExecutionState
+from runtime.core.state import ExecutionState, Frame, Phase
 from runtime.definition.model import StateMachine
 from runtime.tools.aws_history import loads_text
 
@@ -299,6 +299,19 @@ def _incoming(
             error=details.get("error"),
             cause=details.get("cause"),
         )
+    if event.type in ("MapIterationSucceeded", "MapIterationFailed"):
+        child = _child_run(event, state)
+        if child is not None:  # a Map Run's child execution ended (logic version 3)
+            succeeded = event.type == "MapIterationSucceeded"
+            return TaskResult(
+                now=event.timestamp,
+                frame=child.id,
+                scheduled_id=child.scheduled_id,
+                outcome="succeeded" if succeeded else "failed",
+                output=details.get("statemillOutput"),
+                error=details.get("statemillError"),
+                cause=details.get("statemillCause"),
+            )
     if event.type in _ABORTED:
         # A stop: the decision aborts Map/Parallel children first, then the execution; the
         # operator's error/cause are on the ExecutionAborted that ends it.
@@ -307,6 +320,16 @@ def _incoming(
             now=event.timestamp, error=end.details.get("error"), cause=end.details.get("cause")
         )
     return Wake(now=event.timestamp)
+
+
+def _child_run(event: HistoryEvent, state: ExecutionState) -> Frame | None:
+    """The iteration a MapIterationSucceeded/Failed ends, if it ran as a child execution."""
+    owner = state.frames.get(event.frame)
+    if owner is None:
+        return None
+    step = f"{owner.run_id}:{event.details.get('index')}"
+    child = state.frames.get(f"{owner.id}/{step}" if owner.id else step)
+    return child if child is not None and child.phase == Phase.CHILD_RUN else None
 
 
 def _is_lambda_invoke(task_input: JSON, details: Mapping[str, JSON]) -> bool:

@@ -15,9 +15,18 @@ from typing import Any
 import msgspec
 
 from runtime.core.decide import decide, in_flight, start_event
-from runtime.core.effects import Decision, Incoming, RunTask, TaskResult, Wake
+from runtime.core.effects import (
+    MAP_RUN_CHILD,
+    Decision,
+    Incoming,
+    MapRunChild,
+    RunTask,
+    TaskResult,
+    Wake,
+)
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import fold
+from runtime.core.limits import DEFAULT_LIMITS
 from runtime.core.state import ExecutionState
 from runtime.definition.load import load_definition
 from runtime.definition.model import StateMachine
@@ -105,6 +114,9 @@ class Driver:
         self.limit = limit
         self.decisions: list[tuple[Incoming, Decision]] = []
         self.max_running = 0
+        self.limits = DEFAULT_LIMITS
+        self.children: list[list[HistoryEvent]] = []
+        """The histories of the Map Runs' child executions, in the order they ran."""
 
     def run(
         self, input: JSON = None, *, now: float = T0
@@ -119,7 +131,7 @@ class Driver:
         pending: list[RunTask] = list(in_flight(state, self.machine))
         incoming: Incoming = Wake(now=now, seed=self.seed)
         for _ in range(self.limit):
-            decision = decide(self.machine, state, incoming)
+            decision = decide(self.machine, state, incoming, limits=self.limits)
             self.decisions.append((incoming, decision))
             out.extend(decision.events)
             pending.extend(decision.tasks)
@@ -129,13 +141,31 @@ class Driver:
             if pending:
                 pending.sort(key=lambda task: (task.scheduled_id, task.frame))
                 task = pending.pop(0)
-                incoming = result_for(task, self.script(task), now, self.seed)
+                outcome = self.child_run(task, now) if task.resource == MAP_RUN_CHILD else None
+                if outcome is None:
+                    outcome = self.script(task)
+                incoming = result_for(task, outcome, now, self.seed)
             elif decision.wake_at is not None:
                 now = max(now, decision.wake_at)
                 incoming = Wake(now=now, seed=self.seed)
             else:
                 raise Stuck(f"no task, no timer, not ended after event {state.last_event_id}")
         raise Stuck(f"more than {self.limit} decisions")
+
+    def child_run(self, task: RunTask, now: float) -> Outcome:
+        """A distributed Map's iteration: its child execution run to its end on the pure core
+        too (with the same script), as the shell runs it (``engine.maprun``)."""
+        spec = task.input
+        assert isinstance(spec, MapRunChild)
+        child = Driver(
+            load_definition(spec.definition()), self.script, seed=self.seed, limit=self.limit
+        )
+        events, _ = child.run(spec.input, now=now)
+        self.children.append(events)
+        end = events[-1]
+        if end.type == "ExecutionSucceeded":
+            return ("succeeded", msgspec.json.decode(end.details["output"]))
+        return ("failed", end.details.get("error"), end.details.get("cause"))
 
 
 def builtins(state: ExecutionState) -> JSON:

@@ -18,7 +18,7 @@ from runtime.core.evolve import fold
 from runtime.core.limits import MAX_EXECUTION_SECONDS, ExecutionLimits
 from runtime.core.state import ExecutionState
 from runtime.definition.model import StateMachine
-from tests.core.core_support import T0, given, machine_of, started, types
+from tests.core.core_support import T0, Driver, given, machine_of, started, types
 
 JSON = Any
 
@@ -177,16 +177,20 @@ def _map_machine(mode: str) -> StateMachine:
 
 
 def test_a_distributed_maps_child_workflows_do_not_count_toward_the_quota() -> None:
-    # 10 iterations of 6 events each (MapIterationStarted/Succeeded and two Pass states)
-    # would be 60 events; the execution's own history is 8 events.
+    # Each iteration is a child execution with its own history (6 events: two Pass states);
+    # the parent logs MapIterationStarted/Succeeded for each (hidden, not counted) beside
+    # its own 8 events.
+    driver = Driver(_map_machine("DISTRIBUTED"))
     limits = ExecutionLimits(max_history_events=20)
+    driver.limits = limits
 
-    history, state = run_to_end(_map_machine("DISTRIBUTED"), list(range(10)), limits=limits)
+    history, state = driver.run(list(range(10)))
 
     assert state.status == "SUCCEEDED"
-    assert len(history) == 68
-    assert state.detached_events == 60
-    assert fold(history).detached_events == 60
+    assert len(history) == 28
+    assert state.detached_events == 20
+    assert fold(history).detached_events == 20
+    assert [len(child) for child in driver.children] == [6] * 10
 
 
 def test_an_inline_maps_iterations_count_toward_the_quota() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from runtime import check, load_history, replay
+from runtime.core.events import HistoryEvent
 from runtime.core.evolve import fold
 from runtime.definition.load import load_definition
 from runtime.tools.aws_history import from_aws, to_aws_history
@@ -112,7 +113,17 @@ def test_our_runs_exported_as_aws_threads_replay() -> None:
             imported.output,
             imported.error,
         )
-        if not same_end or not check(run.machine, events).compatible:
+        if not same_end or (
+            not check(run.machine, events).compatible and not _runs_map_runs(run.events)
+        ):
             failing.add(name)
 
     assert failing <= INFERENCE_LIMITS
+
+
+def _runs_map_runs(events: list[HistoryEvent]) -> bool:
+    """A distributed Map ran its iterations as child executions (logic version 3): their
+    outcomes are in the children's histories, not in an AWS export of this one, so the
+    import rebuilds the execution's end (asserted above), not a re-decidable log."""
+    version = events[0].details.get("statemillLogicVersion", 1)
+    return version >= 3 and any(event.type == "MapRunStarted" for event in events)

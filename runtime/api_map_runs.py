@@ -1,0 +1,180 @@
+"""Map Runs: DescribeMapRun, ListMapRuns and ListExecutions of a Map Run (issue 14).
+
+A distributed Map runs its iterations as child executions of a Map Run (logic version 3,
+``runtime.engine.maprun``). What a Map Run is comes from two places, each the truth for its
+part: the parent execution's log says when the run started and ended and with which
+``MaxConcurrency`` and failure tolerance (its MapStateStarted and MapRun* events); the
+children's rows say how its items are doing (``count_map_run_children``, one index range).
+The store keeps one row per Map Run (``MapRunRecord``) so that its ARN finds its parent.
+
+Imports the store's ``MapRunStore`` port and the API's base.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from runtime.api_base import RuntimeBase
+from runtime.core.events import HistoryEvent
+from runtime.errors import ExecutionDoesNotExist, InvalidArn, ResourceNotFound
+from runtime.store.base import MapRunRecord, MapRunStore
+
+__all__ = ["MapRunCounts", "MapRunDescription", "MapRunListItem", "MapRunVerbs"]
+
+JSON = Any
+
+_ENDS: Final = {
+    "MapRunSucceeded": "SUCCEEDED",
+    "MapRunFailed": "FAILED",
+    "MapRunAborted": "ABORTED",
+}
+
+
+class MapRunCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """DescribeMapRun's ``itemCounts`` / ``executionCounts``."""
+
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    aborted: int = 0
+    total: int = 0
+    results_written: int = 0
+    failures_not_redrivable: int = 0
+    pending_redrive: int = 0
+
+
+class MapRunDescription(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``describe_map_run`` returns (DescribeMapRun's fields, snake_case)."""
+
+    map_run_arn: str
+    execution_arn: str
+    status: str
+    """RUNNING, SUCCEEDED, FAILED or ABORTED."""
+    start_date: float
+    max_concurrency: int
+    tolerated_failure_percentage: float
+    tolerated_failure_count: int
+    item_counts: MapRunCounts
+    execution_counts: MapRunCounts
+    stop_date: float | None = None
+    redrive_count: int = 0
+
+
+class MapRunListItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of ``list_map_runs`` (ListMapRuns' ``mapRuns``)."""
+
+    execution_arn: str
+    map_run_arn: str
+    state_machine_arn: str
+    start_date: float
+    stop_date: float | None = None
+
+
+class MapRunVerbs(RuntimeBase):
+    """The Map Run verbs of ``Runtime``."""
+
+    def _map_runs(self) -> MapRunStore:
+        store = self.store
+        if not isinstance(store, MapRunStore):
+            raise ResourceNotFound("Map Runs are not kept by this store")
+        return store
+
+    async def _map_run(self, map_run_arn: str) -> MapRunRecord:
+        if ":mapRun:" not in map_run_arn:
+            raise InvalidArn(f"Invalid Arn: '{map_run_arn}'")
+        record = await self._map_runs().get_map_run(map_run_arn)
+        if record is None:
+            raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
+        return record
+
+    async def describe_map_run(self, map_run_arn: str) -> MapRunDescription:
+        """The Map Run's status, settings and counts (DescribeMapRun).
+
+        Raises:
+            InvalidArn: not a Map Run ARN.
+            ResourceNotFound: no such Map Run.
+        """
+        record = await self._map_run(map_run_arn)
+        events = await self._log.read(record.execution_arn)
+        opened, started, ended = _run_events(events, map_run_arn)
+        parent = await self._log.get_execution(record.execution_arn)
+        status = "RUNNING" if ended is None else _ENDS[ended.type]
+        stop_date = None if ended is None else ended.timestamp
+        if ended is None and parent is not None and parent.status != "RUNNING":
+            # The execution ended while the run was open (timed out, failed): it aborted.
+            status, stop_date = "ABORTED", parent.stop_date
+        details = {} if opened is None else opened.details
+        total = int(details.get("length", 0))
+        counts = await self._map_runs().count_map_run_children(map_run_arn)
+        children = sum(counts.values())
+        executions = MapRunCounts(
+            pending=max(total - children, 0) if status == "RUNNING" else 0,
+            running=counts.get("RUNNING", 0),
+            succeeded=counts.get("SUCCEEDED", 0),
+            failed=counts.get("FAILED", 0),
+            timed_out=counts.get("TIMED_OUT", 0),
+            aborted=counts.get("ABORTED", 0),
+            total=total,
+        )
+        return MapRunDescription(
+            map_run_arn=map_run_arn,
+            execution_arn=record.execution_arn,
+            status=status,
+            start_date=record.start_date if started is None else started.timestamp,
+            stop_date=stop_date,
+            max_concurrency=int(details.get("statemillMaxConcurrency", 0)),
+            tolerated_failure_percentage=float(
+                details.get("statemillToleratedFailurePercentage") or 0.0
+            ),
+            tolerated_failure_count=int(details.get("statemillToleratedFailureCount") or 0),
+            item_counts=executions,
+            execution_counts=executions,
+        )
+
+    async def list_map_runs(self, execution_arn: str) -> list[MapRunListItem]:
+        """The Map Runs an execution started, oldest first (ListMapRuns).
+
+        Raises:
+            ExecutionDoesNotExist: no such execution.
+        """
+        if await self._log.get_execution(execution_arn) is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
+        runs = await self._map_runs().list_map_runs(execution_arn)
+        if not runs:
+            return []
+        events = await self._log.read(execution_arn)
+        items = []
+        for run in runs:
+            _, _, ended = _run_events(events, run.map_run_arn)
+            items.append(
+                MapRunListItem(
+                    execution_arn=run.execution_arn,
+                    map_run_arn=run.map_run_arn,
+                    state_machine_arn=run.state_machine_arn,
+                    start_date=run.start_date,
+                    stop_date=None if ended is None else ended.timestamp,
+                )
+            )
+        return items
+
+
+def _run_events(
+    events: list[HistoryEvent], map_run_arn: str
+) -> tuple[HistoryEvent | None, HistoryEvent | None, HistoryEvent | None]:
+    """The MapStateStarted that opened the run, its MapRunStarted and the event that ended it
+    (None while it runs)."""
+    opened_at: dict[str, HistoryEvent] = {}
+    opened = started = None
+    for event in events:
+        kind = event.type
+        if kind == "MapStateStarted":
+            opened_at[event.frame] = event
+        elif kind == "MapRunStarted" and event.details.get("mapRunArn") == map_run_arn:
+            started, opened = event, opened_at.get(event.frame)
+        elif started is not None and kind in _ENDS and event.frame == started.frame:
+            return opened, started, event
+    return opened, started, None
