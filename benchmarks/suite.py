@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO, TypeVar
 
-from benchmarks import chain, handlers, parked, peers, replay
+from benchmarks import chain, handlers, map_run, parked, peers, replay
 from benchmarks import map as map_scenario
 from benchmarks.common import JSON, Measured, Progress, Scenario, median
 
@@ -45,6 +45,7 @@ SCENARIOS: Final[dict[str, Scenario]] = {
     for scenario in (
         chain.SCENARIO,
         map_scenario.SCENARIO,
+        map_run.SCENARIO,
         parked.SCENARIO,
         handlers.SCENARIO,
         replay.SCENARIO,

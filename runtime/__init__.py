@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         Runtime,
         StartExecutionOutput,
     )
-    from runtime.api_map_runs import MapRunDescription
+    from runtime.api_map_runs import MapRunCounts, MapRunDescription, MapRunListItem
     from runtime.core.events import HistoryEvent
     from runtime.core.limits import ExecutionLimits
     from runtime.definition.load import load_definition
@@ -97,7 +97,9 @@ _WHERE: Final[dict[str, str]] = {
     "StoreLocked": "runtime.errors",
     "PartitionLost": "runtime.errors",
     "ResourceNotFound": "runtime.errors",
+    "MapRunCounts": "runtime.api_map_runs",
     "MapRunDescription": "runtime.api_map_runs",
+    "MapRunListItem": "runtime.api_map_runs",
     "Step": "runtime.tools.replay",
     "SystemClock": "runtime.engine.clock",
     "TaskContext": "runtime.engine.handlers",
@@ -152,7 +154,9 @@ __all__ = [
     "InvalidName",
     "InvalidToken",
     "ManualClock",
+    "MapRunCounts",
     "MapRunDescription",
+    "MapRunListItem",
     "MemoryStore",
     "NondeterminismError",
     "PartitionLost",

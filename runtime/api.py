@@ -86,6 +86,7 @@ from runtime.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from runtime.api_cluster import ClusterLink
+    from runtime.items import ObjectStore
     from runtime.store.postgres import PostgresStore
 
 __all__ = [
@@ -149,6 +150,10 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             of one cluster: README "Scaling out on PostgreSQL"), how long (seconds) this
             process's partition leases live without renewal; another member takes them over
             this long after this one stops. Renewed every tenth of it.
+        object_store: where a distributed Map's ``ItemReader`` reads its items and its
+            ``ResultWriter`` writes its results (``arn:aws:states:::s3:*`` resources): a
+            ``runtime.items.LocalObjectStore(folder)`` (a bucket is a sub-folder) or an
+            ``S3ObjectStore``; ``None``: such a Map fails with ``States.ItemReaderFailed``.
     """
 
     def __init__(
@@ -167,6 +172,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         request_poll_interval: float | None = 0.5,
         express_history: Literal["memory", "durable"] = "memory",
         lease_ttl: float = 10.0,
+        object_store: ObjectStore | None = None,
     ) -> None:
         if express_history not in ("memory", "durable"):
             raise ValueError(
@@ -179,6 +185,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
         self._lease_ttl = lease_ttl
+        self.object_store = object_store
         self._cluster: ClusterLink | None = None
         self._requests = Requests(self)
         self.handlers = HandlerRegistry()
@@ -230,6 +237,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             if express_in_memory and store.durable and not isinstance(store, ExpressStore):
                 store = ExpressStore(store)
             self._store = store
+            children = ChildHost(self, self.object_store)
+            stack.push_async_callback(children.close)  # after the engine has stopped
             engine = Engine(
                 store,
                 self.handlers,
@@ -237,7 +246,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
                 workers=self._workers,
                 max_handler_concurrency=self._max_handler_concurrency,
                 limits=self.limits,
-                nested_host=ChildHost(self),
+                nested_host=children,
             )
             self._engine = engine
             shared = _postgres_store(store)

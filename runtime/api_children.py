@@ -20,10 +20,20 @@ from typing import TYPE_CHECKING, Any, Final, final
 import structlog
 
 from runtime.api_types import ExecutionDescription
-from runtime.core.effects import MapRunChild
+from runtime.core.decide import iso_time
+from runtime.core.effects import MapRunChild, ResultWrite, RunTask
+from runtime.engine.itemreads import ItemReads
 from runtime.engine.nested import ChildDescription
+from runtime.engine.tasks import Outcome
 from runtime.errors import ExecutionAlreadyExists, StatemillError
-from runtime.store.base import MapRunRecord, MapRunStore
+from runtime.items import (
+    InvalidSpec,
+    ObjectStore,
+    ResultWriter,
+    ResultWriterFailed,
+    parse_result_writer,
+)
+from runtime.store.base import ExecutionRecord, MapRunRecord, MapRunStore
 
 if TYPE_CHECKING:
     from runtime.api import Runtime
@@ -49,13 +59,46 @@ def express_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
+_NO_OBJECT_STORE: Final = (
+    "This runtime has no object store for a ResultWriter: open it with "
+    "Runtime(object_store=runtime.items.LocalObjectStore(folder)) or an S3ObjectStore."
+)
+
+
+def result_of(child: ExecutionRecord) -> dict[str, JSON]:
+    """A child execution as a ResultWriter writes it (DescribeExecution's fields, AWS's
+    capitalised names, dates in ISO 8601 with milliseconds)."""
+    result: dict[str, JSON] = {
+        "ExecutionArn": child.execution_arn,
+        "Input": child.input,
+        "InputDetails": {"Included": True},
+        "Name": child.name,
+    }
+    if child.output is not None:
+        result["Output"] = child.output
+        result["OutputDetails"] = {"Included": True}
+    result["RedriveCount"] = child.redrive_count
+    result["StartDate"] = iso_time(child.start_date)
+    result["StateMachineArn"] = child.state_machine_arn
+    result["Status"] = child.status
+    if child.stop_date is not None:
+        result["StopDate"] = iso_time(child.stop_date)
+    if child.error is not None:
+        result["Error"] = child.error
+    if child.cause is not None:
+        result["Cause"] = child.cause
+    return result
+
+
 @final
 class ChildHost:
     """What ``states:startExecution`` Tasks and Map Runs' child executions need from the
     runtime (``engine.nested``, ``engine.maprun``)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, object_store: ObjectStore | None = None) -> None:
         self.runtime = runtime
+        self._object_store = object_store
+        self._reads = ItemReads(object_store)
         self._map_runs: collections.OrderedDict[str, asyncio.Future[str]] = (
             collections.OrderedDict()
         )
@@ -106,17 +149,30 @@ class ChildHost:
         record = await runtime.child_workflow_machine(
             machine_name, spec.definition(), spec.execution_type
         )
-        store = runtime.store
-        if isinstance(store, MapRunStore):
-            await store.put_map_run(
-                MapRunRecord(
-                    map_run_arn=spec.map_run_arn,
-                    execution_arn=parent,
-                    state_machine_arn=record.arn,
-                    start_date=runtime.clock.now(),
-                )
-            )
+        # Recorded when the run opened (open_map_run); again here, if absent, in case a
+        # crash came between the two.
+        await self._record_map_run(parent, spec.map_run_arn)
         return record.arn
+
+    def open_map_run(self, execution_arn: str, map_run_arn: str) -> None:
+        self.runtime.engine.spawn(self._record_map_run(execution_arn, map_run_arn))
+
+    async def _record_map_run(self, execution_arn: str, map_run_arn: str) -> None:
+        """The Map Run's row (DescribeMapRun, ListMapRuns), written once."""
+        runtime = self.runtime
+        store = runtime.store
+        if not isinstance(store, MapRunStore):
+            return
+        prefix, _, rest = map_run_arn.partition(":mapRun:")
+        machine_name = rest.rpartition(":")[0]
+        await store.put_map_run(
+            MapRunRecord(
+                map_run_arn=map_run_arn,
+                execution_arn=execution_arn,
+                state_machine_arn=f"{prefix}:stateMachine:{machine_name}",
+                start_date=runtime.clock.now(),
+            )
+        )
 
     async def start_map_child(
         self, state_machine_arn: str, input: JSON, name: str, parent: str, map_run_arn: str
@@ -166,6 +222,44 @@ class ChildHost:
             if len(page) < 1000:
                 return
             after = (page[-1].start_date, page[-1].execution_arn)
+
+    async def read_items(self, execution_arn: str, task: RunTask) -> Outcome:
+        return await self._reads.read(execution_arn, task)
+
+    async def write_results(self, execution_arn: str, task: RunTask) -> Outcome:
+        """A finished Map Run's results, written by its ResultWriter (``runtime.items``): each
+        child's description (as AWS writes it) in its status's file, then the manifest; the
+        children are read a page at a time, never all at once."""
+        request = task.input
+        assert isinstance(request, ResultWrite)
+        store = self._object_store
+        if store is None:
+            return "failed", None, "States.ResultWriterFailed", _NO_OBJECT_STORE
+        try:
+            writer = ResultWriter(parse_result_writer(request.writer), store, request.map_run_arn)
+        except InvalidSpec as invalid:
+            return "failed", None, "States.ResultWriterFailed", str(invalid)
+        log_store = self.runtime._log
+        after: tuple[float, str] | None = None
+        try:
+            while True:
+                page = await log_store.list_executions(
+                    limit=1000, after=after, map_run_arn=request.map_run_arn
+                )
+                for child in page:
+                    await writer.add(result_of(child))
+                if len(page) < 1000:
+                    break
+                after = (page[-1].start_date, page[-1].execution_arn)
+            output = await writer.close()
+        except ResultWriterFailed as failure:
+            await writer.aclose()
+            return "failed", None, failure.error, failure.cause
+        return "succeeded", output, None, None
+
+    async def close(self) -> None:
+        """Close what the host keeps open (the ItemReaders' data sets)."""
+        await self._reads.close()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         self.runtime.engine.spawn(work)

@@ -99,8 +99,8 @@ class MapRunVerbs(RuntimeBase):
             ResourceNotFound: no such Map Run.
         """
         record = await self._map_run(map_run_arn)
-        events = await self._log.read(record.execution_arn)
-        opened, started, ended = _run_events(events, map_run_arn)
+        run = _run_events(await self._log.read(record.execution_arn), map_run_arn)
+        opened, started, ended = run.opened, run.started, run.ended
         parent = await self._log.get_execution(record.execution_arn)
         status = "RUNNING" if ended is None else _ENDS[ended.type]
         stop_date = None if ended is None else ended.timestamp
@@ -108,7 +108,7 @@ class MapRunVerbs(RuntimeBase):
             # The execution ended while the run was open (timed out, failed): it aborted.
             status, stop_date = "ABORTED", parent.stop_date
         details = {} if opened is None else opened.details
-        total = int(details.get("length", 0))
+        total = run.total
         counts = await self._map_runs().count_map_run_children(map_run_arn)
         children = sum(counts.values())
         executions = MapRunCounts(
@@ -119,6 +119,8 @@ class MapRunVerbs(RuntimeBase):
             timed_out=counts.get("TIMED_OUT", 0),
             aborted=counts.get("ABORTED", 0),
             total=total,
+            # AWS counts a succeeded child's result as written, ResultWriter or not.
+            results_written=counts.get("SUCCEEDED", 0),
         )
         return MapRunDescription(
             map_run_arn=map_run_arn,
@@ -149,7 +151,7 @@ class MapRunVerbs(RuntimeBase):
         events = await self._log.read(execution_arn)
         items = []
         for run in runs:
-            _, _, ended = _run_events(events, run.map_run_arn)
+            ended = _run_events(events, run.map_run_arn).ended
             items.append(
                 MapRunListItem(
                     execution_arn=run.execution_arn,
@@ -162,19 +164,35 @@ class MapRunVerbs(RuntimeBase):
         return items
 
 
-def _run_events(
-    events: list[HistoryEvent], map_run_arn: str
-) -> tuple[HistoryEvent | None, HistoryEvent | None, HistoryEvent | None]:
-    """The MapStateStarted that opened the run, its MapRunStarted and the event that ended it
-    (None while it runs)."""
+class _RunEvents(msgspec.Struct, kw_only=True):
+    """What a Map Run's parent log says of it."""
+
+    opened: HistoryEvent | None = None
+    """The MapStateStarted that opened the run (its settings)."""
+    started: HistoryEvent | None = None
+    ended: HistoryEvent | None = None
+    """MapRunSucceeded/Failed/Aborted; None while it runs."""
+    total: int = 0
+    """Its children: MapStateStarted's ``length``, or, for a Map that reads its items, the
+    count the first read gave (0 until then)."""
+
+
+def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
     opened_at: dict[str, HistoryEvent] = {}
-    opened = started = None
+    found = _RunEvents()
     for event in events:
         kind = event.type
         if kind == "MapStateStarted":
             opened_at[event.frame] = event
         elif kind == "MapRunStarted" and event.details.get("mapRunArn") == map_run_arn:
-            started, opened = event, opened_at.get(event.frame)
-        elif started is not None and kind in _ENDS and event.frame == started.frame:
-            return opened, started, event
-    return opened, started, None
+            found.started, found.opened = event, opened_at.get(event.frame)
+            if found.opened is not None:
+                found.total = int(found.opened.details.get("length", 0))
+        elif found.started is None or event.frame != found.started.frame:
+            continue
+        elif kind == "MapIterationStarted" and "statemillChildTotal" in event.details:
+            found.total = int(event.details["statemillChildTotal"])
+        elif kind in _ENDS:
+            found.ended = event
+            break
+    return found

@@ -13,7 +13,17 @@ import re
 import uuid
 from typing import Any, Final
 
-from runtime.core.effects import MAP_RUN_CHILD, MapRunChild, RunTask, TaskResult
+from runtime.core.effects import (
+    ITEM_READER,
+    MAP_RUN_CHILD,
+    RESULT_WRITE_ID,
+    RESULT_WRITER,
+    ItemRead,
+    MapRunChild,
+    ResultWrite,
+    RunTask,
+    TaskResult,
+)
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
 from runtime.core.session import StateFailure, dumps
 from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
@@ -35,6 +45,10 @@ _NUMBER_TEXT: Final = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 #: specify, Step Functions runs 10,000 parallel child workflow executions"). From logic
 #: version 2 on; a version-1 history started every iteration at once.
 DISTRIBUTED_MAX_CONCURRENCY: Final = 10_000
+
+
+#: Items (or batches) one read of a Map's ItemReader asks for at most.
+READ_AT_ONCE: Final = 1_000
 
 
 #: Child executions one decision starts at most (logic version 3); the next decision starts
@@ -75,10 +89,11 @@ class Children(Tasks):
         evaluated per iteration as it starts (:meth:`selects_per_iteration`), except in
         histories of logic version 1 and for batched items, where every iteration's input is
         computed here."""
+        reads = self.reads_items(state)
         if state.query_language == "JSONata":
             env = self.jsonata_env(frame)
             effective = frame.data
-            items = self.map_items_jsonata(state, env)
+            items = [] if reads else self.map_items_jsonata(state, env)
             max_concurrency = state.max_concurrency
             if state.max_concurrency_expr is not None:
                 max_concurrency = int(
@@ -86,8 +101,8 @@ class Children(Tasks):
                 )
         else:
             effective = self.effective_input(frame, state)
-            items = effective
-            if state.items_path is not None:
+            items = [] if reads else effective
+            if state.items_path is not None and not reads:
                 items = self.select(state.items_path, effective, frame, "ItemsPath")
             if not isinstance(items, list):
                 raise StateFailure(
@@ -121,6 +136,30 @@ class Children(Tasks):
                 {"length": len(items), "statemillError": error, "statemillCause": cause},
             )
             raise StateFailure(error, cause) from None
+        if reads:
+            # The items come from the ItemReader as the iterations start (a data set of a
+            # million rows is never held): only where to read them is resolved now.
+            self.emit(
+                "MapStateStarted",
+                frame.id,
+                {
+                    "length": 0,
+                    "statemillItemReader": self.resolve_reader(frame, state, effective),
+                    "statemillBatchSize": self.reader_batch_size(state),
+                    "statemillMaxConcurrency": max_concurrency,
+                    **(
+                        {}
+                        if tolerated_count is None
+                        else {"statemillToleratedFailureCount": tolerated_count}
+                    ),
+                    **(
+                        {}
+                        if tolerated_percentage is None
+                        else {"statemillToleratedFailurePercentage": tolerated_percentage}
+                    ),
+                },
+            )
+            return
         selector = (
             state.item_selector_expr if state.query_language == "JSONata" else state.item_selector
         )
@@ -148,6 +187,181 @@ class Children(Tasks):
         if tolerated_percentage is not None:
             details["statemillToleratedFailurePercentage"] = tolerated_percentage
         self.emit("MapStateStarted", frame.id, details)
+
+    def writes_results(self, state: Map) -> bool:
+        """Whether a finished Map Run's results are written out by its ResultWriter (a
+        distributed Map whose ResultWriter names a ``Resource``, logic version 3)."""
+        writer = state.result_writer
+        return (
+            isinstance(writer, dict)
+            and "Resource" in writer
+            and state.mode == "DISTRIBUTED"
+            and self.state.logic_version >= 3
+        )
+
+    def write_results(self, frame: Frame, state: Map) -> None:
+        """Ask the shell to write the Map Run's results (``RESULT_WRITER``); asked again by
+        every decision until the answer comes (the shell runs one write at a time)."""
+        raw = dict(state.result_writer)
+        resolved: dict[str, JSON] = {"Resource": raw["Resource"]}
+        if "WriterConfig" in raw:
+            resolved["WriterConfig"] = raw["WriterConfig"]
+        if state.query_language == "JSONata":
+            if "Arguments" in raw:
+                env = self.jsonata_env(frame)
+                resolved["Arguments"] = evaluate_template(raw["Arguments"], env, "Arguments")
+        elif state.result_writer_parameters is not None:
+            resolved["Parameters"] = state.result_writer_parameters.evaluate(
+                self.effective_input(frame, state), self.scope(frame)
+            )
+        self.tasks.append(
+            RunTask(
+                frame=frame.id,
+                scheduled_id=RESULT_WRITE_ID,
+                state_name=state.name,
+                resource=RESULT_WRITER,
+                handler_name="",
+                input=ResultWrite(writer=resolved, map_run_arn=frame.map_run_arn or ""),
+                attempt=0,
+            )
+        )
+
+    def apply_results_written(self, frame: Frame, result: TaskResult) -> None:
+        """The ResultWriter's answer: the Map succeeds with its output, or fails with
+        ``States.ResultWriterFailed``."""
+        if frame.phase != Phase.CHILDREN or frame.map_run_ended:
+            return
+        state = self.state_of(frame)
+        assert isinstance(state, Map)
+        if result.outcome != "succeeded":
+            error = result.error or "States.ResultWriterFailed"
+            cause = result.cause or ""
+            self.end_map_run(frame, "MapRunFailed", {"error": error, "cause": cause})
+            self.children_failed(frame, state, "MapStateFailed", error, cause)
+            return
+        self.emit("MapRunSucceeded", frame.id, {})
+        self.emit("MapStateSucceeded", frame.id, {"statemillOutput": result.output})
+
+    def reads_items(self, state: Map) -> bool:
+        """Whether the Map's items come from its ItemReader, read by the shell as iterations
+        start (a distributed Map, logic version 3)."""
+        return (
+            state.item_reader is not None
+            and state.mode == "DISTRIBUTED"
+            and self.state.logic_version >= 3
+        )
+
+    def resolve_reader(self, frame: Frame, state: Map, effective: JSON) -> dict[str, JSON]:
+        """The ItemReader with its ``Parameters`` (JSONPath) or ``Arguments`` (JSONata) and
+        ``ReaderConfig.MaxItemsPath`` evaluated: what the shell reads (``runtime.items``)."""
+        raw = dict(state.item_reader)
+        resolved: dict[str, JSON] = {"Resource": raw.get("Resource")}
+        config = dict(raw.get("ReaderConfig") or {})
+        if state.query_language == "JSONata":
+            if "Arguments" in raw:
+                env = self.jsonata_env(frame)
+                resolved["Arguments"] = evaluate_template(raw["Arguments"], env, "Arguments")
+            if is_expression(config.get("MaxItems")):
+                env = self.jsonata_env(frame)
+                config["MaxItems"] = int(self.jsonata_number(config["MaxItems"], env, "MaxItems"))
+        else:
+            if state.item_reader_parameters is not None:
+                resolved["Parameters"] = state.item_reader_parameters.evaluate(
+                    effective, self.scope(frame)
+                )
+            if state.item_reader_max_items_path is not None:
+                config.pop("MaxItemsPath", None)
+                config["MaxItems"] = self.int_from_path(
+                    frame, state.item_reader_max_items_path, effective, "MaxItemsPath"
+                )
+        if config:
+            resolved["ReaderConfig"] = config
+        return resolved
+
+    def reader_batch_size(self, state: Map) -> int:
+        """Items per child of a Map that reads its items: ``MaxItemsPerBatch`` (a number; a
+        path or an expression in it is not read with an ItemReader yet), else 0."""
+        if state.item_batcher is not None:
+            return state.item_batcher.max_items_per_batch or 0
+        batcher = state.item_batcher_expr
+        if isinstance(batcher, dict) and isinstance(batcher.get("MaxItemsPerBatch"), int):
+            return int(batcher["MaxItemsPerBatch"])
+        return 0
+
+    def read_items(self, frame: Frame, state: Map, limit: int) -> None:
+        """Ask the shell for the next items of a Map that reads them, as many as may start
+        now (a few at a time: each child that ends frees a slot, and one read per slot would
+        be a read per child); the read's id is the index it starts at, so an answer meant
+        for an earlier point is ignored."""
+        free = (limit or DISTRIBUTED_MAX_CONCURRENCY) - frame.child_running
+        if frame.child_started == frame.child_total and frame.child_started > 0:
+            return  # every item has started
+        if free <= 0 or (free < min(limit // 10, 100) and frame.child_running > 0):
+            return
+        count = min(free, READ_AT_ONCE)
+        self.tasks.append(
+            RunTask(
+                frame=frame.id,
+                scheduled_id=-(frame.child_started + 1),
+                state_name=state.name,
+                resource=ITEM_READER,
+                handler_name="",
+                input=ItemRead(
+                    reader=frame.reader,
+                    start=frame.child_started * max(frame.batch_size, 1),
+                    count=count * max(frame.batch_size, 1),
+                ),
+                attempt=0,
+            )
+        )
+
+    def apply_items_read(self, frame: Frame, result: TaskResult) -> None:
+        """The items read for a Map that reads them: each starts an iteration (there is room
+        for all: only reads start iterations, and none started since this one was asked);
+        a reader that failed fails the Map Run (``States.ItemReaderFailed``)."""
+        if result.scheduled_id != -(frame.child_started + 1) or frame.phase != Phase.CHILDREN:
+            return  # an answer for an earlier point (a duplicate read)
+        state = self.state_of(frame)
+        assert isinstance(state, Map)
+        if result.outcome != "succeeded" or not isinstance(result.output, dict):
+            error = result.error or "States.ItemReaderFailed"
+            cause = result.cause or ""
+            self.end_map_run(frame, "MapRunFailed", {"error": error, "cause": cause})
+            self.children_failed(frame, state, "MapStateFailed", error, cause)
+            return
+        items = list(result.output.get("items") or [])
+        batch = frame.batch_size
+        if batch:
+            batch_input = None
+            if state.item_batcher is not None and state.item_batcher.batch_input is not None:
+                batch_input = state.item_batcher.batch_input.evaluate(
+                    self.effective_input(frame, state), self.scope(frame)
+                )
+            items = group_batches(items, batch, batch_input)
+        first = frame.child_started == 0
+        if first:
+            total = int(result.output.get("total", len(items)))
+            children = -(-total // batch) if batch else total
+            if children == 0:
+                self.emit("MapRunSucceeded", frame.id, {})
+                self.emit("MapStateSucceeded", frame.id, {})
+                return
+        effective: JSON = None
+        if state.query_language != "JSONata":
+            effective = self.effective_input(frame, state)
+        for item in items:
+            index = frame.child_started
+            started: dict[str, JSON] = {"name": state.name, "index": index}
+            started["statemillInput"] = (
+                item if batch else self.select_item(frame, state, effective, index, item)
+            )
+            if first:
+                started["statemillChildTotal"] = children
+                first = False
+            self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
+            self.start_iteration(frame, state, next(reversed(frame.children)))
+            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
+                return
 
     def map_items_jsonata(self, state: Map, env: Env) -> list[JSON]:
         """JSONata ``Items``: an array (whose strings may be expressions) or one expression
@@ -261,16 +475,20 @@ class Children(Tasks):
             state.mode == "DISTRIBUTED" and state.item_batcher is not None
         )
 
-    def select_item(self, frame: Frame, state: Map, effective: JSON, index: int) -> JSON:
+    def select_item(
+        self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON = None
+    ) -> JSON:
         """The input of iteration ``index`` of a Map that selects per iteration, as it starts.
         Its ItemSelector failing fails the Map with the error and cause the selection at
         MapStateStarted gave (the Map's frame, its entered event, the item's context): a
         JSONata failure is logged (EvaluationFailed) and the Map fails through MapStateFailed
         (``decide.after_evaluation_failed``); any other fails the state as it did; a
         distributed Map's run fails first (MapRunFailed)."""
-        assert frame.items is not None
+        if frame.reader is None:
+            assert frame.items is not None
+            item = frame.items[index]
         try:
-            return self.iteration_input(frame, state, effective, index, frame.items[index])
+            return self.iteration_input(frame, state, effective, index, item)
         except QueryEvaluationError:
             raise  # the map run fails with the Map, after EvaluationFailed
         except (StateFailure, StatesError) as failure:
@@ -339,7 +557,10 @@ class Children(Tasks):
         if state.mode == "DISTRIBUTED" and not frame.map_run:
             # Decided from the definition, not remembered: a history cut between
             # MapStateStarted and MapRunStarted resumes into the same map run.
-            self.emit("MapRunStarted", frame.id, {"mapRunArn": self.map_run_arn(frame, state)})
+            map_run_arn = self.map_run_arn(frame, state)
+            self.emit("MapRunStarted", frame.id, {"mapRunArn": map_run_arn})
+            if self.state.logic_version >= 3:
+                self.opened_map_runs.append(map_run_arn)
             progressed = True
         # Iterations in flight: drive those that may move (a Task result reaches one frame, so
         # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
@@ -370,7 +591,8 @@ class Children(Tasks):
         if limit == 0 and state.mode == "DISTRIBUTED" and self.state.logic_version >= 2:
             limit = DISTRIBUTED_MAX_CONCURRENCY
         while (
-            frame.child_started < frame.child_total
+            frame.reader is None
+            and frame.child_started < frame.child_total
             and (limit == 0 or frame.child_running < limit)
             and not self.exhausted
         ):
@@ -394,7 +616,15 @@ class Children(Tasks):
             if frame.child_failed and self.exceeds_tolerance(frame):
                 self.map_failed(frame, state)
                 return True
+        if frame.reader is not None and (
+            frame.child_started < frame.child_total or frame.child_started == 0
+        ):
+            self.read_items(frame, state, limit)  # the next items, when there is room
+            return progressed
         if frame.child_started == frame.child_total and frame.child_running == 0:
+            if self.writes_results(state) and frame.map_run and not frame.map_run_ended:
+                self.write_results(frame, state)  # the Map ends once they are written
+                return progressed
             if frame.map_run and not frame.map_run_ended:
                 self.emit("MapRunSucceeded", frame.id, {})
             self.emit("MapStateSucceeded", frame.id, {})
@@ -460,7 +690,11 @@ class Children(Tasks):
         state = self.state_of(owner)
         assert isinstance(state, Map)
         if result.outcome == "succeeded":
-            details = {"name": state.name, "index": frame.index, "statemillOutput": result.output}
+            details: dict[str, JSON] = {"name": state.name, "index": frame.index}
+            if not self.writes_results(state):
+                # The Map's output is its children's outputs; with a ResultWriter it is the
+                # written files' manifest, and the outputs stay in the children's logs.
+                details["statemillOutput"] = result.output
             self.emit_state_event("MapIterationSucceeded", owner, details, ITERATION_ENDED)
             return
         self.fail_frame(frame, result.error, result.cause)

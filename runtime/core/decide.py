@@ -26,7 +26,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any, assert_never, final
 
-from runtime.core.effects import Decision, Incoming, RunTask, StopRequested, TaskResult, Wake
+from runtime.core.effects import (
+    RESULT_WRITE_ID,
+    Decision,
+    Incoming,
+    RunTask,
+    StopRequested,
+    TaskResult,
+    Wake,
+)
 from runtime.core.events import LOGIC_VERSION, HistoryEvent
 from runtime.core.failures import backoff_delay
 from runtime.core.flow import Flow, parse_timestamp
@@ -193,6 +201,10 @@ class _Decider(Flow):
             frame = state.frames.get(incoming.frame)
             if frame is not None and frame.phase == Phase.CHILD_RUN:
                 self.apply_child_run_result(frame, incoming)
+            elif frame is not None and incoming.scheduled_id == RESULT_WRITE_ID:
+                self.apply_results_written(frame, incoming)
+            elif frame is not None and frame.reader is not None and incoming.scheduled_id < 0:
+                self.apply_items_read(frame, incoming)
             else:
                 self.apply_task_result(incoming)
         elif isinstance(incoming, Wake):
@@ -228,6 +240,7 @@ class _Decider(Flow):
             wake_at=wake_at,
             more=self.exhausted and not self.state.is_terminal,
             partial=self.focus is not None,
+            opened_map_runs=tuple(self.opened_map_runs),
             stopped_map_runs=tuple(dict.fromkeys(self.stopped_map_runs)),
         )
 

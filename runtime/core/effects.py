@@ -113,6 +113,38 @@ class MapRunChild(msgspec.Struct, frozen=True, kw_only=True):
         return definition
 
 
+#: The resource of a ``RunTask`` that reads a distributed Map's next items from its
+#: ItemReader (logic version 3); its ``input`` is an :class:`ItemRead`, its result
+#: ``{"items": [...], "total": n}`` (``total``: the items of the whole data set, within
+#: ``MaxItems``; given on the read from 0).
+ITEM_READER: Final = "statemill:itemReader"
+
+
+class ItemRead(msgspec.Struct, frozen=True, kw_only=True):
+    """Read ``count`` items of a Map's data set from item ``start``."""
+
+    reader: JSON
+    """The ItemReader with its ``Parameters``/``Arguments`` and ``MaxItemsPath`` resolved."""
+    start: int
+    count: int
+
+
+#: The resource of a ``RunTask`` that writes a finished Map Run's results (``ResultWriter``,
+#: logic version 3): its ``input`` is a :class:`ResultWrite`, its result the Map's output
+#: (``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ...}}``). Its
+#: ``scheduled_id`` is :data:`RESULT_WRITE_ID`.
+RESULT_WRITER: Final = "statemill:resultWriter"
+RESULT_WRITE_ID: Final = -(2**62)
+
+
+class ResultWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """Write the results of Map Run ``map_run_arn`` as ``writer`` says."""
+
+    writer: JSON
+    """The ResultWriter with its ``Parameters``/``Arguments`` resolved."""
+    map_run_arn: str
+
+
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
     """The result of one ``decide`` call."""
 
@@ -125,6 +157,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     ancestors): the shell must keep any earlier timer it already holds."""
     more: bool = False
     """The decision stopped at its event budget: call ``decide`` again with a ``Wake`` now."""
+    opened_map_runs: tuple[str, ...] = ()
+    """Map Runs this decision opened (MapRunStarted, logic version 3): the shell records each
+    (``MapRunStore.put_map_run``) so that its ARN finds its execution."""
     stopped_map_runs: tuple[str, ...] = ()
     """Map Runs that ended before their children (MapRunFailed/Aborted, or the execution
     ended while they ran): the shell stops their children still running."""

@@ -236,6 +236,8 @@ def _children_succeeded(state: ExecutionState, frame: Frame, event: HistoryEvent
     _drop_children(state, frame)
     frame.phase = Phase.TASK_SUCCEEDED
     frame.result = frame.results if frame.results is not None else []
+    if "statemillOutput" in event.details:  # a ResultWriter's output (issue 14)
+        frame.result = event.details["statemillOutput"]
     frame.results = frame.items = None
     frame.succeeded = set()
 
@@ -395,6 +397,8 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
         return
     items = details.get("statemillItems") or []
     frame.items = list(items)
+    frame.reader = details.get("statemillItemReader")
+    frame.batch_size = int(details.get("statemillBatchSize", 0))
     frame.child_total = int(details.get("length", len(frame.items)))
     frame.results = [None] * frame.child_total
     frame.max_concurrency = int(details.get("statemillMaxConcurrency", 0))
@@ -426,6 +430,9 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
     # ItemSelector), else its item as MapStateStarted recorded it (already selected in
     # version 1).
     data = details["statemillInput"] if "statemillInput" in details else frame.items[index]
+    if "statemillChildTotal" in details:  # the first child of a Map with an ItemReader
+        frame.child_total = int(details["statemillChildTotal"])
+        frame.results = [None] * frame.child_total
     # From logic version 3 on, a distributed Map's iteration is a child execution: the shell
     # runs it and reports its outcome (``Phase.CHILD_RUN``).
     child_run = frame.map_run and state.logic_version >= 3

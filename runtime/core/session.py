@@ -152,6 +152,8 @@ class Session:
         """Task tokens this decision issued (each gets its own secret)."""
         self.events: list[HistoryEvent] = []
         self.tasks: list[RunTask] = []
+        self.opened_map_runs: list[str] = []
+        """Map Runs this decision opened (``Decision.opened_map_runs``)."""
         self.stopped_map_runs: list[str] = []
         """Map Runs this decision ended before their children (``Decision.stopped_map_runs``)."""
         self.timers: dict[str, float] = {}

@@ -128,6 +128,11 @@ class Frame(msgspec.Struct, kw_only=True):
     map_run_ended: bool = False
     map_run_arn: str | None = None
     """The Map Run's ARN (MapRunStarted's ``mapRunArn``) while a distributed Map runs."""
+    reader: JSON = None
+    """A distributed Map's ItemReader, resolved when it started (MapStateStarted's
+    ``statemillItemReader``): the shell reads its items as iterations start (logic 3)."""
+    batch_size: int = 0
+    """Items per child of a Map that reads its items and batches them (0: one per child)."""
     run_id: int = 0
     """Event id of the ParallelStateStarted/MapStateStarted that created the current children."""
     variables: dict[str, JSON] = msgspec.field(default_factory=dict)

@@ -528,10 +528,22 @@ class _Loader:
                 item_selector_expr=raw.get("ItemSelector"),
                 item_batcher_expr=fields.mapping("ItemBatcher"),
             )
+        reader = fields.mapping("ItemReader")
+        if reader is not None and jsonpath:
+            inner = Fields(reader, fields.at("ItemReader"))
+            values["item_reader_parameters"] = inner.payload("Parameters")
+            config = inner.mapping("ReaderConfig")
+            if config is not None:
+                config_fields = Fields(config, inner.at("ReaderConfig"))
+                values["item_reader_max_items_path"] = config_fields.path("MaxItemsPath")
+        writer = fields.mapping("ResultWriter")
+        if writer is not None and jsonpath:
+            inner = Fields(writer, fields.at("ResultWriter"))
+            values["result_writer_parameters"] = inner.payload("Parameters")
         return Map(
             processor=processor,
-            item_reader=fields.mapping("ItemReader"),
-            result_writer=fields.mapping("ResultWriter"),
+            item_reader=reader,
+            result_writer=writer,
             retry=load_retry(fields),
             catch=load_catch(fields, jsonpath),
             **values,

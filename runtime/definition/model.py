@@ -266,7 +266,14 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     label: str | None = None
     item_batcher: ItemBatcher | None = None
     item_reader: JSON = None
+    item_reader_parameters: Payload | None = None
+    """The ItemReader's ``Parameters`` (JSONPath), compiled; JSONata's ``Arguments`` stay in
+    ``item_reader``."""
+    item_reader_max_items_path: Path | None = None
+    """``ReaderConfig.MaxItemsPath`` (JSONPath)."""
     result_writer: JSON = None
+    result_writer_parameters: Payload | None = None
+    """The ResultWriter's ``Parameters`` (JSONPath), compiled."""
 
 
 State: TypeAlias = Pass | Task | Choice | Wait | Succeed | Fail | Parallel | Map

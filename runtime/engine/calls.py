@@ -27,7 +27,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from runtime.core.decide import is_activity
-from runtime.core.effects import MAP_RUN_CHILD, RunTask, TaskOutcome
+from runtime.core.effects import ITEM_READER, MAP_RUN_CHILD, RESULT_WRITER, RunTask, TaskOutcome
 from runtime.core.state import Phase
 from runtime.engine.clock import Clock
 from runtime.engine.handlers import HandlerRegistry
@@ -200,6 +200,8 @@ class HandlerCalls:
             return
         if self.tg is None:
             raise InternalError("engine is not running")
+        if task.resource in (ITEM_READER, RESULT_WRITER) and task.scheduled_id in live.running:
+            return  # asked again by a later decision while it is under way
         self._busy(+1)
         # A raw asyncio task, not ``tg.start_soon``: this is the hot path of every handler
         # call (``benchmarks handlers``), and an anyio task with its own cancel scope cost ~25%
@@ -241,7 +243,12 @@ class HandlerCalls:
     async def _call(self, live: Live, task: RunTask) -> None:
         arn = live.record.execution_arn
         host = self.nested_host
-        if host is not None and task.resource == MAP_RUN_CHILD:
+        if host is not None and task.resource == ITEM_READER:
+            # A Map's next items: I/O on the object store, not a handler.
+            outcome, output, error, cause = await host.read_items(arn, task)
+        elif host is not None and task.resource == RESULT_WRITER:
+            outcome, output, error, cause = await host.write_results(arn, task)
+        elif host is not None and task.resource == MAP_RUN_CHILD:
             # A Map Run's child execution: waiting on it is not busy either.
             self._busy(-1)
             try:
@@ -292,6 +299,11 @@ class HandlerCalls:
         arn = live.record.execution_arn
         self._report(arn, task.frame, task.scheduled_id, *ended)
         self._finished(live)
+
+    def open_map_run(self, execution_arn: str, map_run_arn: str) -> None:
+        """A Map Run started: record it (DescribeMapRun and ListMapRuns find it)."""
+        if self.nested_host is not None:
+            self.nested_host.open_map_run(execution_arn, map_run_arn)
 
     def stop_map_run(self, map_run_arn: str) -> None:
         """A Map Run ended before its children (failed, aborted, its execution ended): stop

@@ -53,8 +53,20 @@ class MapRunHost(NestedHost, Protocol):
         it was handed to another member first); False if this runtime does not run it."""
         ...
 
+    def open_map_run(self, execution_arn: str, map_run_arn: str) -> None:
+        """Record the Map Run (in the background)."""
+        ...
+
     def stop_map_run(self, map_run_arn: str) -> None:
         """Stop the Map Run's children still running (in the background)."""
+        ...
+
+    async def read_items(self, execution_arn: str, task: RunTask) -> Outcome:
+        """A Map's next items from its ItemReader (``engine.itemreads``)."""
+        ...
+
+    async def write_results(self, execution_arn: str, task: RunTask) -> Outcome:
+        """A finished Map Run's results written by its ResultWriter; the Map's output."""
         ...
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:

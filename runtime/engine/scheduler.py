@@ -75,7 +75,7 @@ class _AfterCommit:
     Not a future: resolved by the committer directly, so a commit costs no extra task wake-up
     per execution (``benchmarks chain``)."""
 
-    __slots__ = ("engine", "live", "stopped", "taken", "tasks", "wake_at")
+    __slots__ = ("engine", "live", "opened", "stopped", "taken", "tasks", "wake_at")
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class _AfterCommit:
         wake_at: float | None,
         taken: list[Incoming],
         stopped: list[str],
+        opened: list[str],
     ) -> None:
         self.engine = engine
         self.live = live
@@ -94,6 +95,8 @@ class _AfterCommit:
         """The incoming facts the decision consumed: given again if its commit fails."""
         self.stopped = stopped
         """Map Runs the decision ended before their children (their children are stopped)."""
+        self.opened = opened
+        """Map Runs the decision opened (recorded in the store)."""
 
     def done(self) -> bool:
         return False  # nobody waits on it who could give up: always resolved
@@ -103,7 +106,9 @@ class _AfterCommit:
         if not self.engine.holds_live(self.live):
             return  # released while its commit was under way: the new owner acts on it
         try:
-            self.engine._after_commit(self.live, self.tasks, self.wake_at, self.stopped)
+            self.engine._after_commit(
+                self.live, self.tasks, self.wake_at, self.stopped, self.opened
+            )
         except Exception:
             # Run by the committer: a failure here must neither stop it nor leave this
             # execution without its effects; its log is durable, so rebuild from it (review).
@@ -453,6 +458,7 @@ class Engine:
         events: list[HistoryEvent] = []
         tasks: list[RunTask] = []
         stopped: list[str] = []
+        opened: list[str] = []
         wake_at: float | None = live.timer_at
         beats = self.beats.of(live.record.execution_arn)
         began = time.perf_counter()
@@ -474,6 +480,7 @@ class Engine:
             events.extend(decision.events)
             tasks.extend(decision.tasks)
             stopped.extend(decision.stopped_map_runs)
+            opened.extend(decision.opened_map_runs)
             if decision.partial and wake_at is not None:
                 # Keep the earlier timer: this decision did not look at every waiting frame. A
                 # timer that turns out stale only causes a Wake that recomputes them all.
@@ -489,7 +496,7 @@ class Engine:
                 break
         live.queued = False
         if not events:
-            self._after_commit(live, tasks, wake_at, stopped)
+            self._after_commit(live, tasks, wake_at, stopped, opened)
             return
         record = live.final_record() if live.state.is_terminal else None
         append = Append(
@@ -502,7 +509,7 @@ class Engine:
         live.seq = events[-1].id
         if record is not None:
             live.record = record
-        done = _AfterCommit(self, live, tasks, wake_at, taken, stopped)
+        done = _AfterCommit(self, live, tasks, wake_at, taken, stopped, opened)
         if self._commit.can_write_now():
             await self._commit.write_now(append, done)  # nothing to group it with: no hop
         else:
@@ -526,9 +533,16 @@ class Engine:
             self._settle_waiters.pop(arn).set()
 
     def _after_commit(
-        self, live: Live, tasks: list[RunTask], wake_at: float | None, stopped: list[str]
+        self,
+        live: Live,
+        tasks: list[RunTask],
+        wake_at: float | None,
+        stopped: list[str],
+        opened: list[str] | None = None,
     ) -> None:
         """Run a decision's effects, now that its events are durable (append before acting)."""
+        for map_run_arn in opened or ():
+            self.calls.open_map_run(live.record.execution_arn, map_run_arn)
         if not live.state.is_terminal:  # a Task scheduled by the decision that ended it: moot
             for task in tasks:
                 self.calls.start(live, task)

@@ -12,7 +12,9 @@ redrive), task tokens, ``TestState`` (by :mod:`runtime.teststate`, in a worker t
 activities (``GetActivityTask`` long-polls up to 60 s, as AWS does: give boto3 a
 ``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. The rest answers AWS's
 ``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs),
-Map Runs and tags.
+``UpdateMapRun`` and tags. Map Runs (DescribeMapRun, ListMapRuns, ListExecutions by
+``mapRunArn``, a child's ``mapRunArn`` in DescribeExecution) are in
+:mod:`runtime.http.actions_map_runs`.
 ``loggingConfiguration``, ``tracingConfiguration`` and ``roleArn`` are accepted and not kept:
 describing shows logging OFF, tracing disabled and the runtime's own role.
 
@@ -20,7 +22,7 @@ A state machine's ``revisionId`` is shown once it has been updated (AWS has none
 Runtime stores a digest of the definition at creation, an update stores a UUID.
 
 Imports the public ``runtime`` API, ``runtime.errors``, ``runtime.teststate`` (on first use)
-and this package only.
+and this package only (``actions_map_runs`` imports ``runtime.api_map_runs`` for its types).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from runtime import (
     StateMachineRecord,
     load_definition,
 )
+from runtime.http import actions_map_runs as map_runs
 from runtime.http.protocol import ApiError, check_arn, next_token, page_offset
 
 __all__ = ["ACTIONS", "UNSUPPORTED", "Service"]
@@ -92,9 +95,7 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "DeleteStateMachineVersion": "state machine versions",
     "ListStateMachineVersions": "state machine versions",
     "PublishStateMachineVersion": "state machine versions",
-    "DescribeMapRun": "the Map Run API",
-    "ListMapRuns": "the Map Run API",
-    "UpdateMapRun": "the Map Run API",
+    "UpdateMapRun": "UpdateMapRun (a running Map Run's settings cannot be changed yet)",
     "ListTagsForResource": "tags",
     "TagResource": "tags",
     "UntagResource": "tags",
@@ -363,6 +364,8 @@ async def describe_execution(service: Service, body: Body) -> Body:
     arn = _execution_arn(body["executionArn"])
     described = await service.runtime.describe_execution(arn)
     out = _execution_body(described, body)
+    if described.map_run_arn is not None:
+        out["mapRunArn"] = described.map_run_arn  # a child execution of a Map Run
     if described.redrive_count:
         out["redriveCount"] = described.redrive_count
     out.update(_redrive_status(described))
@@ -382,17 +385,16 @@ async def describe_state_machine_for_execution(service: Service, body: Body) -> 
 
 @action("ListExecutions")
 async def list_executions(service: Service, body: Body) -> Body:
-    """Executions newest first, by keyset pagination (issue 13): ``nextToken`` is the sort key
-    of the last execution listed, so executions started between two pages never shift a row
-    into the next page again; ``redriveFilter`` is applied before the page is cut, so a page
-    holds ``maxResults`` executions whenever that many remain."""
-    if body.get("mapRunArn") is not None:
-        raise unsupported("the Map Run API (mapRunArn)")
-    machine = body.get("stateMachineArn")
-    if machine is None:
-        raise ApiError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
+    """Executions of a state machine, or the child executions of a Map Run (``mapRunArn``),
+    newest first, by keyset pagination (issue 13): ``nextToken`` is the sort key of the last
+    execution listed, so executions started between two pages never shift a row into the next
+    page again; ``statusFilter`` and ``redriveFilter`` are applied before the page is cut, so
+    a page holds ``maxResults`` executions whenever that many remain. A Map Run's children
+    carry its ``mapRunArn``, as AWS lists them (and only then)."""
+    machine, map_run = map_runs.listing_target(body)
     runtime = service.runtime
-    await runtime.describe_state_machine(_machine_arn(machine))
+    if machine is not None:
+        await runtime.describe_state_machine(_machine_arn(machine))
     after = _listing_cursor(body.get("nextToken"))
     size = body.get("maxResults") or DEFAULT_PAGE
     found = await runtime.list_executions(
@@ -401,10 +403,15 @@ async def list_executions(service: Service, body: Body) -> Body:
         redrive_filter=body.get("redriveFilter"),
         after=after,
         max_results=size + 1,
+        map_run_arn=map_run,
     )
+    if map_run is not None and not found:
+        await map_runs.map_run_exists(runtime, map_run)  # an unknown Map Run: ResourceNotFound
     items = []
     for described in found[:size]:
         item = _execution_body(described, {"includedData": "METADATA_ONLY"})
+        if map_run is not None:
+            item["mapRunArn"] = map_run
         if described.redrive_count:
             item["redriveCount"] = described.redrive_count
         items.append(item)
@@ -461,6 +468,23 @@ async def stop_execution(service: Service, body: Body) -> Body:
 async def redrive_execution(service: Service, body: Body) -> Body:
     arn = _execution_arn(body["executionArn"])
     return {"redriveDate": await service.runtime.redrive_execution(arn)}
+
+
+# -- Map Runs -------------------------------------------------------------------------------------
+
+
+@action("DescribeMapRun")
+async def describe_map_run(service: Service, body: Body) -> Body:
+    return await map_runs.describe_map_run(service.runtime, body["mapRunArn"])
+
+
+@action("ListMapRuns")
+async def list_map_runs(service: Service, body: Body) -> Body:
+    """The Map Runs an execution started, oldest first, by ``nextToken``/``maxResults`` as
+    the other offset-paged lists (an execution starts few Map Runs)."""
+    found = await service.runtime.list_map_runs(_execution_arn(body["executionArn"]))
+    page, token = _page("ListMapRuns", found, body)
+    return _with_token({"mapRuns": [map_runs.map_run_list_item(run) for run in page]}, token)
 
 
 # -- TestState ------------------------------------------------------------------------------------

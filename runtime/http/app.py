@@ -61,6 +61,7 @@ _SAME_NAME: Final = frozenset(
         "InvalidExecutionInput",
         "InvalidName",
         "InvalidToken",
+        "ResourceNotFound",
         "StateMachineAlreadyExists",
         "StateMachineDoesNotExist",
         "TaskDoesNotExist",

@@ -194,11 +194,11 @@ async def test_a_failure_after_a_commit_rebuilds_the_execution() -> None:
         real = engine._after_commit
         failed: list[str] = []
 
-        def flaky(live: Any, tasks: Any, wake_at: Any, stopped: Any) -> None:
+        def flaky(live: Any, tasks: Any, wake_at: Any, *map_runs: Any) -> None:
             if not failed:
                 failed.append(live.record.execution_arn)
                 raise RuntimeError("a bug after the commit")
-            real(live, tasks, wake_at, stopped)
+            real(live, tasks, wake_at, *map_runs)
 
         engine._after_commit = flaky  # type: ignore[method-assign]
         machine = await rt.create_state_machine("AfterCommit", definition)
