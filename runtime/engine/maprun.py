@@ -84,7 +84,7 @@ def child_name(map_run_arn: str, index: int) -> str:
 #: Child executions a process starts (or stops) at once: a Map Run opening 10,000 children
 #: started them all in one turn of the event loop, which it then held for 2.3 s (the fuzz's
 #: 40,000-item distributed Map); behind this bound each turn starts a few dozen.
-STARTS_AT_ONCE: Final = 32
+STARTS_AT_ONCE: Final = 256
 
 
 async def run_map_child(

@@ -14,6 +14,10 @@ schedule's partition) handles its fires in order, from the one after its ``fire_
   Then the mark moves to the fire with the store's compare-and-set: the loser of a race reads
   the schedule again and goes on from the winner's mark. A fire that is never started twice
   follows: the execution name is the fire's, and the mark only moves forward.
+* The input started carries Scheduler's context attributes (``with_context_attributes``): the
+  schedule's ARN, the fire's time, the attempt number (1 + the failed attempts of this fire)
+  and an execution id derived from the three, so the same attempt after a restart gives the
+  same input (StartExecution's idempotent answer, or ``ExecutionAlreadyExists``).
 * A :class:`~runtime.schedules.Missed` fire (older than ``MaximumEventAgeInSeconds``, or out of
   retry attempts) is counted into ``missed_fires`` with the mark, in batches.
 * A start that fails (the target state machine is gone, the open-execution limit, ...) is
@@ -44,7 +48,15 @@ import structlog
 from runtime.engine.clock import Clock
 from runtime.engine.idle import first
 from runtime.errors import ExecutionAlreadyExists
-from runtime.schedules import Missed, Schedule, Start, decode_schedule, due_time, fire_fate
+from runtime.schedules import (
+    Missed,
+    Schedule,
+    Start,
+    decode_schedule,
+    due_time,
+    fire_fate,
+    with_context_attributes,
+)
 from runtime.schedules.expressions import next_fire
 from runtime.store.base import ScheduleRecord, ScheduleStore
 
@@ -269,6 +281,9 @@ class ScheduleRunner:
     async def _start(self, arn: str, fate: Start, attempts: int, now: float) -> bool:
         """Start the fire's execution; False (a retry planned) if it could not start."""
         key = (arn, fate.fire_time.timestamp())
+        # Scheduler's context attributes: this attempt's number (1 for the first) and an
+        # execution id derived from it, so a restart's attempt gives the same input again.
+        fate = with_context_attributes(fate, schedule_arn=arn, attempt_number=attempts + 1)
         try:
             await self._host.start_fire(fate)
         except ExecutionAlreadyExists:

@@ -236,6 +236,10 @@ class CsvSplitter:
             raise FormatError(f"the file is not UTF-8 text after {self.rows} rows: {exc}") from None
         lines = text.split("\n")
         self._tail = lines.pop()
+        if not self._odd and not self._pending and '"' not in text:
+            # No quote anywhere: every line is a record, parsed in one go (the row-by-row
+            # path was a third of a million-row Map Run's CPU).
+            return self._parse([line + "\n" for line in lines])
         return self._records(lines)
 
     def finish(self) -> list[list[str]]:

@@ -4,7 +4,8 @@
   computes fire times in a ``ScheduleExpressionTimezone`` (daylight-saving rules included).
 * :mod:`runtime.schedules.model` is the Schedule itself (a frozen Struct with Scheduler's fields,
   validated in Scheduler's words) and the pure rule of one fire: its execution name, its
-  FlexibleTimeWindow offset, and its fate when it is late.
+  FlexibleTimeWindow offset, its fate when it is late, and its input with Scheduler's context
+  attributes replaced.
 
 Nothing here reads a clock, a random source or the environment: the engine passes ``now`` in.
 Imports only the standard library, msgspec and ``runtime.errors``.
@@ -38,7 +39,9 @@ from runtime.schedules.model import (
     execution_name,
     fire_fate,
     flexible_offset,
+    invocation_id,
     schedule_arn,
+    with_context_attributes,
 )
 
 __all__ = [
@@ -63,7 +66,9 @@ __all__ = [
     "fire_fate",
     "fire_times",
     "flexible_offset",
+    "invocation_id",
     "next_fire",
     "parse_expression",
     "schedule_arn",
+    "with_context_attributes",
 ]

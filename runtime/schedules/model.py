@@ -21,6 +21,11 @@ The rule of one fire, for the engine (every function is pure; ``now`` is passed 
   ``RetryPolicy.MaximumEventAgeInSeconds`` and has not used up ``MaximumRetryAttempts``; past
   that it is a :class:`Missed` fire, to be recorded, never started ("start once within the
   maximum event age, otherwise record the miss").
+* :func:`with_context_attributes`: Scheduler's context attributes replaced in the input of a
+  fire being started (``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>``,
+  ``<aws.scheduler.execution-id>``, ``<aws.scheduler.attempt-number>``); the execution id
+  derives from (schedule, fire time, attempt), so a fire started again after a crash gets the
+  same input and its StartExecution stays idempotent.
 
 Imports the standard library, msgspec, ``runtime.errors`` and ``schedules.expressions``.
 """
@@ -28,6 +33,7 @@ Imports the standard library, msgspec, ``runtime.errors`` and ``schedules.expres
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, final
@@ -38,7 +44,11 @@ from runtime.errors import StatemillError
 from runtime.schedules.expressions import ValidationException, parse_expression, zone_of
 
 __all__ = [
+    "ATTEMPT_NUMBER_ATTRIBUTE",
     "DEFAULT_GROUP",
+    "EXECUTION_ID_ATTRIBUTE",
+    "SCHEDULED_TIME_ATTRIBUTE",
+    "SCHEDULE_ARN_ATTRIBUTE",
     "ConflictException",
     "FireFate",
     "FlexibleTimeWindow",
@@ -55,7 +65,10 @@ __all__ = [
     "execution_name",
     "fire_fate",
     "flexible_offset",
+    "invocation_id",
     "schedule_arn",
+    "scheduled_time_text",
+    "with_context_attributes",
 ]
 
 #: The schedule group a schedule joins when CreateSchedule names none.
@@ -338,3 +351,52 @@ def fire_fate(
         state_machine_arn=schedule.target.arn,
         input="{}" if schedule.target.input is None else schedule.target.input,
     )
+
+
+# -- context attributes ---------------------------------------------------------------------
+
+#: Scheduler's context attributes, the keywords it replaces in the payload passed to the target
+#: (User Guide, "Adding context attributes in EventBridge Scheduler").
+SCHEDULE_ARN_ATTRIBUTE: Final = "<aws.scheduler.schedule-arn>"
+SCHEDULED_TIME_ATTRIBUTE: Final = "<aws.scheduler.scheduled-time>"
+EXECUTION_ID_ATTRIBUTE: Final = "<aws.scheduler.execution-id>"
+ATTEMPT_NUMBER_ATTRIBUTE: Final = "<aws.scheduler.attempt-number>"
+
+
+def scheduled_time_text(fire_time: datetime) -> str:
+    """``<aws.scheduler.scheduled-time>``: the fire's time in UTC to the second, as Scheduler
+    writes it (``2022-03-22T18:59:43Z``). The time the schedule specified: a
+    FlexibleTimeWindow offset is not added."""
+    return fire_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def invocation_id(schedule_arn: str, fire_time: datetime, attempt_number: int) -> str:
+    """``<aws.scheduler.execution-id>``: unique to each attempted invocation (schedule, fire,
+    attempt), 16 lowercase hexadecimal digits of SHA-256 over the three, like Scheduler's
+    ``d32c5kddcf5bb8c3``. Derived, not drawn, so every process and every restart gives one
+    attempt of one fire the same id."""
+    seed = f"{schedule_arn}#{_stamp(fire_time)}#{attempt_number}".encode()
+    return hashlib.sha256(seed).hexdigest()[:16]
+
+
+def with_context_attributes(fire: Start, *, schedule_arn: str, attempt_number: int) -> Start:
+    """The fire with Scheduler's context attributes replaced in its input.
+
+    ``attempt_number`` counts the attempts to start this fire, the first one being 1 (a start
+    that failed and is tried again is attempt 2). Each keyword is replaced wherever it appears
+    in the input text, as Scheduler replaces it in the payload; the value is written escaped
+    for a JSON string (a no-op for these values: none holds a quote or a backslash), so the
+    input stays valid JSON.
+    """
+    text = fire.input
+    if "<aws.scheduler." not in text:
+        return fire
+    values = {
+        SCHEDULE_ARN_ATTRIBUTE: schedule_arn,
+        SCHEDULED_TIME_ATTRIBUTE: scheduled_time_text(fire.fire_time),
+        EXECUTION_ID_ATTRIBUTE: invocation_id(schedule_arn, fire.fire_time, attempt_number),
+        ATTEMPT_NUMBER_ATTRIBUTE: str(attempt_number),
+    }
+    for keyword, value in values.items():
+        text = text.replace(keyword, json.dumps(value)[1:-1])
+    return msgspec.structs.replace(fire, input=text)
