@@ -59,6 +59,9 @@ def express_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
+#: The ends of a child that a redriven Map Run redrives.
+_REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+
 _NO_OBJECT_STORE: Final = (
     "This runtime has no object store for a ResultWriter: open it with "
     "Runtime(object_store=runtime.items.LocalObjectStore(folder)) or an S3ObjectStore."
@@ -175,7 +178,14 @@ class ChildHost:
         )
 
     async def start_map_child(
-        self, state_machine_arn: str, input: JSON, name: str, parent: str, map_run_arn: str
+        self,
+        state_machine_arn: str,
+        input: JSON,
+        name: str,
+        parent: str,
+        map_run_arn: str,
+        *,
+        redrive: bool = False,
     ) -> str:
         runtime = self.runtime
         try:
@@ -192,6 +202,9 @@ class ChildHost:
             child = await runtime._log.get_execution(arn)
             if child is None or child.map_run_arn != map_run_arn:
                 raise
+            if redrive and child.status in _REDRIVABLE and record.type == "STANDARD":
+                # A redriven Map Run redrives the children that did not succeed (AWS).
+                await runtime.redrive_execution(arn)
             return arn
         return started.execution_arn
 

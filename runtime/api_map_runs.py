@@ -62,6 +62,7 @@ class MapRunDescription(msgspec.Struct, frozen=True, kw_only=True):
     execution_counts: MapRunCounts
     stop_date: float | None = None
     redrive_count: int = 0
+    redrive_date: float | None = None
 
 
 class MapRunListItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +136,8 @@ class MapRunVerbs(RuntimeBase):
             tolerated_failure_count=int(details.get("statemillToleratedFailureCount") or 0),
             item_counts=executions,
             execution_counts=executions,
+            redrive_count=run.redrives,
+            redrive_date=None if run.redriven is None else run.redriven.timestamp,
         )
 
     async def list_map_runs(self, execution_arn: str) -> list[MapRunListItem]:
@@ -175,6 +178,9 @@ class _RunEvents(msgspec.Struct, kw_only=True):
     total: int = 0
     """Its children: MapStateStarted's ``length``, or, for a Map that reads its items, the
     count the first read gave (0 until then)."""
+    redriven: HistoryEvent | None = None
+    """The last MapRunRedriven of the run."""
+    redrives: int = 0
 
 
 def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
@@ -188,11 +194,14 @@ def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
             found.started, found.opened = event, opened_at.get(event.frame)
             if found.opened is not None:
                 found.total = int(found.opened.details.get("length", 0))
-        elif found.started is None or event.frame != found.started.frame:
+        elif kind == "MapRunRedriven" and event.details.get("mapRunArn") == map_run_arn:
+            # The run goes on (RedriveExecution): it runs again until its next end.
+            found.redriven, found.ended = event, None
+            found.redrives += 1
+        elif found.started is None or event.frame != found.started.frame or found.ended:
             continue
         elif kind == "MapIterationStarted" and "statemillChildTotal" in event.details:
             found.total = int(event.details["statemillChildTotal"])
         elif kind in _ENDS:
             found.ended = event
-            break
     return found

@@ -126,7 +126,7 @@ def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:
         kind = event.type
         if kind == "MapStateStarted":
             map_started[frame] = event.id
-        elif kind == "MapRunStarted" and frame in map_started:
+        elif kind in ("MapRunStarted", "MapRunRedriven") and frame in map_started:
             base = f"{frame}/" if frame else ""
             hidden_prefixes.add(f"{base}{map_started[frame]}:")
             run_frames.add(frame)

@@ -557,10 +557,19 @@ class Children(Tasks):
         if state.mode == "DISTRIBUTED" and not frame.map_run:
             # Decided from the definition, not remembered: a history cut between
             # MapStateStarted and MapRunStarted resumes into the same map run.
-            map_run_arn = self.map_run_arn(frame, state)
-            self.emit("MapRunStarted", frame.id, {"mapRunArn": map_run_arn})
-            if self.state.logic_version >= 3:
-                self.opened_map_runs.append(map_run_arn)
+            if frame.redrive_map_run is not None:
+                # A redrive goes on with the Map Run that failed (AWS: MapRunRedriven); the
+                # children that did not succeed are redriven.
+                details = {
+                    "mapRunArn": frame.redrive_map_run,
+                    "redriveCount": self.state.redrive_count,
+                }
+                self.emit("MapRunRedriven", frame.id, details)
+            else:
+                map_run_arn = self.map_run_arn(frame, state)
+                self.emit("MapRunStarted", frame.id, {"mapRunArn": map_run_arn})
+                if self.state.logic_version >= 3:
+                    self.opened_map_runs.append(map_run_arn)
             progressed = True
         # Iterations in flight: drive those that may move (a Task result reaches one frame, so
         # the others waiting on their handlers are skipped: O(1) per result, not O(in flight)).
@@ -675,6 +684,7 @@ class Children(Tasks):
                 input=frame.data,
                 execution_type=state.execution_type,
                 processor=state.processor,
+                redrive=owner.map_run_redriven,
             ),
             attempt=0,
         )

@@ -102,6 +102,8 @@ class MapRunChild(msgspec.Struct, frozen=True, kw_only=True):
     processor: Any
     """The ItemProcessor (a ``runtime.definition.model.StateMachine``): the child workflows'
     definition is its ``source``."""
+    redrive: bool = False
+    """The Map Run was redriven: a child that exists and did not succeed is redriven."""
 
     def definition(self) -> dict[str, JSON]:
         """The child workflows' definition: the ItemProcessor as a state machine of its own,

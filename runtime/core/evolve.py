@@ -224,6 +224,8 @@ def _map_run_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     frame.map_run = True
     frame.map_run_ended = False
     frame.map_run_arn = event.details.get("mapRunArn")
+    frame.map_run_redriven = event.type == "MapRunRedriven"
+    frame.redrive_map_run = None
 
 
 def _map_run_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
@@ -309,6 +311,12 @@ def _terminal(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None
             # keeping what its branches or iterations finished.
             name = top.next if top.phase in (Phase.TRANSITION, Phase.START) else top.state
             kept = _succeeded_children(state, top) if top.phase == Phase.CHILDREN else top.kept
+            # A distributed Map that failed or was stopped goes on with its Map Run.
+            in_map_run = (
+                top.phase in (Phase.CHILDREN, Phase.CHILDREN_FAILED)
+                and top.map_run_arn is not None
+                and state.logic_version >= 3
+            )
             state.redrive_from = Frame(
                 id="",
                 phase=Phase.START if name is None else Phase.TRANSITION,
@@ -316,6 +324,7 @@ def _terminal(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None
                 data=top.data,
                 variables=top.variables,
                 kept=kept or None,
+                redrive_map_run=top.map_run_arn if in_map_run else None,
             )
     state.frames = {}
 
@@ -527,6 +536,7 @@ _FRAME_HANDLERS: dict[str, FrameHandler] = {
     "ParallelStateStarted": _children_started,
     "MapStateStarted": _children_started,
     "MapRunStarted": _map_run_started,
+    "MapRunRedriven": _map_run_started,
     **dict.fromkeys(("MapRunSucceeded", "MapRunFailed", "MapRunAborted"), _map_run_ended),
     "MapIterationStarted": _iteration_started,
     **dict.fromkeys(

@@ -128,6 +128,12 @@ class Frame(msgspec.Struct, kw_only=True):
     map_run_ended: bool = False
     map_run_arn: str | None = None
     """The Map Run's ARN (MapRunStarted's ``mapRunArn``) while a distributed Map runs."""
+    map_run_redriven: bool = False
+    """The current Map Run was redriven (MapRunRedriven): its children that did not succeed
+    are redriven, not started anew."""
+    redrive_map_run: str | None = None
+    """A redrive of the execution enters this frame's distributed Map again: the Map Run it
+    goes on (MapRunRedriven rather than a new MapRunStarted; logic version 3)."""
     reader: JSON = None
     """A distributed Map's ItemReader, resolved when it started (MapStateStarted's
     ``statemillItemReader``): the shell reads its items as iterations start (logic 3)."""

@@ -41,9 +41,17 @@ class MapRunHost(NestedHost, Protocol):
         ...
 
     async def start_map_child(
-        self, state_machine_arn: str, input: JSON, name: str, parent: str, map_run_arn: str
+        self,
+        state_machine_arn: str,
+        input: JSON,
+        name: str,
+        parent: str,
+        map_run_arn: str,
+        *,
+        redrive: bool = False,
     ) -> str:
-        """Start (or find, when it exists) child ``name`` of the Map Run; its ARN."""
+        """Start (or find, when it exists) child ``name`` of the Map Run; its ARN. With
+        ``redrive``, a child found ended without success is redriven (RedriveExecution)."""
         ...
 
     def when_child_ends(
@@ -110,7 +118,7 @@ async def run_map_child(
             machine_arn = await host.map_run_machine(parent, spec)
             name = child_name(spec.map_run_arn, spec.index)
             child_arn = await host.start_map_child(
-                machine_arn, spec.input, name, parent, spec.map_run_arn
+                machine_arn, spec.input, name, parent, spec.map_run_arn, redrive=spec.redrive
             )
     except ExecutionLimitExceeded as exc:
         return "failed", None, "States.ExecutionLimitExceeded", str(exc)

@@ -96,6 +96,8 @@ async def describe_map_run(runtime: Runtime, map_run_arn: str) -> Body:
     )
     if described.redrive_count:
         out["redriveCount"] = described.redrive_count
+    if described.redrive_date is not None:
+        out["redriveDate"] = described.redrive_date
     return out
 
 

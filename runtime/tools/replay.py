@@ -79,6 +79,7 @@ _DECIDED_TYPES: Final = frozenset(
         "MapIterationSucceeded",
         "MapRunAborted",
         "MapRunFailed",
+        "MapRunRedriven",
         "MapRunStarted",
         "MapRunSucceeded",
         "MapStateAborted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +255,50 @@ async def test_describing_an_unknown_map_run_is_refused() -> None:
             await rt.describe_map_run(
                 "arn:aws:states:us-east-1:123456789012:mapRun:x/y:0e6d52a1-7c0e-4b8f-9d1e-1f2a3b4c5d6e"
             )
+
+
+async def test_a_redrive_goes_on_with_the_map_run_and_reruns_only_the_failed_children() -> None:
+    """RedriveExecution of an execution whose distributed Map failed: the Map Run goes on
+    (MapRunRedriven, the same ARN), its failed children are redriven (their own
+    ExecutionRedriven) and the ones that succeeded are not run again."""
+    calls: list[JSON] = []
+    broken = {3}
+
+    async def flaky(payload: JSON, context: TaskContext) -> JSON:
+        calls.append(payload)
+        if payload in broken:
+            raise TaskFailed("Billing.Down", f"customer {payload}")
+        return payload * 10
+
+    async with virtual_runtime(handlers={"Invoice": flaky}) as rt:
+        machine = await rt.create_state_machine("Billing", billing(INVOICE, MaxConcurrency=2))
+        started = await rt.start_execution(machine.arn, {"customers": [1, 2, 3, 4, 5]})
+        failed = await rt.wait_for_execution(started.execution_arn, timeout=10)
+        assert failed.status == "FAILED"
+        (run,) = await rt.list_map_runs(started.execution_arn)
+        first_calls = list(calls)
+        broken.clear()  # the outage is over
+
+        await rt.redrive_execution(started.execution_arn)
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+        runs = await rt.list_map_runs(started.execution_arn)
+        children = await rt.list_executions(map_run_arn=run.map_run_arn)
+        summary = await rt.describe_map_run(run.map_run_arn)
+        history = history_types(await rt.get_execution_history(started.execution_arn))
+        redriven = [c for c in children if c.redrive_count]
+
+    assert done.status == "SUCCEEDED"
+    assert done.output_value == [10, 20, 30, 40, 50]
+    assert [r.map_run_arn for r in runs] == [run.map_run_arn]  # the same Map Run
+    assert history.count("MapRunStarted") == 1
+    assert history.count("MapRunRedriven") == 1
+    assert history.index("MapRunRedriven") > history.index("ExecutionRedriven")
+    # Only the failed child ran again (as a redrive of itself); the rest were not re-run.
+    assert len(children) == 5
+    assert [json.loads(c.input) for c in redriven] == [3]
+    succeeded_first = [p for p in first_calls if p != 3]
+    assert sorted(calls[len(first_calls) :]) == sorted([3, *(set(range(1, 6)) - set(first_calls))])
+    assert all(p not in calls[len(first_calls) :] for p in succeeded_first)
+    assert summary.status == "SUCCEEDED"
+    assert summary.redrive_count == 1
+    assert summary.execution_counts.succeeded == 5
