@@ -244,3 +244,58 @@ async def test_leases_are_renewed_while_a_slow_takeover_loads(
         )
         assert live == PARTITIONS
         await member.leave()
+
+
+async def test_a_distributed_maps_children_spread_over_the_members(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """A Map Run's children hash to every partition: each member runs the ones it owns, the
+    parent (on one member) waits for the others' through the store, and every child runs
+    once."""
+    ran: dict[str, list[Any]] = {"a": [], "b": []}
+
+    def recorder(who: str) -> Any:
+        async def work(payload: Any, context: TaskContext) -> Any:
+            ran[who].append(payload)
+            return payload * 2
+
+        return work
+
+    definition = {
+        "StartAt": "Spread",
+        "States": {
+            "Spread": {
+                "Type": "Map",
+                "MaxConcurrency": 8,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "Work", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    async with (
+        PostgresStore.open(postgres_dsn, schema=postgres_schema) as store_a,
+        Runtime(
+            store_a, handlers={"Work": recorder("a")}, lease_ttl=TTL, request_poll_interval=0.2
+        ) as a,
+        PostgresStore.open(postgres_dsn, schema=postgres_schema) as store_b,
+        Runtime(
+            store_b, handlers={"Work": recorder("b")}, lease_ttl=TTL, request_poll_interval=0.2
+        ) as b,
+    ):
+        await until(lambda: len(held(a)) == len(held(b)) == PARTITIONS // 2)
+        machine = await a.create_state_machine("Spreading", definition)
+        name = name_owned_by(a, "Spreading", "parent-")
+        started = await a.start_execution(machine.arn, list(range(24)), name=name)
+        done = await a.wait_for_execution(started.execution_arn, timeout=60)
+        (run,) = await b.list_map_runs(started.execution_arn)
+        children = await b.list_executions(map_run_arn=run.map_run_arn)
+
+    assert done.status == "SUCCEEDED"
+    assert done.output_value == [n * 2 for n in range(24)]
+    assert len(children) == 24
+    assert sorted(ran["a"] + ran["b"]) == list(range(24))  # each child's Task ran once
+    assert ran["a"] and ran["b"]  # both members ran children
