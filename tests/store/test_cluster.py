@@ -298,4 +298,5 @@ async def test_a_distributed_maps_children_spread_over_the_members(
     assert done.output_value == [n * 2 for n in range(24)]
     assert len(children) == 24
     assert sorted(ran["a"] + ran["b"]) == list(range(24))  # each child's Task ran once
-    assert ran["a"] and ran["b"]  # both members ran children
+    assert ran["a"], "member a ran no child"
+    assert ran["b"], "member b ran no child"
