@@ -17,6 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from runtime.api_base import RuntimeBase
+from runtime.core.effects import MapRunUpdate
 from runtime.core.events import HistoryEvent
 from runtime.errors import ExecutionDoesNotExist, InvalidArn, ResourceNotFound
 from runtime.store.base import MapRunRecord, MapRunStore
@@ -101,14 +102,14 @@ class MapRunVerbs(RuntimeBase):
         """
         record = await self._map_run(map_run_arn)
         run = _run_events(await self._log.read(record.execution_arn), map_run_arn)
-        opened, started, ended = run.opened, run.started, run.ended
+        started, ended = run.started, run.ended
         parent = await self._log.get_execution(record.execution_arn)
         status = "RUNNING" if ended is None else _ENDS[ended.type]
         stop_date = None if ended is None else ended.timestamp
         if ended is None and parent is not None and parent.status != "RUNNING":
             # The execution ended while the run was open (timed out, failed): it aborted.
             status, stop_date = "ABORTED", parent.stop_date
-        details = {} if opened is None else opened.details
+        details = run.settings
         total = run.total
         counts = await self._map_runs().count_map_run_children(map_run_arn)
         children = sum(counts.values())
@@ -139,6 +140,62 @@ class MapRunVerbs(RuntimeBase):
             redrive_count=run.redrives,
             redrive_date=None if run.redriven is None else run.redriven.timestamp,
         )
+
+    async def update_map_run(
+        self,
+        map_run_arn: str,
+        *,
+        max_concurrency: int | None = None,
+        tolerated_failure_count: int | None = None,
+        tolerated_failure_percentage: float | None = None,
+    ) -> None:
+        """Change a running Map Run's MaxConcurrency and failure tolerance (UpdateMapRun): its
+        execution goes on with them (more children start into new room; a run already
+        failed beyond the new tolerance fails). An ended Map Run is left as it was.
+
+        Raises:
+            InvalidArn: not a Map Run ARN.
+            ResourceNotFound: no such Map Run.
+            ValueError: a value out of AWS's range (MaxConcurrency and
+                ToleratedFailureCount >= 0, ToleratedFailurePercentage 0-100).
+        """
+        for value, name in (
+            (max_concurrency, "maxConcurrency"),
+            (tolerated_failure_count, "toleratedFailureCount"),
+        ):
+            if value is not None and (isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be 0 or more, not {value!r}")
+        percentage = tolerated_failure_percentage
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise ValueError(f"toleratedFailurePercentage must be 0-100, not {percentage!r}")
+        record = await self._map_run(map_run_arn)
+        parent = record.execution_arn
+        now = self.clock.now()
+        if self._elsewhere(parent):
+            body = {
+                "executionArn": parent,
+                "mapRunArn": map_run_arn,
+                "maxConcurrency": max_concurrency,
+                "toleratedFailureCount": tolerated_failure_count,
+                "toleratedFailurePercentage": percentage,
+            }
+            await self._ask("update-map-run", body, parent, now)
+            return
+        engine = self.engine
+        if await engine.live_execution(parent) is None:
+            return  # the execution has ended: so has its Map Run
+        engine.submit(
+            parent,
+            MapRunUpdate(
+                now=now,
+                map_run_arn=map_run_arn,
+                max_concurrency=max_concurrency,
+                tolerated_failure_count=tolerated_failure_count,
+                tolerated_failure_percentage=percentage,
+                seed=engine.seed(),
+            ),
+        )
+        await engine.settle(parent)
 
     async def list_map_runs(self, execution_arn: str) -> list[MapRunListItem]:
         """The Map Runs an execution started, oldest first (ListMapRuns).
@@ -181,6 +238,8 @@ class _RunEvents(msgspec.Struct, kw_only=True):
     redriven: HistoryEvent | None = None
     """The last MapRunRedriven of the run."""
     redrives: int = 0
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    """MaxConcurrency and the failure tolerance: MapStateStarted's, then UpdateMapRun's."""
 
 
 def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
@@ -194,6 +253,9 @@ def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
             found.started, found.opened = event, opened_at.get(event.frame)
             if found.opened is not None:
                 found.total = int(found.opened.details.get("length", 0))
+                found.settings = dict(found.opened.details)
+        elif kind == "MapRunUpdated" and event.details.get("mapRunArn") == map_run_arn:
+            found.settings.update(event.details)
         elif kind == "MapRunRedriven" and event.details.get("mapRunArn") == map_run_arn:
             # The run goes on (RedriveExecution): it runs again until its next end.
             found.redriven, found.ended = event, None

@@ -104,6 +104,15 @@ class RequestTarget(Protocol):
 
     async def redrive_execution(self, execution_arn: str) -> float: ...
 
+    async def update_map_run(
+        self,
+        map_run_arn: str,
+        *,
+        max_concurrency: int | None = None,
+        tolerated_failure_count: int | None = None,
+        tolerated_failure_percentage: float | None = None,
+    ) -> None: ...
+
     async def send_task_success(self, task_token: str, output: JSON) -> None: ...
 
     async def send_task_failure(
@@ -243,6 +252,14 @@ class Requests:
             return {}
         if kind == "redrive":
             return {"redriveDate": await runtime.redrive_execution(body["executionArn"])}
+        if kind == "update-map-run":  # the Map Run's execution runs on this member
+            await runtime.update_map_run(
+                body["mapRunArn"],
+                max_concurrency=body.get("maxConcurrency"),
+                tolerated_failure_count=body.get("toleratedFailureCount"),
+                tolerated_failure_percentage=body.get("toleratedFailurePercentage"),
+            )
+            return {}
         if kind == "activity-started":  # a worker of another member claimed this one's task
             task = await runtime.engine.take_activity_token(
                 body["activityArn"], body["taskToken"], body.get("workerName") or ""

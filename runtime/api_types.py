@@ -114,7 +114,8 @@ def json_text(value: JSON, what: str) -> str:
 
 
 def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:
-    """Drop the events of distributed-Map iterations (they belong to the map run)."""
+    """Drop the events of distributed-Map iterations (they belong to the map run) and the
+    record of an UpdateMapRun (``MapRunUpdated``)."""
     hidden_prefixes: set[str] = set()
     run_frames: set[str] = set()
     map_started: dict[str, int] = {}
@@ -132,6 +133,8 @@ def hide_map_runs(events: list[HistoryEvent]) -> list[HistoryEvent]:
             run_frames.add(frame)
         elif kind.startswith("MapIteration") and frame in run_frames:
             continue
+        elif kind == "MapRunUpdated":
+            continue  # Statemill's record of an UpdateMapRun: AWS logs none
         elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted"):
             run_frames.discard(frame)
         out.append(event)

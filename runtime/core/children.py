@@ -20,6 +20,7 @@ from runtime.core.effects import (
     RESULT_WRITER,
     ItemRead,
     MapRunChild,
+    MapRunUpdate,
     ResultWrite,
     RunTask,
     TaskResult,
@@ -646,6 +647,29 @@ class Children(Tasks):
         if frame.map_run_arn is not None and self.state.logic_version >= 3:
             self.stopped_map_runs.append(frame.map_run_arn)
         self.emit(kind, frame.id, details)
+
+    def update_map_run(self, update: MapRunUpdate) -> None:
+        """UpdateMapRun: the running Map Run takes its new MaxConcurrency and failure
+        tolerance from now on (MapRunUpdated, a Statemill event hidden from the history as
+        AWS logs none); the driver then starts children into new room, or fails the run if
+        it already failed beyond the new tolerance."""
+        for frame in self.state.frames.values():
+            if (
+                frame.map_run_arn == update.map_run_arn
+                and frame.map_run
+                and not frame.map_run_ended
+            ):
+                details: dict[str, JSON] = {"mapRunArn": update.map_run_arn}
+                if update.max_concurrency is not None:
+                    details["statemillMaxConcurrency"] = update.max_concurrency
+                if update.tolerated_failure_count is not None:
+                    details["statemillToleratedFailureCount"] = update.tolerated_failure_count
+                if update.tolerated_failure_percentage is not None:
+                    details["statemillToleratedFailurePercentage"] = (
+                        update.tolerated_failure_percentage
+                    )
+                self.emit("MapRunUpdated", frame.id, details)
+                return
 
     def map_run_arn(self, frame: Frame, state: Map) -> str:
         """The ARN of the Map Run a distributed Map opens: from logic version 3 on AWS's

@@ -30,6 +30,7 @@ from runtime.core.effects import (
     RESULT_WRITE_ID,
     Decision,
     Incoming,
+    MapRunUpdate,
     RunTask,
     StopRequested,
     TaskResult,
@@ -209,6 +210,8 @@ class _Decider(Flow):
                 self.apply_task_result(incoming)
         elif isinstance(incoming, Wake):
             pass
+        elif isinstance(incoming, MapRunUpdate):
+            self.update_map_run(incoming)
         else:
             assert_never(incoming)
         self.drive("")

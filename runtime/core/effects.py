@@ -58,7 +58,18 @@ class StopRequested(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 0
 
 
-Incoming = Wake | TaskResult | StopRequested
+class MapRunUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator changed a running Map Run's settings (UpdateMapRun); ``None``: unchanged."""
+
+    now: float
+    map_run_arn: str
+    max_concurrency: int | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_percentage: float | None = None
+    seed: int = 0
+
+
+Incoming = Wake | TaskResult | StopRequested | MapRunUpdate
 
 
 class RunTask(msgspec.Struct, frozen=True, kw_only=True):

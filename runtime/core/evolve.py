@@ -228,6 +228,17 @@ def _map_run_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     frame.redrive_map_run = None
 
 
+def _map_run_updated(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
+    details = event.details
+    state.detached_events += 1  # Statemill's own: not in the history AWS shows
+    if "statemillMaxConcurrency" in details:
+        frame.max_concurrency = int(details["statemillMaxConcurrency"])
+    if "statemillToleratedFailureCount" in details:
+        frame.tolerated_count = int(details["statemillToleratedFailureCount"])
+    if "statemillToleratedFailurePercentage" in details:
+        frame.tolerated_percentage = float(details["statemillToleratedFailurePercentage"])
+
+
 def _map_run_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     frame.map_run_ended = True
 
@@ -537,6 +548,7 @@ _FRAME_HANDLERS: dict[str, FrameHandler] = {
     "MapStateStarted": _children_started,
     "MapRunStarted": _map_run_started,
     "MapRunRedriven": _map_run_started,
+    "MapRunUpdated": _map_run_updated,
     **dict.fromkeys(("MapRunSucceeded", "MapRunFailed", "MapRunAborted"), _map_run_ended),
     "MapIterationStarted": _iteration_started,
     **dict.fromkeys(

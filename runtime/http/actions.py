@@ -11,8 +11,8 @@ stopped, and a state machine that does not exist is deleted with success), execu
 redrive), task tokens, ``TestState`` (by :mod:`runtime.teststate`, in a worker thread),
 activities (``GetActivityTask`` long-polls up to 60 s, as AWS does: give boto3 a
 ``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. The rest answers AWS's
-``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs),
-``UpdateMapRun`` and tags. Map Runs (DescribeMapRun, ListMapRuns, ListExecutions by
+``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs)
+and tags. Map Runs (DescribeMapRun, ListMapRuns, UpdateMapRun, ListExecutions by
 ``mapRunArn``, a child's ``mapRunArn`` in DescribeExecution) are in
 :mod:`runtime.http.actions_map_runs`.
 ``loggingConfiguration``, ``tracingConfiguration`` and ``roleArn`` are accepted and not kept:
@@ -22,7 +22,7 @@ A state machine's ``revisionId`` is shown once it has been updated (AWS has none
 Runtime stores a digest of the definition at creation, an update stores a UUID.
 
 Imports the public ``runtime`` API, ``runtime.errors``, ``runtime.teststate`` (on first use)
-and this package only (``actions_map_runs`` imports ``runtime.api_map_runs`` for its types).
+and this package only.
 """
 
 from __future__ import annotations
@@ -95,7 +95,6 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "DeleteStateMachineVersion": "state machine versions",
     "ListStateMachineVersions": "state machine versions",
     "PublishStateMachineVersion": "state machine versions",
-    "UpdateMapRun": "UpdateMapRun (a running Map Run's settings cannot be changed yet)",
     "ListTagsForResource": "tags",
     "TagResource": "tags",
     "UntagResource": "tags",
@@ -476,6 +475,13 @@ async def redrive_execution(service: Service, body: Body) -> Body:
 @action("DescribeMapRun")
 async def describe_map_run(service: Service, body: Body) -> Body:
     return await map_runs.describe_map_run(service.runtime, body["mapRunArn"])
+
+
+@action("UpdateMapRun")
+async def update_map_run(service: Service, body: Body) -> Body:
+    """A running Map Run's MaxConcurrency and failure tolerance (the shapes check ranges)."""
+    await map_runs.update_map_run(service.runtime, body)
+    return {}
 
 
 @action("ListMapRuns")

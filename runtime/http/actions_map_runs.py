@@ -8,8 +8,7 @@ seconds; ``MapRunListItem``), the rule that ListExecutions takes exactly one of
 ``stateMachineArn`` and ``mapRunArn``, and AWS's ``ResourceNotFound`` for a Map Run that does not
 exist (the Runtime's ``ResourceNotFound``, answered here by name).
 
-``UpdateMapRun`` stays unsupported (``InvalidAction``) until the Runtime can change a running
-Map Run's settings.
+``UpdateMapRun`` changes a running Map Run's MaxConcurrency and failure tolerance.
 
 Imports the public ``runtime`` API (the Map Run types among it),
 ``runtime.errors`` and :mod:`runtime.http.protocol` only.
@@ -99,6 +98,22 @@ async def describe_map_run(runtime: Runtime, map_run_arn: str) -> Body:
     if described.redrive_date is not None:
         out["redriveDate"] = described.redrive_date
     return out
+
+
+async def update_map_run(runtime: Runtime, body: Body) -> None:
+    """UpdateMapRun: the ARN checked as DescribeMapRun checks it, then the Runtime's verb."""
+    map_run_arn = check_map_run_arn(body["mapRunArn"])
+    try:
+        await runtime.update_map_run(
+            map_run_arn,
+            max_concurrency=body.get("maxConcurrency"),
+            tolerated_failure_count=body.get("toleratedFailureCount"),
+            tolerated_failure_percentage=body.get("toleratedFailurePercentage"),
+        )
+    except ResourceNotFound as missing:
+        raise ApiError("ResourceNotFound", str(missing)) from None
+    except ValueError as invalid:
+        raise ApiError("ValidationException", str(invalid)) from None
 
 
 async def map_run_exists(runtime: Runtime, map_run_arn: str) -> None:

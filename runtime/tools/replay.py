@@ -40,7 +40,7 @@ from typing import Any, Final
 import msgspec
 
 from runtime.core.decide import decide
-from runtime.core.effects import Incoming, StopRequested, TaskResult, Wake
+from runtime.core.effects import Incoming, MapRunUpdate, StopRequested, TaskResult, Wake
 from runtime.core.events import PRIVATE_PREFIX, HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.state import ExecutionState, Frame, Phase
@@ -82,6 +82,7 @@ _DECIDED_TYPES: Final = frozenset(
         "MapRunRedriven",
         "MapRunStarted",
         "MapRunSucceeded",
+        "MapRunUpdated",
         "MapStateAborted",
         "MapStateFailed",
         "MapStateStarted",
@@ -313,6 +314,14 @@ def _incoming(
                 error=details.get("statemillError"),
                 cause=details.get("statemillCause"),
             )
+    if event.type == "MapRunUpdated":
+        return MapRunUpdate(
+            now=event.timestamp,
+            map_run_arn=str(details.get("mapRunArn", "")),
+            max_concurrency=details.get("statemillMaxConcurrency"),
+            tolerated_failure_count=details.get("statemillToleratedFailureCount"),
+            tolerated_failure_percentage=details.get("statemillToleratedFailurePercentage"),
+        )
     if event.type in _ABORTED:
         # A stop: the decision aborts Map/Parallel children first, then the execution; the
         # operator's error/cause are on the ExecutionAborted that ends it.

@@ -272,7 +272,8 @@ async def test_a_restart_resumes_reading_where_the_run_was(tmp_path: Path) -> No
 
     async def ask(payload: JSON, context: TaskContext) -> None:
         assert context.task_token is not None
-        tokens.append(context.task_token)
+        if context.task_token not in tokens:  # a handler may be called again after a restart
+            tokens.append(context.task_token)
 
     definition = billing_map(csv_reader(), MaxConcurrency=4)
     processor = definition["States"]["Customers"]["ItemProcessor"]

@@ -387,7 +387,6 @@ def test_unsupported_actions_answer_invalid_action(sfn: Any) -> None:
         lambda: sfn.list_state_machine_versions(stateMachineArn=arn),
         lambda: sfn.list_state_machine_aliases(stateMachineArn=arn),
         lambda: sfn.list_tags_for_resource(resourceArn=arn),
-        lambda: sfn.update_map_run(mapRunArn=arn + "/x:y"),
         lambda: create(sfn, "Published", PASS, publish=True),
     ]
     for call in calls:

@@ -261,11 +261,16 @@ def test_map_run_errors_are_aws_errors(sfn: Any, picky_run: dict[str, str]) -> N
     with pytest.raises(sfn.exceptions.ValidationException, match="Must provide"):
         sfn.list_executions()
 
-    # UpdateMapRun is not supported yet: AWS's InvalidAction, saying so.
-    with pytest.raises(ClientError) as update:
-        sfn.update_map_run(mapRunArn=picky_run["run"], maxConcurrency=5)
-    assert code(update) == "InvalidAction"
-    assert "UpdateMapRun" in update.value.response["Error"]["Message"]
+    # UpdateMapRun: an ended Map Run is left as it was; out-of-range values are refused by
+    # the model's shapes; a malformed or unknown ARN as for DescribeMapRun.
+    assert sfn.update_map_run(mapRunArn=picky_run["run"], maxConcurrency=5)["ResponseMetadata"]
+    with pytest.raises(sfn.exceptions.ValidationException):
+        sfn.update_map_run(mapRunArn=picky_run["run"], toleratedFailurePercentage=101)
+    with pytest.raises(sfn.exceptions.InvalidArn):
+        sfn.update_map_run(mapRunArn=picky_run["machine"], maxConcurrency=5)
+    unknown = picky_run["run"].rsplit(":", 1)[0] + ":00000000-0000-4000-8000-000000000000"
+    with pytest.raises(sfn.exceptions.ResourceNotFound):
+        sfn.update_map_run(mapRunArn=unknown, maxConcurrency=5)
 
 
 def test_list_map_runs_pages_by_max_results(sfn: Any) -> None:
