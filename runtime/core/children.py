@@ -294,10 +294,11 @@ class Children(Tasks):
         now (a few at a time: each child that ends frees a slot, and one read per slot would
         be a read per child); the read's id is the index it starts at, so an answer meant
         for an earlier point is ignored."""
-        free = (limit or DISTRIBUTED_MAX_CONCURRENCY) - frame.child_running
+        bound = limit or DISTRIBUTED_MAX_CONCURRENCY
+        free = bound - frame.child_running
         if frame.child_started == frame.child_total and frame.child_started > 0:
             return  # every item has started
-        if free <= 0 or (free < min(limit // 10, 100) and frame.child_running > 0):
+        if free <= 0 or (free < min(bound // 10, 100) and frame.child_running > 0):
             return
         count = min(free, READ_AT_ONCE)
         self.tasks.append(
