@@ -188,7 +188,7 @@ async def start_runs(store: PostgresStore, tally: Tally, tag: str, first: int, c
 
 async def demo(url: str, executions: int, timeout: float, logs: Path) -> bool:
     """Run the demo (see the module's docstring); True if every execution SUCCEEDED."""
-    for name, file in (("monthly-invoice", "invoice"), ("monthly-billing", "billing")):
+    for name, file in (("monthly-invoice", "invoice"), ("monthly-billing", "billing_inline")):
         text = (EXAMPLES / f"{file}.asl.json").read_text(encoding="utf-8")
         await operations.put_state_machine(url, name, text)
     began = time.monotonic()

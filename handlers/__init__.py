@@ -6,8 +6,9 @@ and decorates its async functions with ``@registry.handler("Name")``; a runtime 
 
 - :mod:`handlers.orders`: the online order process (check stock, create the order, invoice,
   payment, confirmation, or tell the customer an item is out of stock).
-- :mod:`handlers.billing`: the monthly billing run (load customers, price, invoice, send), with a
-  transient e-mail failure for Retry and a permanent one for Catch.
+- :mod:`handlers.billing`: the monthly billing run (open the month's run, price, invoice, send),
+  with a transient e-mail failure for Retry and a permanent one for Catch, and the generated
+  customer files its ItemReader reads.
 - :mod:`handlers.http`: the HTTP Task, ``arn:aws:states:::http:invoke`` (AWS's arguments,
   response shape and ``States.Http.*`` errors); ``http_registry(allowed_networks=...)`` builds one
   that may call more than public addresses.

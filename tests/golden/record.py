@@ -39,9 +39,13 @@ def bouncing_billing() -> HandlerRegistry:
 
 #: name -> (definition file, input, handlers)
 GOLDEN: Final[dict[str, tuple[str, JSON, HandlerRegistry]]] = {
-    "billing-retry-and-catch": ("billing.asl.json", {"billingMonth": "2024-06"}, billing.registry),
+    "billing-retry-and-catch": (
+        "billing_inline.asl.json",
+        {"billingMonth": "2024-06"},
+        billing.registry,
+    ),
     "billing-retries-exhausted": (
-        "billing.asl.json",
+        "billing_inline.asl.json",
         {
             "billingMonth": "2024-06",
             "customers": [{"id": "C-9", "plan": "pro", "usageUnits": 10, "email": "x@y.example"}],
@@ -69,7 +73,7 @@ async def record(name: str) -> list[str]:
     file_name, execution_input, handlers = GOLDEN[name]
     definition = (EXAMPLES / file_name).read_text(encoding="utf-8")
     async with Runtime(store="memory", handlers=handlers, virtual_time=True) as runtime:
-        # billing.asl.json generates each invoice in a nested execution of monthly-invoice.
+        # billing_inline.asl.json generates each invoice in a nested execution of monthly-invoice.
         invoice = (EXAMPLES / "invoice.asl.json").read_text(encoding="utf-8")
         await runtime.create_state_machine("monthly-invoice", invoice)
         description = await runtime.run(definition, execution_input, name=name)

@@ -22,7 +22,7 @@ from runtime.tools.aws_history import load_history, to_aws_history
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "golden"
-BILLING = HERE.parent.parent / "examples" / "billing.asl.json"
+BILLING = HERE.parent.parent / "examples" / "billing_inline.asl.json"
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

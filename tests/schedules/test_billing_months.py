@@ -245,11 +245,6 @@ async def test_24_months_of_billing_on_sqlite_with_a_restart(tmp_path: Path, dow
     assert described.missed_fires == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Scheduler's context attributes (<aws.scheduler.scheduled-time>, "
-    "<aws.scheduler.schedule-arn>, ...) are not replaced in Target.Input",
-)
 async def test_the_billing_input_names_its_month_through_a_context_attribute() -> None:
     """Scheduler documents keywords it replaces in the payload it passes to the target
     (User Guide, "Adding context attributes"): ``<aws.scheduler.scheduled-time>`` is the fire's
