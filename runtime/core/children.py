@@ -16,7 +16,6 @@ from typing import Any, Final
 from runtime.core.effects import (
     ITEM_READER,
     MAP_RUN_CHILD,
-    RESULT_WRITE_ID,
     RESULT_WRITER,
     ItemRead,
     MapRunChild,
@@ -24,6 +23,8 @@ from runtime.core.effects import (
     ResultWrite,
     RunTask,
     TaskResult,
+    read_id,
+    write_id,
 )
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
 from runtime.core.session import StateFailure, dumps
@@ -218,7 +219,7 @@ class Children(Tasks):
         self.tasks.append(
             RunTask(
                 frame=frame.id,
-                scheduled_id=RESULT_WRITE_ID,
+                scheduled_id=write_id(frame.run_id),
                 state_name=state.name,
                 resource=RESULT_WRITER,
                 handler_name="",
@@ -230,7 +231,11 @@ class Children(Tasks):
     def apply_results_written(self, frame: Frame, result: TaskResult) -> None:
         """The ResultWriter's answer: the Map succeeds with its output, or fails with
         ``States.ResultWriterFailed``."""
-        if frame.phase != Phase.CHILDREN or frame.map_run_ended:
+        if (
+            frame.phase != Phase.CHILDREN
+            or frame.map_run_ended
+            or result.scheduled_id != write_id(frame.run_id)
+        ):
             return
         state = self.state_of(frame)
         assert isinstance(state, Map)
@@ -304,7 +309,7 @@ class Children(Tasks):
         self.tasks.append(
             RunTask(
                 frame=frame.id,
-                scheduled_id=-(frame.child_started + 1),
+                scheduled_id=read_id(frame.run_id, frame.child_started),
                 state_name=state.name,
                 resource=ITEM_READER,
                 handler_name="",
@@ -321,7 +326,8 @@ class Children(Tasks):
         """The items read for a Map that reads them: each starts an iteration (there is room
         for all: only reads start iterations, and none started since this one was asked);
         a reader that failed fails the Map Run (``States.ItemReaderFailed``)."""
-        if result.scheduled_id != -(frame.child_started + 1) or frame.phase != Phase.CHILDREN:
+        wanted = read_id(frame.run_id, frame.child_started)
+        if result.scheduled_id != wanted or frame.phase != Phase.CHILDREN:
             return  # an answer for an earlier point (a duplicate read)
         state = self.state_of(frame)
         assert isinstance(state, Map)

@@ -27,7 +27,6 @@ import contextlib
 from typing import Any, assert_never, final
 
 from runtime.core.effects import (
-    RESULT_WRITE_ID,
     Decision,
     Incoming,
     MapRunUpdate,
@@ -35,6 +34,7 @@ from runtime.core.effects import (
     StopRequested,
     TaskResult,
     Wake,
+    is_write_id,
 )
 from runtime.core.events import LOGIC_VERSION, HistoryEvent
 from runtime.core.failures import backoff_delay
@@ -202,7 +202,7 @@ class _Decider(Flow):
             frame = state.frames.get(incoming.frame)
             if frame is not None and frame.phase == Phase.CHILD_RUN:
                 self.apply_child_run_result(frame, incoming)
-            elif frame is not None and incoming.scheduled_id == RESULT_WRITE_ID:
+            elif frame is not None and is_write_id(incoming.scheduled_id):
                 self.apply_results_written(frame, incoming)
             elif frame is not None and frame.reader is not None and incoming.scheduled_id < 0:
                 self.apply_items_read(frame, incoming)

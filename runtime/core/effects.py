@@ -144,10 +144,27 @@ class ItemRead(msgspec.Struct, frozen=True, kw_only=True):
 
 #: The resource of a ``RunTask`` that writes a finished Map Run's results (``ResultWriter``,
 #: logic version 3): its ``input`` is a :class:`ResultWrite`, its result the Map's output
-#: (``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ...}}``). Its
-#: ``scheduled_id`` is :data:`RESULT_WRITE_ID`.
+#: (``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ...}}``).
 RESULT_WRITER: Final = "statemill:resultWriter"
-RESULT_WRITE_ID: Final = -(2**62)
+
+_WRITES: Final = -(2**62)
+
+
+def read_id(run_id: int, start: int) -> int:
+    """The ``scheduled_id`` of an ``ItemRead`` from item ``start`` of the Map run opened by
+    event ``run_id`` (MapStateStarted): negative, so it is no event's, and unique per Map of an
+    execution (the shell runs one call per id at a time)."""
+    return -(run_id * 2**32 + start + 1)
+
+
+def write_id(run_id: int) -> int:
+    """The ``scheduled_id`` of the ``ResultWrite`` of the Map run opened by event ``run_id``."""
+    return _WRITES - run_id
+
+
+def is_write_id(scheduled_id: int) -> bool:
+    """Whether ``scheduled_id`` is a :func:`write_id` (else a negative one is a read's)."""
+    return scheduled_id <= _WRITES
 
 
 class ResultWrite(msgspec.Struct, frozen=True, kw_only=True):

@@ -306,3 +306,38 @@ async def test_a_restart_resumes_reading_where_the_run_was(tmp_path: Path) -> No
     assert len(done.output_value) == 9
     assert len(children) == 9
     assert sorted(json.loads(c.input)["id"] for c in children) == [str(n) for n in range(9)]
+
+
+async def test_two_maps_reading_and_writing_at_once_in_a_parallel(tmp_path: Path) -> None:
+    """Each Map's reads and writes are its own (they are told apart by the run that opened
+    them), so two branches at the same point both go on."""
+    write_customers(tmp_path, 300)
+    writer = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "billing", "Prefix": "out"},
+    }
+    branches = []
+    for name in ("North", "South"):
+        branch = billing_map(csv_reader(), MaxConcurrency=20, ResultWriter=writer)
+        state = branch["States"]["Customers"]
+        state["ItemProcessor"]["StartAt"] = f"Bill{name}"
+        state["ItemProcessor"]["States"] = {f"Bill{name}": state["ItemProcessor"]["States"]["Bill"]}
+        branch["States"] = {name: state}
+        branch["StartAt"] = name
+        branches.append(branch)
+    definition = {
+        "StartAt": "Both",
+        "States": {"Both": {"Type": "Parallel", "Branches": branches, "End": True}},
+    }
+
+    done, _, _ = await run(tmp_path, definition, {"key": "customers.csv"})
+
+    assert done.status == "SUCCEEDED"
+    first, second = done.output_value
+    assert first["MapRunArn"] != second["MapRunArn"]
+    for output in (first, second):
+        manifest = json.loads(
+            (tmp_path / "billing" / output["ResultWriterDetails"]["Key"]).read_text()
+        )
+        (written,) = manifest["ResultFiles"]["SUCCEEDED"]
+        assert len(json.loads((tmp_path / "billing" / written["Key"]).read_text())) == 300
