@@ -124,6 +124,9 @@ class MapRunVerbs(RuntimeBase):
             # AWS counts a succeeded child's result as written, ResultWriter or not.
             results_written=counts.get("SUCCEEDED", 0),
         )
+        items = executions
+        if run.items is not None:
+            items = await self._item_counts(map_run_arn, run.items, status)
         return MapRunDescription(
             map_run_arn=map_run_arn,
             execution_arn=record.execution_arn,
@@ -135,10 +138,43 @@ class MapRunVerbs(RuntimeBase):
                 details.get("statemillToleratedFailurePercentage") or 0.0
             ),
             tolerated_failure_count=int(details.get("statemillToleratedFailureCount") or 0),
-            item_counts=executions,
+            item_counts=items,
             execution_counts=executions,
             redrive_count=run.redrives,
             redrive_date=None if run.redriven is None else run.redriven.timestamp,
+        )
+
+    async def _item_counts(self, map_run_arn: str, total: int, status: str) -> MapRunCounts:
+        """The item counts of a Map Run whose children are batches: each child's items (its
+        input's ``Items``) counted by the child's status, a page of children at a time."""
+        by_status: dict[str, int] = {}
+        after: tuple[float, str] | None = None
+        while True:
+            page = await self._log.list_executions(limit=1000, after=after, map_run_arn=map_run_arn)
+            for child in page:
+                try:
+                    batch = msgspec.json.decode(child.input)
+                except msgspec.DecodeError:
+                    batch = None
+                size = (
+                    len(batch["Items"])
+                    if isinstance(batch, dict) and isinstance(batch.get("Items"), list)
+                    else 1
+                )
+                by_status[child.status] = by_status.get(child.status, 0) + size
+            if len(page) < 1000:
+                break
+            after = (page[-1].start_date, page[-1].execution_arn)
+        started = sum(by_status.values())
+        return MapRunCounts(
+            pending=max(total - started, 0) if status == "RUNNING" else 0,
+            running=by_status.get("RUNNING", 0),
+            succeeded=by_status.get("SUCCEEDED", 0),
+            failed=by_status.get("FAILED", 0),
+            timed_out=by_status.get("TIMED_OUT", 0),
+            aborted=by_status.get("ABORTED", 0),
+            total=total,
+            results_written=by_status.get("SUCCEEDED", 0),
         )
 
     async def update_map_run(
@@ -238,8 +274,19 @@ class _RunEvents(msgspec.Struct, kw_only=True):
     redriven: HistoryEvent | None = None
     """The last MapRunRedriven of the run."""
     redrives: int = 0
+    items: int | None = None
+    """A Map that batches its items: how many items there are (its children are batches)."""
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
     """MaxConcurrency and the failure tolerance: MapStateStarted's, then UpdateMapRun's."""
+
+
+def _batched_items(details: dict[str, Any]) -> int | None:
+    """The items of a Map whose children are batches (``{"Items": [...]}``), from its
+    MapStateStarted; None for a Map whose children are one item each."""
+    inputs = details.get("statemillItems")
+    if not inputs or not all(isinstance(i, dict) and "Items" in i for i in inputs):
+        return None
+    return sum(len(i["Items"]) for i in inputs if isinstance(i["Items"], list))
 
 
 def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
@@ -254,6 +301,7 @@ def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
             if found.opened is not None:
                 found.total = int(found.opened.details.get("length", 0))
                 found.settings = dict(found.opened.details)
+                found.items = _batched_items(found.opened.details)
         elif kind == "MapRunUpdated" and event.details.get("mapRunArn") == map_run_arn:
             found.settings.update(event.details)
         elif kind == "MapRunRedriven" and event.details.get("mapRunArn") == map_run_arn:
@@ -264,6 +312,8 @@ def _run_events(events: list[HistoryEvent], map_run_arn: str) -> _RunEvents:
             continue
         elif kind == "MapIterationStarted" and "statemillChildTotal" in event.details:
             found.total = int(event.details["statemillChildTotal"])
+            if "statemillItemTotal" in event.details:
+                found.items = int(event.details["statemillItemTotal"])
         elif kind in _ENDS:
             found.ended = event
     return found

@@ -227,6 +227,8 @@ class MapRuns(Tasks):
             )
             if first:
                 started["statemillChildTotal"] = children
+                if batch:  # DescribeMapRun counts items, not batches
+                    started["statemillItemTotal"] = total
                 first = False
             self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
             self.start_iteration(frame, state, next(reversed(frame.children)))

@@ -111,11 +111,21 @@ async def test_batches_of_read_items_are_one_child_each(tmp_path: Path) -> None:
 
     definition = billing_map(csv_reader(), ItemBatcher={"MaxItemsPerBatch": 4})
 
-    done, _, children = await run(tmp_path, definition, {"key": "customers.csv"}, count)
+    rt = Runtime("memory", handlers={"Bill": count}, object_store=LocalObjectStore(tmp_path))
+    async with rt:
+        machine = await rt.create_state_machine("Billing", definition)
+        started = await rt.start_execution(machine.arn, {"key": "customers.csv"})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=30)
+        (map_run,) = await rt.list_map_runs(started.execution_arn)
+        children = await rt.list_executions(map_run_arn=map_run.map_run_arn)
+        summary = await rt.describe_map_run(map_run.map_run_arn)
 
     assert done.status == "SUCCEEDED"
     assert done.output_value == [["0", "1", "2", "3"], ["4", "5", "6", "7"], ["8", "9"]]
     assert len(children) == 3
+    # AWS counts the items in itemCounts and the child executions in executionCounts.
+    assert (summary.item_counts.total, summary.item_counts.succeeded) == (10, 10)
+    assert (summary.execution_counts.total, summary.execution_counts.succeeded) == (3, 3)
 
 
 async def test_a_json_array_and_a_json_lines_file(tmp_path: Path) -> None:

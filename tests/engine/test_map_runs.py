@@ -345,3 +345,23 @@ async def test_update_map_run_widens_the_running_map_run() -> None:
     assert done.status == "SUCCEEDED"
     assert done.output_value == [1, 2, 3, 4, 5, 6]
     assert "MapRunUpdated" not in history
+
+
+async def test_item_counts_count_the_items_of_batched_children() -> None:
+    async def size(payload: JSON, context: TaskContext) -> JSON:
+        if 7 in payload["Items"]:
+            raise TaskFailed("Billing.Refused", "batch with customer 7")
+        return len(payload["Items"])
+
+    definition = billing(INVOICE, ItemBatcher={"MaxItemsPerBatch": 3}, ToleratedFailureCount=1)
+    async with virtual_runtime(handlers={"Invoice": size}) as rt:
+        machine = await rt.create_state_machine("Billing", definition)
+        started = await rt.start_execution(machine.arn, {"customers": list(range(1, 9))})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=10)
+        (run,) = await rt.list_map_runs(started.execution_arn)
+        summary = await rt.describe_map_run(run.map_run_arn)
+
+    assert done.status == "SUCCEEDED"
+    items, executions = summary.item_counts, summary.execution_counts
+    assert (items.total, items.succeeded, items.failed) == (8, 6, 2)  # [1,2,3] [4,5,6] | [7,8]
+    assert (executions.total, executions.succeeded, executions.failed) == (3, 2, 1)
