@@ -206,7 +206,7 @@ async def test_the_chaos_run_loses_and_duplicates_nothing(
     """Three member processes; a random one killed (SIGKILL) or paused (SIGSTOP) every few
     seconds; every execution ends as in an uncrashed run."""
     result = await chaos(
-        postgres_dsn, postgres_schema, executions=60, seconds=150, every=2.5, lease_ttl=2.0,
+        postgres_dsn, postgres_schema, executions=60, seconds=150, every=1.25, lease_ttl=2.0,
         seed=7, workdir=tmp_path,
     )  # fmt: skip
     assert result["kills"] + result["pauses"] >= 2, result
