@@ -39,13 +39,17 @@ _NO_STORE: Final = (
 
 @final
 class _Place:
-    """An open data set and the index of the item it yields next."""
+    """An open data set, the index of the item it yields next, and the last read's answer
+    (the core may ask for the same items again before it has taken that answer in)."""
 
-    __slots__ = ("items", "next")
+    __slots__ = ("items", "last", "last_start", "next")
 
-    def __init__(self, items: AsyncIterator[JSON], start: int) -> None:
+    def __init__(self, items: AsyncIterator[JSON] | None, start: int) -> None:
         self.items = items
+        """None once the data set is read to its end."""
         self.next = start
+        self.last_start = -1
+        self.last: list[JSON] = []
 
 
 @final
@@ -94,35 +98,44 @@ class ItemReads:
         assert self.store is not None
         key = (execution_arn, task.frame, msgspec.json.encode(request.reader))
         place = self._places.pop(key, None)
+        if place is not None and request.start == place.last_start:
+            # Asked again for the items just read (a decision ran before the answer was
+            # taken in): the same answer, not a new pass over the file up to them.
+            self._places[key] = place
+            return list(place.last)
         if place is None or place.next != request.start:
-            if place is not None:
+            if place is not None and place.items is not None:
                 await _close(place.items)
             place = _Place(read_items(spec, self.store, start=request.start), request.start)
         taken: list[JSON] = []
+        items = place.items
         try:
-            while len(taken) < request.count:
+            while items is not None and len(taken) < request.count:
                 try:
-                    taken.append(await anext(place.items))
+                    taken.append(await anext(items))
                 except StopAsyncIteration:
+                    await _close(items)  # read to its end: nothing more to keep open
+                    place.items = items = None
                     break
                 place.next += 1
         except BaseException:
-            await _close(place.items)
+            if items is not None:
+                await _close(items)
             raise
-        if len(taken) < request.count:
-            await _close(place.items)  # read to its end: nothing more to keep open
-            return taken
+        place.last_start, place.last = request.start, taken
         self._places[key] = place
         while len(self._places) > _OPEN_AT_ONCE:
             _, oldest = self._places.popitem(last=False)
-            await _close(oldest.items)
+            if oldest.items is not None:
+                await _close(oldest.items)
         return taken
 
     async def close(self) -> None:
         """Close every data set kept open (the runtime is closing)."""
         while self._places:
             _, place = self._places.popitem()
-            await _close(place.items)
+            if place.items is not None:
+                await _close(place.items)
 
 
 async def _close(items: AsyncIterator[JSON]) -> None:
