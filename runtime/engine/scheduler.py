@@ -26,7 +26,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, final
+from typing import Any, Final, final
 
 import anyio
 import msgspec
@@ -66,6 +66,11 @@ __all__ = ["Engine", "Live"]
 
 JSON = Any
 log = structlog.get_logger("statemill.engine")
+
+
+#: Wall-clock seconds one worker's turn decides an execution's inbox for, at most (then the
+#: execution is queued again behind the others).
+_PROCESS_SECONDS: Final = 0.02
 
 
 @final
@@ -465,6 +470,12 @@ class Engine:
         live.cut_after = 0.0
         taken: list[Incoming] = []
         while live.inbox:
+            if taken and time.perf_counter() - began > _PROCESS_SECONDS:
+                # The rest of the inbox in a later turn (the execution is queued again): a
+                # Map Run's parent with 6,000 children's ends waiting decided them for seconds
+                # at once, holding the event loop.
+                break
+            decided_at = time.perf_counter()
             incoming = live.inbox.popleft()
             taken.append(incoming)
             if beats and isinstance(incoming, Wake):
@@ -492,7 +503,10 @@ class Engine:
                 # Cut at the decision's event budget: commit this much, then go on (after a
                 # pause, ``ReadyQueue.cut_pause``).
                 live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
-                live.cut_after = time.perf_counter() - began
+                # The pause is that decision's time, not the inbox's before it: measured from
+                # the start of the inbox, a parent's pauses grew with its children's ends
+                # until it seemed to hang (the fuzz: no event for 3 s).
+                live.cut_after = time.perf_counter() - decided_at
                 break
         live.queued = False
         if not events:
