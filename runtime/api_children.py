@@ -33,7 +33,7 @@ from runtime.items import (
     ResultWriterFailed,
     parse_result_writer,
 )
-from runtime.store.base import ExecutionRecord, MapRunRecord, MapRunStore
+from runtime.store.base import ExecutionRecord, MapRunRecord, MapRunStore, map_run_children
 
 if TYPE_CHECKING:
     from runtime.api import Runtime
@@ -224,17 +224,8 @@ class ChildHost:
 
     async def _stop_map_run(self, map_run_arn: str) -> None:
         """Queue a stop for every child of the Map Run still running, a page at a time."""
-        log_store = self.runtime._log
-        after: tuple[float, str] | None = None
-        while True:
-            page = await log_store.list_executions(
-                status="RUNNING", limit=1000, after=after, map_run_arn=map_run_arn
-            )
-            for child in page:
-                self.stop_child(child.execution_arn, None, None)
-            if len(page) < 1000:
-                return
-            after = (page[-1].start_date, page[-1].execution_arn)
+        async for child in map_run_children(self.runtime._log, map_run_arn, status="RUNNING"):
+            self.stop_child(child.execution_arn, None, None)
 
     async def read_items(self, execution_arn: str, task: RunTask) -> Outcome:
         return await self._reads.read(execution_arn, task)
@@ -252,18 +243,9 @@ class ChildHost:
             writer = ResultWriter(parse_result_writer(request.writer), store, request.map_run_arn)
         except InvalidSpec as invalid:
             return "failed", None, "States.ResultWriterFailed", str(invalid)
-        log_store = self.runtime._log
-        after: tuple[float, str] | None = None
         try:
-            while True:
-                page = await log_store.list_executions(
-                    limit=1000, after=after, map_run_arn=request.map_run_arn
-                )
-                for child in page:
-                    await writer.add(result_of(child))
-                if len(page) < 1000:
-                    break
-                after = (page[-1].start_date, page[-1].execution_arn)
+            async for child in map_run_children(self.runtime._log, request.map_run_arn):
+                await writer.add(result_of(child))
             output = await writer.close()
         except ResultWriterFailed as failure:
             await writer.aclose()

@@ -20,7 +20,7 @@ from runtime.api_base import RuntimeBase
 from runtime.core.effects import MapRunUpdate
 from runtime.core.events import HistoryEvent
 from runtime.errors import ExecutionDoesNotExist, InvalidArn, ResourceNotFound
-from runtime.store.base import MapRunRecord, MapRunStore
+from runtime.store.base import MapRunRecord, MapRunStore, map_run_children
 
 __all__ = ["MapRunCounts", "MapRunDescription", "MapRunListItem", "MapRunVerbs"]
 
@@ -148,23 +148,17 @@ class MapRunVerbs(RuntimeBase):
         """The item counts of a Map Run whose children are batches: each child's items (its
         input's ``Items``) counted by the child's status, a page of children at a time."""
         by_status: dict[str, int] = {}
-        after: tuple[float, str] | None = None
-        while True:
-            page = await self._log.list_executions(limit=1000, after=after, map_run_arn=map_run_arn)
-            for child in page:
-                try:
-                    batch = msgspec.json.decode(child.input)
-                except msgspec.DecodeError:
-                    batch = None
-                size = (
-                    len(batch["Items"])
-                    if isinstance(batch, dict) and isinstance(batch.get("Items"), list)
-                    else 1
-                )
-                by_status[child.status] = by_status.get(child.status, 0) + size
-            if len(page) < 1000:
-                break
-            after = (page[-1].start_date, page[-1].execution_arn)
+        async for child in map_run_children(self._log, map_run_arn):
+            try:
+                batch = msgspec.json.decode(child.input)
+            except msgspec.DecodeError:
+                batch = None
+            size = (
+                len(batch["Items"])
+                if isinstance(batch, dict) and isinstance(batch.get("Items"), list)
+                else 1
+            )
+            by_status[child.status] = by_status.get(child.status, 0) + size
         started = sum(by_status.values())
         return MapRunCounts(
             pending=max(total - started, 0) if status == "RUNNING" else 0,

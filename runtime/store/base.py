@@ -67,7 +67,7 @@ Imports only ``core.events``, ``runtime.errors`` and msgspec (no I/O here).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
@@ -77,6 +77,7 @@ from runtime.errors import ConcurrencyConflict
 
 __all__ = [
     "EXECUTION_STATUSES",
+    "MAP_RUN_PAGE",
     "ActivityRecord",
     "Append",
     "EventStore",
@@ -91,6 +92,7 @@ __all__ = [
     "check_dense",
     "check_mark",
     "decode_events",
+    "map_run_children",
     "revision_key",
 ]
 
@@ -579,3 +581,25 @@ def decode_events(payloads: Sequence[bytes], count: int | None = None) -> list[H
     else:
         header = b"\xdd" + n.to_bytes(4, "big")
     return _history_decoder.decode(header + b"".join(payloads))
+
+
+#: Children of a Map Run read per store call by :func:`map_run_children`.
+MAP_RUN_PAGE: Final = 1000
+
+
+async def map_run_children(
+    store: EventStore, map_run_arn: str, *, status: str | None = None
+) -> AsyncIterator[ExecutionRecord]:
+    """Every child execution of Map Run ``map_run_arn`` (of ``status``, if given), newest
+    first, read a page at a time by keyset (``list_executions(after=...)``), never all at
+    once: a Map Run may have a million."""
+    after: tuple[float, str] | None = None
+    while True:
+        page = await store.list_executions(
+            status=status, limit=MAP_RUN_PAGE, after=after, map_run_arn=map_run_arn
+        )
+        for child in page:
+            yield child
+        if len(page) < MAP_RUN_PAGE:
+            return
+        after = (page[-1].start_date, page[-1].execution_arn)
