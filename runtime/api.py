@@ -366,7 +366,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         engine = self.engine
         if not name:
             name = engine.new_name()  # UUID-shaped: always a valid name
-        elif not NAME.match(name):
+        elif not NAME.fullmatch(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         text = json_text({} if input is None else input, "Invalid execution input")
         if len(text) > _ASCII_SAFE_LENGTH and len(text.encode()) > MAX_INPUT_BYTES:

@@ -22,7 +22,7 @@ class ActivityVerbs(RuntimeBase):
 
         Activities are stored: they survive a restart of the runtime on the same store.
         """
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         arn = f"arn:aws:states:{self.region}:{self.account}:activity:{name}"
         stored = await self._log.put_activity(

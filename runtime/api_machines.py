@@ -145,7 +145,7 @@ class StateMachineVerbs(RuntimeBase):
             InvalidDefinition: the definition is not valid ASL (AWS's message and JSON path).
             StateMachineAlreadyExists: ``name`` exists with a different definition or type.
         """
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         # A mapping is checked (keys, lone surrogates, depth) before it is encoded: encoding first
         # would turn an int key into a string and raise on a surrogate (issue 11).

@@ -20,8 +20,13 @@ from runtime.store.base import ActivityRecord, ExecutionRecord
 
 JSON = Any
 
-#: A name of a state machine, execution or activity (AWS: 1-80 of these characters).
-NAME: Final = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
+#: A name of a state machine, execution or activity, matched whole (``NAME.fullmatch``): AWS's
+#: rule, 1-80 characters with no white space, brackets ``< > { } [ ]``, wildcards ``? *``,
+#: special characters ``" # % \ ^ | ~ ` $ & , ; : /``, control characters (U+0000-001F,
+#: U+007F-009F, U+FFFE-FFFF) or surrogates (U+D800-DFFF). ``.`` and non-ASCII letters are valid.
+NAME: Final = re.compile(
+    r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]{1,80}"
+)
 #: AWS's quota on an execution's input and a task's output (256 KiB of UTF-8).
 MAX_INPUT_BYTES: Final = 256 * 1024
 

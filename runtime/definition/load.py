@@ -73,6 +73,9 @@ _TOP_LEVEL_FIELDS: Final = frozenset(
     {"Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"}
 )
 _BRANCH_FIELDS: Final = frozenset({"Comment", "StartAt", "States"})
+#: The fields every level needs, in the order AWS names them when they are missing
+#: ("These fields are required: [States, StartAt]").
+_REQUIRED_LEVEL_FIELDS: Final = ("States", "StartAt")
 _PROCESSOR_FIELDS: Final = _BRANCH_FIELDS | {"ProcessorConfig"}
 _DEPTH: Final = limits.MAX_DEFINITION_DEPTH
 
@@ -139,7 +142,7 @@ class _Loader:
         if not isinstance(raw, Mapping):
             raise fail("The state machine definition must be a JSON object", "/")
         fields = Fields(raw, "")
-        missing = [name for name in ("StartAt", "States") if name not in raw]
+        missing = [name for name in _REQUIRED_LEVEL_FIELDS if name not in raw]
         if missing:
             raise fail(f"These fields are required: [{', '.join(missing)}]", "/")
         for name in raw:
@@ -172,7 +175,7 @@ class _Loader:
         if not isinstance(raw, Mapping):
             raise fail("The value must be an OBJECT", pointer)
         fields = Fields(raw, pointer)
-        missing = [name for name in ("StartAt", "States") if name not in raw]
+        missing = [name for name in _REQUIRED_LEVEL_FIELDS if name not in raw]
         if missing:
             raise fail(f"These fields are required: [{', '.join(missing)}]", pointer)
         for name in raw:

@@ -66,7 +66,7 @@ def test_definition_must_be_an_object() -> None:
     [
         ({"States": {"A": PASS_END}}, "These fields are required: [StartAt]"),
         ({"StartAt": "A"}, "These fields are required: [States]"),
-        ({}, "These fields are required: [StartAt, States]"),
+        ({}, "These fields are required: [States, StartAt]"),
         (machine({"A": PASS_END}, Extra=1), "Field 'Extra' is not supported"),
         (machine({"A": PASS_END}, QueryLanguage="SQL"), "must be one of [JSONPath, JSONata]"),
     ],
