@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from runtime.errors import (
         ActivityDoesNotExist,
         ConcurrencyConflict,
+        ConflictException,
         ExecutionAlreadyExists,
         ExecutionDoesNotExist,
         ExecutionLimitExceeded,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         NondeterminismError,
         PartitionLost,
         ResourceNotFound,
+        ServiceQuotaExceededException,
         StateMachineAlreadyExists,
         StateMachineDoesNotExist,
         StateMachineQuarantined,
@@ -50,10 +52,13 @@ if TYPE_CHECKING:
         TaskDoesNotExist,
         TaskFailed,
         TaskTimedOut,
+        TooManyTags,
+        ValidationException,
     )
     from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
     from runtime.store.memory import MemoryStore
     from runtime.store.sqlite import SqliteStore
+    from runtime.store.versions import AliasRecord, VersionRecord
     from runtime.tools.aws_history import load_history
     from runtime.tools.replay import CheckResult, Divergence, Step, check, diagnose, replay
 
@@ -97,6 +102,12 @@ _WHERE: Final[dict[str, str]] = {
     "StoreLocked": "runtime.errors",
     "PartitionLost": "runtime.errors",
     "ResourceNotFound": "runtime.errors",
+    "ConflictException": "runtime.errors",
+    "ServiceQuotaExceededException": "runtime.errors",
+    "TooManyTags": "runtime.errors",
+    "ValidationException": "runtime.errors",
+    "AliasRecord": "runtime.store.versions",
+    "VersionRecord": "runtime.store.versions",
     "MapRunCounts": "runtime.api_map_runs",
     "MapRunDescription": "runtime.api_map_runs",
     "MapRunListItem": "runtime.api_map_runs",
@@ -132,9 +143,11 @@ __all__ = [
     "ActivityDescription",
     "ActivityDoesNotExist",
     "ActivityTask",
+    "AliasRecord",
     "CheckResult",
     "Clock",
     "ConcurrencyConflict",
+    "ConflictException",
     "Divergence",
     "EventStore",
     "ExecutionAlreadyExists",
@@ -162,6 +175,7 @@ __all__ = [
     "PartitionLost",
     "ResourceNotFound",
     "Runtime",
+    "ServiceQuotaExceededException",
     "SqliteStore",
     "StartExecutionOutput",
     "StateMachineAlreadyExists",
@@ -176,6 +190,9 @@ __all__ = [
     "TaskDoesNotExist",
     "TaskFailed",
     "TaskTimedOut",
+    "TooManyTags",
+    "ValidationException",
+    "VersionRecord",
     "check",
     "diagnose",
     "load_definition",

@@ -42,6 +42,7 @@ from runtime.api_machines import StateMachineVerbs
 from runtime.api_map_runs import MapRunVerbs
 from runtime.api_requests import Requests
 from runtime.api_schedules import ScheduleVerbs
+from runtime.api_tags import TagVerbs
 from runtime.api_tokens import TaskTokenVerbs
 from runtime.api_types import (
     MAX_INPUT_BYTES,
@@ -52,7 +53,9 @@ from runtime.api_types import (
     StartExecutionOutput,
     hide_map_runs,
     json_text,
+    split_qualified,
 )
+from runtime.api_versions import VersionVerbs
 from runtime.core.decide import dumps, start_event
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
@@ -116,7 +119,15 @@ POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
 
 @final
-class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, MapRunVerbs):
+class Runtime(
+    StateMachineVerbs,
+    VersionVerbs,
+    TagVerbs,
+    TaskTokenVerbs,
+    ActivityVerbs,
+    ScheduleVerbs,
+    MapRunVerbs,
+):
     """Runs ASL state machines with Python handlers; every execution is an event log.
 
     Args:
@@ -349,7 +360,12 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         name: str | None = None,
         parent: str | None = None,
         map_run_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> StartExecutionOutput:
+        version = None
+        if state_machine_arn.count(":") > 6:  # a version's or an alias's ARN
+            version, alias_arn = await self.qualified(state_machine_arn, alias_arn)
+            state_machine_arn = version.state_machine_arn
         if state_machine_arn in self._quarantined:
             raise self._quarantine_error(state_machine_arn)
         machine = self._machines.get(state_machine_arn)
@@ -363,6 +379,11 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             sm_record = self._machine_records.get(state_machine_arn)
         if machine is None or sm_record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        revision_id = sm_record.revision_id
+        if version is not None and version.revision_id != revision_id:
+            revision_id = version.revision_id
+            machine = await self.revision_machine(state_machine_arn, revision_id)
+        version_arn = None if version is None else version.arn
         engine = self.engine
         if not name:
             name = engine.new_name()  # UUID-shaped: always a valid name
@@ -391,6 +412,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             now=now,
             role_arn=f"arn:aws:iam::{self.account}:role/statemill",
             input_text=text,
+            version_arn=version_arn,
+            alias_arn=alias_arn,
         )
         record = ExecutionRecord(
             execution_arn=execution_arn,
@@ -401,8 +424,10 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             input=text,
             machine_type=sm_record.type,
             parent_execution_arn=parent,
-            revision_id=sm_record.revision_id,
+            revision_id=revision_id,
             map_run_arn=map_run_arn,
+            state_machine_version_arn=version_arn,
+            state_machine_alias_arn=alias_arn,
         )
         if engine.holds(execution_arn):
             return await self._existing(execution_arn, text)
@@ -410,7 +435,7 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             await self._check_nesting(parent)
         if sm_record.type == "STANDARD" and self._elsewhere(execution_arn):
             return await self._start_elsewhere(
-                state_machine_arn, value, name, parent, now, map_run_arn
+                version_arn or state_machine_arn, value, name, parent, now, map_run_arn, alias_arn
             )
         # Admission without a coroutine in the common case (no backpressure): the async
         # context manager it replaced was ~15% of a start (issue 10, the start path).
@@ -424,7 +449,13 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
                 return await self._existing(execution_arn, text)
             except PartitionLost:  # taken over while it was created: ask the new owner
                 return await self._start_elsewhere(
-                    state_machine_arn, value, name, parent, now, map_run_arn
+                    version_arn or state_machine_arn,
+                    value,
+                    name,
+                    parent,
+                    now,
+                    map_run_arn,
+                    alias_arn,
                 )
         finally:
             engine.release_start()
@@ -438,15 +469,19 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         parent: str | None,
         now: float,
         map_run_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> StartExecutionOutput:
-        """Start an execution whose partition another member owns: that member starts it."""
+        """Start an execution whose partition another member owns: that member starts it
+        (of the version an alias drew here, ``state_machine_arn`` then a version's ARN)."""
         body: dict[str, JSON] = {"stateMachineArn": state_machine_arn, "input": value}
         body["name"] = name
         if parent is not None:
             body["parentExecutionArn"] = parent
         if map_run_arn is not None:
             body["mapRunArn"] = map_run_arn
-        execution_arn = self._execution_arn(state_machine_arn, name)
+        if alias_arn is not None:
+            body["stateMachineAliasArn"] = alias_arn
+        execution_arn = self._execution_arn(split_qualified(state_machine_arn)[0], name)
         started = await self._ask("start", body, execution_arn, now)
         return StartExecutionOutput(
             execution_arn=started["executionArn"], start_date=started["startDate"]
@@ -566,8 +601,19 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         """Executions, newest first (ListExecutions). ``redrive_filter`` is ``"REDRIVEN"`` or
         ``"NOT_REDRIVEN"``; ``after`` is the ``(start_date, execution_arn)`` of the last
         execution of the previous page (only those after it are listed); ``map_run_arn``:
-        only the child executions of that Map Run."""
+        only the child executions of that Map Run. A version's ARN lists the executions that
+        run that version (started from it or through an alias); an alias's ARN those started
+        through that alias."""
         redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
+        version_arn = alias_arn = None
+        if state_machine_arn is not None:
+            machine, qualifier = split_qualified(state_machine_arn)
+            if qualifier is not None:
+                if qualifier.isdigit():
+                    version_arn = state_machine_arn
+                else:
+                    alias_arn = state_machine_arn
+                state_machine_arn = machine
         records = await self._log.list_executions(
             state_machine_arn,
             status=status_filter,
@@ -575,6 +621,8 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
             after=after,
             redriven=redriven,
             map_run_arn=map_run_arn,
+            version_arn=version_arn,
+            alias_arn=alias_arn,
         )
         return [self._described(r) for r in records]
 
@@ -671,11 +719,18 @@ class Runtime(StateMachineVerbs, TaskTokenVerbs, ActivityVerbs, ScheduleVerbs, M
         name: str | None,
         parent: str | None,
         map_run_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> StartExecutionOutput:
         """StartExecution, or the start of a child execution of ``parent`` (of its Map Run
-        ``map_run_arn``, if given): a request."""
+        ``map_run_arn``, if given): a request (``alias_arn``: the alias that chose the
+        version ``state_machine_arn`` names)."""
         return await self._start(
-            state_machine_arn, input, name=name, parent=parent, map_run_arn=map_run_arn
+            state_machine_arn,
+            input,
+            name=name,
+            parent=parent,
+            map_run_arn=map_run_arn,
+            alias_arn=alias_arn,
         )
 
     async def waiting_task(self, token: str) -> tuple[Live, Frame]:

@@ -49,10 +49,16 @@ from runtime.store.base import (
     revision_key,
 )
 
-__all__ = ["StateMachineVerbs"]
+__all__ = ["StateMachineVerbs", "is_updated"]
 
 JSON = Any
 log = structlog.get_logger("statemill.api")
+
+
+def is_updated(record: StateMachineRecord) -> bool:
+    """True once UpdateStateMachine made a new revision: creation stores a digest of the
+    definition as the revision id, an update a UUID (AWS shows no ``revisionId`` before)."""
+    return record.revision_id != hashlib.sha256(record.definition.encode()).hexdigest()[:32]
 
 
 class StateMachineVerbs(RuntimeBase):
@@ -214,7 +220,8 @@ class StateMachineVerbs(RuntimeBase):
         executions run it; running ones keep the definition they started with (AWS).
 
         Without ``definition`` the revision keeps the definition (AWS makes a revision for an
-        update of the role or the logging configuration too).
+        update of the role or the logging configuration too); with the definition it already
+        has, nothing changes and the record is returned as it is (no new revision, as AWS).
 
         Raises:
             StateMachineDoesNotExist: no such state machine.
@@ -223,10 +230,13 @@ class StateMachineVerbs(RuntimeBase):
         record = await self.machine_record(state_machine_arn)
         if record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        changed = definition is not None
         if definition is None:
             definition = record.definition
         machine = load_definition(definition, machine_type=record.type)
         text = definition if isinstance(definition, str) else dumps(definition)
+        if changed and text == record.definition and record.arn not in self._quarantined:
+            return record  # nothing changes: no new revision (AWS)
         updated = msgspec.structs.replace(
             record, definition=text, revision_id=str(uuid.uuid4()), quarantined=None
         )

@@ -14,19 +14,20 @@ Imports the runtime's verbs only through :class:`RequestTarget`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import anyio
 import msgspec
 import structlog
 
-from runtime.api_types import ExecutionDescription, StartExecutionOutput
+from runtime.api_types import ExecutionDescription, StartExecutionOutput, split_qualified
 from runtime.core.decide import dumps, parse_task_token
 from runtime.core.state import Frame
 from runtime.engine.live import Live
 from runtime.engine.scheduler import Engine
 from runtime.errors import PartitionLost, StatemillError, TaskDoesNotExist, TaskTimedOut
 from runtime.store.base import EventStore, StateMachineRecord
+from runtime.store.requests import RequestLog
 
 if TYPE_CHECKING:
     from runtime.api_cluster import ClusterLink
@@ -56,23 +57,11 @@ def request_subject(kind: str, body: JSON) -> str | None:
         return None if parsed is None else parsed[0]
     machine, name = body.get("stateMachineArn"), body.get("name")
     if kind == "start" and isinstance(machine, str) and isinstance(name, str) and name:
-        # The execution's ARN, as a later stop of it names it.
-        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
+        # The execution's ARN, as a later stop of it names it (a version's or an alias's
+        # executions are named after their state machine).
+        unqualified = split_qualified(machine)[0]
+        return f"{unqualified.replace(':stateMachine:', ':execution:', 1)}:{name}"
     return None
-
-
-@runtime_checkable
-class RequestLog(Protocol):
-    """A store that records requests (``statemill start/stop/send-task-*``) for whichever
-    runtime runs on it: ``SqliteStore`` and ``PostgresStore``."""
-
-    async def add_request(self, kind: str, payload: str, created: float) -> int: ...
-
-    async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]: ...
-
-    async def finish_request(self, request_id: int, status: str, result: str) -> None: ...
-
-    async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None: ...
 
 
 class RequestTarget(Protocol):
@@ -96,6 +85,7 @@ class RequestTarget(Protocol):
         name: str | None,
         parent: str | None,
         map_run_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> StartExecutionOutput: ...
 
     async def stop_execution(
@@ -221,13 +211,15 @@ class Requests:
         runtime = self._runtime
         if kind == "start":
             arn = body["stateMachineArn"]
-            await runtime.machine_record(arn)  # created or changed since this runtime opened
+            # Created or changed since this runtime opened (a version's ARN: its machine's).
+            await runtime.machine_record(split_qualified(arn)[0])
             started = await runtime.start_child_or_execution(
                 arn,
                 body.get("input"),
                 body.get("name"),
                 body.get("parentExecutionArn"),
                 body.get("mapRunArn"),
+                body.get("stateMachineAliasArn"),
             )
             return {"executionArn": started.execution_arn, "startDate": started.start_date}
         if kind == "stop":

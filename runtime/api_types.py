@@ -27,8 +27,18 @@ JSON = Any
 NAME: Final = re.compile(
     r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]{1,80}"
 )
+_UNQUALIFIED_PARTS: Final = 7  # arn:aws:states:<region>:<account>:stateMachine:<name>
 #: AWS's quota on an execution's input and a task's output (256 KiB of UTF-8).
 MAX_INPUT_BYTES: Final = 256 * 1024
+
+
+def split_qualified(arn: str) -> tuple[str, str | None]:
+    """A state machine ARN's unqualified ARN and its qualifier (a version number or an alias
+    name; ``None`` for an unqualified ARN)."""
+    parts = arn.split(":")
+    if len(parts) <= _UNQUALIFIED_PARTS:
+        return arn, None
+    return ":".join(parts[:_UNQUALIFIED_PARTS]), ":".join(parts[_UNQUALIFIED_PARTS:])
 
 
 class ActivityDescription(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +89,10 @@ class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
     redrive_count: int = 0
     map_run_arn: str | None = None
     """The Map Run the execution is a child workflow of (DescribeExecution's ``mapRunArn``)."""
+    state_machine_version_arn: str | None = None
+    """The version it runs, when started from a version's or an alias's ARN."""
+    state_machine_alias_arn: str | None = None
+    """The alias it was started through, if any."""
     quarantined: str | None = None
     """Set while the execution's state machine is quarantined (its stored definition failed
     to load on open): why the execution cannot run. Not a DescribeExecution field."""
@@ -103,6 +117,8 @@ class ExecutionDescription(msgspec.Struct, frozen=True, kw_only=True):
             cause=record.cause,
             redrive_count=record.redrive_count,
             map_run_arn=record.map_run_arn,
+            state_machine_version_arn=record.state_machine_version_arn,
+            state_machine_alias_arn=record.state_machine_alias_arn,
         )
 
 

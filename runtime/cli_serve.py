@@ -2,7 +2,8 @@
 
 ``worker`` resumes a store's executions and applies its requests
 (:func:`runtime.tools.operations.serve`), with a status line on stderr; ``serve`` adds the HTTP
-API of :mod:`runtime.http` on one port.
+API of :mod:`runtime.http` on one port, SigV4-authenticated with the keys of an AWS shared
+credentials file (``--credentials-file``, :func:`read_credentials_file`).
 Both run until Ctrl-C or SIGTERM (``worker --exit-when-idle``: until nothing can move).
 
 Imports only the standard library and the ``cli_*`` plumbing at the top.
@@ -11,6 +12,7 @@ Imports only the standard library and the ``cli_*`` plumbing at the top.
 from __future__ import annotations
 
 import argparse
+import configparser
 import functools
 import sys
 from typing import Final
@@ -27,7 +29,7 @@ from runtime.cli_table import (
     command,
 )
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "read_credentials_file"]
 
 
 @command(
@@ -103,6 +105,13 @@ def _worker(args: argparse.Namespace) -> int:
     arg("--host", default="127.0.0.1", help="address to listen on (default: loopback only)"),
     arg("--port", type=int, default=8083, help="port to listen on (default: 8083)"),
     arg(
+        "--credentials-file",
+        metavar="PATH",
+        help="an AWS shared credentials file (INI sections with aws_access_key_id and "
+        "aws_secret_access_key): every API request must be SigV4-signed by one of its keys, "
+        "the console asks for a sign-in with them, and a non-loopback --host is allowed",
+    ),
+    arg(
         "--allow-unauthenticated-remote-access",
         action="store_true",
         help="listen on a non-loopback --host although requests are not authenticated",
@@ -114,19 +123,36 @@ def _serve(args: argparse.Namespace) -> int:
 
     Serve AWS's JSON protocol on http://HOST:PORT until Ctrl-C: point boto3 (with
     Config(inject_host_prefix=False), for start_sync_execution) or `aws stepfunctions
-    --endpoint-url` at it. Requests are not authenticated (SigV4 verification is a later
-    step): the server listens on loopback only unless --allow-unauthenticated-remote-access.
+    --endpoint-url` at it. With --credentials-file, every request must be signed (SigV4, as
+    AWS checks it) by one of the file's keys, and the console asks for a sign-in with them;
+    without, requests are not authenticated and the server listens on loopback only unless
+    --allow-unauthenticated-remote-access.
     """
     from runtime.http import serve
+    from runtime.http.serve import listen_mode
     from runtime.tools.stores import runtime_store
 
-    options = {"host": args.host, "port": args.port}
     remote = args.allow_unauthenticated_remote_access
+    credentials = None
+    if args.credentials_file is not None:
+        credentials = read_credentials_file(args.credentials_file)
+    try:
+        # Refused before the handlers and the store are opened.
+        listen_mode(args.host, credentials=credentials, allow_unauthenticated_remote=remote)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     handlers = handler_registry(args)
 
     async def serving() -> None:
         async with runtime_store(args.store, memory=True) as store:
-            await serve(store, handlers, **options, allow_unauthenticated_remote=remote)
+            await serve(
+                store,
+                handlers,
+                host=args.host,
+                port=args.port,
+                allow_unauthenticated_remote=remote,
+                credentials=credentials,
+            )
 
     try:
         run_async(serving)
@@ -135,6 +161,38 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def read_credentials_file(path: str) -> dict[str, str]:
+    """The access keys of an AWS shared credentials file: access key id -> secret access key.
+
+    Every section holding both ``aws_access_key_id`` and ``aws_secret_access_key`` gives one
+    key (``aws_session_token`` and other settings are ignored).
+
+    Raises:
+        UsageError: the file cannot be read or parsed, or holds no key pair.
+    """
+    parser = configparser.ConfigParser(interpolation=None)  # secrets may hold "%"
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read the credentials file {path}: {reason}") from None
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(f"cannot read the credentials file {path}: {first}") from None
+    keys: dict[str, str] = {}
+    for name in parser.sections():
+        key_id = parser.get(name, "aws_access_key_id", fallback="").strip()
+        secret = parser.get(name, "aws_secret_access_key", fallback="").strip()
+        if key_id and secret:
+            keys[key_id] = secret
+    if not keys:
+        raise UsageError(
+            f"the credentials file {path} holds no aws_access_key_id and aws_secret_access_key pair"
+        )
+    return keys
 
 
 #: This module's commands, in the order ``statemill --help`` lists them.

@@ -112,7 +112,27 @@ class InvalidArn(StatemillError):
 
 
 class ResourceNotFound(StatemillError):
-    """The referenced resource (a Map Run) does not exist (AWS's ``ResourceNotFound``)."""
+    """The referenced resource (a Map Run, an alias, a resource to tag) does not exist (AWS's
+    ``ResourceNotFound``)."""
+
+
+class ValidationException(StatemillError):
+    """A request breaks a rule of its action (an alias's routing, a tag's characters): AWS's
+    ``ValidationException``."""
+
+
+class ConflictException(StatemillError):
+    """A change would leave an inconsistent state (a version an alias routes to, a revision
+    that is no longer current): AWS's ``ConflictException``."""
+
+
+class ServiceQuotaExceededException(StatemillError):
+    """A quota would be exceeded (1,000 versions or 100 aliases per state machine): AWS's
+    ``ServiceQuotaExceededException``."""
+
+
+class TooManyTags(StatemillError):
+    """A resource would have more than 50 tags: AWS's ``TooManyTags``."""
 
 
 class ExecutionAlreadyExists(StatemillError):

@@ -8,6 +8,13 @@ reject) is a POST whose form carries the CSRF token of a double-submit cookie (a
 (256 KiB input and output). Responses forbid framing and inline script (a Content-Security-
 Policy of ``'self'`` only), a second wall behind the escaping of :mod:`runtime.console.markup`.
 
+Given access keys (``credentials``), the console asks for a sign-in (:mod:`runtime.console.
+session`): ``/signin`` takes an access key id and its secret access key (a CSRF-checked form
+like the others) and sets a session cookie (HttpOnly, ``SameSite=Strict``, the mount path, 12
+hours); without a valid one every page and form post is redirected (303) to ``/signin``, and
+the ``?part=live`` regions the script polls answer 401. ``/static`` needs no sign-in. Without
+credentials there is no sign-in, and every page is open as before.
+
 URLs are relative to the ``root_path`` the console is mounted at (``Mount("/console", app)``).
 A ``?part=live`` variant of the execution, executions and tasks pages answers with the region
 that ``static/console.js`` refreshes, its ``X-Statemill-Version`` (replace when it changes) and
@@ -24,14 +31,15 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -45,11 +53,12 @@ from runtime import (
 )
 from runtime.console import data, views
 from runtime.console.markup import Markup
+from runtime.console.session import SESSION_COOKIE, SESSION_SECONDS, Sessions
 from runtime.definition.limits import check_json_text
 from runtime.definition.model import StateMachine
 from runtime.errors import ExecutionDoesNotExist, InvalidArn, StateMachineDoesNotExist
 
-__all__ = ["CSRF_COOKIE", "MAX_FORM_BYTES", "create_console"]
+__all__ = ["CSRF_COOKIE", "MAX_FORM_BYTES", "SESSION_COOKIE", "create_console"]
 
 JSON = Any
 
@@ -76,6 +85,8 @@ _HEADERS: Final = {
 }
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: The scope key under which a request's signed-in access key id travels to its handler.
+_SIGNED_IN: Final = "statemill.console.access_key_id"
 
 
 class _Refused(Exception):
@@ -89,10 +100,15 @@ class _Refused(Exception):
 
 
 class _Console:
-    """The routes' state: the runtime and a cache of loaded definitions."""
+    """The routes' state: the runtime, a cache of loaded definitions and the sign-in sessions
+    (None: no credentials, no sign-in)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, sessions: Sessions | None, clock: Callable[[], float]
+    ) -> None:
         self.runtime = runtime
+        self.sessions = sessions
+        self.clock = clock
         self._machines: dict[tuple[str, str], StateMachine | None] = {}
 
     # -- helpers ------------------------------------------------------------------------------
@@ -104,7 +120,14 @@ class _Console:
         if not _TOKEN.fullmatch(token):
             token = fresh = secrets.token_urlsafe(32)
         base = str(request.scope.get("root_path", "")).rstrip("/")
-        return views.Context(base=base, csrf=token), fresh
+        signed_in = request.scope.get(_SIGNED_IN)
+        return views.Context(base=base, csrf=token, signed_in=signed_in), fresh
+
+    def signed_in(self, request: Request) -> str | None:
+        """The access key id of the request's session (None: not signed in)."""
+        if self.sessions is None:
+            return None
+        return self.sessions.key_of(request.cookies.get(SESSION_COOKIE, ""), self.clock())
 
     def machine(self, record: StateMachineRecord) -> StateMachine | None:
         """The loaded definition (None if it does not load: a quarantined machine)."""
@@ -193,6 +216,43 @@ class _Console:
         live_url = ctx.url("/tasks", part="live")
         return _page(views.tasks_page(ctx, live_body, (live_url, version)), fresh, ctx)
 
+    # -- sign-in ------------------------------------------------------------------------------
+
+    async def signin_page(self, request: Request) -> Response:
+        ctx, fresh = self.context(request)
+        next_url = _next_url(ctx, request.query_params.get("next", ""))
+        return _page(views.signin_page(ctx, next_url, None), fresh, ctx)
+
+    async def signin(self, request: Request) -> Response:
+        ctx, form = await _checked_form(request)
+        if self.sessions is None:  # the route exists only with sessions
+            raise _Refused(404, "Not Found", "This console has no sign-in.")
+        key_id = form.get("access_key_id", "").strip()
+        next_url = _next_url(ctx, form.get("next", ""))
+        if not self.sessions.sign_in(key_id, form.get("secret_access_key", "")):
+            message = "The access key id or the secret access key is wrong."
+            page = views.signin_page(ctx, next_url, message)
+            return HTMLResponse(str(page), status_code=403, headers=_HEADERS)
+        response = _see(next_url)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.cookie(key_id, self.clock()),
+            max_age=SESSION_SECONDS,
+            path=ctx.base or "/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def signout(self, request: Request) -> Response:
+        ctx, _ = await _checked_form(request)
+        response = _see(ctx.url("/signin"))
+        response.delete_cookie(
+            SESSION_COOKIE, path=ctx.base or "/", httponly=True, samesite="strict"
+        )
+        return response
+
     # -- actions ------------------------------------------------------------------------------
 
     async def start(self, request: Request) -> Response:
@@ -242,11 +302,20 @@ class _Console:
         return task
 
 
-def create_console(runtime: Runtime) -> Starlette:
+def create_console(
+    runtime: Runtime,
+    *,
+    credentials: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     """The console as an ASGI application over ``runtime`` (entered or entered later: the
     console touches it only when a request comes). Mount it where it should be served, e.g.
-    ``Mount("/console", app=create_console(runtime))``; its links follow the mount path."""
-    console = _Console(runtime)
+    ``Mount("/console", app=create_console(runtime))``; its links follow the mount path.
+
+    ``credentials`` (access key id -> secret access key): the console asks for a sign-in with
+    one of them. ``clock``: the wall clock (epoch seconds) sessions expire by."""
+    sessions = None if credentials is None else Sessions(credentials)
+    console = _Console(runtime, sessions, clock)
 
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -261,11 +330,28 @@ def create_console(runtime: Runtime) -> Starlette:
 
         return endpoint
 
+    def signed(handler: Handler) -> Handler:
+        if sessions is None:
+            return handler
+
+        async def endpoint(request: Request) -> Response:
+            key_id = console.signed_in(request)
+            if key_id is not None:
+                request.scope[_SIGNED_IN] = key_id
+                return await handler(request)
+            if request.query_params.get("part") == "live":  # the script's polls
+                return PlainTextResponse("Sign in first.", status_code=401, headers=_HEADERS)
+            ctx = views.Context(base=str(request.scope.get("root_path", "")).rstrip("/"), csrf="")
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return _see(ctx.url("/signin", next=here if request.method != "POST" else None))
+
+        return endpoint
+
     def page(path: str, handler: Handler) -> Route:
-        return Route(path, guarded(handler), methods=["GET", "HEAD"])
+        return Route(path, signed(guarded(handler)), methods=["GET", "HEAD"])
 
     def action(path: str, handler: Handler) -> Route:
-        return Route(path, guarded(handler), methods=["POST"])
+        return Route(path, signed(guarded(handler)), methods=["POST"])
 
     routes = [
         page("/", console.machines),
@@ -280,6 +366,12 @@ def create_console(runtime: Runtime) -> Starlette:
         action("/reject", console.reject),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
     ]
+    if sessions is not None:
+        routes += [
+            Route("/signin", guarded(console.signin_page), methods=["GET", "HEAD"]),
+            Route("/signin", guarded(console.signin), methods=["POST"]),
+            Route("/signout", guarded(console.signout), methods=["POST"]),
+        ]
     return Starlette(routes=routes)
 
 
@@ -331,6 +423,22 @@ async def _bounded_body(request: Request) -> bytes:
             raise too_big
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _next_url(ctx: views.Context, wanted: str) -> str:
+    """Where a sign-in leads: ``wanted`` when it is a page of this console, else its home."""
+    home = ctx.url("/")
+    parts = urlsplit(wanted)
+    if (
+        not wanted.startswith(ctx.base + "/")
+        or wanted.startswith("//")
+        or "\\" in wanted
+        or parts.scheme
+        or parts.netloc
+        or parts.path.rstrip("/") in (ctx.base + "/signin", ctx.base + "/signout")
+    ):
+        return home
+    return wanted
 
 
 def _json_field(text: str, error: str) -> JSON:

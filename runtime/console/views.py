@@ -43,6 +43,7 @@ __all__ = [
     "executions_page",
     "machine_page",
     "machines_page",
+    "signin_page",
     "tasks_live",
     "tasks_page",
 ]
@@ -56,10 +57,12 @@ _REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
-    """What every page needs: where the console is mounted and the request's CSRF token."""
+    """What every page needs: where the console is mounted, the request's CSRF token and the
+    access key id signed in (None: no sign-in, or none configured)."""
 
     base: str
     csrf: str
+    signed_in: str | None = None
 
     def url(self, path: str, /, **query: str | None) -> str:
         """``base + path`` with the query parameters that are set."""
@@ -78,7 +81,7 @@ _LAYOUT: Final = """<!DOCTYPE html>
 <body><header><a class="brand" href="{home}">Statemill</a><nav>
 <a href="{home}"{on_machines}>State machines</a>
 <a href="{executions}"{on_executions}>Executions</a>
-<a href="{tasks}"{on_tasks}>Waiting tasks</a></nav></header>
+<a href="{tasks}"{on_tasks}>Waiting tasks</a></nav>{account}</header>
 <main>{body}</main>
 <script src="{js}"></script></body></html>
 """
@@ -97,8 +100,47 @@ def _layout(ctx: Context, title: str, body: Markup, section: str) -> Markup:
         on_machines=on if section == "machines" else "",
         on_executions=on if section == "executions" else "",
         on_tasks=on if section == "tasks" else "",
+        account=_account(ctx),
         body=body,
     )
+
+
+def _account(ctx: Context) -> Markup:
+    """The signed-in access key id and the sign-out button (nothing without a sign-in)."""
+    if ctx.signed_in is None:
+        return Markup("")
+    return render(
+        '<form method="post" action="{action}" class="account" id="signout-form">{csrf}'
+        '<span class="muted">{key}</span> <button type="submit">Sign out</button></form>',
+        action=ctx.url("/signout"),
+        csrf=ctx.csrf_field(),
+        key=ctx.signed_in,
+    )
+
+
+def signin_page(ctx: Context, next_url: str, message: str | None) -> Markup:
+    """The sign-in form: an access key id and its secret access key (the server's keys)."""
+    failure = (
+        render('<div class="failure" id="error"><p>{message}</p></div>', message=message)
+        if message
+        else Markup("")
+    )
+    body = render(
+        '<h1>Sign in</h1><p class="muted">This server checks SigV4 signatures: sign in with '
+        "one of its access keys.</p>{failure}"
+        '<form method="post" action="{action}" class="card" id="signin-form">{csrf}'
+        '<input type="hidden" name="next" value="{next}">'
+        '<label>Access key id <input name="access_key_id" autocomplete="username" required '
+        'maxlength="128"></label>'
+        '<label>Secret access key <input name="secret_access_key" type="password" '
+        'autocomplete="current-password" required maxlength="256"></label>'
+        '<button type="submit" class="ok">Sign in</button></form>',
+        failure=failure,
+        action=ctx.url("/signin"),
+        csrf=ctx.csrf_field(),
+        next=next_url,
+    )
+    return _layout(ctx, "Sign in", body, "")
 
 
 def _live(url: str, version: str, body: Markup, every: int) -> Markup:

@@ -101,26 +101,30 @@ def start_event(
     role_arn: str = "",
     redrive_count: int = 0,
     input_text: str | None = None,
+    version_arn: str | None = None,
+    alias_arn: str | None = None,
 ) -> HistoryEvent:
     """The ``ExecutionStarted`` event that opens every history. ``input_text``, when given, is
     ``dumps(input)`` already made by the caller (who checked the input's size on it), so the
     input is not encoded again; ``evolve(ExecutionState(), event, input)`` then folds the event
-    without decoding it back."""
-    return HistoryEvent(
-        id=1,
-        type="ExecutionStarted",
-        timestamp=now,
-        details={
-            "input": dumps(input) if input_text is None else input_text,
-            "inputDetails": {"truncated": False},
-            "roleArn": role_arn,
-            "stateMachineArn": state_machine_arn,
-            "statemillExecutionArn": execution_arn,
-            "statemillName": name,
-            "statemillRedriveCount": redrive_count,
-            "statemillLogicVersion": LOGIC_VERSION,
-        },
-    )
+    without decoding it back. ``version_arn``/``alias_arn``: the version the execution runs
+    and the alias it came through, when started from their ARNs (AWS's
+    ``stateMachineVersionArn``/``stateMachineAliasArn``)."""
+    details: dict[str, JSON] = {
+        "input": dumps(input) if input_text is None else input_text,
+        "inputDetails": {"truncated": False},
+        "roleArn": role_arn,
+    }
+    if alias_arn is not None:
+        details["stateMachineAliasArn"] = alias_arn
+    if version_arn is not None:
+        details["stateMachineVersionArn"] = version_arn
+    details["stateMachineArn"] = state_machine_arn
+    details["statemillExecutionArn"] = execution_arn
+    details["statemillName"] = name
+    details["statemillRedriveCount"] = redrive_count
+    details["statemillLogicVersion"] = LOGIC_VERSION
+    return HistoryEvent(id=1, type="ExecutionStarted", timestamp=now, details=details)
 
 
 def decide(

@@ -10,19 +10,21 @@ stopped, and a state machine that does not exist is deleted with success), execu
 (start, start sync, describe, describe state machine for execution, list, history, stop,
 redrive), task tokens, ``TestState`` (by :mod:`runtime.teststate`, in a worker thread),
 activities (``GetActivityTask`` long-polls up to 60 s, as AWS does: give boto3 a
-``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. The rest answers AWS's
-``InvalidAction`` naming what is missing: versions and aliases (``publish``, qualified ARNs)
-and tags. Map Runs (DescribeMapRun, ListMapRuns, UpdateMapRun, ListExecutions by
-``mapRunArn``, a child's ``mapRunArn`` in DescribeExecution) are in
-:mod:`runtime.http.actions_map_runs`.
+``read_timeout`` above 60 s) and ``ValidateStateMachineDefinition``. Map Runs (DescribeMapRun,
+ListMapRuns, UpdateMapRun, ListExecutions by ``mapRunArn``, a child's ``mapRunArn`` in
+DescribeExecution) are in :mod:`runtime.http.actions_map_runs`; versions, aliases and tags in
+:mod:`runtime.http.actions_versions` (here: ``publish`` and ``tags`` of CreateStateMachine,
+``publish`` of UpdateStateMachine, DescribeStateMachine of a version, StartExecution and
+ListExecutions of a version's or an alias's ARN, and their executions'
+``stateMachineVersionArn``/``stateMachineAliasArn``).
 ``loggingConfiguration``, ``tracingConfiguration`` and ``roleArn`` are accepted and not kept:
 describing shows logging OFF, tracing disabled and the runtime's own role.
 
 A state machine's ``revisionId`` is shown once it has been updated (AWS has none before): the
 Runtime stores a digest of the definition at creation, an update stores a UUID.
 
-Imports the public ``runtime`` API, ``runtime.errors``, ``runtime.teststate`` (on first use)
-and this package only.
+Imports the public ``runtime`` API, ``runtime.errors``, ``runtime.teststate`` (on first use),
+``runtime.api_machines``/``api_types`` (the revision and ARN rules) and this package only.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, final
@@ -47,10 +48,13 @@ from runtime import (
     StateMachineRecord,
     load_definition,
 )
+from runtime.api_machines import is_updated
+from runtime.api_types import split_qualified
 from runtime.http import actions_map_runs as map_runs
+from runtime.http import actions_versions as versions
 from runtime.http.protocol import ApiError, check_arn, next_token, page_offset
 
-__all__ = ["ACTIONS", "UNSUPPORTED", "Service"]
+__all__ = ["ACTIONS", "Service"]
 
 JSON = Any
 Body = dict[str, JSON]
@@ -85,26 +89,6 @@ class Service:
 Action = Callable[[Service, Body], Awaitable[Body]]
 ACTIONS: Final[dict[str, Action]] = {}
 
-#: Actions of the model that Statemill does not support, and why.
-UNSUPPORTED: Final[dict[str, str]] = {
-    "CreateStateMachineAlias": "state machine aliases",
-    "DeleteStateMachineAlias": "state machine aliases",
-    "DescribeStateMachineAlias": "state machine aliases",
-    "ListStateMachineAliases": "state machine aliases",
-    "UpdateStateMachineAlias": "state machine aliases",
-    "DeleteStateMachineVersion": "state machine versions",
-    "ListStateMachineVersions": "state machine versions",
-    "PublishStateMachineVersion": "state machine versions",
-    "ListTagsForResource": "tags",
-    "TagResource": "tags",
-    "UntagResource": "tags",
-}
-
-
-def unsupported(what: str) -> ApiError:
-    """AWS's error for a request Statemill cannot honour."""
-    return ApiError("InvalidAction", f"Statemill does not support {what}")
-
 
 def action(name: str) -> Callable[[Action], Action]:
     """Register the decorated coroutine as action ``name``."""
@@ -116,15 +100,7 @@ def action(name: str) -> Callable[[Action], Action]:
     return register
 
 
-def _refuse(what: str) -> Action:
-    async def refuse(service: Service, body: Body) -> Body:
-        raise unsupported(what)
-
-    return refuse
-
-
-for _name, _what in UNSUPPORTED.items():
-    ACTIONS[_name] = _refuse(_what)
+ACTIONS.update(versions.ACTIONS)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -145,10 +121,13 @@ def _with_token(out: Body, token: str | None) -> Body:
     return out
 
 
-def _machine_arn(value: str) -> str:
+def _machine_arn(value: str, *, qualified: bool = False) -> str:
+    """A state machine's ARN, checked: a version's or an alias's too when ``qualified``."""
     parts = check_arn(value, "stateMachine")
-    if len(parts) > 7:
-        raise unsupported("state machine versions and aliases (qualified state machine ARNs)")
+    if len(parts) > 7 and not qualified:
+        raise ApiError(
+            "InvalidArn", f"Invalid Arn: 'Unqualified state machine ARN expected: {value}'"
+        )
     return value
 
 
@@ -167,11 +146,6 @@ def _json_value(text: str | None, code: str, what: str) -> JSON:
         raise ApiError(code, f"Invalid {what}: the value is not valid JSON") from None
 
 
-def _is_updated(record: StateMachineRecord) -> bool:
-    """True once UpdateStateMachine ran: creation stores a digest, an update a UUID."""
-    return record.revision_id != hashlib.sha256(record.definition.encode()).hexdigest()[:32]
-
-
 def _machine_body(service: Service, record: StateMachineRecord, body: Body) -> Body:
     out: Body = {
         "stateMachineArn": record.arn,
@@ -186,7 +160,7 @@ def _machine_body(service: Service, record: StateMachineRecord, body: Body) -> B
     }
     if body.get("includedData") == "METADATA_ONLY":
         del out["definition"]
-    if _is_updated(record):
+    if is_updated(record):
         out["revisionId"] = record.revision_id
     return out
 
@@ -211,7 +185,17 @@ def _execution_body(described: ExecutionDescription, body: Body) -> Body:
         out["error"] = described.error
     if described.cause is not None:
         out["cause"] = described.cause
+    _add_qualifiers(out, described)
     return out
+
+
+def _add_qualifiers(out: Body, described: ExecutionDescription) -> None:
+    """The version an execution runs and the alias it came through, when it was started
+    from their ARNs."""
+    if described.state_machine_version_arn is not None:
+        out["stateMachineVersionArn"] = described.state_machine_version_arn
+    if described.state_machine_alias_arn is not None:
+        out["stateMachineAliasArn"] = described.state_machine_alias_arn
 
 
 def _redrive_status(described: ExecutionDescription) -> Body:
@@ -244,26 +228,48 @@ def history_event(event: HistoryEvent, *, include_data: bool = True) -> Body:
 # -- state machines -------------------------------------------------------------------------------
 
 
-@action("CreateStateMachine")
-async def create_state_machine(service: Service, body: Body) -> Body:
-    if body.get("publish"):
-        raise unsupported("state machine versions (publish)")
-    if body.get("versionDescription") is not None:
+def _version_description(body: Body) -> str | None:
+    description: str | None = body.get("versionDescription")
+    if description is not None and not body.get("publish"):
         raise ApiError(
             "ValidationException", "Version description can only be set when publish is true"
         )
-    if body.get("tags"):
-        raise unsupported("tags")
-    record = await service.runtime.create_state_machine(
+    return description
+
+
+def _tags(body: Body) -> dict[str, str]:
+    return {tag["key"]: tag.get("value", "") for tag in body.get("tags") or ()}
+
+
+@action("CreateStateMachine")
+async def create_state_machine(service: Service, body: Body) -> Body:
+    """CreateStateMachine, with its ``tags`` and, with ``publish``, its first version."""
+    description = _version_description(body)
+    runtime = service.runtime
+    record = await runtime.create_state_machine(
         body["name"], body["definition"], type=body.get("type") or "STANDARD"
     )
-    return {"stateMachineArn": record.arn, "creationDate": record.creation_date}
+    out: Body = {"stateMachineArn": record.arn, "creationDate": record.creation_date}
+    if body.get("tags"):
+        await runtime.tag_resource(record.arn, _tags(body))
+    if body.get("publish"):
+        version = await runtime.publish_state_machine_version(record.arn, description=description)
+        out["stateMachineVersionArn"] = version.arn
+    return out
 
 
 @action("DescribeStateMachine")
 async def describe_state_machine(service: Service, body: Body) -> Body:
-    arn = _machine_arn(body["stateMachineArn"])
-    record = await service.runtime.describe_state_machine(arn)
+    """A state machine, or the version its ARN names (``<arn>:<n>``)."""
+    arn = _machine_arn(body["stateMachineArn"], qualified=True)
+    runtime = service.runtime
+    if arn.count(":") > 6:
+        version, record = await runtime.describe_state_machine_version(arn)
+        out = versions.version_body(service, version, record)
+        if body.get("includedData") == "METADATA_ONLY":
+            del out["definition"]
+        return out
+    record = await runtime.describe_state_machine(arn)
     return _machine_body(service, record, body)
 
 
@@ -281,12 +287,7 @@ async def list_state_machines(service: Service, body: Body) -> Body:
 @action("UpdateStateMachine")
 async def update_state_machine(service: Service, body: Body) -> Body:
     arn = _machine_arn(body["stateMachineArn"])
-    if body.get("publish"):
-        raise unsupported("state machine versions (publish)")
-    if body.get("versionDescription") is not None:
-        raise ApiError(
-            "ValidationException", "Version description can only be set when publish is true"
-        )
+    description = _version_description(body)
     fields = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
     if all(body.get(name) is None for name in fields):
         raise ApiError(
@@ -296,7 +297,13 @@ async def update_state_machine(service: Service, body: Body) -> Body:
         )
     runtime = service.runtime
     updated = await runtime.update_state_machine(arn, definition=body.get("definition"))
-    return {"updateDate": runtime.clock.now(), "revisionId": updated.revision_id}
+    out: Body = {"updateDate": runtime.clock.now()}
+    if is_updated(updated):  # an update that changed nothing made no revision (AWS)
+        out["revisionId"] = updated.revision_id
+    if body.get("publish"):
+        version = await runtime.publish_state_machine_version(arn, description=description)
+        out["stateMachineVersionArn"] = version.arn
+    return out
 
 
 @action("DeleteStateMachine")
@@ -330,7 +337,7 @@ async def validate_state_machine_definition(service: Service, body: Body) -> Bod
 
 @action("StartExecution")
 async def start_execution(service: Service, body: Body) -> Body:
-    arn = _machine_arn(body["stateMachineArn"])
+    arn = _machine_arn(body["stateMachineArn"], qualified=True)
     value = _json_value(body.get("input"), "InvalidExecutionInput", "State Machine Execution Input")
     started = await service.runtime.start_execution(arn, value, name=body.get("name"))
     return {"executionArn": started.execution_arn, "startDate": started.start_date}
@@ -338,9 +345,9 @@ async def start_execution(service: Service, body: Body) -> Body:
 
 @action("StartSyncExecution")
 async def start_sync_execution(service: Service, body: Body) -> Body:
-    arn = _machine_arn(body["stateMachineArn"])
+    arn = _machine_arn(body["stateMachineArn"], qualified=True)
     runtime = service.runtime
-    record = await runtime.describe_state_machine(arn)
+    record = await runtime.describe_state_machine(split_qualified(arn)[0])
     if record.type != "EXPRESS":
         raise ApiError(
             "StateMachineTypeNotSupported",
@@ -393,7 +400,7 @@ async def list_executions(service: Service, body: Body) -> Body:
     machine, map_run = map_runs.listing_target(body)
     runtime = service.runtime
     if machine is not None:
-        await runtime.describe_state_machine(_machine_arn(machine))
+        await _check_listed(runtime, _machine_arn(machine, qualified=True))
     after = _listing_cursor(body.get("nextToken"))
     size = body.get("maxResults") or DEFAULT_PAGE
     found = await runtime.list_executions(
@@ -413,10 +420,23 @@ async def list_executions(service: Service, body: Body) -> Body:
             item["mapRunArn"] = map_run
         if described.redrive_count:
             item["redriveCount"] = described.redrive_count
+        _add_qualifiers(item, described)
         items.append(item)
     last = found[size - 1] if len(found) > size else None
     token = None if last is None else _listing_token((last.start_date, last.execution_arn))
     return _with_token({"executions": items}, token)
+
+
+async def _check_listed(runtime: Runtime, arn: str) -> None:
+    """Raise unless ListExecutions' ``stateMachineArn`` exists: a state machine, one of its
+    versions or one of its aliases."""
+    qualifier = split_qualified(arn)[1]
+    if qualifier is None:
+        await runtime.describe_state_machine(arn)
+    elif qualifier.isdigit():
+        await runtime.describe_state_machine_version(arn)
+    else:
+        await runtime.describe_state_machine_alias(arn)
 
 
 def _listing_token(key: tuple[float, str]) -> str:
@@ -500,11 +520,9 @@ async def list_map_runs(service: Service, body: Body) -> Body:
 async def test_state(service: Service, body: Body) -> Body:
     """TestState by :func:`runtime.teststate.test_state`, in a worker thread: it is synchronous
     and runs a Task's handler to completion on its own event loop."""
-    try:
-        from runtime.teststate import TestStateError
-        from runtime.teststate import test_state as run_test_state
-    except ImportError:  # pragma: no cover - the package is part of Statemill
-        raise unsupported("TestState") from None
+    from runtime.teststate import TestStateError  # on first use: it is large
+    from runtime.teststate import test_state as run_test_state
+
     runtime = service.runtime
     call = functools.partial(
         run_test_state,
@@ -553,9 +571,10 @@ async def send_task_heartbeat(service: Service, body: Body) -> Body:
 
 @action("CreateActivity")
 async def create_activity(service: Service, body: Body) -> Body:
+    runtime = service.runtime
+    created = await runtime.create_activity(body["name"])
     if body.get("tags"):
-        raise unsupported("tags")
-    created = await service.runtime.create_activity(body["name"])
+        await runtime.tag_resource(created.activity_arn, _tags(body))
     return {"activityArn": created.activity_arn, "creationDate": created.creation_date}
 
 

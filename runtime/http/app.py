@@ -7,14 +7,21 @@ Step Functions name (``ExecutionDoesNotExist``, ``InvalidDefinition``, ...), a b
 as ``InternalFailure`` (logged here with its traceback; the client sees only the message).
 The web console (:mod:`runtime.console`) is mounted at ``/console``; ``GET /`` redirects there.
 
+With ``credentials`` (access key id -> secret access key), every API request must carry an AWS
+Signature Version 4 by one of those keys (:mod:`runtime.http.sigv4`): its body is read (within
+``MAX_BODY_BYTES``) and its signature verified before anything else of it is looked at, and a
+request without ``Authorization`` is refused before its body is read. The console then asks
+for a sign-in with the same keys (:mod:`runtime.console`).
+
 Imports Starlette, the public ``runtime`` API, ``runtime.errors``, ``runtime.console`` and this
 package.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import structlog
@@ -44,6 +51,7 @@ from runtime.http.protocol import (
     error_body,
 )
 from runtime.http.shapes import check_request
+from runtime.http.sigv4 import SignedRequest, missing_authentication, verify
 
 __all__ = ["create_app"]
 
@@ -53,6 +61,7 @@ log = structlog.get_logger("statemill.http")
 _SAME_NAME: Final = frozenset(
     {
         "ActivityDoesNotExist",
+        "ConflictException",
         "ExecutionAlreadyExists",
         "ExecutionDoesNotExist",
         "ExecutionLimitExceeded",
@@ -62,10 +71,13 @@ _SAME_NAME: Final = frozenset(
         "InvalidName",
         "InvalidToken",
         "ResourceNotFound",
+        "ServiceQuotaExceededException",
         "StateMachineAlreadyExists",
         "StateMachineDoesNotExist",
         "TaskDoesNotExist",
         "TaskTimedOut",
+        "TooManyTags",
+        "ValidationException",
     }
 )
 _CONTENT_TYPES: Final = frozenset(
@@ -78,12 +90,21 @@ LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(
-    runtime: Runtime, *, allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS
+    runtime: Runtime,
+    *,
+    allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
+    credentials: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The Step Functions API of ``runtime`` as an ASGI application.
 
     ``allowed_hosts``: the ``Host`` names it answers to (loopback names by default, against DNS
-    rebinding); ``None`` accepts any, for a server exposed on purpose.
+    rebinding); ``None`` accepts any, for a server exposed on purpose. ``credentials``: access
+    key id -> secret access key; with them every API request must be SigV4-signed by one of
+    those keys for the service ``states`` and the runtime's region (else
+    ``MissingAuthenticationTokenException``, ``InvalidSignatureException``,
+    ``UnrecognizedClientException``...) and the console asks for a sign-in. ``clock``: the
+    wall clock (epoch seconds) signature times and console sessions are checked against.
 
     Mount it next to a running runtime (inside ``async with runtime:``), e.g. with uvicorn::
 
@@ -94,16 +115,20 @@ def create_app(
     and point boto3 at it: ``boto3.client("stepfunctions", endpoint_url="http://127.0.0.1:8083",
     region_name="us-east-1", config=Config(inject_host_prefix=False))``. The
     ``inject_host_prefix=False`` matters for ``start_sync_execution``: botocore sends it to a
-    ``sync-`` host prefix (``sync-127.0.0.1``), which does not resolve locally. No request is
-    authenticated: SigV4 verification is a later step, so listen on loopback only.
+    ``sync-`` host prefix (``sync-127.0.0.1``), which does not resolve locally. Without
+    ``credentials`` no request is authenticated: listen on loopback only.
     """
     service = Service(runtime)
+    keys = None if credentials is None else dict(credentials)
 
     async def endpoint(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await _dispatch(service, request)
-            status, payload = 200, encode(body)
+            body = None
+            if keys is not None:
+                body = await _authenticated_body(request, keys, runtime.region, clock())
+            result = await _dispatch(service, request, body)
+            status, payload = 200, encode(result)
         except ApiError as error:
             status, payload = error.status, error_body(error)
         headers = {"x-amzn-RequestId": request_id}
@@ -123,12 +148,38 @@ def create_app(
         routes=[
             Route("/", endpoint, methods=["POST"]),
             Route("/", home, methods=["GET"]),
-            Mount("/console", app=create_console(runtime), name="console"),
+            Mount(
+                "/console",
+                app=create_console(runtime, credentials=keys, clock=clock),
+                name="console",
+            ),
         ],
     )
 
 
-async def _dispatch(service: Service, request: Request) -> dict[str, object]:
+async def _authenticated_body(
+    request: Request, credentials: Mapping[str, str], region: str, now: float
+) -> bytes:
+    """The request's body, once its SigV4 signature (which covers the body's hash) is verified."""
+    if "authorization" not in request.headers:
+        raise missing_authentication()  # refused before its body is read
+    body = await _read(request)
+    raw_path = request.scope.get("raw_path")
+    signed = SignedRequest(
+        method=request.method,
+        path=raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path,
+        query=bytes(request.scope.get("query_string", b"")).decode("latin-1"),
+        headers=[
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+        ],
+        body=body,
+    )
+    verify(signed, credentials, region=region, now=now)
+    return body
+
+
+async def _dispatch(service: Service, request: Request, body: bytes | None) -> dict[str, object]:
+    """The action's answer; ``body``: the request's body if it was read already."""
     target = request.headers.get("x-amz-target", "")
     name = target.removeprefix(TARGET_PREFIX)
     handle = ACTIONS.get(name) if target.startswith(TARGET_PREFIX) else None
@@ -137,9 +188,10 @@ async def _dispatch(service: Service, request: Request) -> dict[str, object]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _CONTENT_TYPES:
         raise ApiError("SerializationException", f"Unsupported Content-Type: '{content_type}'")
-    body = check_request(name, decode_body(await _read(request)))
+    raw = body if body is not None else await _read(request)
+    checked = check_request(name, decode_body(raw))
     try:
-        return await handle(service, body)
+        return await handle(service, checked)
     except ApiError:
         raise
     except StatemillError as exc:

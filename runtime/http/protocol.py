@@ -54,6 +54,8 @@ MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 
 #: Errors answered with 500 (the service's fault); every other error is the client's (400).
 _SERVER_ERRORS: Final = frozenset({"InternalFailure", "ServiceUnavailable"})
+#: Client errors AWS answers with another status than 400.
+_STATUS: Final = {"MissingAuthenticationTokenException": 403, "ConflictException": 409}
 
 _encoder: Final = msgspec.json.Encoder()
 _decoder: Final = msgspec.json.Decoder()
@@ -71,7 +73,9 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         """The HTTP status AWS answers this error with."""
-        return 500 if self.code in _SERVER_ERRORS else 400
+        if self.code in _SERVER_ERRORS:
+            return 500
+        return _STATUS.get(self.code, 400)
 
 
 def error_body(error: ApiError) -> bytes:

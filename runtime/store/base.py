@@ -33,7 +33,15 @@ State machine revisions and deletion are the additive port :class:`StateMachineR
   that revision, or ``None``.
 * ``delete_state_machine(arn)`` deletes the state machine's row and says whether it existed
   (deleting an unknown ARN is not an error). Its executions and revisions stay: an execution
-  still running on a revision can finish or be stopped, after a restart too.
+  still running on a revision can finish or be stopped, after a restart too. In a store that
+  also implements the version and tag ports (``runtime.store.versions``), the same
+  transaction deletes the machine's versions (their numbers too), aliases and tags.
+
+Versions, aliases and tags (issue 13) are the additive ports of :mod:`runtime.store.versions`.
+An execution started from a version or an alias names them (``ExecutionRecord``'s
+``state_machine_version_arn`` and ``state_machine_alias_arn``): written when the execution is
+created and never changed by an append's record (as ``revision_id``), and filters of
+``list_executions`` (``version_arn=``, ``alias_arn=``).
 
 Schedules (issue 14) are a separate, additive port, :class:`ScheduleStore`, so that a store
 without them still satisfies ``EventStore``. Its contract:
@@ -62,7 +70,8 @@ port :class:`MapRunStore`. Its contract:
   ``put_map_run`` inserts a new ARN only (the first write wins, as for activities) and says
   whether it wrote, so a decision re-applied after a restart does not move its start date.
 
-Imports only ``core.events``, ``runtime.errors`` and msgspec (no I/O here).
+Imports only ``core.events``, ``runtime.errors``, ``store.versions`` (its records) and msgspec
+(no I/O here).
 """
 
 from __future__ import annotations
@@ -74,6 +83,7 @@ import msgspec
 
 from runtime.core.events import HistoryEvent
 from runtime.errors import ConcurrencyConflict
+from runtime.store.versions import AliasRecord, VersionRecord
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -156,6 +166,15 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """The Map Run this execution is a child workflow of (DescribeExecution's ``mapRunArn``),
     ``None`` for any other execution. Written when the execution is created; an append's
     record does not change it."""
+    state_machine_version_arn: str | None = None
+    """The version of the state machine the execution was started on (DescribeExecution's
+    ``stateMachineVersionArn``: started with a version ARN, or with an alias ARN routing to
+    it), ``None`` when started with the unqualified ARN. Written when the execution is
+    created; an append's record does not change it."""
+    state_machine_alias_arn: str | None = None
+    """The alias the execution was started with (DescribeExecution's
+    ``stateMachineAliasArn``), else ``None``. Written when the execution is created; an
+    append's record does not change it."""
 
     @property
     def machine_key(self) -> str:
@@ -288,8 +307,8 @@ class StateMachineRevisions(Protocol):
         ...
 
     async def delete_state_machine(self, arn: str) -> bool:
-        """Delete the state machine's row (its revisions and executions stay); returns whether
-        it existed."""
+        """Delete the state machine's row (its revisions and executions stay) with its
+        versions, aliases and tags; returns whether it existed."""
         ...
 
 
@@ -376,13 +395,17 @@ class EventStore(Protocol):
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
         map_run_arn: str | None = None,
+        version_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         """Executions, newest ``start_date`` first (ties: ARN descending), optionally filtered.
 
         ``after`` is a cursor (keyset pagination, issue 13): only the executions that sort
         after ``(start_date, execution_arn)`` in this order. ``redriven``: only those redriven
         at least once (``True``) or never (``False``). ``map_run_arn``: only the child
-        executions of that Map Run (issue 14)."""
+        executions of that Map Run (issue 14). ``version_arn`` / ``alias_arn``: only those
+        whose ``state_machine_version_arn`` / ``state_machine_alias_arn`` is it (ListExecutions
+        of a version or an alias ARN, issue 13). The filters combine (all must hold)."""
         ...
 
     async def open_executions(self) -> list[ExecutionRecord]:
@@ -414,7 +437,8 @@ class EventStore(Protocol):
         ...
 
     async def delete_activity(self, arn: str) -> None:
-        """Delete an activity; an unknown ARN is ignored."""
+        """Delete an activity (and its tags, in a store with the ``TagStore`` port); an
+        unknown ARN is ignored."""
         ...
 
     async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
@@ -493,13 +517,62 @@ def state_machine_from_row(row: Iterable[Any]) -> StateMachineRecord:
     )
 
 
+#: The columns of a ``state_machine_versions`` row, in the order of :func:`version_from_row`
+#: (the SQL stores; ``deleted`` is a tombstone flag, not a column of the record).
+VERSION_COLUMNS: Final = "state_machine_arn, version, revision_id, description, creation_date"
+
+
+def version_from_row(row: Iterable[Any]) -> VersionRecord:
+    """The record of a row of :data:`VERSION_COLUMNS`."""
+    machine, version, revision, description, created = row
+    return VersionRecord(
+        state_machine_arn=machine,
+        version=int(version),
+        revision_id=revision,
+        description=description,
+        creation_date=created,
+    )
+
+
+#: The columns of a ``state_machine_aliases`` row, in the order of :func:`alias_row` and
+#: :func:`alias_from_row`; ``routing`` is JSON text, ``[[version, weight], ...]``.
+ALIAS_COLUMNS: Final = "state_machine_arn, name, description, routing, creation_date, update_date"
+
+_routing_decoder: Final = msgspec.json.Decoder(tuple[tuple[int, int], ...])
+
+
+def alias_row(record: AliasRecord) -> tuple[Any, ...]:
+    """The :data:`ALIAS_COLUMNS` values of ``record``."""
+    return (
+        record.state_machine_arn,
+        record.name,
+        record.description,
+        msgspec.json.encode(record.routing).decode(),
+        record.creation_date,
+        record.update_date,
+    )
+
+
+def alias_from_row(row: Iterable[Any]) -> AliasRecord:
+    """The record of a row of :data:`ALIAS_COLUMNS`."""
+    machine, name, description, routing, created, updated = row
+    return AliasRecord(
+        state_machine_arn=machine,
+        name=name,
+        description=description,
+        routing=_routing_decoder.decode(routing),
+        creation_date=created,
+        update_date=updated,
+    )
+
+
 #: The columns of an ``executions`` row that hold an :class:`ExecutionRecord` (and its
 #: ``last_seq``), in the order of :func:`execution_row` and :func:`execution_from_row`: one
 #: mapping for the SQL stores (SQLite, PostgreSQL).
 EXECUTION_COLUMNS: Final = (
     "execution_arn, state_machine_arn, name, status, start_date, input, stop_date, output, "
     "error, cause, machine_type, redrive_count, parent_execution_arn, last_seq, revision_id, "
-    "map_run_arn"
+    "map_run_arn, state_machine_version_arn, state_machine_alias_arn"
 )
 
 
@@ -522,6 +595,8 @@ def execution_row(record: ExecutionRecord, last_seq: int) -> tuple[Any, ...]:
         last_seq,
         record.revision_id,
         record.map_run_arn,
+        record.state_machine_version_arn,
+        record.state_machine_alias_arn,
     )
 
 
@@ -544,6 +619,8 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         seq,
         revision,
         map_run,
+        version,
+        alias,
     ) = row
     return ExecutionRecord(
         execution_arn=arn,
@@ -562,6 +639,8 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
         last_seq=seq,
         revision_id=revision,
         map_run_arn=map_run,
+        state_machine_version_arn=version,
+        state_machine_alias_arn=alias,
     )
 
 

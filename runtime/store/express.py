@@ -17,16 +17,20 @@ Invariants:
   ``.sync`` Task can read the result. After a restart no EXPRESS execution is known (as on AWS,
   an EXPRESS execution does not survive its host).
 
+Versions, aliases and tags (the ``VersionStore`` and ``TagStore`` ports of
+:mod:`runtime.store.versions`) are the durable store's: every call is forwarded to it, and one
+raises ``TypeError`` when it does not implement the port (every store here does).
+
 The durable store is owned by whoever opened it: :meth:`close` does not close it.
 
-Imports ``store.base``, ``store.memory``, ``core.events`` and ``errors``.
+Imports ``store.base``, ``store.memory``, ``store.versions``, ``core.events`` and ``errors``.
 """
 
 from __future__ import annotations
 
 import collections
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, final
 
 from runtime.core.events import HistoryEvent
@@ -39,6 +43,7 @@ from runtime.store.base import (
     Timer,
 )
 from runtime.store.memory import MemoryStore
+from runtime.store.versions import AliasRecord, TagStore, VersionRecord, VersionStore
 
 __all__ = ["ExpressStore", "is_express"]
 
@@ -175,6 +180,8 @@ class ExpressStore:
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
         map_run_arn: str | None = None,
+        version_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         """The durable executions plus the EXPRESS ones running now (AWS lists no EXPRESS
         execution; running ones are listed here so an operator sees what the process does)."""
@@ -185,6 +192,8 @@ class ExpressStore:
             after=after,
             redriven=redriven,
             map_run_arn=map_run_arn,
+            version_arn=version_arn,
+            alias_arn=alias_arn,
         )
         if not self.memory.holds_any():
             return durable
@@ -195,6 +204,8 @@ class ExpressStore:
             after=after,
             redriven=redriven,
             map_run_arn=map_run_arn,
+            version_arn=version_arn,
+            alias_arn=alias_arn,
         )
         merged = heapq.merge(
             durable, running, key=lambda r: (-r.start_date, _Desc(r.execution_arn))
@@ -222,6 +233,59 @@ class ExpressStore:
         merged = heapq.merge(durable, express, key=lambda t: (t.fire_at, t.execution_arn))
         return list(merged)[: max(limit, 0)]
 
+    # -- versions, aliases and tags: the durable store's ports ------------------------------
+
+    def _versions(self) -> VersionStore:
+        if not isinstance(self.backing, VersionStore):
+            raise TypeError(f"{type(self.backing).__name__} does not store versions")
+        return self.backing
+
+    def _tags(self) -> TagStore:
+        if not isinstance(self.backing, TagStore):
+            raise TypeError(f"{type(self.backing).__name__} does not store tags")
+        return self.backing
+
+    async def publish_version(
+        self,
+        state_machine_arn: str,
+        revision_id: str,
+        description: str | None,
+        creation_date: float,
+    ) -> tuple[VersionRecord, bool]:
+        return await self._versions().publish_version(
+            state_machine_arn, revision_id, description, creation_date
+        )
+
+    async def get_version(self, state_machine_arn: str, version: int) -> VersionRecord | None:
+        return await self._versions().get_version(state_machine_arn, version)
+
+    async def list_versions(self, state_machine_arn: str) -> list[VersionRecord]:
+        return await self._versions().list_versions(state_machine_arn)
+
+    async def delete_version(self, state_machine_arn: str, version: int) -> bool:
+        return await self._versions().delete_version(state_machine_arn, version)
+
+    async def put_alias(self, record: AliasRecord, *, create: bool) -> bool:
+        return await self._versions().put_alias(record, create=create)
+
+    async def get_alias(self, state_machine_arn: str, name: str) -> AliasRecord | None:
+        return await self._versions().get_alias(state_machine_arn, name)
+
+    async def list_aliases(self, state_machine_arn: str) -> list[AliasRecord]:
+        return await self._versions().list_aliases(state_machine_arn)
+
+    async def delete_alias(self, state_machine_arn: str, name: str) -> bool:
+        return await self._versions().delete_alias(state_machine_arn, name)
+
+    async def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        await self._tags().tag_resource(resource_arn, tags)
+
+    async def untag_resource(self, resource_arn: str, keys: Sequence[str]) -> None:
+        await self._tags().untag_resource(resource_arn, keys)
+
+    async def list_tags(self, resource_arn: str) -> dict[str, str]:
+        return await self._tags().list_tags(resource_arn)
+
     async def close(self) -> None:
         await self.memory.close()
 
@@ -241,4 +305,14 @@ class _Desc:
 
 def _implements_protocol(store: ExpressStore) -> EventStore:
     """Static check only (mypy): ``ExpressStore`` satisfies ``EventStore``."""
+    return store
+
+
+def _implements_versions(store: ExpressStore) -> VersionStore:
+    """Static check only (mypy): ``ExpressStore`` satisfies ``VersionStore``."""
+    return store
+
+
+def _implements_tags(store: ExpressStore) -> TagStore:
+    """Static check only (mypy): ``ExpressStore`` satisfies ``TagStore``."""
     return store

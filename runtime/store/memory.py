@@ -19,14 +19,19 @@ kept up to date by creation, append and ``forget``: the in-memory counterpart of
 index, so a page of children (``after=``) is a bisection and a walk of that page, and a count
 is a dict copy, however many children and other executions there are.
 
-Imports only ``store.base``, ``core.events``, ``errors`` and msgspec.
+Versions, aliases and tags (the additive ``VersionStore`` and ``TagStore`` ports) are dicts:
+a machine's live versions by number, the highest number it ever had (so a deleted version's
+number is not given again; dropped with the machine), its aliases by name, and each resource's
+tags. Publishing is atomic because nothing awaits between the look-up and the write.
+
+Imports only ``store.base``, ``store.versions``, ``core.events``, ``errors`` and msgspec.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import final
 
 import msgspec
@@ -48,6 +53,7 @@ from runtime.store.base import (
     check_dense,
     check_mark,
 )
+from runtime.store.versions import AliasRecord, TagStore, VersionRecord, VersionStore
 
 __all__ = ["MemoryStore"]
 
@@ -74,6 +80,11 @@ class MemoryStore:
         # Map Run ARN -> its children's sort keys, ascending / their count per status.
         self._children: dict[str, list[tuple[float, str]]] = {}
         self._child_counts: dict[str, dict[str, int]] = {}
+        # State machine ARN -> live versions by number / the highest number it ever had.
+        self._versions: dict[str, dict[int, VersionRecord]] = {}
+        self._version_marks: dict[str, int] = {}
+        self._aliases: dict[str, dict[str, AliasRecord]] = {}
+        self._tags: dict[str, dict[str, str]] = {}
 
     # -- state machines ---------------------------------------------------------------------
 
@@ -87,6 +98,10 @@ class MemoryStore:
         return self._revisions.get((arn, revision_id))
 
     async def delete_state_machine(self, arn: str) -> bool:
+        self._versions.pop(arn, None)
+        self._version_marks.pop(arn, None)
+        self._aliases.pop(arn, None)
+        self._tags.pop(arn, None)
         return self._machines.pop(arn, None) is not None
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
@@ -125,10 +140,15 @@ class MemoryStore:
             rec = item.record
             if rec is not None:
                 stored = self._records[item.execution_arn]
-                # The revision and the Map Run are the creation's, as in SQL.
-                if (rec.revision_id, rec.map_run_arn) != (stored.revision_id, stored.map_run_arn):
+                # The revision, the Map Run, the version and the alias are the creation's, as
+                # in SQL.
+                if _origin(rec) != _origin(stored):
                     rec = msgspec.structs.replace(
-                        rec, revision_id=stored.revision_id, map_run_arn=stored.map_run_arn
+                        rec,
+                        revision_id=stored.revision_id,
+                        map_run_arn=stored.map_run_arn,
+                        state_machine_version_arn=stored.state_machine_version_arn,
+                        state_machine_alias_arn=stored.state_machine_alias_arn,
                     )
                 if stored.map_run_arn is not None and (rec.status, rec.start_date) != (
                     stored.status,
@@ -193,8 +213,9 @@ class MemoryStore:
     async def load_executions(
         self, arns: Sequence[str]
     ) -> list[tuple[ExecutionRecord, list[HistoryEvent]]]:
+        # ``_with_seq``: the record's last_seq is the store's, as ``get_execution`` returns it.
         return [
-            (self._records[arn], list(self._events.get(arn, [])))
+            (self._with_seq(self._records[arn]), list(self._events.get(arn, [])))
             for arn in arns
             if arn in self._records
         ]
@@ -212,12 +233,16 @@ class MemoryStore:
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
         map_run_arn: str | None = None,
+        version_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         def wanted(r: ExecutionRecord) -> bool:
             return (
                 (state_machine_arn is None or r.state_machine_arn == state_machine_arn)
                 and (status is None or r.status == status)
                 and (redriven is None or (r.redrive_count > 0) == redriven)
+                and (version_arn is None or r.state_machine_version_arn == version_arn)
+                and (alias_arn is None or r.state_machine_alias_arn == alias_arn)
             )
 
         if map_run_arn is not None:
@@ -332,6 +357,7 @@ class MemoryStore:
 
     async def delete_activity(self, arn: str) -> None:
         self._activities.pop(arn, None)
+        self._tags.pop(arn, None)
 
     async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
         self._beats.setdefault(execution_arn, {})[frame] = at
@@ -403,8 +429,97 @@ class MemoryStore:
     async def count_map_run_children(self, map_run_arn: str) -> dict[str, int]:
         return dict(self._child_counts.get(map_run_arn, {}))
 
+    # -- versions and aliases (the VersionStore port) ----------------------------------------
+
+    async def publish_version(
+        self,
+        state_machine_arn: str,
+        revision_id: str,
+        description: str | None,
+        creation_date: float,
+    ) -> tuple[VersionRecord, bool]:
+        live = self._versions.setdefault(state_machine_arn, {})
+        for version in live.values():
+            if version.revision_id == revision_id:
+                return version, False
+        number = self._version_marks.get(state_machine_arn, 0) + 1
+        self._version_marks[state_machine_arn] = number
+        rec = VersionRecord(
+            state_machine_arn=state_machine_arn,
+            version=number,
+            revision_id=revision_id,
+            description=description,
+            creation_date=creation_date,
+        )
+        live[number] = rec
+        return rec, True
+
+    async def get_version(self, state_machine_arn: str, version: int) -> VersionRecord | None:
+        return self._versions.get(state_machine_arn, {}).get(version)
+
+    async def list_versions(self, state_machine_arn: str) -> list[VersionRecord]:
+        live = self._versions.get(state_machine_arn, {})
+        return [live[number] for number in sorted(live, reverse=True)]
+
+    async def delete_version(self, state_machine_arn: str, version: int) -> bool:
+        return self._versions.get(state_machine_arn, {}).pop(version, None) is not None
+
+    async def put_alias(self, record: AliasRecord, *, create: bool) -> bool:
+        aliases = self._aliases.setdefault(record.state_machine_arn, {})
+        stored = aliases.get(record.name)
+        if create:
+            if stored is not None:
+                return False
+            aliases[record.name] = record
+            return True
+        if stored is None:
+            return False
+        aliases[record.name] = msgspec.structs.replace(record, creation_date=stored.creation_date)
+        return True
+
+    async def get_alias(self, state_machine_arn: str, name: str) -> AliasRecord | None:
+        return self._aliases.get(state_machine_arn, {}).get(name)
+
+    async def list_aliases(self, state_machine_arn: str) -> list[AliasRecord]:
+        aliases = self._aliases.get(state_machine_arn, {}).values()
+        return sorted(aliases, key=lambda a: (a.creation_date, a.name))
+
+    async def delete_alias(self, state_machine_arn: str, name: str) -> bool:
+        return self._aliases.get(state_machine_arn, {}).pop(name, None) is not None
+
+    # -- tags (the TagStore port) -----------------------------------------------------------
+
+    async def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._tags.setdefault(resource_arn, {}).update(tags)
+
+    async def untag_resource(self, resource_arn: str, keys: Sequence[str]) -> None:
+        tags = self._tags.get(resource_arn)
+        if tags is None:
+            return
+        for key in keys:
+            tags.pop(key, None)
+        if not tags:
+            del self._tags[resource_arn]
+
+    async def list_tags(self, resource_arn: str) -> dict[str, str]:
+        tags = self._tags.get(resource_arn, {})
+        return {key: tags[key] for key in sorted(tags)}
+
     async def close(self) -> None:
         return None
+
+
+def _origin(
+    record: ExecutionRecord,
+) -> tuple[str, str | None, str | None, str | None]:
+    """What an execution's creation fixes and an append's record cannot change."""
+    return (
+        record.revision_id,
+        record.map_run_arn,
+        record.state_machine_version_arn,
+        record.state_machine_alias_arn,
+    )
 
 
 def _implements_protocol(store: MemoryStore) -> EventStore:
@@ -424,4 +539,14 @@ def _implements_map_runs(store: MemoryStore) -> MapRunStore:
 
 def _implements_revisions(store: MemoryStore) -> StateMachineRevisions:
     """Static check only (mypy): ``MemoryStore`` satisfies ``StateMachineRevisions``."""
+    return store
+
+
+def _implements_versions(store: MemoryStore) -> VersionStore:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``VersionStore``."""
+    return store
+
+
+def _implements_tags(store: MemoryStore) -> TagStore:
+    """Static check only (mypy): ``MemoryStore`` satisfies ``TagStore``."""
     return store

@@ -32,6 +32,14 @@ Semantics follow :mod:`runtime.store.sqlite` (the reference) row for row:
   execution is created and left as it is by an append. ``put_map_run`` is fenced like a
   creation, by the partition of the parent execution: a member that lost the parent's lease
   cannot leave a Map Run behind whose ``MapRunStarted`` it could not log.
+* Version 7 adds ``state_machine_versions``, ``state_machine_aliases``, ``tags`` and
+  ``executions.state_machine_version_arn`` / ``state_machine_alias_arn`` (issue 13, the
+  ``VersionStore`` and ``TagStore`` ports), as SQLite's version 8; the two columns are written
+  when an execution is created and left as they are by an append. ``publish_version`` is one
+  transaction under a transaction-level advisory lock on the machine's ARN (taken by
+  ``delete_state_machine`` too), so two processes publishing at once are serialized: one
+  version per revision, no number given twice (the partial unique index on live versions'
+  revisions and the primary key are the database's own guard behind it).
 
 Ready for ownership and fencing (issue 12 part 2), not doing it: ``executions`` and ``timers``
 carry ``partition`` (:func:`partition_of` the execution ARN, one of :data:`PARTITIONS`, fixed
@@ -47,11 +55,12 @@ written; the engine re-reads and retries as for any conflict).
 
 This module holds the event log (executions, events, timers), the pool and the write
 transaction; the other ports' tables (state machines and revisions, activities and heartbeats,
-schedules, Map Runs, a cluster's activity tasks and operators' requests) are read and written by
-the mixins of :mod:`runtime.store.postgres_ports`, which ``PostgresStore`` inherits.
+schedules, Map Runs, versions, aliases and tags, a cluster's activity tasks and operators'
+requests) are read and written by the mixins of :mod:`runtime.store.postgres_ports`, which
+``PostgresStore`` inherits.
 
 Imports ``store.base``, ``store.postgres_ports``, ``store.postgres_schema``,
-``store.partitions``, ``core.events``, ``errors``, anyio and asyncpg.
+``store.partitions``, ``store.versions``, ``core.events``, ``errors``, anyio and asyncpg.
 """
 
 from __future__ import annotations
@@ -92,9 +101,12 @@ from runtime.store.postgres_ports import (
     PostgresRequests,
     PostgresSchedules,
     PostgresStateMachines,
+    PostgresTags,
+    PostgresVersions,
     fenced_arns,
 )
 from runtime.store.postgres_schema import MIGRATIONS, SCHEMA_VERSION
+from runtime.store.versions import TagStore, VersionStore
 
 __all__ = [
     "MIGRATIONS",
@@ -129,13 +141,14 @@ _EVENT_ARRAYS: Final = (
 _RECORD_ARRAYS: Final = (
     "$7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], "
     "$14::float8[], $15::text[], $16::text[], $17::text[], $18::text[], $19::int[], "
-    "$20::text[], $21::bigint[], $22::text[], $23::text[]"
+    "$20::text[], $21::bigint[], $22::text[], $23::text[], $24::text[], $25::text[]"
 )
 _CREATE: Final = f"""
 WITH x AS (
     INSERT INTO executions (execution_arn, partition, state_machine_arn, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent_execution_arn, last_seq, revision_id, map_run_arn)
+        parent_execution_arn, last_seq, revision_id, map_run_arn, state_machine_version_arn,
+        state_machine_alias_arn)
     SELECT * FROM unnest({_RECORD_ARRAYS})
     RETURNING id, execution_arn
 )
@@ -148,7 +161,7 @@ FROM {_EVENT_ARRAYS} JOIN x ON x.execution_arn = w.arn
 _APPEND: Final = f"""
 WITH bumped AS (
     UPDATE executions x SET last_seq = v.end_seq
-    FROM unnest($24::text[], $25::bigint[], $26::bigint[]) AS v(arn, expected, end_seq)
+    FROM unnest($26::text[], $27::bigint[], $28::bigint[]) AS v(arn, expected, end_seq)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), replaced AS (
@@ -156,9 +169,9 @@ WITH bumped AS (
         start_date = v.start_date, input = v.input, stop_date = v.stop_date,
         output = v.output, error = v.error, cause = v.cause, machine_type = v.machine_type,
         redrive_count = v.redrive_count, parent_execution_arn = v.parent, last_seq = v.end_seq
-    FROM unnest({_RECORD_ARRAYS}, $27::bigint[]) AS v(arn, partition, machine, name, status,
+    FROM unnest({_RECORD_ARRAYS}, $29::bigint[]) AS v(arn, partition, machine, name, status,
         start_date, input, stop_date, output, error, cause, machine_type, redrive_count,
-        parent, end_seq, revision, map_run, expected)
+        parent, end_seq, revision, map_run, version, alias, expected)
     WHERE x.execution_arn = v.arn AND x.last_seq = v.expected
     RETURNING x.id, x.execution_arn
 ), updated AS (
@@ -217,7 +230,7 @@ class _Columns:
     """Rows of ``ExecutionRecord`` as column arrays (the ``_RECORD_ARRAYS`` parameters)."""
 
     def __init__(self) -> None:
-        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(17))
+        self.arrays: tuple[list[Any], ...] = tuple([] for _ in range(19))
 
     def add(self, record: ExecutionRecord, last_seq: int) -> None:
         arn, *rest = execution_row(record, last_seq)
@@ -268,6 +281,8 @@ class PostgresStore(
     PostgresMapRuns,
     PostgresActivityTasks,
     PostgresRequests,
+    PostgresVersions,
+    PostgresTags,
 ):
     """An ``EventStore`` on a PostgreSQL database (see :mod:`runtime.store.base`).
 
@@ -546,6 +561,8 @@ class PostgresStore(
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
         map_run_arn: str | None = None,
+        version_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
@@ -553,6 +570,12 @@ class PostgresStore(
             # Implies the partial index's ``map_run_arn IS NOT NULL``: executions_by_map_run.
             params.append(map_run_arn)
             where.append(f"map_run_arn = ${len(params)}")
+        if alias_arn is not None:  # executions_by_alias, likewise
+            params.append(alias_arn)
+            where.append(f"state_machine_alias_arn = ${len(params)}")
+        if version_arn is not None:  # executions_by_version
+            params.append(version_arn)
+            where.append(f"state_machine_version_arn = ${len(params)}")
         if state_machine_arn is not None:
             params.append(state_machine_arn)
             where.append(f"state_machine_arn = ${len(params)}")
@@ -645,4 +668,14 @@ def _implements_map_runs(store: PostgresStore) -> MapRunStore:
 
 def _implements_revisions(store: PostgresStore) -> StateMachineRevisions:
     """Static check only (mypy): ``PostgresStore`` satisfies ``StateMachineRevisions``."""
+    return store
+
+
+def _implements_versions(store: PostgresStore) -> VersionStore:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``VersionStore``."""
+    return store
+
+
+def _implements_tags(store: PostgresStore) -> TagStore:
+    """Static check only (mypy): ``PostgresStore`` satisfies ``TagStore``."""
     return store

@@ -1,35 +1,42 @@
 """The PostgreSQL store's tables besides the event log, one mixin per port, which
 :class:`~runtime.store.postgres.PostgresStore` inherits: state machines and their revisions (the
 ``StateMachineRevisions`` port), activities and task-token heartbeats, schedules (the
-``ScheduleStore`` port), Map Runs (the ``MapRunStore`` port), and two tables a cluster shares
-that are not part of the ``EventStore`` protocol: activity tasks and operators' requests.
+``ScheduleStore`` port), Map Runs (the ``MapRunStore`` port), versions and aliases (the
+``VersionStore`` port), tags (the ``TagStore`` port), and two tables a cluster shares that are
+not part of the ``EventStore`` protocol: activity tasks and operators' requests.
 
 Every mixin derives from :class:`PostgresPort`, which declares what they use of the store: its
 asyncpg pool (set by ``PostgresStore.__init__``) and its write helpers (defined in
 ``runtime.store.postgres``, where the transaction and fencing rules are explained). Semantics
 follow SQLite's mixins (:mod:`runtime.store.sqlite_ports`) row for row.
 
-Imports ``store.base``, ``store.express`` and ``store.partitions``; not asyncpg (the pool is
-given).
+Imports ``store.base``, ``store.express``, ``store.partitions`` and ``store.versions``; not
+asyncpg (the pool is given).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from runtime.store.base import (
+    ALIAS_COLUMNS,
     STATE_MACHINE_COLUMNS,
+    VERSION_COLUMNS,
     ActivityRecord,
     MapRunRecord,
     ScheduleRecord,
     StateMachineRecord,
+    alias_from_row,
+    alias_row,
     check_mark,
     state_machine_from_row,
+    version_from_row,
 )
 from runtime.store.express import is_express
 from runtime.store.partitions import partition_of
+from runtime.store.versions import AliasRecord, VersionRecord
 
 __all__ = [
     "REQUESTS_CHANNEL",
@@ -41,6 +48,8 @@ __all__ = [
     "PostgresRequests",
     "PostgresSchedules",
     "PostgresStateMachines",
+    "PostgresTags",
+    "PostgresVersions",
     "fenced_arns",
 ]
 
@@ -51,6 +60,12 @@ REQUESTS_CHANNEL: Final = "statemill_requests"
 RESULTS_CHANNEL: Final = "statemill_results"
 
 _MAP_RUN_COLUMNS: Final = "map_run_arn, execution_arn, state_machine_arn, start_date"
+
+# Two-key advisory lock (this constant, hashtext of the state machine ARN) held by the
+# transactions that number or drop a machine's versions: publishes of one machine, and its
+# deletion, run one at a time across processes (see ``PostgresVersions.publish_version``).
+_VERSIONS_LOCK: Final = 0x5337_5631
+_LOCK_VERSIONS: Final = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 
 
 def fenced_arns(arns: Iterable[str]) -> list[int]:
@@ -111,11 +126,19 @@ class PostgresStateMachines(PostgresPort):
         return None if row is None else state_machine_from_row(row)
 
     async def delete_state_machine(self, arn: str) -> bool:
-        deleted = await self._pool.fetchval(
-            "WITH d AS (DELETE FROM state_machines WHERE arn = $1 RETURNING 1) "
-            "SELECT count(*) FROM d",
-            arn,
-        )
+        # Its versions (tombstones too: a machine created again starts at 1), aliases and tags
+        # go with it (issue 13); every data-modifying WITH runs, read or not. Under the
+        # versions lock, so that no publish running at once leaves a version behind.
+        async with self._write() as conn:
+            await conn.execute(_LOCK_VERSIONS, _VERSIONS_LOCK, arn)
+            deleted = await conn.fetchval(
+                "WITH v AS (DELETE FROM state_machine_versions WHERE state_machine_arn = $1), "
+                "a AS (DELETE FROM state_machine_aliases WHERE state_machine_arn = $1), "
+                "t AS (DELETE FROM tags WHERE resource_arn = $1), "
+                "d AS (DELETE FROM state_machines WHERE arn = $1 RETURNING 1) "
+                "SELECT count(*) FROM d",
+                arn,
+            )
         return bool(deleted)
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
@@ -164,7 +187,11 @@ class PostgresActivities(PostgresPort):
         return [ActivityRecord(arn=a, name=n, creation_date=c) for a, n, c in rows]
 
     async def delete_activity(self, arn: str) -> None:
-        await self._pool.execute("DELETE FROM activities WHERE arn = $1", arn)
+        await self._pool.execute(
+            "WITH t AS (DELETE FROM tags WHERE resource_arn = $1) "
+            "DELETE FROM activities WHERE arn = $1",
+            arn,
+        )
 
     async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
         await self._pool.execute(
@@ -299,6 +326,142 @@ class PostgresMapRuns(PostgresPort):
             map_run_arn,
         )
         return {str(status): int(count) for status, count in rows}
+
+
+class PostgresVersions(PostgresPort):
+    """State machine versions and aliases (the ``VersionStore`` port): not partitioned data,
+    so no write here is fenced (as ``state_machines``)."""
+
+    async def publish_version(
+        self,
+        state_machine_arn: str,
+        revision_id: str,
+        description: str | None,
+        creation_date: float,
+    ) -> tuple[VersionRecord, bool]:
+        # The advisory lock makes concurrent publishes of one machine take turns; READ
+        # COMMITTED gives each statement after it a snapshot with the previous turn's commit,
+        # so the look-up sees a version just published and max() a number just given. The
+        # partial unique index and the primary key would refuse a duplicate all the same.
+        async with self._write() as conn:
+            await conn.execute(_LOCK_VERSIONS, _VERSIONS_LOCK, state_machine_arn)
+            row = await conn.fetchrow(
+                f"SELECT {VERSION_COLUMNS} FROM state_machine_versions "
+                "WHERE state_machine_arn = $1 AND revision_id = $2 AND NOT deleted",
+                state_machine_arn,
+                revision_id,
+            )
+            if row is not None:
+                return version_from_row(row), False
+            # Tombstones count: a deleted version's number is not given again.
+            row = await conn.fetchrow(
+                f"INSERT INTO state_machine_versions ({VERSION_COLUMNS}) "
+                "SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 "
+                "FROM state_machine_versions WHERE state_machine_arn = $1 "
+                f"RETURNING {VERSION_COLUMNS}",
+                state_machine_arn,
+                revision_id,
+                description,
+                creation_date,
+            )
+        return version_from_row(row), True
+
+    async def get_version(self, state_machine_arn: str, version: int) -> VersionRecord | None:
+        found = await self._versions("AND version = $2", state_machine_arn, version)
+        return found[0] if found else None
+
+    async def list_versions(self, state_machine_arn: str) -> list[VersionRecord]:
+        return await self._versions("ORDER BY version DESC", state_machine_arn)
+
+    async def _versions(self, clause: str, *params: Any) -> list[VersionRecord]:
+        rows = await self._pool.fetch(
+            f"SELECT {VERSION_COLUMNS} FROM state_machine_versions "
+            f"WHERE state_machine_arn = $1 AND NOT deleted {clause}",
+            *params,
+        )
+        return [version_from_row(row) for row in rows]
+
+    async def delete_version(self, state_machine_arn: str, version: int) -> bool:
+        status = await self._pool.execute(
+            "UPDATE state_machine_versions SET deleted = true "
+            "WHERE state_machine_arn = $1 AND version = $2 AND NOT deleted",
+            state_machine_arn,
+            version,
+        )
+        return str(status) == "UPDATE 1"
+
+    async def put_alias(self, record: AliasRecord, *, create: bool) -> bool:
+        row = alias_row(record)
+        if create:
+            status = await self._pool.execute(
+                f"INSERT INTO state_machine_aliases ({ALIAS_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (state_machine_arn, name) DO NOTHING",
+                *row,
+            )
+            return str(status) == "INSERT 0 1"
+        machine, name, description, routing, _, updated = row  # never its creation_date
+        status = await self._pool.execute(
+            "UPDATE state_machine_aliases SET description = $3, routing = $4, update_date = $5 "
+            "WHERE state_machine_arn = $1 AND name = $2",
+            machine,
+            name,
+            description,
+            routing,
+            updated,
+        )
+        return str(status) == "UPDATE 1"
+
+    async def get_alias(self, state_machine_arn: str, name: str) -> AliasRecord | None:
+        found = await self._aliases("AND name = $2", state_machine_arn, name)
+        return found[0] if found else None
+
+    async def list_aliases(self, state_machine_arn: str) -> list[AliasRecord]:
+        return await self._aliases("ORDER BY creation_date, name", state_machine_arn)
+
+    async def _aliases(self, clause: str, *params: Any) -> list[AliasRecord]:
+        rows = await self._pool.fetch(
+            f"SELECT {ALIAS_COLUMNS} FROM state_machine_aliases "
+            f"WHERE state_machine_arn = $1 {clause}",
+            *params,
+        )
+        return [alias_from_row(row) for row in rows]
+
+    async def delete_alias(self, state_machine_arn: str, name: str) -> bool:
+        status = await self._pool.execute(
+            "DELETE FROM state_machine_aliases WHERE state_machine_arn = $1 AND name = $2",
+            state_machine_arn,
+            name,
+        )
+        return str(status) == "DELETE 1"
+
+
+class PostgresTags(PostgresPort):
+    """Tags of state machines and activities (the ``TagStore`` port)."""
+
+    async def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            await self._pool.execute(
+                "INSERT INTO tags (resource_arn, key, value) "
+                "SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) "
+                "ON CONFLICT (resource_arn, key) DO UPDATE SET value = EXCLUDED.value",
+                resource_arn,
+                list(tags),
+                list(tags.values()),
+            )
+
+    async def untag_resource(self, resource_arn: str, keys: Sequence[str]) -> None:
+        if keys:
+            await self._pool.execute(
+                "DELETE FROM tags WHERE resource_arn = $1 AND key = ANY($2::text[])",
+                resource_arn,
+                list(keys),
+            )
+
+    async def list_tags(self, resource_arn: str) -> dict[str, str]:
+        rows = await self._pool.fetch(
+            "SELECT key, value FROM tags WHERE resource_arn = $1 ORDER BY key", resource_arn
+        )
+        return {str(key): str(value) for key, value in rows}
 
 
 class PostgresActivityTasks(PostgresPort):

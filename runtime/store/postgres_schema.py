@@ -1,6 +1,13 @@
 """The PostgreSQL store's schema: its versioned migrations (``MIGRATIONS``), one tuple of
 statements per version, applied in order by ``PostgresStore.migrate``.
 
+Version 7 (issue 13, the ``VersionStore`` and ``TagStore`` ports) is SQLite's version 8:
+``state_machine_versions`` (a deleted version is a tombstone, ``deleted``, so its number stays
+taken; a partial unique index allows one live version per revision), ``state_machine_aliases``
+(``routing`` as JSON text), ``tags``, and ``executions.state_machine_version_arn`` /
+``state_machine_alias_arn`` with their partial indexes. None of them is partitioned data (as
+``state_machines``): their writes are not fenced.
+
 Imports the partition count (the first migration records it in ``settings``) and the state
 machine columns (version 5 copies the machines into their revisions).
 """
@@ -176,6 +183,45 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             start_date double precision NOT NULL
         )""",
         "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_date, map_run_arn)",
+    ),
+    (
+        # Version 7 (issue 13): state machine versions (deleted ones are tombstones: their
+        # numbers stay taken), aliases, tags, and the version or alias an execution was
+        # started with (NULL: started with the unqualified ARN).
+        """CREATE TABLE state_machine_versions (
+            state_machine_arn text COLLATE "C" NOT NULL,
+            version integer NOT NULL,
+            revision_id text COLLATE "C" NOT NULL,
+            description text,
+            creation_date double precision NOT NULL,
+            deleted boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (state_machine_arn, version)
+        )""",
+        """CREATE UNIQUE INDEX state_machine_versions_by_revision
+            ON state_machine_versions (state_machine_arn, revision_id) WHERE NOT deleted""",
+        """CREATE TABLE state_machine_aliases (
+            state_machine_arn text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            description text,
+            routing text NOT NULL,
+            creation_date double precision NOT NULL,
+            update_date double precision NOT NULL,
+            PRIMARY KEY (state_machine_arn, name)
+        )""",
+        """CREATE TABLE tags (
+            resource_arn text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            value text NOT NULL,
+            PRIMARY KEY (resource_arn, key)
+        )""",
+        'ALTER TABLE executions ADD COLUMN state_machine_version_arn text COLLATE "C"',
+        'ALTER TABLE executions ADD COLUMN state_machine_alias_arn text COLLATE "C"',
+        """CREATE INDEX executions_by_version
+            ON executions (state_machine_version_arn, start_date, execution_arn)
+            WHERE state_machine_version_arn IS NOT NULL""",
+        """CREATE INDEX executions_by_alias
+            ON executions (state_machine_alias_arn, start_date, execution_arn)
+            WHERE state_machine_alias_arn IS NOT NULL""",
     ),
 )
 

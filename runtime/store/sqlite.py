@@ -5,7 +5,8 @@ does no I/O. Opening applies the versioned migrations in :data:`MIGRATIONS` (tra
 ``PRAGMA user_version``) inside one transaction, so opening twice, or an old file, is safe.
 
 The schema and its versions (state machines and their revisions, executions, events, timers,
-operators' requests, activities and heartbeats, schedules, Map Runs) are described in
+operators' requests, activities and heartbeats, schedules, Map Runs, versions, aliases and
+tags) are described in
 :mod:`runtime.store.sqlite_schema`, which holds the migrations. This module holds the event log
 (executions, events, timers) and the connection; the other ports' tables are read and written
 by the mixins of :mod:`runtime.store.sqlite_ports`, which ``SqliteStore`` inherits. A row of
@@ -25,8 +26,8 @@ created owner-only (``0600``, whatever the umask) before SQLite opens it; SQLite
 too. An existing file keeps its mode (it may be shared with a group on purpose), but one that
 its group or others can access is reported with a warning on the ``statemill.store`` logger.
 
-Imports ``store.base``, ``store.sqlite_ports``, ``store.sqlite_schema``, ``core.events``,
-``errors``, anyio and aiosqlite.
+Imports ``store.base``, ``store.sqlite_ports``, ``store.sqlite_schema``, ``store.versions``,
+``core.events``, ``errors``, anyio and aiosqlite.
 """
 
 from __future__ import annotations
@@ -66,8 +67,11 @@ from runtime.store.sqlite_ports import (
     SqliteRequests,
     SqliteSchedules,
     SqliteStateMachines,
+    SqliteTags,
+    SqliteVersions,
 )
 from runtime.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from runtime.store.versions import TagStore, VersionStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
 
@@ -94,7 +98,7 @@ _REPLACE_EXECUTION: Final = (
 
 _INSERT_EXECUTION: Final = (
     f"INSERT INTO executions ({EXECUTION_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"VALUES ({', '.join(['?'] * (EXECUTION_COLUMNS.count(',') + 1))})"
 )
 
 
@@ -155,7 +159,13 @@ def create_owner_only(path: Path) -> None:
 
 @final
 class SqliteStore(
-    SqliteStateMachines, SqliteActivities, SqliteRequests, SqliteSchedules, SqliteMapRuns
+    SqliteStateMachines,
+    SqliteActivities,
+    SqliteRequests,
+    SqliteSchedules,
+    SqliteMapRuns,
+    SqliteVersions,
+    SqliteTags,
 ):
     """An ``EventStore`` on one SQLite file (see :mod:`runtime.store.base` for the contract).
 
@@ -416,6 +426,8 @@ class SqliteStore(
         after: tuple[float, str] | None = None,
         redriven: bool | None = None,
         map_run_arn: str | None = None,
+        version_arn: str | None = None,
+        alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
@@ -423,6 +435,12 @@ class SqliteStore(
             # First, so that the planner takes the partial index executions_by_map_run.
             where.append("map_run_arn = ?")
             params.append(map_run_arn)
+        if alias_arn is not None:  # executions_by_alias, likewise
+            where.append("state_machine_alias_arn = ?")
+            params.append(alias_arn)
+        if version_arn is not None:  # executions_by_version
+            where.append("state_machine_version_arn = ?")
+            params.append(version_arn)
         if state_machine_arn is not None:
             where.append("state_machine_arn = ?")
             params.append(state_machine_arn)
@@ -495,4 +513,14 @@ def _implements_map_runs(store: SqliteStore) -> MapRunStore:
 
 def _implements_revisions(store: SqliteStore) -> StateMachineRevisions:
     """Static check only (mypy): ``SqliteStore`` satisfies ``StateMachineRevisions``."""
+    return store
+
+
+def _implements_versions(store: SqliteStore) -> VersionStore:
+    """Static check only (mypy): ``SqliteStore`` satisfies ``VersionStore``."""
+    return store
+
+
+def _implements_tags(store: SqliteStore) -> TagStore:
+    """Static check only (mypy): ``SqliteStore`` satisfies ``TagStore``."""
     return store

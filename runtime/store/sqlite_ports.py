@@ -1,20 +1,21 @@
 """The SQLite store's tables besides the event log, one mixin per port, which
 :class:`~runtime.store.sqlite.SqliteStore` inherits: state machines and their revisions (the
 ``StateMachineRevisions`` port), activities and task-token heartbeats, operators' requests
-(SQLite only, not part of the ``EventStore`` protocol), schedules (the ``ScheduleStore`` port)
-and Map Runs (the ``MapRunStore`` port).
+(SQLite only, not part of the ``EventStore`` protocol), schedules (the ``ScheduleStore`` port),
+Map Runs (the ``MapRunStore`` port), state machine versions and aliases (the ``VersionStore``
+port) and tags (the ``TagStore`` port).
 
 Every mixin derives from :class:`SqlitePort`, which declares what they use of the store: its
 connection and lock (set by ``SqliteStore.__init__``) and its write transaction helpers
 (defined in ``runtime.store.sqlite``, where the locking rules are explained). A method holds
 ``self._lock`` for a read, ``self._transaction()`` for a write, as the store's own do.
 
-Imports ``store.base``, anyio and aiosqlite.
+Imports ``store.base``, ``store.versions``, anyio and aiosqlite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,14 +23,20 @@ import aiosqlite
 import anyio
 
 from runtime.store.base import (
+    ALIAS_COLUMNS,
     STATE_MACHINE_COLUMNS,
+    VERSION_COLUMNS,
     ActivityRecord,
     MapRunRecord,
     ScheduleRecord,
     StateMachineRecord,
+    alias_from_row,
+    alias_row,
     check_mark,
     state_machine_from_row,
+    version_from_row,
 )
+from runtime.store.versions import AliasRecord, VersionRecord
 
 __all__ = [
     "SqliteActivities",
@@ -38,6 +45,8 @@ __all__ = [
     "SqliteRequests",
     "SqliteSchedules",
     "SqliteStateMachines",
+    "SqliteTags",
+    "SqliteVersions",
 ]
 
 _MAP_RUN_COLUMNS: Final = "map_run_arn, execution_arn, state_machine_arn, start_date"
@@ -95,6 +104,14 @@ class SqliteStateMachines(SqlitePort):
     async def delete_state_machine(self, arn: str) -> bool:
         async with self._transaction():
             cursor = await self._conn.execute("DELETE FROM state_machines WHERE arn = ?", (arn,))
+            # Its versions (tombstones too: a machine created again starts at 1), aliases and
+            # tags go with it (issue 13).
+            for statement in (
+                "DELETE FROM state_machine_versions WHERE state_machine_arn = ?",
+                "DELETE FROM state_machine_aliases WHERE state_machine_arn = ?",
+                "DELETE FROM tags WHERE resource_arn = ?",
+            ):
+                await self._conn.execute(statement, (arn,))
             return cursor.rowcount > 0
 
     async def get_state_machine(self, arn: str) -> StateMachineRecord | None:
@@ -145,7 +162,9 @@ class SqliteActivities(SqlitePort):
         return [ActivityRecord(arn=a, name=n, creation_date=c) for a, n, c in rows]
 
     async def delete_activity(self, arn: str) -> None:
-        await self._write_many("DELETE FROM activities WHERE arn = ?", [(arn,)])
+        async with self._transaction():
+            await self._conn.execute("DELETE FROM activities WHERE arn = ?", (arn,))
+            await self._conn.execute("DELETE FROM tags WHERE resource_arn = ?", (arn,))
 
     async def put_heartbeat(self, execution_arn: str, frame: str, at: float) -> None:
         await self._write_many(
@@ -331,3 +350,141 @@ class SqliteMapRuns(SqlitePort):
         async with self._lock:
             rows = await self._conn.execute_fetchall(_COUNT_CHILDREN, (map_run_arn,))
         return {str(status): int(count) for status, count in rows}
+
+
+class SqliteVersions(SqlitePort):
+    """State machine versions and aliases (the ``VersionStore`` port)."""
+
+    async def publish_version(
+        self,
+        state_machine_arn: str,
+        revision_id: str,
+        description: str | None,
+        creation_date: float,
+    ) -> tuple[VersionRecord, bool]:
+        # One BEGIN IMMEDIATE transaction: another process on the file waits for it, so the
+        # look-up and the numbering cannot interleave with another publish.
+        async with self._transaction():
+            rows = list(
+                await self._conn.execute_fetchall(
+                    f"SELECT {VERSION_COLUMNS} FROM state_machine_versions "
+                    "WHERE state_machine_arn = ? AND revision_id = ? AND deleted = 0",
+                    (state_machine_arn, revision_id),
+                )
+            )
+            if rows:
+                return version_from_row(rows[0]), False
+            # Tombstones count: a deleted version's number is not given again.
+            marks = list(
+                await self._conn.execute_fetchall(
+                    "SELECT coalesce(max(version), 0) FROM state_machine_versions "
+                    "WHERE state_machine_arn = ?",
+                    (state_machine_arn,),
+                )
+            )
+            rec = VersionRecord(
+                state_machine_arn=state_machine_arn,
+                version=int(marks[0][0]) + 1,
+                revision_id=revision_id,
+                description=description,
+                creation_date=creation_date,
+            )
+            await self._conn.execute(
+                f"INSERT INTO state_machine_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (rec.state_machine_arn, rec.version, rec.revision_id, description, creation_date),
+            )
+        return rec, True
+
+    async def get_version(self, state_machine_arn: str, version: int) -> VersionRecord | None:
+        found = await self._versions("AND version = ?", (state_machine_arn, version))
+        return found[0] if found else None
+
+    async def list_versions(self, state_machine_arn: str) -> list[VersionRecord]:
+        return await self._versions("ORDER BY version DESC", (state_machine_arn,))
+
+    async def _versions(self, clause: str, params: tuple[Any, ...]) -> list[VersionRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                f"SELECT {VERSION_COLUMNS} FROM state_machine_versions "
+                f"WHERE state_machine_arn = ? AND deleted = 0 {clause}",
+                params,
+            )
+        return [version_from_row(row) for row in rows]
+
+    async def delete_version(self, state_machine_arn: str, version: int) -> bool:
+        async with self._transaction():
+            cursor = await self._conn.execute(
+                "UPDATE state_machine_versions SET deleted = 1 "
+                "WHERE state_machine_arn = ? AND version = ? AND deleted = 0",
+                (state_machine_arn, version),
+            )
+        return cursor.rowcount == 1
+
+    async def put_alias(self, record: AliasRecord, *, create: bool) -> bool:
+        row = alias_row(record)
+        async with self._transaction():
+            if create:
+                cursor = await self._conn.execute(
+                    f"INSERT OR IGNORE INTO state_machine_aliases ({ALIAS_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+            else:  # never its creation_date
+                machine, name, description, routing, _, updated = row
+                cursor = await self._conn.execute(
+                    "UPDATE state_machine_aliases SET description = ?, routing = ?, "
+                    "update_date = ? WHERE state_machine_arn = ? AND name = ?",
+                    (description, routing, updated, machine, name),
+                )
+        return cursor.rowcount == 1
+
+    async def get_alias(self, state_machine_arn: str, name: str) -> AliasRecord | None:
+        found = await self._aliases("AND name = ?", (state_machine_arn, name))
+        return found[0] if found else None
+
+    async def list_aliases(self, state_machine_arn: str) -> list[AliasRecord]:
+        return await self._aliases("ORDER BY creation_date, name", (state_machine_arn,))
+
+    async def _aliases(self, clause: str, params: tuple[Any, ...]) -> list[AliasRecord]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                f"SELECT {ALIAS_COLUMNS} FROM state_machine_aliases "
+                f"WHERE state_machine_arn = ? {clause}",
+                params,
+            )
+        return [alias_from_row(row) for row in rows]
+
+    async def delete_alias(self, state_machine_arn: str, name: str) -> bool:
+        async with self._transaction():
+            cursor = await self._conn.execute(
+                "DELETE FROM state_machine_aliases WHERE state_machine_arn = ? AND name = ?",
+                (state_machine_arn, name),
+            )
+        return cursor.rowcount == 1
+
+
+class SqliteTags(SqlitePort):
+    """Tags of state machines and activities (the ``TagStore`` port)."""
+
+    async def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            await self._write_many(
+                "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
+                [(resource_arn, key, value) for key, value in tags.items()],
+            )
+
+    async def untag_resource(self, resource_arn: str, keys: Sequence[str]) -> None:
+        if keys:
+            await self._write_many(
+                "DELETE FROM tags WHERE resource_arn = ? AND key = ?",
+                [(resource_arn, key) for key in keys],
+            )
+
+    async def list_tags(self, resource_arn: str) -> dict[str, str]:
+        async with self._lock:
+            rows = await self._conn.execute_fetchall(
+                "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY key",
+                (resource_arn,),
+            )
+        return {str(key): str(value) for key, value in rows}

@@ -46,6 +46,26 @@ the index only; executions that are no child cost it nothing), and ``map_runs(ma
 execution_arn, state_machine_arn, start_date)`` indexed by parent execution (the
 ``MapRunStore`` port).
 
+Version 8 (issue 13: versions, aliases and tags, the ``VersionStore`` and ``TagStore`` ports)
+adds:
+
+* ``state_machine_versions(state_machine_arn, version, revision_id, description,
+  creation_date, deleted)`` keyed by ``(state_machine_arn, version)``. A deleted version keeps
+  its row (``deleted = 1``), a tombstone, so that ``max(version)`` is the highest number the
+  machine ever had and no number is given twice; ``delete_state_machine`` deletes every row
+  (a machine created again starts at 1). The partial unique index
+  ``state_machine_versions_by_revision(state_machine_arn, revision_id) WHERE deleted = 0``
+  makes "one live version per revision" the database's rule, and serves the look-up.
+* ``state_machine_aliases(state_machine_arn, name, description, routing, creation_date,
+  update_date)`` keyed by ``(state_machine_arn, name)``; ``routing`` is JSON text,
+  ``[[version, weight], ...]``.
+* ``tags(resource_arn, key, value)`` keyed by ``(resource_arn, key)`` (tags of state machines
+  and activities; listing one resource's tags by key is a range scan of the key).
+* ``executions.state_machine_version_arn`` and ``executions.state_machine_alias_arn`` (NULL for
+  executions started with the unqualified ARN and for those stored before), each with a partial
+  index on ``(<column>, start_date, execution_arn) WHERE <column> IS NOT NULL``, so listing the
+  executions of a version or an alias is a range scan that costs the other executions nothing.
+
 Append only: a released migration's SQL never changes (files in the field were built by it).
 Imports ``store.base`` only.
 """
@@ -184,6 +204,45 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             start_date REAL NOT NULL
         )""",
         "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_date, map_run_arn)",
+    ),
+    (
+        # Version 8 (issue 13): state machine versions (deleted ones are tombstones: their
+        # numbers stay taken), aliases, tags, and the version or alias an execution was
+        # started with.
+        """CREATE TABLE state_machine_versions (
+            state_machine_arn TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            revision_id TEXT NOT NULL,
+            description TEXT,
+            creation_date REAL NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (state_machine_arn, version)
+        )""",
+        """CREATE UNIQUE INDEX state_machine_versions_by_revision
+            ON state_machine_versions (state_machine_arn, revision_id) WHERE deleted = 0""",
+        """CREATE TABLE state_machine_aliases (
+            state_machine_arn TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT,
+            routing TEXT NOT NULL,
+            creation_date REAL NOT NULL,
+            update_date REAL NOT NULL,
+            PRIMARY KEY (state_machine_arn, name)
+        )""",
+        """CREATE TABLE tags (
+            resource_arn TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (resource_arn, key)
+        )""",
+        "ALTER TABLE executions ADD COLUMN state_machine_version_arn TEXT",
+        "ALTER TABLE executions ADD COLUMN state_machine_alias_arn TEXT",
+        """CREATE INDEX executions_by_version
+            ON executions (state_machine_version_arn, start_date, execution_arn)
+            WHERE state_machine_version_arn IS NOT NULL""",
+        """CREATE INDEX executions_by_alias
+            ON executions (state_machine_alias_arn, start_date, execution_arn)
+            WHERE state_machine_alias_arn IS NOT NULL""",
     ),
 )
 

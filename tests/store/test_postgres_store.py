@@ -30,6 +30,9 @@ TABLES = {
     "activity_tasks",  # version 4 (issue 12)
     "state_machine_revisions",  # version 5 (issue 13)
     "map_runs",  # version 6 (issue 14)
+    "state_machine_versions",  # version 7 (issue 13)
+    "state_machine_aliases",
+    "tags",
     "schema_version",
     "settings",
     "state_machines",
@@ -71,8 +74,13 @@ async def test_a_version_1_database_gains_schedules_and_leases(
 ) -> None:
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         await store.put_activity(ActivityRecord(arn="arn:act", name="act", creation_date=1.0))
-    # Back to what version 1 wrote: versions 2 to 5 are applied again on open.
+    # Back to what version 1 wrote: versions 2 to 7 are applied again on open.
     for statement in (
+        "DROP TABLE state_machine_versions",
+        "DROP TABLE state_machine_aliases",
+        "DROP TABLE tags",
+        "ALTER TABLE executions DROP COLUMN state_machine_version_arn",
+        "ALTER TABLE executions DROP COLUMN state_machine_alias_arn",
         "DROP TABLE schedules",
         "DROP TABLE members",
         "DROP TABLE leases",
@@ -88,7 +96,7 @@ async def test_a_version_1_database_gains_schedules_and_leases(
         await _sql(postgres_dsn, postgres_schema, statement)
     async with PostgresStore.open(postgres_dsn, schema=postgres_schema) as store:
         versions = list(range(1, SCHEMA_VERSION + 1))
-        assert await store.schema_versions() == [1, 2, 3, 4, 5, 6] == versions
+        assert await store.schema_versions() == [1, 2, 3, 4, 5, 6, 7] == versions
         assert [a.arn for a in await store.list_activities()] == ["arn:act"]
         assert await store.list_schedules() == []
 
