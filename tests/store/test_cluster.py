@@ -300,3 +300,30 @@ async def test_a_distributed_maps_children_spread_over_the_members(
     assert sorted(ran["a"] + ran["b"]) == list(range(24))  # each child's Task ran once
     assert ran["a"], "member a ran no child"
     assert ran["b"], "member b ran no child"
+
+
+async def test_a_start_through_an_alias_routed_to_another_member_runs_the_drawn_version(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """The alias draws the version where the start is asked for; the owner of the execution's
+    partition starts that version and records the alias (issue 13)."""
+    old = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "v1", "End": True}}}
+    new = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "v2", "End": True}}}
+    async with member(postgres_dsn, postgres_schema) as a:
+        machine = await a.create_state_machine("Aliased", old)
+        v1 = await a.publish_state_machine_version(machine.arn)
+        await a.update_state_machine(machine.arn, definition=new)
+        alias = await a.create_state_machine_alias("stable", [(v1.arn, 100)])
+        async with member(postgres_dsn, postgres_schema) as b:
+            await until(lambda: len(held(a)) == len(held(b)) == PARTITIONS // 2)
+            name = name_owned_by(b, "Aliased", "via-alias-")
+            started = await a.start_execution(alias.arn, {}, name=name)
+            done = await a.wait_for_execution(started.execution_arn, timeout=20)
+            assert partition_of(started.execution_arn) in held(b)  # b started it, asked by a
+            assert done.output_value == "v1"
+            assert done.state_machine_alias_arn == alias.arn
+            assert done.state_machine_version_arn == v1.arn
+            history = await b.get_execution_history(started.execution_arn)
+            details = history[0].to_aws()["executionStartedEventDetails"]
+            assert details["stateMachineAliasArn"] == alias.arn
+            assert details["stateMachineVersionArn"] == v1.arn
