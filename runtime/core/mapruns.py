@@ -31,12 +31,19 @@ from runtime.core.effects import (
     write_id,
 )
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
+from runtime.core.session import dumps
 from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map
 from runtime.lang.jsonata import evaluate_template, is_expression
 
-__all__ = ["DISTRIBUTED_MAX_CONCURRENCY", "READ_AT_ONCE", "MapRuns", "group_batches"]
+__all__ = [
+    "CHILD_INPUT_TEXT_PER_DECISION",
+    "DISTRIBUTED_MAX_CONCURRENCY",
+    "READ_AT_ONCE",
+    "MapRuns",
+    "group_batches",
+]
 
 JSON = Any
 
@@ -44,6 +51,16 @@ JSON = Any
 #: specify, Step Functions runs 10,000 parallel child workflow executions"). From logic
 #: version 2 on; a version-1 history started every iteration at once.
 DISTRIBUTED_MAX_CONCURRENCY: Final = 10_000
+
+#: A decision starts no further Map Run children once the text it encoded (the values it logged
+#: and the children's inputs) reaches this many characters; the next decision starts the next
+#: ones. A count of the data, not of the clock, so the cut is deterministic. A child's input is
+#: usually built for it by the ItemSelector, whose cost grows with its output: a distributed
+#: Map whose ItemSelector renders the whole 229 KiB input for each of 40,000 items
+#: (``States.JsonToString($)``, 7 ms each) started 1,000 children in one decision and held the
+#: event loop for 7.4 s (fuzz, map family, seed 10002713); behind this bound, a few dozen ms.
+#: Inputs of 1 KiB still start the 1,000 children a decision starts at most.
+CHILD_INPUT_TEXT_PER_DECISION: Final = 1024 * 1024
 
 #: Items (or batches) one read of a Map's ItemReader asks for at most.
 READ_AT_ONCE: Final = 1_000
@@ -289,6 +306,11 @@ class MapRuns(Tasks):
         owner = self.state.frames[frame.parent]
         state = self.state_of(owner)
         assert isinstance(state, Map)
+        # The child's input counts as text this decision encoded, as an inline iteration's
+        # logged input does (CHILD_INPUT_TEXT_PER_DECISION).
+        self.text_logged += len(dumps(frame.data))
+        if self.text_logged >= CHILD_INPUT_TEXT_PER_DECISION:
+            self.exhausted = True
         return RunTask(
             frame=frame.id,
             scheduled_id=frame.scheduled_id,

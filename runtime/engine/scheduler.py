@@ -226,6 +226,9 @@ class Engine:
         an ``asyncio.Event``: one object and one call fewer per waited execution)."""
         self._settle_waiters: dict[str, asyncio.Event] = {}
         self._tg: TaskGroup | None = None
+        self._hops: set[asyncio.Task[None]] = set()
+        """Tasks of :meth:`spawn` called outside a task, each until it has handed its work to
+        the task group (a reference, so that none is collected before it ran)."""
         self.owns: Callable[[str], bool] = _everything
         """Whether this engine may run an execution (scale-out: its partition is leased to
         this process; ``runtime.cluster``). Always true for a single process."""
@@ -628,7 +631,7 @@ class Engine:
         if arn not in self.live and arn not in self.parked:
             return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiter.add_done_callback(lambda _: then())
+        waiter.add_done_callback(lambda done: None if done.cancelled() else then())
         self._waiters.setdefault(arn, []).append(waiter)
         return True
 
@@ -825,7 +828,23 @@ class Engine:
         if self._tg is None:
             work.close()
             raise InternalError("engine is not running")
+        if asyncio.current_task() is None:
+            # Called from a plain event-loop callback (the one ``when_ended`` runs, when a Map
+            # Run's child is released to another member): anyio cannot tell its backend
+            # outside a task and raised NoEventLoopError, so the work was lost. A raw task
+            # hops into one; it only hands the work to the task group, which owns it.
+            hop = asyncio.get_running_loop().create_task(self._spawn_in_task(work))
+            self._hops.add(hop)
+            hop.add_done_callback(self._hops.discard)
+            return
         self._tg.start_soon(_logged, work)
+
+    async def _spawn_in_task(self, work: Coroutine[Any, Any, Any]) -> None:
+        """:meth:`spawn` from inside a task; dropped if the engine has stopped meanwhile."""
+        try:
+            self.spawn(work)
+        except (InternalError, RuntimeError):  # not running, or its task group has closed
+            work.close()
 
     def stop(self, arn: str, error: str | None, cause: str | None) -> None:
         """Ask execution ``arn`` to stop; its running handler calls are cancelled. The stop
