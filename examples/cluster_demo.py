@@ -15,8 +15,10 @@ and finish what it left, and what was started for it meanwhile.
 
 At the end it prints which member finished how many executions (an execution counts for the
 member holding its partition's lease when it ended, read from the ``leases`` and ``members``
-tables), stops the survivors (SIGTERM: a clean hand-over, as Ctrl-C) and exits 0 only if every
-execution SUCCEEDED. A second run on the same database adds new executions beside the old.
+tables), stops the survivors (SIGTERM: a clean hand-over, as Ctrl-C; SIGKILL for one still
+running after ``STOP_TIMEOUT``) and says for each whether it left by itself and whether its
+member row is gone, and exits 0 only if every execution SUCCEEDED. A second run on the same
+database adds new executions beside the old.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +46,7 @@ if str(ROOT) not in sys.path:  # `python examples/cluster_demo.py` from a checko
 
 from handlers.billing import CUSTOMERS  # noqa: E402
 from runtime.store.postgres import PARTITIONS, PostgresStore, partition_of  # noqa: E402
-from runtime.tools import operations  # noqa: E402
+from runtime.tools import store_ops  # noqa: E402
 from runtime.tools.stores import StoreUnavailable, is_postgres, open_store, redact  # noqa: E402
 
 MEMBERS: Final = 3
@@ -56,6 +59,8 @@ RUN_CUSTOMERS: Final = [dict(c) for c in CUSTOMERS if c["id"] in ("C-001", "C-00
 POLL: Final = 0.1
 #: How long the members may take to start and share the partitions out.
 START_TIMEOUT: Final = 30.0
+#: How long a member may take to leave after SIGTERM before it gets SIGKILL.
+STOP_TIMEOUT: Final = 15.0
 
 
 @dataclass
@@ -137,19 +142,71 @@ class Cluster:
                     "the end of its log:\n" + "\n".join(lines[-10:])
                 )
 
-    def stop(self) -> None:
-        """SIGTERM (the worker's clean shutdown: it hands its partitions over), then SIGKILL."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
+    def stop(self) -> list[Departure]:
+        """SIGTERM to the members still running (the worker's clean shutdown: it hands its
+        partitions over and deletes its member row), SIGKILL to one still running after
+        ``STOP_TIMEOUT``; how each of them went. Does nothing the second time."""
+        stopping = [(i, proc) for i, proc in enumerate(self.procs) if proc.poll() is None]
+        began = time.monotonic()
+        for _, proc in stopping:
+            proc.send_signal(signal.SIGTERM)
+        departures: list[Departure] = []
+        for i, proc in stopping:
+            left = True
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=max(0.0, began + STOP_TIMEOUT - time.monotonic()))
             except subprocess.TimeoutExpired:
+                left = False
                 proc.kill()
                 proc.wait()
+            seconds = time.monotonic() - began
+            departures.append(Departure(i + 1, proc.pid, left, seconds, proc.returncode))
         for log in self._files:
             log.close()
+        self._files.clear()
+        return departures
+
+    async def remaining_rows(self, pids: Sequence[int]) -> dict[int, float]:
+        """Member pid -> seconds until its member row expires, for the rows of ``pids`` still
+        there (a member that left cleanly deleted its own)."""
+        rows = await self.store.pool.fetch(
+            "SELECT pid, extract(epoch FROM expires - now()) FROM members "
+            "WHERE pid = ANY($1::int[]) AND host = $2",
+            list(pids),
+            socket.gethostname(),
+        )
+        return {int(pid): float(left) for pid, left in rows}
+
+
+@dataclass(frozen=True)
+class Departure:
+    """How a member went when the demo stopped it."""
+
+    number: int
+    pid: int
+    left: bool
+    """True: it exited by itself after SIGTERM; False: it had to be killed (SIGKILL)."""
+    seconds: float
+    """From the SIGTERM to its exit."""
+    returncode: int | None
+
+
+async def report_departures(cluster: Cluster, departures: Sequence[Departure]) -> None:
+    """One line per stopped member: whether it left by itself, and its member row's fate."""
+    rows = await cluster.remaining_rows([d.pid for d in departures])
+    for d in departures:
+        if d.left:
+            how = f"left by itself {d.seconds:.1f} s after SIGTERM (exit code {d.returncode})"
+        else:
+            how = f"did not leave within {STOP_TIMEOUT:.0f} s of SIGTERM: killed (SIGKILL)"
+        row = rows.get(d.pid)
+        if row is None:
+            fate = "its member row deleted"
+        elif row > 0:
+            fate = f"its member row left behind, expiring in {row:.1f} s"
+        else:
+            fate = "its member row left behind, expired"
+        print(f"  member {d.number} (pid {d.pid}) {how}; {fate}")
 
 
 async def observe(cluster: Cluster, tally: Tally) -> dict[int, int]:
@@ -190,7 +247,7 @@ async def demo(url: str, executions: int, timeout: float, logs: Path) -> bool:
     """Run the demo (see the module's docstring); True if every execution SUCCEEDED."""
     for name, file in (("monthly-invoice", "invoice"), ("monthly-billing", "billing_inline")):
         text = (EXAMPLES / f"{file}.asl.json").read_text(encoding="utf-8")
-        await operations.put_state_machine(url, name, text)
+        await store_ops.put_state_machine(url, name, text)
     began = time.monotonic()
     async with open_store(url, create=True) as opened:
         if not isinstance(opened, PostgresStore):
@@ -203,12 +260,15 @@ async def demo(url: str, executions: int, timeout: float, logs: Path) -> bool:
             pids = ", ".join(str(p.pid) for p in cluster.procs)
             held = "/".join(str(shares[p.pid]) for p in cluster.procs)
             print(f"{MEMBERS} members on {redact(url)} (pids {pids}; {held} partitions)")
-            return await _run(cluster, executions, timeout, began)
+            tally = await _run(cluster, executions, timeout, began)
+            print("stopping the survivors (SIGTERM):")
+            await report_departures(cluster, cluster.stop())
+            return _verdict(tally, time.monotonic() - began)
         finally:
             cluster.stop()
 
 
-async def _run(cluster: Cluster, executions: int, timeout: float, began: float) -> bool:
+async def _run(cluster: Cluster, executions: int, timeout: float, began: float) -> Tally:
     store, tally, tag = cluster.store, Tally(), uuid.uuid4().hex[:6]
     before = executions * 2 // 3
     await start_runs(store, tally, tag, 0, before)
@@ -271,7 +331,7 @@ async def _run(cluster: Cluster, executions: int, timeout: float, began: float) 
             f"  member {cluster.number(proc.pid)} (pid {proc.pid}) finished {runs} runs and "
             f"{invoices} invoice executions{killed}"
         )
-    return _verdict(tally, time.monotonic() - began)
+    return tally
 
 
 def _verdict(tally: Tally, seconds: float) -> bool:

@@ -1,7 +1,7 @@
 """``statemill machines | schedule``: the state machines and the schedules of a store.
 
 ``machines`` lists, describes, updates and deletes state machines (the Step Functions verbs, over
-:mod:`runtime.tools.operations`); ``schedule`` creates, lists, gets and deletes schedules (the
+:mod:`runtime.tools.store_ops`); ``schedule`` creates, lists, gets and deletes schedules (the
 EventBridge Scheduler verbs, over :mod:`runtime.api_schedules`), which a runtime on the store
 fires.
 
@@ -52,30 +52,30 @@ def _machines(args: argparse.Namespace) -> int:
     a stop request recorded for each running execution (a runtime on the file applies them),
     then the machine deleted (an unknown ARN is not an error).
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
     path = args.store
     if args.action == "list":
         if args.state_machine is not None:
             raise UsageError("machines list takes no STATE_MACHINE_ARN")
-        found = run_async(operations.list_state_machines, path)
+        found = run_async(store_ops.list_state_machines, path)
         if args.format == "json":
             print_json({"stateMachines": found})
         else:
-            print(operations.machines_table(found))
+            print(store_ops.machines_table(found))
         return EXIT_OK
     if args.state_machine is None:
         raise UsageError(f"machines {args.action} needs a STATE_MACHINE_ARN")
     if args.action == "describe":
-        print_json(run_async(operations.describe_state_machine, path, args.state_machine))
+        print_json(run_async(store_ops.describe_state_machine, path, args.state_machine))
         return EXIT_OK
     if args.action == "delete":
-        print_json(run_async(operations.delete_state_machine, path, args.state_machine))
+        print_json(run_async(store_ops.delete_state_machine, path, args.state_machine))
         return EXIT_OK
     if args.definition is None:
         raise UsageError("machines update needs --definition FILE")
     text = read_file(args.definition, "definition")
-    update = operations.update_state_machine
+    update = store_ops.update_state_machine
     print_json(run_async(update, path, args.state_machine, text, args.type))
     return EXIT_OK
 

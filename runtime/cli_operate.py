@@ -4,7 +4,7 @@ A command that changes an execution records a request in the store (:func:`reque
 runtime running on the store (``statemill worker``, ``statemill serve``) applies it, now or
 when it starts, and ``--wait`` waits for its result. ``describe``, ``list`` and ``requests``
 only read. None starts a runtime here: it would resume the executions it finds
-(:mod:`runtime.tools.operations`).
+(:mod:`runtime.tools.store_ops`).
 
 Imports only the standard library and the ``cli_*`` plumbing at the top.
 """
@@ -61,7 +61,7 @@ def _start(args: argparse.Namespace) -> int:
     --definition, print {"executionArn", "requestId", "status"}; a runtime on the file
     (statemill worker) applies it, now or when it starts.
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
     if (args.state_machine is None) == (args.definition is None):
         raise UsageError("give one of --state-machine ARN or --definition FILE")
@@ -71,7 +71,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.definition:
         text = read_file(args.definition, "definition")
         name = args.machine_name or Path(args.definition).name.split(".")[0]
-        machine_arn = run_async(operations.put_state_machine, store, name, text, args.type)
+        machine_arn = run_async(store_ops.put_state_machine, store, name, text, args.type)
     body = {"stateMachineArn": machine_arn, "input": execution_input, "name": args.name}
     return request(args, "start", body)
 
@@ -83,9 +83,9 @@ def _describe(args: argparse.Namespace) -> int:
     An execution whose start is still a request (statemill start, no worker ran yet) does not
     exist yet: the error says so, with the request's id.
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
-    print_json(run_async(operations.describe, args.store, args.execution))
+    print_json(run_async(store_ops.describe, args.store, args.execution))
     return EXIT_OK
 
 
@@ -103,14 +103,14 @@ def _list(args: argparse.Namespace) -> int:
     A table (status, start time, duration, name, state machine, ARN), or with --format json
     {"executions": [DescribeExecution output...]}.
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
     path, machine, status = args.store, args.state_machine, args.status
-    found = run_async(operations.list_executions, path, machine, status, args.max_results)
+    found = run_async(store_ops.list_executions, path, machine, status, args.max_results)
     if args.format == "json":
         print_json({"executions": found})
     else:
-        print(operations.executions_table(found, now=time.time()))
+        print(store_ops.executions_table(found, now=time.time()))
     return EXIT_OK
 
 
@@ -127,16 +127,16 @@ def _requests(args: argparse.Namespace) -> int:
     what it is about or why it failed), or with --format json {"requests": [...]}. A pending
     request waits for a runtime on the file (statemill worker).
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
     found = run_async(
-        functools.partial(operations.list_requests, everything=args.all),
+        functools.partial(store_ops.list_requests, everything=args.all),
         args.store,
     )
     if args.format == "json":
         print_json({"requests": [_public(item) for item in found]})
     else:
-        print(operations.requests_table(found))
+        print(store_ops.requests_table(found))
     return EXIT_OK
 
 
@@ -176,9 +176,9 @@ def request(args: argparse.Namespace, kind: str, body: dict[str, JSON]) -> int:
 
     Waited for (``--wait``) and FAILED: the JSON on stdout, the error on stderr, exit 1.
     """
-    from runtime.tools import operations
+    from runtime.tools import store_ops
 
-    record = functools.partial(operations.request, wait=args.wait)
+    record = functools.partial(store_ops.request, wait=args.wait)
     done = run_async(record, args.store, kind, body)
     print_json(done)
     if done.get("status") != "FAILED":

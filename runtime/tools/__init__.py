@@ -9,7 +9,9 @@ Each module serves one ``statemill`` command family and can be used from Python 
 - :mod:`~runtime.tools.export`: the JSON-lines format of ``statemill export`` and ``import``.
 - :mod:`~runtime.tools.graph`: the state machine as Mermaid, DOT or SVG, coloured by an execution.
 - :mod:`~runtime.tools.report`: one self-contained HTML page about an execution.
-- :mod:`~runtime.tools.operations`: operators' requests recorded in a store file for a runtime.
+- :mod:`~runtime.tools.operations`: one execution run to its end, and a worker.
+- :mod:`~runtime.tools.store_ops`: a store read, and operators' requests recorded in it for a
+  runtime, without running one.
 - :mod:`~runtime.tools.bench`: the benchmark suite of a checkout, in a child process.
 
 Dependency rule: tools import the public ``runtime`` API and, for pure replay, ``runtime.core``

@@ -25,7 +25,7 @@ from runtime import Runtime
 from runtime.errors import StoreLocked
 from runtime.store import SqliteStore
 from runtime.store.holder import hold_writer, lock_path
-from runtime.tools import operations
+from runtime.tools import store_ops
 from tests.store.holder_worker import DEFINITION, EXECUTION, MACHINE, step_handler
 
 pytestmark = pytest.mark.anyio
@@ -128,14 +128,14 @@ async def test_the_cli_records_requests_while_a_runtime_holds_the_file(tmp_path:
     async with Runtime(db, request_poll_interval=0.05) as runtime:
         machine = await runtime.create_state_machine("m", PASS_MACHINE)
         # What ``statemill start`` does: SqliteStore.open + add_request, no runtime lock.
-        recorded = await operations.request(
+        recorded = await store_ops.request(
             db, "start", {"stateMachineArn": machine.arn, "name": "from-cli", "input": {"x": 1}}
         )
         assert recorded["status"] == "PENDING"
         async with SqliteStore.open(db) as store:
             assert await store.get_request(recorded["requestId"]) is not None
         # The holding runtime applies it.
-        applied = await operations.wait_for_request(db, recorded["requestId"], timeout=30)
+        applied = await store_ops.wait_for_request(db, recorded["requestId"], timeout=30)
         assert applied["status"] == "DONE", applied
         done = await runtime.wait_for_execution(recorded["executionArn"], timeout=30)
         assert done.status == "SUCCEEDED"
