@@ -754,6 +754,19 @@ class Runtime(
         started = await self.start_execution(state_machine_arn, input, name=name)
         return await self.wait_for_execution(started.execution_arn)
 
+    async def held_states(self) -> list[tuple[ExecutionDescription, ExecutionState]]:
+        """The running executions this runtime holds that may wait for an answer, with their
+        current states: those in memory, read without the store, and those parked on a Task's
+        timeout while it waits for a task token or an activity worker, folded from their logs
+        (not the many parked on a Wait). In a cluster: those of this member's partitions."""
+        engine = self.engine
+        held = [(self._described(record), state) for record, state in engine.held_states()]
+        for arn in sorted(engine.parked_answers):
+            record = await self._log.get_execution(arn)
+            if record is not None and record.status == "RUNNING":
+                held.append((self._described(record), await self.state_of(arn)))
+        return held
+
     async def state_of(self, execution_arn: str) -> ExecutionState:
         """The execution's state folded from its stored log."""
         return fold(await self._log.read(execution_arn))

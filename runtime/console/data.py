@@ -56,7 +56,8 @@ EXECUTION_STATUSES: Final = (
 
 #: Most rows one read of the executions page asks the store for.
 _MAX_SCAN: Final = 10_000
-#: Most running executions the waiting-tasks page looks into (each is folded from its log).
+#: Most running executions of other members of a cluster the waiting-tasks page looks into
+#: (each is folded from its log; this member's are read from memory).
 MAX_SCANNED_RUNNING: Final = 500
 
 #: Events that say a state failed: a Task attempt's failures (as evolve knows them) and the
@@ -208,19 +209,30 @@ def _tasks_of(execution: ExecutionDescription, state: ExecutionState) -> list[Wa
 
 
 async def waiting_tasks(runtime: Runtime, execution_arn: str | None = None) -> list[WaitingTask]:
-    """The Tasks that wait for an answer: of one execution, or of the newest running ones
-    (at most :data:`MAX_SCANNED_RUNNING` executions are looked into), oldest wait first."""
+    """The Tasks that wait for an answer, oldest wait first: of one execution, or of every
+    running execution this runtime holds (``Runtime.held_states``: from memory, or folded
+    for the few parked on a waiting Task's timeout; the executions parked on a Wait are not
+    read, however many there are). In a cluster, the other members' executions are not this
+    one's: the newest running ones (at most :data:`MAX_SCANNED_RUNNING`) are folded from
+    their logs."""
+    found: list[WaitingTask] = []
     if execution_arn is not None:
-        executions = [await runtime.describe_execution(execution_arn)]
-    else:
-        executions = await runtime.list_executions(
+        execution = await runtime.describe_execution(execution_arn)
+        if execution.status == "RUNNING":
+            found = _tasks_of(execution, await runtime.state_of(execution_arn))
+        return found
+    held = await runtime.held_states()
+    for execution, state in held:
+        found.extend(_tasks_of(execution, state))
+    if runtime.cluster is not None:
+        mine = {execution.execution_arn for execution, _ in held}
+        listed = await runtime.list_executions(
             status_filter="RUNNING", max_results=MAX_SCANNED_RUNNING
         )
-    found: list[WaitingTask] = []
-    for execution in executions:
-        if execution.status != "RUNNING":
-            continue
-        found.extend(_tasks_of(execution, await runtime.state_of(execution.execution_arn)))
+        for execution in listed:
+            if execution.execution_arn not in mine:
+                state = await runtime.state_of(execution.execution_arn)
+                found.extend(_tasks_of(execution, state))
     found.sort(key=lambda task: (task.since, task.execution_arn, task.frame))
     return found
 

@@ -45,6 +45,7 @@ from runtime.core.effects import (
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
+from runtime.core.state import ExecutionState, Phase
 from runtime.definition.model import StateMachine
 from runtime.engine.admission import Admission
 from runtime.engine.calls import HandlerCalls
@@ -189,6 +190,9 @@ class Engine:
         self.live: dict[str, Live] = {}
         self.parked: dict[str, tuple[float, str]] = {}
         """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
+        self.parked_answers: set[str] = set()
+        """The parked executions that also wait for an answer (a task token's, an activity
+        worker's): their timer is the Task's timeout or heartbeat."""
         self.machines: dict[str, StateMachine] = {}
         self.recent = RecentRecords()
         """The records of recently ended executions (so describe needs no store read)."""
@@ -380,6 +384,7 @@ class Engine:
         for arn in arns:
             live = self.live.pop(arn, None)
             self.parked.pop(arn, None)
+            self.parked_answers.discard(arn)
             if live is not None:
                 live.inbox.clear()
                 for running in live.running.values():
@@ -395,6 +400,11 @@ class Engine:
                 settle.set()
         if arns:
             self.admission_control.space_freed()
+
+    def held_states(self) -> list[tuple[ExecutionRecord, ExecutionState]]:
+        """The executions held in memory, with their current states (not the parked ones:
+        :attr:`parked_answers` names those of them that wait for an answer)."""
+        return [(live.record, live.state) for live in self.live.values()]
 
     def record_of(self, arn: str) -> ExecutionRecord | None:
         """The record of execution ``arn`` if it is in memory or ended recently (no store
@@ -606,6 +616,11 @@ class Engine:
             return
         del self.live[arn]
         self.parked[arn] = (live.timer_at, live.record.state_machine_arn)
+        if any(
+            frame.task_token is not None and frame.phase in (Phase.SCHEDULED, Phase.STARTED)
+            for frame in live.state.frames.values()
+        ):
+            self.parked_answers.add(arn)
         self.timers.park(arn, live.timer_at)
 
     def heartbeat(self, arn: str, frame: str) -> None:
@@ -672,6 +687,7 @@ class Engine:
         for record, events in await self.store.load_executions(wanted):
             arn = record.execution_arn
             entry = self.parked.pop(arn, None)
+            self.parked_answers.discard(arn)
             machine = self.machines.get(record.machine_key)  # the revision it started on
             if entry is None or machine is None:
                 continue
