@@ -15,13 +15,15 @@ import argparse
 import configparser
 import functools
 import sys
-from typing import Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from runtime.cli_support import handler_registry, print_json, run_async
 from runtime.cli_table import (
     DEFAULT_STORE,
     EXIT_OK,
     HANDLERS,
+    OBJECTS,
     RUN_STORE_HELP,
     STORE,
     UsageError,
@@ -29,13 +31,17 @@ from runtime.cli_table import (
     command,
 )
 
-__all__ = ["COMMANDS", "read_credentials_file"]
+if TYPE_CHECKING:
+    from runtime.items import ObjectStore
+
+__all__ = ["COMMANDS", "object_store", "read_credentials_file"]
 
 
 @command(
     "worker",
     STORE,
     HANDLERS,
+    OBJECTS,
     arg(
         "--exit-when-idle",
         action="store_true",
@@ -75,6 +81,7 @@ def _worker(args: argparse.Namespace) -> int:
     handlers, idle = handler_registry(args), args.exit_when_idle
     serve = functools.partial(
         operations.serve,
+        object_store=object_store(args.objects),
         poll=args.poll,
         lease_ttl=args.lease_ttl,
         exit_when_idle=idle,
@@ -102,6 +109,7 @@ def _worker(args: argparse.Namespace) -> int:
     "serve",
     arg("--store", metavar="STORE", default=DEFAULT_STORE, help=RUN_STORE_HELP),
     HANDLERS,
+    OBJECTS,
     arg("--host", default="127.0.0.1", help="address to listen on (default: loopback only)"),
     arg("--port", type=int, default=8083, help="port to listen on (default: 8083)"),
     arg(
@@ -152,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 allow_unauthenticated_remote=remote,
                 credentials=credentials,
+                object_store=object_store(args.objects),
             )
 
     try:
@@ -161,6 +170,15 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def object_store(folder: str | None) -> ObjectStore | None:
+    """The object store of ``--objects DIR`` (a folder per bucket), if given."""
+    if folder is None:
+        return None
+    from runtime.items import LocalObjectStore
+
+    return LocalObjectStore(Path(folder))
 
 
 def read_credentials_file(path: str) -> dict[str, str]:

@@ -161,6 +161,12 @@ HANDLERS_HELP: Final = "a dotted name or .py path with a HandlerRegistry or a HA
 HANDLERS: Final = arg(
     "--handlers", metavar="MODULE", action="append", default=[], help=HANDLERS_HELP
 )
+OBJECTS: Final = arg(
+    "--objects",
+    metavar="DIR",
+    help="the folder of the object store a distributed Map's ItemReader reads from and its "
+    "ResultWriter writes to (a sub-folder per S3 bucket); without it they fail the Map Run",
+)
 WAIT_HELP: Final = "wait up to SECONDS for a runtime on the file to apply the request"
 WAIT: Final = arg("--wait", metavar="SECONDS", type=float, default=0.0, help=WAIT_HELP)
 FORMAT: Final = arg("--format", choices=("table", "json"), default="table", help="output format")

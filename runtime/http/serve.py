@@ -23,6 +23,7 @@ import uvicorn
 
 from runtime import EventStore, HandlerRegistry, Runtime
 from runtime.http.app import LOOPBACK_HOSTS, create_app
+from runtime.items import ObjectStore
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ListenMode", "is_loopback", "listen_mode", "serve"]
 
@@ -84,6 +85,7 @@ async def serve(
     allow_unauthenticated_remote: bool = False,
     credentials: Mapping[str, str] | None = None,
     sock: socket.socket | None = None,
+    object_store: ObjectStore | None = None,
 ) -> None:
     """Run a runtime on ``store`` and serve its API on ``host:port`` until cancelled (Ctrl-C).
 
@@ -95,6 +97,7 @@ async def serve(
         credentials: access key id -> secret access key: every API request must be signed
             (SigV4) by one of them, the console asks for a sign-in; a non-loopback ``host`` is
             then allowed.
+        object_store: where distributed Maps read their items and write their results.
 
     Raises:
         ValueError: :func:`listen_mode` refuses ``host``.
@@ -107,7 +110,7 @@ async def serve(
     )
     if mode == "unauthenticated":
         log.warning("http.unauthenticated_remote_access", host=host, port=port)
-    async with Runtime(store, handlers=handlers) as runtime:
+    async with Runtime(store, handlers=handlers, object_store=object_store) as runtime:
         app = create_app(
             runtime,
             # On loopback, only loopback names are accepted in Host: a web page whose name is

@@ -19,6 +19,7 @@ import anyio
 
 from runtime import HandlerRegistry, Runtime, StatemillError
 from runtime.core.state import ExecutionState, Phase
+from runtime.items import ObjectStore
 from runtime.tools.stores import runtime_store
 
 __all__ = [
@@ -90,8 +91,10 @@ async def serve(
     status_interval: float = 0.0,
     report: Callable[[str], None] | None = None,
     lease_ttl: float = 10.0,
+    object_store: ObjectStore | None = None,
 ) -> dict[str, JSON]:
-    """Run a runtime on the store: resume its executions, apply requests every ``poll`` seconds.
+    """Run a runtime on the store: resume its executions, apply requests every ``poll`` seconds
+    (``object_store``: where distributed Maps read items and write results).
 
     Every ``status_interval`` seconds (0: never) ``report`` gets a :class:`WorkerStatus` line.
     With ``exit_when_idle``, return ``{"status": "idle"}`` once nothing can move without outside
@@ -103,7 +106,11 @@ async def serve(
     async with (
         runtime_store(path) as store,
         Runtime(
-            store, handlers=handlers, request_poll_interval=poll, lease_ttl=lease_ttl
+            store,
+            handlers=handlers,
+            request_poll_interval=poll,
+            lease_ttl=lease_ttl,
+            object_store=object_store,
         ) as runtime,
     ):
         ended = await _ended_counts(runtime)

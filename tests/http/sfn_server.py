@@ -8,6 +8,7 @@ event loop with them. It is stopped with SIGINT (Ctrl-C) at the end.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -37,10 +38,20 @@ def free_port() -> int:
 class Server:
     """A ``statemill serve`` child process and its URL."""
 
-    def __init__(self, store: str = "memory") -> None:
+    def __init__(
+        self,
+        store: str = "memory",
+        *,
+        handlers: tuple[str, ...] = (str(HANDLERS),),
+        options: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = store
+        self.handlers = handlers
+        self.options = options
+        self.env = env
         self.process: subprocess.Popen[str] | None = None
         self.log: Any = None
 
@@ -55,11 +66,18 @@ class Server:
 
     def _start(self) -> bool:
         command = [sys.executable, "-m", "runtime", "serve", "--store", self.store,
-                   "--handlers", str(HANDLERS), "--port", str(self.port)]  # fmt: skip
+                   "--port", str(self.port), *self.options]  # fmt: skip
+        for module in self.handlers:
+            command += ["--handlers", module]
         # stderr to a file, not a pipe: a pipe nobody reads would block the server once full.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log, text=True
+            command,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            text=True,
+            env=None if self.env is None else {**os.environ, **self.env},
         )
         probe = client_for(self.url)
         deadline = time.monotonic() + 120
