@@ -215,12 +215,16 @@ class Children(MapRuns):
             if isinstance(value, str) and _NUMBER_TEXT.match(value):
                 value = float(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
+                # AWS's field is a float (UpdateMapRun: "toleratedFailurePercentage ... Type:
+                # Float"); the value is shown as ToleratedFailureCountPath shows it: a string
+                # as it is, anything else as JSON text, in quotes.
+                shown = value if isinstance(value, str) else dumps(value)
                 raise StateFailure(
                     "States.Runtime",
                     self.cause(
                         frame,
                         "The ToleratedFailurePercentagePath field refers to value "
-                        f"{dumps(value)} which is not a valid number: {path.text}",
+                        f'"{shown}" which is not a valid float: {path.text}',
                     ),
                 )
             # Clamped first: an integer past a double's range cannot be converted, and any

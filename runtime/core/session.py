@@ -406,13 +406,12 @@ class Session:
         text = self.text_of(output)
         # A code point takes at most 4 bytes of UTF-8: short texts need no encoding to check.
         if len(text) * 4 > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
+            # AWS's cause is this sentence alone, without the "An error occurred while
+            # executing the state ..." preamble of other runtime errors (issue 15).
             raise StateFailure(
                 "States.DataLimitExceeded",
-                self.cause(
-                    frame,
-                    f"The state/task '{state.name}' returned a result with a size exceeding "
-                    "the maximum number of bytes service limit.",
-                ),
+                f"The state/task '{state.name}' returned a result with a size exceeding "
+                "the maximum number of bytes service limit.",
             )
         details: dict[str, JSON] = {
             "name": state.name,

@@ -547,9 +547,13 @@ class Evaluation:
         if path is not None:
             value = self.select(path, data)
             if isinstance(value, bool) or not isinstance(value, int | float):
+                # As an execution says it (core): the field's type, the value as it is for
+                # a string and as JSON text otherwise.
+                kind = "float" if name == "ToleratedFailurePercentage" else "integer"
+                shown = value if isinstance(value, str) else _text(value)
                 raise _Failed(
                     "States.Runtime",
-                    f'The {name}Path field refers to value "{value}" which is not a valid number: '
+                    f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: '
                     f"{path.text}",
                 )
             return value

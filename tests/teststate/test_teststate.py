@@ -438,3 +438,30 @@ def test_malformed_requests_get_aws_errors_not_python_ones(params: JSON, code: s
     with pytest.raises(TestStateError) as refused:
         test_state({"definition": json.dumps(task), **params})
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "cause"),
+    [
+        (
+            "ToleratedFailureCountPath",
+            "NoNumber",
+            'The ToleratedFailureCountPath field refers to value "NoNumber" which is not a valid '
+            "integer: $.v",
+        ),
+        (
+            "ToleratedFailurePercentagePath",
+            {"a": 1},
+            'The ToleratedFailurePercentagePath field refers to value "{"a":1}" which is not a '
+            "valid float: $.v",
+        ),
+    ],
+)
+def test_a_tolerance_path_to_a_non_number_names_the_fields_type(
+    field: str, value: JSON, cause: str
+) -> None:
+    """The words an execution uses (core.children, and AWS's recorded count-path case)."""
+    response = _run({**MAP_TASK, field: "$.v"}, {"items": [1], "v": value}, mock={"result": "[1]"})
+    assert response["status"] == "FAILED"
+    assert response["error"] == "States.Runtime"
+    assert cause in response["cause"]
