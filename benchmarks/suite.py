@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO, TypeVar
 
-from benchmarks import chain, handlers, map_run, parked, peers, replay
+from benchmarks import chain, cli_start, handlers, http_start, map_run, parked, peers, replay
 from benchmarks import map as map_scenario
 from benchmarks.common import JSON, Measured, Progress, Scenario, median
 
@@ -50,6 +50,8 @@ SCENARIOS: Final[dict[str, Scenario]] = {
         handlers.SCENARIO,
         replay.SCENARIO,
         peers.SCENARIO,
+        http_start.SCENARIO,
+        cli_start.SCENARIO,
     )
 }
 

@@ -34,6 +34,7 @@ TINY: dict[str, dict[str, float]] = {
     "parked": {"n": 40, "wait_s": 1, "wave": 15, "lateness_sample": 10},
     "handlers": {"executions": 120, "limit": 8, "in_flight": 40, "handler_ms": 2},
     "replay": {"fold_events": 400, "resume_n": 40, "resume_wave": 15},
+    "cli_start": {"repeats": 1},
     "peers": {
         "a_executions": 30,
         "a_warmup": 5,
@@ -158,6 +159,17 @@ def test_handlers_never_exceed_the_limit(
     assert_shape(document, "handlers")
     for store in ("memory", "sqlite"):
         assert 1 <= document["medians"][f"{store}_max_in_flight"] <= 8
+
+
+def test_cli_start_times_each_command_beside_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = run_tiny("cli_start", tmp_path, capsys)
+    assert_shape(document, "cli_start")
+    medians = document["medians"]
+    for command in ("version", "validate", "describe", "list", "machines"):
+        # A command does what python -c pass does and more: it cannot start faster.
+        assert medians[f"{command}_s"] > medians["python_pass_s"] > 0
 
 
 def test_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
