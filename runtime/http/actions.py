@@ -33,7 +33,7 @@ import base64
 import binascii
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, final
 
 import anyio.to_thread
@@ -52,7 +52,7 @@ from runtime.api_machines import is_updated
 from runtime.api_types import split_qualified
 from runtime.http import actions_map_runs as map_runs
 from runtime.http import actions_versions as versions
-from runtime.http.protocol import ApiError, check_arn, next_token, page_offset
+from runtime.http.protocol import DEFAULT_PAGE, ApiError, check_arn, page_of, tags_of
 
 __all__ = ["ACTIONS", "Service"]
 
@@ -61,8 +61,6 @@ Body = dict[str, JSON]
 
 #: ``GetActivityTask``'s long poll (AWS: up to 60 seconds).
 ACTIVITY_POLL_SECONDS: Final = 60.0
-#: The page size when ``maxResults`` is absent or 0 (AWS's default).
-DEFAULT_PAGE: Final = 100
 _EXECUTION_KINDS: Final = ("execution", "express")
 _REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 _DATA_KEYS: Final = frozenset(
@@ -104,15 +102,6 @@ ACTIONS.update(versions.ACTIONS)
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def _page(action_name: str, items: Sequence[JSON], body: Body) -> tuple[list[JSON], str | None]:
-    """One page of ``items`` by ``nextToken``/``maxResults``, and the token of the next."""
-    start = page_offset(action_name, body.get("nextToken"))
-    size = body.get("maxResults") or DEFAULT_PAGE
-    page = list(items[start : start + size])
-    more = start + size < len(items)
-    return page, next_token(action_name, start + size) if more else None
 
 
 def _with_token(out: Body, token: str | None) -> Body:
@@ -237,10 +226,6 @@ def _version_description(body: Body) -> str | None:
     return description
 
 
-def _tags(body: Body) -> dict[str, str]:
-    return {tag["key"]: tag.get("value", "") for tag in body.get("tags") or ()}
-
-
 @action("CreateStateMachine")
 async def create_state_machine(service: Service, body: Body) -> Body:
     """CreateStateMachine, with its ``tags`` and, with ``publish``, its first version."""
@@ -251,7 +236,7 @@ async def create_state_machine(service: Service, body: Body) -> Body:
     )
     out: Body = {"stateMachineArn": record.arn, "creationDate": record.creation_date}
     if body.get("tags"):
-        await runtime.tag_resource(record.arn, _tags(body))
+        await runtime.tag_resource(record.arn, tags_of(body.get("tags")))
     if body.get("publish"):
         version = await runtime.publish_state_machine_version(record.arn, description=description)
         out["stateMachineVersionArn"] = version.arn
@@ -276,7 +261,7 @@ async def describe_state_machine(service: Service, body: Body) -> Body:
 @action("ListStateMachines")
 async def list_state_machines(service: Service, body: Body) -> Body:
     records = await service.runtime.list_state_machines()
-    page, token = _page("ListStateMachines", records, body)
+    page, token = page_of("ListStateMachines", records, body)
     items = [
         {"stateMachineArn": r.arn, "name": r.name, "type": r.type, "creationDate": r.creation_date}
         for r in page
@@ -469,7 +454,7 @@ async def get_execution_history(service: Service, body: Body) -> Body:
     events = await service.runtime.get_execution_history(arn)
     if body.get("reverseOrder"):
         events = events[::-1]
-    page, token = _page("GetExecutionHistory", events, body)
+    page, token = page_of("GetExecutionHistory", events, body)
     include = body.get("includeExecutionData", True)
     return _with_token({"events": [history_event(e, include_data=include) for e in page]}, token)
 
@@ -509,7 +494,7 @@ async def list_map_runs(service: Service, body: Body) -> Body:
     """The Map Runs an execution started, oldest first, by ``nextToken``/``maxResults`` as
     the other offset-paged lists (an execution starts few Map Runs)."""
     found = await service.runtime.list_map_runs(_execution_arn(body["executionArn"]))
-    page, token = _page("ListMapRuns", found, body)
+    page, token = page_of("ListMapRuns", found, body)
     return _with_token({"mapRuns": [map_runs.map_run_list_item(run) for run in page]}, token)
 
 
@@ -574,7 +559,7 @@ async def create_activity(service: Service, body: Body) -> Body:
     runtime = service.runtime
     created = await runtime.create_activity(body["name"])
     if body.get("tags"):
-        await runtime.tag_resource(created.activity_arn, _tags(body))
+        await runtime.tag_resource(created.activity_arn, tags_of(body.get("tags")))
     return {"activityArn": created.activity_arn, "creationDate": created.creation_date}
 
 
@@ -593,7 +578,7 @@ async def describe_activity(service: Service, body: Body) -> Body:
 @action("ListActivities")
 async def list_activities(service: Service, body: Body) -> Body:
     found = await service.runtime.list_activities()
-    page, token = _page("ListActivities", found, body)
+    page, token = page_of("ListActivities", found, body)
     items = [
         {"activityArn": a.activity_arn, "name": a.name, "creationDate": a.creation_date}
         for a in page

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from runtime.http.protocol import ApiError, check_arn, next_token, page_offset
+from runtime.http.protocol import ApiError, check_arn, page_of, tags_of
 
 if TYPE_CHECKING:
     from runtime.http.actions import Service
@@ -28,7 +28,6 @@ JSON = Any
 Body = dict[str, JSON]
 Action = Callable[["Service", Body], Awaitable[Body]]
 ACTIONS: Final[dict[str, Action]] = {}
-_DEFAULT_PAGE: Final = 100
 
 
 def _action(name: str) -> Callable[[Action], Action]:
@@ -40,11 +39,10 @@ def _action(name: str) -> Callable[[Action], Action]:
 
 
 def _page(name: str, items: list[JSON], body: Body, key: str) -> Body:
-    start = page_offset(name, body.get("nextToken"))
-    size = body.get("maxResults") or _DEFAULT_PAGE
-    out: Body = {key: items[start : start + size]}
-    if start + size < len(items):
-        out["nextToken"] = next_token(name, start + size)
+    page, token = page_of(name, items, body)
+    out: Body = {key: page}
+    if token is not None:
+        out["nextToken"] = token
     return out
 
 
@@ -181,8 +179,7 @@ async def delete_state_machine_alias(service: Service, body: Body) -> Body:
 async def tag_resource(service: Service, body: Body) -> Body:
     arn = body["resourceArn"]
     check_arn(arn, "stateMachine", "activity")
-    tags = {tag["key"]: tag.get("value", "") for tag in body["tags"]}
-    await service.runtime.tag_resource(arn, tags)
+    await service.runtime.tag_resource(arn, tags_of(body["tags"]))
     return {}
 
 

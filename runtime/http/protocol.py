@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any, Final, final
 
 import msgspec
 
 __all__ = [
     "CONTENT_TYPE",
+    "DEFAULT_PAGE",
     "MAX_BODY_BYTES",
     "TARGET_PREFIX",
     "ApiError",
@@ -40,7 +42,9 @@ __all__ = [
     "encode",
     "error_body",
     "next_token",
+    "page_of",
     "page_offset",
+    "tags_of",
 ]
 
 JSON = Any
@@ -121,6 +125,27 @@ def check_arn(value: str, *resource_types: str) -> list[str]:
             "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'"
         )
     return parts
+
+
+#: The page size when ``maxResults`` is absent or 0 (AWS's default).
+DEFAULT_PAGE: Final = 100
+
+
+def page_of(
+    action: str, items: Sequence[Any], body: dict[str, Any]
+) -> tuple[list[Any], str | None]:
+    """One page of ``items`` by the request's ``nextToken``/``maxResults``, and the token of
+    the next page (``None`` on the last)."""
+    start = page_offset(action, body.get("nextToken"))
+    size = body.get("maxResults") or DEFAULT_PAGE
+    page = list(items[start : start + size])
+    more = start + size < len(items)
+    return page, next_token(action, start + size) if more else None
+
+
+def tags_of(items: Sequence[dict[str, Any]] | None) -> dict[str, str]:
+    """A request's tag list (``[{"key", "value"}]``) as a mapping (a missing value is "")."""
+    return {tag["key"]: tag.get("value", "") for tag in items or ()}
 
 
 def next_token(action: str, offset: int) -> str:
