@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from runtime.http.protocol import ApiError, check_arn, page_of, tags_of
+from runtime.http.protocol import ApiError, check_arn, list_items, page_of, tags_of
 
 if TYPE_CHECKING:
     from runtime.http.actions import Service
@@ -50,8 +50,9 @@ def _routing(body: Body) -> list[tuple[str, int]] | None:
     routing = body.get("routingConfiguration")
     if routing is None:
         return None
+    fields = {"stateMachineVersionArn": str, "weight": int}
     pairs = []
-    for item in routing:
+    for item in list_items(routing, "routingConfiguration", fields, tuple(fields)):
         check_arn(item["stateMachineVersionArn"], "stateMachine")
         pairs.append((item["stateMachineVersionArn"], item["weight"]))
     return pairs
@@ -187,7 +188,10 @@ async def tag_resource(service: Service, body: Body) -> Body:
 async def untag_resource(service: Service, body: Body) -> Body:
     arn = body["resourceArn"]
     check_arn(arn, "stateMachine", "activity")
-    await service.runtime.untag_resource(arn, body["tagKeys"])
+    keys = body["tagKeys"]
+    if not all(isinstance(key, str) for key in keys):
+        raise ApiError("SerializationException", "'tagKeys' must be a list of strings")
+    await service.runtime.untag_resource(arn, keys)
     return {}
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, final
 
 import msgspec
@@ -41,6 +41,7 @@ __all__ = [
     "decode_body",
     "encode",
     "error_body",
+    "list_items",
     "next_token",
     "page_of",
     "page_offset",
@@ -143,9 +144,43 @@ def page_of(
     return page, next_token(action, start + size) if more else None
 
 
-def tags_of(items: Sequence[dict[str, Any]] | None) -> dict[str, str]:
+def list_items(
+    value: Any, member: str, fields: Mapping[str, type], required: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The objects of a list member (``tags``, ``routingConfiguration``), each field checked
+    for its JSON type as the service checks its nested shapes.
+
+    Raises:
+        ApiError: ``SerializationException`` for an item or a field of the wrong JSON type,
+            ``ValidationException`` for a required field left out.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError("SerializationException", f"'{member}' must be a list")
+    for item in value:
+        if not isinstance(item, dict):
+            raise ApiError("SerializationException", f"each item of '{member}' must be an object")
+        for name, kind in fields.items():
+            field = item.get(name)
+            if field is None:
+                if name in required:
+                    raise ApiError(
+                        "ValidationException",
+                        f"1 validation error detected: Value null at '{member}.member.{name}' "
+                        "failed to satisfy constraint: Member must not be null",
+                    )
+            elif not isinstance(field, kind) or isinstance(field, bool) is not (kind is bool):
+                raise ApiError(
+                    "SerializationException", f"'{member}.member.{name}' has the wrong type"
+                )
+    return value
+
+
+def tags_of(items: Any) -> dict[str, str]:
     """A request's tag list (``[{"key", "value"}]``) as a mapping (a missing value is "")."""
-    return {tag["key"]: tag.get("value", "") for tag in items or ()}
+    tags = list_items(items, "tags", {"key": str, "value": str}, ("key",))
+    return {tag["key"]: tag.get("value") or "" for tag in tags}
 
 
 def next_token(action: str, offset: int) -> str:
