@@ -16,7 +16,12 @@ SUCCEEDED with the same output; every history is dense (ids 1..n) and has exactl
 run's events (same counts of each type: no transition appended twice, none lost); every handler
 call whose result is recorded completed, and each result is recorded once. Takeover time after a
 SIGKILL is from the kill to the first event another member appends to an open execution of the
-killed member's partitions. Counts and figures are printed and written as JSON.
+killed member's partitions (a kill while every other member is paused is counted as "no
+survivor" and not timed), split into its steps: the killed member's leases expire (the lease
+time-to-live after its last renewal), the first of them is claimed, the first event is
+appended. The members' logs add how late each claim came after the expiry and the steps of
+each load of partitions taken (read, machines, fold, heartbeats, wake, requests). Counts and
+figures are printed and written as JSON.
 
 Needs PostgreSQL's server binaries (``tests/store/postgres_server.py`` starts a throwaway one).
 """
@@ -31,6 +36,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -282,10 +288,13 @@ class Members:
 
 async def _takeover_seconds(
     store: PostgresStore, member_pid: int, kill: Any, *, limit: float
-) -> tuple[float | None, str]:
+) -> tuple[float | None, str, dict[str, float]]:
     """Kill (``kill()``) the member with ``member_pid`` and time the first event another
     member appends to an open execution of its partitions; when none appends one within
-    ``limit`` (they all wait on something slower), the time its first lease was taken."""
+    ``limit`` (they all wait on something slower), the time its first lease was taken. The
+    third value splits it: ``expiry`` (kill -> the killed member's leases expire, by the
+    database's clock), ``claim`` (expiry -> the first of them taken) and ``append`` (that ->
+    the first event appended)."""
     pool = store.pool
     member_id = await pool.fetchval("SELECT member_id FROM members WHERE pid = $1", member_pid)
     partitions = [
@@ -293,15 +302,25 @@ async def _takeover_seconds(
     ]
     if not partitions:
         kill()
-        return None, "no partitions"
+        return None, "no partitions", {}
     open_rows = await pool.fetch(
         "SELECT execution_arn, last_seq FROM executions WHERE status = 'RUNNING' "
         "AND partition = ANY($1::int[])",
         partitions,
     )
     before = dict(open_rows)
-    began = time.monotonic()
+    began, began_wall = time.monotonic(), time.time()
     kill()
+    # Read after the kill: no renewal can move them on any more.
+    expires = await pool.fetchval(
+        "SELECT extract(epoch FROM max(expires))::float8 FROM leases WHERE owner = $1 "
+        "AND partition = ANY($2::int[])",
+        member_id,
+        partitions,
+    )
+    phases: dict[str, float] = {}
+    if expires is not None:
+        phases["expiry"] = expires - began_wall
     lease_at: float | None = None
     while time.monotonic() - began < limit:
         if before:
@@ -314,7 +333,10 @@ async def _takeover_seconds(
                 member_id,
             )
             if moved:
-                return time.monotonic() - began, "event"
+                took = time.monotonic() - began
+                if lease_at is not None:
+                    phases["append"] = took - lease_at
+                return took, "event", phases
         if lease_at is None and await pool.fetchval(
             "SELECT count(*) FROM leases WHERE partition = ANY($1::int[]) "
             "AND owner IS NOT NULL AND owner <> $2",
@@ -322,10 +344,44 @@ async def _takeover_seconds(
             member_id,
         ):
             lease_at = time.monotonic() - began
+            if "expiry" in phases:
+                phases["claim"] = lease_at - phases["expiry"]
             if not before:
-                return lease_at, "lease"
-        await asyncio.sleep(0.02)
-    return lease_at, "lease" if lease_at is not None else "timed out"
+                return lease_at, "lease", phases
+        await asyncio.sleep(0.01)
+    return lease_at, "lease" if lease_at is not None else "timed out", phases
+
+
+def _spread(values: list[float]) -> dict[str, float | int | None]:
+    """n, median and max of ``values`` (seconds, rounded to the millisecond)."""
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 3) if values else None,
+        "max": round(max(values), 3) if values else None,
+    }
+
+
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+_FIELD: Final = re.compile(r"(\w+)=(\S+)")
+
+
+def load_phases(folder: Path) -> dict[str, dict[str, float | int | None]]:
+    """From the members' logs in ``folder``: how late each claim came after the lease it took
+    had expired (``cluster.partitions_gained``), and the steps of each load of the partitions
+    taken (``cluster.partitions_loaded``), as seconds."""
+    found: dict[str, list[float]] = collections.defaultdict(list)
+    for path in sorted(folder.glob("member-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            line = _ANSI.sub("", line)
+            if "cluster.partitions_gained" in line:
+                fields = dict(_FIELD.findall(line))
+                if fields.get("expired_seconds", "None") != "None":
+                    found["claim_after_expiry"].append(float(fields["expired_seconds"]))
+            elif "cluster.partitions_loaded" in line:
+                for key, value in _FIELD.findall(line):
+                    if key.endswith("_ms"):
+                        found[f"load_{key[:-3]}"].append(float(value) / 1000)
+    return {key: _spread(values) for key, values in sorted(found.items())}
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -382,6 +438,7 @@ async def _disrupt(
     kills = pauses = 0
     takeovers: list[float] = []
     takeover_kinds: collections.Counter[str] = collections.Counter()
+    steps: dict[str, list[float]] = collections.defaultdict(list)
     paused: dict[int, float] = {}  # slot -> when to resume
     began = time.monotonic()
     next_blow = began + every
@@ -412,10 +469,18 @@ async def _disrupt(
                     proc.kill()
                     proc.wait()
 
-                took, kind = await _takeover_seconds(store, proc.pid, kill, limit=lease_ttl * 4)
+                if any(s != slot and s not in paused for s in range(len(group.procs))):
+                    took, kind, phases = await _takeover_seconds(
+                        store, proc.pid, kill, limit=lease_ttl * 4
+                    )
+                else:  # every other member is paused: nobody to take over until one resumes
+                    kill()
+                    took, kind, phases = None, "no survivor", {}
                 takeover_kinds[kind] += 1
                 if took is not None:
                     takeovers.append(took)
+                for step, spent in phases.items():
+                    steps[step].append(spent)
                 await group.ready(group.spawn(slot))
             else:
                 pauses += 1
@@ -429,10 +494,10 @@ async def _disrupt(
         "kills": kills,
         "pauses": pauses,
         "takeover_seconds": {
-            "n": len(takeovers),
-            "median": round(statistics.median(takeovers), 3) if takeovers else None,
-            "max": round(max(takeovers), 3) if takeovers else None,
+            **_spread(takeovers),
             "measured_by": dict(takeover_kinds),
+            "steps": {step: _spread(values) for step, values in sorted(steps.items())},
+            "members": load_phases(group.workdir),
         },
     }
 

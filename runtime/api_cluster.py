@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol, final
 
@@ -31,6 +32,7 @@ import msgspec
 import structlog
 
 from runtime import errors
+from runtime.api_requests import request_subject
 from runtime.cluster.member import Member, MemberHooks
 from runtime.core.decide import dumps
 from runtime.core.effects import RunTask
@@ -52,6 +54,8 @@ _ASK_SLACK: Final = 30.0
 _COLLECT_SECONDS: Final = 0.05
 #: How long a claimed activity task is kept from other workers while its owner hands it out.
 _CLAIM_SECONDS: Final = 30.0
+#: The most pending requests a takeover reads to tell which executions they are about.
+_SUBJECTS_READ: Final = 10_000
 
 
 class ClusterRuntime(Protocol):
@@ -175,19 +179,62 @@ class ClusterLink:
     # -- partitions coming and going --------------------------------------------------------
 
     async def _gained(self, partitions: frozenset[int]) -> None:
-        """Fold the open executions of ``partitions``, apply their requests, wake them."""
+        """Fold the open executions of ``partitions``, wake those no pending request is
+        about, apply the requests, wake the others; log the time of each step."""
         runtime, engine = self._runtime, self._runtime.engine
+        phases = _Phases()
         records = await self._store.open_executions_in(partitions)
         mine = [r for r in records if not engine.holds(r.execution_arn)]
+        phases.mark("read")
         await self._know_machines(mine)
+        phases.mark("machines")
         recovered = await engine.recover(mine, runtime.machines_for_recovery())
+        phases.mark("fold")
         beats = await self._store.heartbeats(recovered)
         engine.restore_heartbeats(beats)
+        phases.mark("heartbeats")
         # Answer for them from now on; their requests first (an answer recorded while no
-        # member held them beats a deadline that passed since), then let them decide.
+        # member held them beats a deadline that passed since), then let them decide. Those
+        # no request waits for decide at once: applying the others' (starts above all) took
+        # seconds after a kill, and held the whole takeover (benchmarks/chaos.py).
         self.member.loaded(partitions)
-        await runtime.apply_requests(partitions)
-        engine.wake(recovered)
+        waited_for = await self._subjects_of_requests(partitions)
+        if waited_for is None:
+            later = recovered
+        else:
+            engine.wake([arn for arn in recovered if arn not in waited_for])
+            later = [arn for arn in recovered if arn in waited_for]
+        phases.mark("wake")
+        applied = await runtime.apply_requests(partitions)
+        phases.mark("requests")
+        engine.wake(later)
+        log.info(
+            "cluster.partitions_loaded",
+            member=self.member.member_id,
+            partitions=len(partitions),
+            executions=len(recovered),
+            requests=applied,
+            **phases.milliseconds(),
+        )
+
+    async def _subjects_of_requests(self, partitions: frozenset[int]) -> set[str] | None:
+        """The executions of ``partitions`` that pending requests are about (their ARNs);
+        None when there are too many pending requests to tell (all wait for them then)."""
+        pending = await self._store.pending_requests(_SUBJECTS_READ, partitions=partitions)
+        if len(pending) >= _SUBJECTS_READ:
+            return None
+        subjects: set[str] = set()
+        for _id, kind, payload, _created in pending:
+            try:
+                body = msgspec.json.decode(payload)
+            except msgspec.DecodeError:
+                return None  # applied (and failed) in order: nothing known about it
+            subject = request_subject(kind, body)
+            if subject is not None:
+                subjects.add(subject)
+            elif kind != "start":  # a start without a name is about no execution yet
+                return None
+        return subjects
 
     async def _know_machines(self, records: list[ExecutionRecord]) -> None:
         """Load the state machines of ``records`` created by other members since this one
@@ -319,6 +366,25 @@ class ClusterLink:
                 raise TimeoutError(f"execution {execution_arn} is still running")
             await anyio.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.5)
+
+
+@final
+class _Phases:
+    """Wall time of the steps of a takeover's load, for its log line (issue 12 measures the
+    takeover; this says where its time went)."""
+
+    def __init__(self) -> None:
+        self._began = self._last = time.monotonic()
+        self._steps: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self._steps[step] = now - self._last
+        self._last = now
+
+    def milliseconds(self) -> dict[str, float]:
+        total = {"total": self._last - self._began}
+        return {f"{k}_ms": round(v * 1000, 1) for k, v in (self._steps | total).items()}
 
 
 def _error_of(value: JSON) -> Exception:

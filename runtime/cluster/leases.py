@@ -12,7 +12,8 @@ the new owner then reads it), and a write after the takeover sees the new epoch 
 A stale owner paused inside a transaction is cut off by the server after
 ``idle_in_transaction_session_timeout`` (set by ``PostgresStore``).
 
-Imports asyncpg only through the pool it is given.
+Imports asyncpg only through the pool it is given; a member's rounds keep one connection of it
+(:meth:`LeaseTable.keep`), so that they never queue behind the runtime's writes.
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ WHERE l.partition = h.partition AND l.epoch = h.epoch AND l.owner = $1
 RETURNING l.partition
 """
 
+# The third column: seconds since the lease taken had expired (NULL for one that was free),
+# how late the takeover came (diagnostics).
 _CLAIM: Final = """
-UPDATE leases SET owner = $1, epoch = epoch + 1, expires = now() + make_interval(secs => $2)
-WHERE partition IN (
-    SELECT partition FROM leases
+UPDATE leases AS l SET owner = $1, epoch = l.epoch + 1, expires = now() + make_interval(secs => $2)
+FROM (
+    SELECT partition, owner AS was_owner, expires AS was_expires FROM leases
     WHERE owner IS NULL OR expires < now()
     ORDER BY partition
     LIMIT $3
     FOR UPDATE SKIP LOCKED
-)
-RETURNING partition, epoch
+) AS c
+WHERE l.partition = c.partition
+RETURNING l.partition, l.epoch,
+    CASE WHEN c.was_owner IS NULL OR c.was_expires = '-infinity' THEN NULL
+         ELSE extract(epoch FROM now() - c.was_expires)::float8 END
 """
 
 _RELEASE: Final = """
@@ -47,6 +53,8 @@ FROM unnest($2::int[], $3::bigint[]) AS h(partition, epoch)
 WHERE l.partition = h.partition AND l.epoch = h.epoch AND l.owner = $1
 """
 
+# The second column: seconds until the first lease another member holds expires (NULL when
+# none is held), so that a member can look again right then instead of a round later.
 _HEARTBEAT: Final = """
 WITH beat AS (
     INSERT INTO members (member_id, host, pid, expires)
@@ -54,8 +62,10 @@ WITH beat AS (
     ON CONFLICT (member_id) DO UPDATE SET expires = EXCLUDED.expires
     RETURNING member_id
 )
-SELECT 1 + count(*) FROM members
-WHERE expires > now() AND member_id <> $1
+SELECT
+    (SELECT 1 + count(*) FROM members WHERE expires > now() AND member_id <> $1),
+    (SELECT extract(epoch FROM min(expires) - now())::float8 FROM leases
+     WHERE owner IS NOT NULL AND owner <> $1 AND expires >= now())
 """
 
 
@@ -65,30 +75,55 @@ class LeaseTable:
 
     def __init__(self, pool: Any, member_id: str, host: str, pid: int) -> None:
         self._pool = pool
+        self._rounds: Any = None
+        """A connection of the pool kept for the rounds' statements (:meth:`keep`), or None:
+        the pool's other connections may all be busy with commits and requests, and a round
+        waiting for one renews late and claims late (issue 12, the takeover time)."""
         self.member_id = member_id
         self.host = host
         self.pid = pid
 
-    async def heartbeat(self, ttl: float) -> int:
+    @property
+    def _db(self) -> Any:
+        return self._pool if self._rounds is None else self._rounds
+
+    async def keep(self) -> None:
+        """Keep a connection of the pool for :meth:`heartbeat`, :meth:`renew`, :meth:`claim`
+        and :meth:`forget_departed` (one round at a time: the member's lock)."""
+        if self._rounds is None:
+            self._rounds = await self._pool.acquire()
+
+    async def give_back(self) -> None:
+        """Return the kept connection to the pool (after a failed round: it may be broken;
+        the next :meth:`keep` takes a sound one)."""
+        kept, self._rounds = self._rounds, None
+        if kept is not None:
+            await self._pool.release(kept)
+
+    async def heartbeat(self, ttl: float) -> tuple[int, float | None]:
         """Register or refresh this member for ``ttl`` seconds; the number of live members
-        (itself included)."""
-        count = await self._pool.fetchval(_HEARTBEAT, self.member_id, self.host, self.pid, ttl)
-        return int(count)
+        (itself included), and the seconds until the first lease held by another member
+        expires (None when other members hold none)."""
+        row = await self._db.fetchrow(_HEARTBEAT, self.member_id, self.host, self.pid, ttl)
+        return int(row[0]), None if row[1] is None else float(row[1])
 
     async def renew(self, held: Mapping[int, int], ttl: float) -> set[int]:
         """Push the expiry of the leases in ``held`` (partition -> epoch) ``ttl`` seconds on;
         returns those still this member's at that epoch (the others were lost)."""
         if not held:
             return set()
-        rows = await self._pool.fetch(_RENEW, self.member_id, ttl, list(held), list(held.values()))
+        rows = await self._db.fetch(_RENEW, self.member_id, ttl, list(held), list(held.values()))
         return {int(row[0]) for row in rows}
 
-    async def claim(self, count: int, ttl: float) -> dict[int, int]:
-        """Take up to ``count`` free or expired leases; returns partition -> new epoch."""
+    async def claim(self, count: int, ttl: float) -> tuple[dict[int, int], float | None]:
+        """Take up to ``count`` free or expired leases; returns partition -> new epoch, and
+        how many seconds the longest expired of those taken had been expired (None when
+        all were free)."""
         if count <= 0:
-            return {}
-        rows = await self._pool.fetch(_CLAIM, self.member_id, ttl, count)
-        return {int(row[0]): int(row[1]) for row in rows}
+            return {}, None
+        rows = await self._db.fetch(_CLAIM, self.member_id, ttl, count)
+        late = [float(row[2]) for row in rows if row[2] is not None]
+        return {int(row[0]): int(row[1]) for row in rows}, max(late, default=None)
 
     async def release(self, leases: Mapping[int, int]) -> None:
         """Hand over ``leases`` (partition -> epoch) at once: free for any member to claim."""
@@ -130,7 +165,7 @@ class LeaseTable:
     async def forget_departed(self, after: float) -> None:
         """Remove the rows of members expired more than ``after`` seconds ago (killed ones;
         a clean shutdown removes its own)."""
-        await self._pool.execute(
+        await self._db.execute(
             "DELETE FROM members WHERE expires < now() - make_interval(secs => $1)", after
         )
 

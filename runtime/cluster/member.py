@@ -3,10 +3,13 @@
 Every ``round_seconds`` (a tenth of the lease time-to-live by default) the member refreshes its
 row, renews its leases (those it finds lost are given up at once), and follows
 :func:`~runtime.cluster.plan.plan_leases`: claims free or expired leases up to its fair share,
-or releases the excess after another member joined. The runtime learns of each change through
-:class:`MemberHooks`: ``gained`` loads the open executions of the partitions taken (folds them,
-re-arms their timers, re-issues the handler calls they owe), ``lost`` drops them from memory
-without a write.
+or releases the excess after another member joined. Each round also learns when the first lease
+another member holds expires; when that comes before the next round, the next round runs right
+after it, so a dead member's partitions are claimed as they expire rather than up to a round
+later (issue 12: takeover within the lease time-to-live + 2 s). The runtime learns of each
+change through :class:`MemberHooks`: ``gained`` loads the open executions of the partitions
+taken (folds them, re-arms their timers, re-issues the handler calls they owe), ``lost`` drops
+them from memory without a write.
 
 The member is also the store's append guard (``PostgresStore.fence``): every write transaction
 of executions checks, under a ``FOR SHARE`` lock of the lease rows, that this member still holds
@@ -41,6 +44,9 @@ log = structlog.get_logger("statemill.cluster")
 #: Seconds a lease (and a member's row) lives without renewal: a member that stops (SIGKILL,
 #: SIGSTOP, a cut network) loses its partitions this long after its last round.
 DEFAULT_LEASE_TTL: Final = 10.0
+#: How long after a lease's expiry (by the database's clock) a member looks for it: the claim
+#: takes leases whose expiry is strictly past.
+_AFTER_EXPIRY: Final = 0.005
 #: Every this many rounds a member removes the rows of members gone for an hour.
 _TIDY_EVERY: Final = 600
 _DEPARTED_AFTER: Final = 3600.0
@@ -93,6 +99,9 @@ class Member:
         self._store = store
         self._lock = anyio.Lock()
         self._rounds = 0
+        self._look_at: float | None = None
+        """When (``time.monotonic()``) the first lease of another member expires, if before
+        the next round: the next round runs then."""
 
     # -- ownership ------------------------------------------------------------------------
 
@@ -151,23 +160,43 @@ class Member:
         """Round after round until cancelled; partitions gained are loaded beside the rounds
         (which go on renewing). A failed round (database out) is logged and tried again: the
         leases then expire on their own, and the fence refuses late writes."""
-        async with anyio.create_task_group() as tg:
-            while True:
-                await anyio.sleep(self.round_seconds)
-                try:
-                    gained = await self.round()
-                except Exception:
-                    log.exception("cluster.round_failed", member=self.member_id)
-                    continue
-                if gained:
-                    tg.start_soon(self._load, gained)
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    await anyio.sleep(self.pause())
+                    try:
+                        async with self._lock:
+                            await self.table.keep()
+                        gained = await self.round()
+                    except Exception:
+                        log.exception("cluster.round_failed", member=self.member_id)
+                        await self._give_back()
+                        continue
+                    if gained:
+                        tg.start_soon(self._load, gained)
+        finally:
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Return the rounds' connection to the pool (between rounds: under the lock)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            async with self._lock:
+                await self.table.give_back()
+
+    def pause(self) -> float:
+        """Seconds until the next round: ``round_seconds``, or less when a lease of another
+        member expires sooner (its partition is taken as it expires)."""
+        if self._look_at is None:
+            return self.round_seconds
+        return max(0.0, min(self.round_seconds, self._look_at - time.monotonic()))
 
     async def round(self) -> dict[int, int]:
         """Heartbeat, renew, and claim or release toward the fair share; returns the leases
         taken (partition -> epoch), for :meth:`_load`."""
         async with self._lock:
             began = time.monotonic()
-            self.members = await self.table.heartbeat(self.lease_ttl)
+            self.members, expiry = await self.table.heartbeat(self.lease_ttl)
+            self._look_at = None if expiry is None else time.monotonic() + expiry + _AFTER_EXPIRY
             self._rounds += 1
             if self._rounds % _TIDY_EVERY == 1:
                 await self.table.forget_departed(_DEPARTED_AFTER)
@@ -182,7 +211,7 @@ class Member:
             plan = plan_leases(self.held, self.members, PARTITIONS)
             if plan.release:
                 await self._release({p: self.held[p] for p in plan.release})
-            gained = await self.table.claim(plan.claim, self.lease_ttl)
+            gained, late = await self.table.claim(plan.claim, self.lease_ttl)
             if gained:
                 self.held.update(gained)
                 self.takeovers += len(gained)
@@ -191,6 +220,7 @@ class Member:
                     member=self.member_id,
                     partitions=partitions_text(gained),
                     members=self.members,
+                    expired_seconds=None if late is None else round(late, 3),
                 )
             return gained
 
