@@ -25,11 +25,13 @@ import msgspec
 from runtime.core.effects import MapRunChild, RunTask
 from runtime.engine.nested import ChildDescription, NestedHost
 from runtime.engine.tasks import Outcome
-from runtime.errors import ExecutionLimitExceeded, StatemillError
+from runtime.errors import ExecutionLimitExceeded, PartitionLost, StatemillError
 
 __all__ = ["STARTS_AT_ONCE", "MapRunHost", "child_name", "outcome_of", "run_map_child"]
 
 JSON = Any
+#: Starts of one child tried while its partition keeps moving (a takeover under way).
+PARTITION_LOST_ATTEMPTS: Final = 5
 
 
 class MapRunHost(NestedHost, Protocol):
@@ -117,9 +119,24 @@ async def run_map_child(
         async with starts:
             machine_arn = await host.map_run_machine(parent, spec)
             name = child_name(spec.map_run_arn, spec.index)
-            child_arn = await host.start_map_child(
-                machine_arn, spec.input, name, parent, spec.map_run_arn, redrive=spec.redrive
-            )
+            for attempt in range(1, PARTITION_LOST_ATTEMPTS + 1):
+                try:
+                    child_arn = await host.start_map_child(
+                        machine_arn,
+                        spec.input,
+                        name,
+                        parent,
+                        spec.map_run_arn,
+                        redrive=spec.redrive,
+                    )
+                    break
+                except PartitionLost:
+                    # The child's partition moved to another member while it was started
+                    # here: start it again (its name is the same, so a start that did land
+                    # is found), which asks the new owner. Not the iteration's failure.
+                    if attempt == PARTITION_LOST_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(0.1 * attempt)
     except ExecutionLimitExceeded as exc:
         return "failed", None, "States.ExecutionLimitExceeded", str(exc)
     except StatemillError as exc:
