@@ -75,7 +75,9 @@ async def test_a_task_parked_on_its_heartbeat_timer_is_listed(tmp_path: Path) ->
         started = await rt.start_execution(machine.arn, name="beating")
         arn = started.execution_arn
         with anyio.fail_after(30):
-            while arn not in rt.engine.parked:  # evicted: it waits on the heartbeat's timer
+            while True:
+                if arn in rt.engine.parked:  # evicted: it waits on the heartbeat's timer
+                    break
                 await anyio.sleep(0.02)
         found = await data.waiting_tasks(rt)
         assert [(task.execution_arn, task.state_name) for task in found] == [(arn, "Ask")]
