@@ -22,11 +22,11 @@ Imports the store's ports and records, the definition loader and the shared runt
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from typing import Final
 
 import msgspec
-import structlog
 
 from runtime.api_base import RuntimeBase
 from runtime.api_machines import is_updated
@@ -36,6 +36,7 @@ from runtime.definition.model import StateMachine
 from runtime.errors import (
     ConflictException,
     InvalidArn,
+    InvalidName,
     ResourceNotFound,
     ServiceQuotaExceededException,
     StateMachineDoesNotExist,
@@ -44,13 +45,14 @@ from runtime.errors import (
 from runtime.store.base import StateMachineRecord, StateMachineRevisions, revision_key
 from runtime.store.versions import AliasRecord, VersionRecord, VersionStore
 
-__all__ = ["INITIAL_REVISION", "MAX_ALIASES", "MAX_VERSIONS", "VersionVerbs"]
-
-log = structlog.get_logger("statemill.api")
+__all__ = ["ALIAS_NAME", "INITIAL_REVISION", "MAX_ALIASES", "MAX_VERSIONS", "VersionVerbs"]
 
 #: AWS's quotas per state machine.
 MAX_VERSIONS: Final = 1000
 MAX_ALIASES: Final = 100
+#: An alias's name (the model's CharacterRestrictedName): letters, digits, ``_ - .``, with at
+#: least one that is not a digit, so that it never reads as a version number.
+ALIAS_NAME: Final = re.compile(r"(?=.*[a-zA-Z_\-.])[a-zA-Z0-9_\-.]{1,80}")
 #: The ``revisionId`` that names the revision of a state machine never updated (AWS).
 INITIAL_REVISION: Final = "INITIAL"
 
@@ -183,12 +185,15 @@ class VersionVerbs(RuntimeBase):
         (CreateStateMachineAlias); the same alias again returns it.
 
         Raises:
+            InvalidName: ``name`` is not an alias name (AWS's CharacterRestrictedName).
             ValidationException: the routing breaks a rule (two versions of different
                 machines, the same version twice, weights not summing to 100).
             ResourceNotFound: a version does not exist.
             ConflictException: an alias of that name exists with other settings.
             ServiceQuotaExceededException: the machine has 100 aliases.
         """
+        if not ALIAS_NAME.fullmatch(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
         machine, pairs = await self._routing(routing)
         now = self.clock.now()
         record = AliasRecord(

@@ -200,6 +200,12 @@ def test_an_alias_refuses_bad_routing(sfn: Any) -> None:
         with pytest.raises(ClientError) as excinfo:
             sfn.create_state_machine_alias(name="bad", routingConfiguration=routing)
         assert code(excinfo) == error, routing
+    for name in ("7", "a:b", "a b", "x" * 81):  # a number would read as a version
+        with pytest.raises(ClientError) as excinfo:
+            sfn.create_state_machine_alias(
+                name=name, routingConfiguration=[{"stateMachineVersionArn": one, "weight": 100}]
+            )
+        assert code(excinfo) in ("InvalidName", "ValidationException"), name
     with pytest.raises(ClientError) as excinfo:  # three versions: the model's bound
         sfn.create_state_machine_alias(
             name="bad", routingConfiguration=[{"stateMachineVersionArn": one, "weight": 1}] * 3
