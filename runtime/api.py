@@ -5,8 +5,9 @@ tests and EXPRESS-style runs, PostgreSQL for a ``postgresql://`` DSN), resumes t
 were open, and runs the engine until the ``async with`` block ends. Verbs take and return Step
 Functions' vocabulary in snake_case.
 
-The facade is in parts: lifecycle and executions (start, describe, list, stop, redrive) here;
-state machines in ``api_machines``; task-token answers in ``api_tokens``; activities in
+The facade is in parts: lifecycle and executions (start, describe, list, stop) here; redrive
+in ``api_redrive``; state machines in ``api_machines``; their versions and aliases in
+``api_versions``; tags in ``api_tags``; task-token answers in ``api_tokens``; activities in
 ``api_activities``; requests recorded in the store in ``api_requests``; membership of a
 cluster on PostgreSQL in ``api_cluster``; the shared fields in ``api_base``; the returned
 values in ``api_types`` (re-exported here). The verbs call engine methods only (issue 10).
@@ -40,6 +41,7 @@ from runtime.api_activities import ActivityVerbs
 from runtime.api_children import ChildHost, express_id
 from runtime.api_machines import StateMachineVerbs
 from runtime.api_map_runs import MapRunVerbs
+from runtime.api_redrive import RedriveVerbs
 from runtime.api_requests import Requests
 from runtime.api_schedules import ScheduleVerbs
 from runtime.api_tags import TagVerbs
@@ -70,7 +72,6 @@ from runtime.errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
     ExecutionLimitExceeded,
-    ExecutionNotRedrivable,
     InvalidArn,
     InvalidExecutionInput,
     InvalidName,
@@ -78,7 +79,6 @@ from runtime.errors import (
     StateMachineDoesNotExist,
 )
 from runtime.store.base import (
-    Append,
     EventStore,
     ExecutionRecord,
     StateMachineRecord,
@@ -106,9 +106,6 @@ JSON = Any
 
 DEFAULT_STORE: Final = "statemill.db"
 log = structlog.get_logger("statemill.api")
-_REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-_REDRIVE_WINDOW: Final = 14 * 24 * 3600
-_MAX_REDRIVES: Final = 1000
 #: Text this long or shorter is within the input quota whatever its characters (UTF-8 takes at
 #: most 4 bytes per character), so its bytes need not be counted.
 _ASCII_SAFE_LENGTH: Final = MAX_INPUT_BYTES // 4
@@ -120,6 +117,7 @@ POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
 @final
 class Runtime(
+    RedriveVerbs,
     StateMachineVerbs,
     VersionVerbs,
     TagVerbs,
@@ -636,74 +634,6 @@ class Runtime(
             return await self.describe_execution(execution_arn)
         await self.engine.stop_execution(execution_arn, error, cause)
         return await self.describe_execution(execution_arn)
-
-    async def redrive_execution(self, execution_arn: str) -> float:
-        """Run an unsuccessful execution again from the state it stopped in (RedriveExecution).
-
-        Only STANDARD executions that FAILED, TIMED_OUT or were ABORTED, within 14 days of
-        their end, may be redriven; ``$$.Execution.RedriveCount`` counts the redrives. The
-        history goes on with ``ExecutionRedriven``. Returns the redrive date.
-
-        Raises:
-            ExecutionDoesNotExist, ExecutionNotRedrivable.
-        """
-        if self._elsewhere(execution_arn):
-            body = {"executionArn": execution_arn}
-            done = await self._ask("redrive", body, execution_arn, self.clock.now())
-            return float(done["redriveDate"])
-        engine = self.engine
-        record = await self._log.get_execution(execution_arn)
-        if record is None:
-            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{execution_arn}'")
-        # AWS: a redriven execution runs the definition of its original attempt.
-        machine = await self.machine_of(record)
-        now = self.clock.now()
-        if record.state_machine_arn in self._quarantined:
-            raise self._quarantine_error(record.state_machine_arn)
-        if record.status not in _REDRIVABLE or engine.holds(execution_arn):
-            raise ExecutionNotRedrivable(
-                f"Execution is {record.status}; only FAILED, TIMED_OUT or ABORTED executions "
-                f"can be redriven: '{execution_arn}'"
-            )
-        if record.machine_type == "EXPRESS" or machine is None:
-            raise ExecutionNotRedrivable(
-                f"EXPRESS executions cannot be redriven: '{execution_arn}'"
-            )
-        if record.stop_date is not None and now - record.stop_date > _REDRIVE_WINDOW:
-            raise ExecutionNotRedrivable(
-                f"Execution ended more than 14 days ago and cannot be redriven: '{execution_arn}'"
-            )
-        if record.redrive_count >= _MAX_REDRIVES:
-            raise ExecutionNotRedrivable(f"Execution was redriven {_MAX_REDRIVES} times")
-        engine.check_open_limit()  # RedriveExecution: ExecutionLimitExceeded, as AWS's
-        state = fold(await self._log.read(execution_arn))
-        count = record.redrive_count + 1
-        event = HistoryEvent(
-            id=state.last_event_id + 1,
-            type="ExecutionRedriven",
-            timestamp=now,
-            previous_event_id=state.last_event_id,
-            details={"redriveCount": count},
-        )
-        running = msgspec.structs.replace(
-            record,
-            status="RUNNING",
-            stop_date=None,
-            output=None,
-            error=None,
-            cause=None,
-            redrive_count=count,
-        )
-        await engine.append(
-            Append(
-                execution_arn=execution_arn,
-                expected_seq=state.last_event_id,
-                events=(event,),
-                record=running,
-            ),
-            adopt=Live(running, machine, fold([event], state)),
-        )
-        return now
 
     # -- operators' requests ------------------------------------------------------------------
 
