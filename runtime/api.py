@@ -54,6 +54,7 @@ from runtime.api_types import (
     ExecutionDescription,
     StartExecutionOutput,
     hide_map_runs,
+    is_qualified,
     json_text,
     split_qualified,
 )
@@ -361,7 +362,7 @@ class Runtime(
         alias_arn: str | None = None,
     ) -> StartExecutionOutput:
         version = None
-        if state_machine_arn.count(":") > 6:  # a version's or an alias's ARN
+        if is_qualified(state_machine_arn):  # a version's or an alias's ARN
             version, alias_arn = await self.qualified(state_machine_arn, alias_arn)
             state_machine_arn = version.state_machine_arn
         if state_machine_arn in self._quarantined:

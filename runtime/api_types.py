@@ -32,6 +32,11 @@ _UNQUALIFIED_PARTS: Final = 7  # arn:aws:states:<region>:<account>:stateMachine:
 MAX_INPUT_BYTES: Final = 256 * 1024
 
 
+def is_qualified(arn: str) -> bool:
+    """True for a version's or an alias's ARN (a state machine ARN with a qualifier)."""
+    return arn.count(":") >= _UNQUALIFIED_PARTS
+
+
 def split_qualified(arn: str) -> tuple[str, str | None]:
     """A state machine ARN's unqualified ARN and its qualifier (a version number or an alias
     name; ``None`` for an unqualified ARN)."""

@@ -49,7 +49,7 @@ from runtime import (
     load_definition,
 )
 from runtime.api_machines import is_updated
-from runtime.api_types import split_qualified
+from runtime.api_types import is_qualified, split_qualified
 from runtime.http import actions_map_runs as map_runs
 from runtime.http import actions_versions as versions
 from runtime.http.protocol import DEFAULT_PAGE, ApiError, check_arn, page_of, tags_of
@@ -112,8 +112,8 @@ def _with_token(out: Body, token: str | None) -> Body:
 
 def _machine_arn(value: str, *, qualified: bool = False) -> str:
     """A state machine's ARN, checked: a version's or an alias's too when ``qualified``."""
-    parts = check_arn(value, "stateMachine")
-    if len(parts) > 7 and not qualified:
+    check_arn(value, "stateMachine")
+    if not qualified and is_qualified(value):
         raise ApiError(
             "InvalidArn", f"Invalid Arn: 'Unqualified state machine ARN expected: {value}'"
         )
@@ -248,7 +248,7 @@ async def describe_state_machine(service: Service, body: Body) -> Body:
     """A state machine, or the version its ARN names (``<arn>:<n>``)."""
     arn = _machine_arn(body["stateMachineArn"], qualified=True)
     runtime = service.runtime
-    if arn.count(":") > 6:
+    if is_qualified(arn):
         version, record = await runtime.describe_state_machine_version(arn)
         out = versions.version_body(service, version, record)
         if body.get("includedData") == "METADATA_ONLY":
