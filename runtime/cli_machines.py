@@ -58,7 +58,7 @@ def _machines(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.state_machine is not None:
             raise UsageError("machines list takes no STATE_MACHINE_ARN")
-        found = run_async(store_ops.list_state_machines, path)
+        found = store_ops.list_state_machines(path)
         if args.format == "json":
             print_json({"stateMachines": found})
         else:
@@ -67,7 +67,7 @@ def _machines(args: argparse.Namespace) -> int:
     if args.state_machine is None:
         raise UsageError(f"machines {args.action} needs a STATE_MACHINE_ARN")
     if args.action == "describe":
-        print_json(run_async(store_ops.describe_state_machine, path, args.state_machine))
+        print_json(store_ops.describe_state_machine(path, args.state_machine))
         return EXIT_OK
     if args.action == "delete":
         print_json(run_async(store_ops.delete_state_machine, path, args.state_machine))

@@ -85,7 +85,7 @@ def _describe(args: argparse.Namespace) -> int:
     """
     from runtime.tools import store_ops
 
-    print_json(run_async(store_ops.describe, args.store, args.execution))
+    print_json(store_ops.describe(args.store, args.execution))
     return EXIT_OK
 
 
@@ -106,7 +106,7 @@ def _list(args: argparse.Namespace) -> int:
     from runtime.tools import store_ops
 
     path, machine, status = args.store, args.state_machine, args.status
-    found = run_async(store_ops.list_executions, path, machine, status, args.max_results)
+    found = store_ops.list_executions(path, machine, status, args.max_results)
     if args.format == "json":
         print_json({"executions": found})
     else:
@@ -129,10 +129,7 @@ def _requests(args: argparse.Namespace) -> int:
     """
     from runtime.tools import store_ops
 
-    found = run_async(
-        functools.partial(store_ops.list_requests, everything=args.all),
-        args.store,
-    )
+    found = store_ops.list_requests(args.store, everything=args.all)
     if args.format == "json":
         print_json({"requests": [_public(item) for item in found]})
     else:

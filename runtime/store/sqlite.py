@@ -70,7 +70,8 @@ from runtime.store.sqlite_ports import (
     SqliteTags,
     SqliteVersions,
 )
-from runtime.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from runtime.store.sqlite_queries import SELECT_EXECUTIONS, list_executions_clause
+from runtime.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, check_not_newer
 from runtime.store.versions import TagStore, VersionStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
@@ -78,7 +79,6 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "Synchronous"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
-_SELECT_EXECUTIONS: Final = f"SELECT {EXECUTION_COLUMNS} FROM executions"
 # The execution's integer id is looked up per row by the UNIQUE index on execution_arn.
 _INSERT_EVENT: Final = (
     "INSERT INTO events (execution_id, seq, first_seq, type, timestamp, payload) "
@@ -227,11 +227,7 @@ class SqliteStore(
         async with self._transaction():
             rows = list(await self._conn.execute_fetchall("PRAGMA user_version"))
             version = int(rows[0][0])
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"database schema version {version} is newer than this Statemill "
-                    f"understands ({SCHEMA_VERSION}); upgrade Statemill"
-                )
+            check_not_newer(version)
             for migration in MIGRATIONS[version:]:
                 for statement in migration:
                     await self._conn.execute(statement)
@@ -396,7 +392,7 @@ class SqliteStore(
             marks = ", ".join("?" * len(chunk))
             async with self._lock:
                 records = await self._conn.execute_fetchall(
-                    f"{_SELECT_EXECUTIONS} WHERE execution_arn IN ({marks})", chunk
+                    f"{SELECT_EXECUTIONS} WHERE execution_arn IN ({marks})", chunk
                 )
                 rows = await self._conn.execute_fetchall(
                     "SELECT x.execution_arn, e.seq, e.first_seq, e.payload FROM events e "
@@ -429,35 +425,17 @@ class SqliteStore(
         version_arn: str | None = None,
         alias_arn: str | None = None,
     ) -> list[ExecutionRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if map_run_arn is not None:
-            # First, so that the planner takes the partial index executions_by_map_run.
-            where.append("map_run_arn = ?")
-            params.append(map_run_arn)
-        if alias_arn is not None:  # executions_by_alias, likewise
-            where.append("state_machine_alias_arn = ?")
-            params.append(alias_arn)
-        if version_arn is not None:  # executions_by_version
-            where.append("state_machine_version_arn = ?")
-            params.append(version_arn)
-        if state_machine_arn is not None:
-            where.append("state_machine_arn = ?")
-            params.append(state_machine_arn)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if after is not None:
-            # A row value, so the indexes ending in (start_date, execution_arn) serve the range.
-            where.append("(start_date, execution_arn) < (?, ?)")
-            params.extend(after)
-        if redriven is not None:
-            where.append("redrive_count > 0" if redriven else "redrive_count = 0")
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        params.append(max(limit, 0))
-        return await self._executions(
-            f"{clause}ORDER BY start_date DESC, execution_arn DESC LIMIT ?", tuple(params)
+        clause, params = list_executions_clause(
+            state_machine_arn,
+            status,
+            limit,
+            after=after,
+            redriven=redriven,
+            map_run_arn=map_run_arn,
+            version_arn=version_arn,
+            alias_arn=alias_arn,
         )
+        return await self._executions(clause, params)
 
     async def open_executions(self) -> list[ExecutionRecord]:
         return await self._executions(
@@ -466,7 +444,7 @@ class SqliteStore(
 
     async def _executions(self, clause: str, params: tuple[Any, ...]) -> list[ExecutionRecord]:
         async with self._lock:
-            rows = await self._conn.execute_fetchall(f"{_SELECT_EXECUTIONS} {clause}", params)
+            rows = await self._conn.execute_fetchall(f"{SELECT_EXECUTIONS} {clause}", params)
         return [execution_from_row(row) for row in rows]
 
     # -- timers -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from runtime.store.base import (
     state_machine_from_row,
     version_from_row,
 )
+from runtime.store.sqlite_queries import GET_REQUEST, PENDING_REQUESTS, SELECT_STATE_MACHINES
 from runtime.store.versions import AliasRecord, VersionRecord
 
 __all__ = [
@@ -123,10 +124,7 @@ class SqliteStateMachines(SqlitePort):
 
     async def _machines(self, clause: str, params: tuple[Any, ...]) -> list[StateMachineRecord]:
         async with self._lock:
-            rows = await self._conn.execute_fetchall(
-                f"SELECT {STATE_MACHINE_COLUMNS} FROM state_machines {clause}",
-                params,
-            )
+            rows = await self._conn.execute_fetchall(f"{SELECT_STATE_MACHINES} {clause}", params)
         return [state_machine_from_row(row) for row in rows]
 
 
@@ -212,11 +210,7 @@ class SqliteRequests(SqlitePort):
     async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
         """The oldest ``PENDING`` requests: (id, kind, payload, created)."""
         async with self._lock:
-            rows = await self._conn.execute_fetchall(
-                "SELECT id, kind, payload, created FROM requests WHERE status = 'PENDING' "
-                "ORDER BY id LIMIT ?",
-                (limit,),
-            )
+            rows = await self._conn.execute_fetchall(PENDING_REQUESTS, (limit,))
         return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     async def finish_request(self, request_id: int, status: str, result: str) -> None:
@@ -230,11 +224,7 @@ class SqliteRequests(SqlitePort):
     async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
         """(kind, status, result) of a request, or None."""
         async with self._lock:
-            rows = list(
-                await self._conn.execute_fetchall(
-                    "SELECT kind, status, result FROM requests WHERE id = ?", (request_id,)
-                )
-            )
+            rows = list(await self._conn.execute_fetchall(GET_REQUEST, (request_id,)))
         if not rows:
             return None
         kind, status, result = rows[0]

@@ -76,7 +76,7 @@ from typing import Final
 
 from runtime.store.base import STATE_MACHINE_COLUMNS
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check_not_newer"]
 
 #: ``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append only; never edit a
 #: released migration (files in the field were built by it).
@@ -248,3 +248,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def check_not_newer(version: int) -> None:
+    """Refuse a file whose ``PRAGMA user_version`` is newer than this code's schema.
+
+    Raises:
+        RuntimeError: ``version`` is above :data:`SCHEMA_VERSION` (the message says to upgrade).
+    """
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this Statemill understands "
+            f"({SCHEMA_VERSION}); upgrade Statemill"
+        )

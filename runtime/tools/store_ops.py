@@ -11,21 +11,20 @@ that does not exist. Running executions is :mod:`runtime.tools.operations`.
 
 A module apart from that one so that these commands import no runtime, engine or definition
 loader (issue 16: ``statemill describe`` starts in well under 0.2 s): it imports the stores,
-their records, ``runtime.errors`` and the standard library (plus anyio and msgspec), and the
-definition loader only to validate a definition it stores.
+their records, ``runtime.errors``, msgspec and the standard library, and the definition loader
+only to validate a definition it stores. The reads (``describe``, ``list_*``,
+``describe_state_machine``) are plain functions on :func:`runtime.tools.stores.open_reads`: a
+SQLite file is read with no event loop at all.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
-import anyio
 import msgspec
 
 from runtime.errors import ExecutionDoesNotExist, StateMachineDoesNotExist
@@ -37,7 +36,7 @@ from runtime.store.base import (
 )
 from runtime.store.partitions import partition_of
 from runtime.store.requests import RequestLog
-from runtime.tools.stores import StoreUnavailable, open_store
+from runtime.tools.stores import StoreReads, StoreUnavailable, open_reads, open_store
 
 __all__ = [
     "delete_state_machine",
@@ -85,6 +84,8 @@ async def put_state_machine(
     Raises:
         InvalidDefinition: the definition is not valid ASL.
     """
+    import hashlib
+
     from runtime.definition.load import load_definition  # only to store: reads need none
 
     load_definition(definition, machine_type=machine_type)
@@ -124,6 +125,8 @@ async def request(
         StateMachineDoesNotExist: a ``start`` names a state machine the file does not hold.
         ExecutionDoesNotExist: a ``stop`` names an execution the file does not hold.
     """
+    import uuid
+
     out: dict[str, JSON] = {}
     async with open_store(path, create=False) as store:
         requests = _request_log(store, path)
@@ -171,6 +174,8 @@ async def _record(
 
 async def wait_for_request(path: str, request_id: int, timeout: float) -> dict[str, JSON]:
     """Poll until a runtime applied request ``request_id`` (or ``timeout`` seconds passed)."""
+    import anyio
+
     deadline = time.monotonic() + timeout
     async with open_store(path, create=False) as store:
         requests = _request_log(store, path)
@@ -187,17 +192,17 @@ async def wait_for_request(path: str, request_id: int, timeout: float) -> dict[s
             await anyio.sleep(0.1)
 
 
-async def describe(path: str, execution_arn: str) -> dict[str, JSON]:
+def describe(path: str, execution_arn: str) -> dict[str, JSON]:
     """DescribeExecution, read from the file.
 
     Raises:
         ExecutionDoesNotExist: no such execution; when a ``start`` request of that ARN is still
             pending (or failed), the message says so, with the request's id.
     """
-    async with open_store(path, create=False) as store:
-        record = await store.get_execution(execution_arn)
+    with open_reads(path) as store:
+        record = store.get_execution(execution_arn)
         if record is None:
-            found = await _start_request_of(_request_log(store, path), execution_arn)
+            found = _start_request_of(store, execution_arn)
     if record is not None:
         return _describe(record)
     message = f"Execution Does Not Exist: '{execution_arn}'"
@@ -219,12 +224,10 @@ def _execution_arn_of(machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine_name}:{name}"
 
 
-async def _start_request_of(
-    store: RequestLog, execution_arn: str
-) -> tuple[int, str, str | None] | None:
+def _start_request_of(store: StoreReads, execution_arn: str) -> tuple[int, str, str | None] | None:
     """The latest ``start`` request whose execution is ``execution_arn``: (id, status, result)."""
     found = None
-    for item in await _all_requests(store):
+    for item in _all_requests(store):
         if item["kind"] != "start" or "body" not in item:
             continue
         body = item["body"]
@@ -247,7 +250,7 @@ def _request_log(store: EventStore, spec: str) -> RequestLog:
 ID_GAP: Final = 32
 
 
-async def _all_requests(store: RequestLog) -> list[dict[str, JSON]]:
+def _all_requests(store: StoreReads) -> list[dict[str, JSON]]:
     """Every request in the file, oldest first: ``requestId``, ``kind``, ``status``, ``body``
     (pending ones: what the runtime will apply), ``result``.
 
@@ -258,14 +261,14 @@ async def _all_requests(store: RequestLog) -> list[dict[str, JSON]]:
     """
     bodies = {
         request_id: msgspec.json.decode(payload)
-        for request_id, _kind, payload, _created in await store.pending_requests(limit=1_000_000)
+        for request_id, _kind, payload, _created in store.pending_requests(limit=1_000_000)
     }
     newest_pending = max(bodies, default=0)
     out: list[dict[str, JSON]] = []
     request_id, missing = 0, 0
     while missing <= ID_GAP or request_id < newest_pending:
         request_id += 1
-        found = await store.get_request(request_id)
+        found = store.get_request(request_id)
         if found is None:
             missing += 1
             continue
@@ -287,10 +290,10 @@ def _result_text(result: JSON) -> str:
     return msgspec.json.encode(result).decode()
 
 
-async def list_requests(path: str, *, everything: bool = False) -> list[dict[str, JSON]]:
+def list_requests(path: str, *, everything: bool = False) -> list[dict[str, JSON]]:
     """The pending and failed requests in the file, oldest first (``everything``: done too)."""
-    async with open_store(path, create=False) as store:
-        found = await _all_requests(_request_log(store, path))
+    with open_reads(path) as store:
+        found = _all_requests(store)
     return [item for item in found if everything or item["status"] != "DONE"]
 
 
@@ -377,24 +380,24 @@ def _machine(record: StateMachineRecord, *, definition: bool = False) -> dict[st
     return out
 
 
-async def list_state_machines(path: str) -> list[dict[str, JSON]]:
+def list_state_machines(path: str) -> list[dict[str, JSON]]:
     """ListStateMachines, read from the file (by name)."""
-    async with open_store(path, create=False) as store:
-        records = await store.list_state_machines()
+    with open_reads(path) as store:
+        records = store.list_state_machines()
     return [_machine(record) for record in sorted(records, key=lambda r: r.name)]
 
 
-async def describe_state_machine(path: str, state_machine_arn: str) -> dict[str, JSON]:
+def describe_state_machine(path: str, state_machine_arn: str) -> dict[str, JSON]:
     """DescribeStateMachine, read from the file (with the definition and execution counts).
 
     Raises:
         StateMachineDoesNotExist: no such state machine in the file.
     """
-    async with open_store(path, create=False) as store:
-        record = await store.get_state_machine(state_machine_arn)
+    with open_reads(path) as store:
+        record = store.get_state_machine(state_machine_arn)
         if record is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        executions = await store.list_executions(state_machine_arn, limit=1_000_000)
+        executions = store.list_executions(state_machine_arn, limit=1_000_000)
     counts: dict[str, int] = {}
     for execution in executions:
         counts[execution.status] = counts.get(execution.status, 0) + 1
@@ -467,10 +470,10 @@ def machines_table(machines: Sequence[dict[str, JSON]]) -> str:
     return _table(("NAME", "TYPE", "CREATED", "STATE MACHINE ARN"), rows)
 
 
-async def list_executions(
+def list_executions(
     path: str, state_machine_arn: str | None, status: str | None, limit: int
 ) -> list[dict[str, JSON]]:
     """ListExecutions, read from the file (newest first)."""
-    async with open_store(path, create=False) as store:
-        records = await store.list_executions(state_machine_arn, status=status, limit=limit)
+    with open_reads(path) as store:
+        records = store.list_executions(state_machine_arn, status=status, limit=limit)
     return [_describe(record) for record in records]

@@ -20,6 +20,12 @@ A PostgreSQL URL may carry ``?schema=NAME``: the tables live in that PostgreSQL 
 if missing; ``PostgresStore.open(dsn, schema=...)``); the other query parameters are asyncpg's.
 Messages never show a URL's password.
 
+The commands that only read (``describe``, ``list``, ``requests``, ``machines list|describe``)
+use :func:`open_reads` instead: the same checks and messages, then a SQLite file of this
+code's schema is read without an event loop (:class:`runtime.store.sqlite_read.SqliteReader`:
+no asyncio, anyio or aiosqlite to import), any other store through :func:`open_store` on an
+event loop in a thread.
+
 Imports only the standard library and the store base at the top: ``aiosqlite`` and ``asyncpg``
 load when a store of theirs is opened (a fast ``statemill --help``).
 """
@@ -29,18 +35,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from runtime.store.base import EventStore
+    from anyio.from_thread import BlockingPortal
+
+    from runtime.store.base import EventStore, ExecutionRecord, StateMachineRecord
+    from runtime.store.requests import RequestLog
 
 __all__ = [
     "POSTGRES_SCHEMES",
+    "StoreReads",
     "StoreUnavailable",
     "is_postgres",
+    "open_reads",
     "open_store",
     "postgres_target",
     "redact",
@@ -244,3 +255,103 @@ async def _enter_postgres(stack: contextlib.AsyncExitStack, spec: str) -> EventS
         raise StoreUnavailable(f"cannot open store {shown}: {exc}") from exc
     except (RuntimeError, ValueError) as exc:  # a newer schema; a bad schema name or URL
         raise StoreUnavailable(f"cannot open store {shown}: {exc}") from exc
+
+
+class StoreReads(Protocol):
+    """What the reading commands ask of a store, without ``await`` (see :func:`open_reads`)."""
+
+    def get_execution(self, arn: str) -> ExecutionRecord | None: ...
+
+    def list_executions(
+        self, state_machine_arn: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[ExecutionRecord]: ...
+
+    def get_state_machine(self, arn: str) -> StateMachineRecord | None: ...
+
+    def list_state_machines(self) -> list[StateMachineRecord]: ...
+
+    def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
+        """The oldest pending operators' requests: (id, kind, payload, created)."""
+        ...
+
+    def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
+        """(kind, status, result) of an operators' request, or ``None``."""
+        ...
+
+
+@contextlib.contextmanager
+def open_reads(spec: str) -> Iterator[StoreReads]:
+    """The store ``spec`` names, open for reading in the ``with`` body, closed after it.
+
+    Checked and refused as :func:`open_store` with ``create=False`` checks and refuses. A SQLite
+    file of this code's schema is read on the calling thread with ``sqlite3``; an older file
+    (it must be migrated first) and a PostgreSQL store are opened with :func:`open_store` on an
+    event loop in a thread (anyio's blocking portal).
+
+    Raises:
+        StoreUnavailable: the store cannot be opened or read (see the module docstring).
+    """
+    if spec != "memory" and "://" not in spec:
+        _check_sqlite_path(spec, create=False)
+        from runtime.store.sqlite_read import SqliteReader
+
+        try:
+            with SqliteReader.open(spec) as reader:
+                if reader is not None:
+                    yield reader
+                    return
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(_sqlite_message(spec, exc)) from exc
+        except RuntimeError as exc:  # a schema newer than this code
+            raise StoreUnavailable(f"cannot open store {spec}: {exc}") from exc
+    from anyio.from_thread import start_blocking_portal
+
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(open_store(spec, create=False)) as store,
+    ):
+        yield _PortalReads(portal, store, spec)
+
+
+@final
+class _PortalReads:
+    """:class:`StoreReads` of an open ``EventStore``, each call run on the portal's loop."""
+
+    __slots__ = ("_portal", "_spec", "_store")
+
+    def __init__(self, portal: BlockingPortal, store: EventStore, spec: str) -> None:
+        self._portal = portal
+        self._store = store
+        self._spec = spec
+
+    def get_execution(self, arn: str) -> ExecutionRecord | None:
+        return self._portal.call(self._store.get_execution, arn)
+
+    def list_executions(
+        self, state_machine_arn: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[ExecutionRecord]:
+        store = self._store
+        return self._portal.call(
+            lambda: store.list_executions(state_machine_arn, status=status, limit=limit)
+        )
+
+    def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        return self._portal.call(self._store.get_state_machine, arn)
+
+    def list_state_machines(self) -> list[StateMachineRecord]:
+        return self._portal.call(self._store.list_state_machines)
+
+    def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
+        return self._portal.call(self._requests().pending_requests, limit)
+
+    def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
+        return self._portal.call(self._requests().get_request, request_id)
+
+    def _requests(self) -> RequestLog:
+        from runtime.store.requests import RequestLog
+
+        if not isinstance(self._store, RequestLog):
+            raise StoreUnavailable(
+                f"store {self._spec} keeps no requests (a SQLite file or PostgreSQL does)"
+            )
+        return self._store
