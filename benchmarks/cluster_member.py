@@ -20,10 +20,16 @@ command a line on stdin, answering each with one JSON line on stdout:
   cluster of ``M`` members about ``(M - 1) / M`` of the starts are recorded as requests for the
   owner and waited for through the database. ``profile`` runs the round under ``cProfile`` and
   writes the stats to ``PATH``.
-- ``{"op": "calls"}``: answers ``{"calls_total": N, "store_calls": {...}}``: the handler calls
-  this process has completed so far (any member may run the calls of the executions another
-  one started) and the calls of each of the PostgreSQL store's methods so far (each one
-  statement or one transaction on the server).
+- ``{"op": "map", "items": N, "max_concurrency": M}``: start one distributed Map over ``N``
+  items (``benchmarks.map.definition``: a child execution per item, each one Task calling the
+  ``count`` handler), wait for its end and answer with the wall-clock start and end, its
+  status, output (or error and cause) and this process's CPU seconds meanwhile. The children
+  run on whichever member owns their partitions (``benchmarks/cluster_map.py``).
+- ``{"op": "calls"}``: answers ``{"calls_total": N, "count_calls": N, "store_calls": {...},
+  "max_rss_mib": X}``: the ``sleepy`` and ``count`` handler calls this process has completed so
+  far (any member may run the calls of the executions another one started), the calls of each
+  of the PostgreSQL store's methods so far (each one statement or one transaction on the
+  server) and the process's peak RSS.
 - ``{"op": "quit"}``: close the runtime (a clean hand-over) and exit.
 
 Log lines go to stderr as JSON (one object a line), so the driver can count warnings.
@@ -47,6 +53,7 @@ from typing import Any
 import structlog
 
 from benchmarks.common import InFlight, chain_definition
+from benchmarks.map import definition as map_definition
 from runtime import Runtime, SqliteStore, TaskContext
 from runtime.errors import StatemillError
 from runtime.store.base import EventStore
@@ -94,6 +101,8 @@ class Worker:
         self.store = store
         self.handler_seconds = handler_seconds
         self.counter = InFlight()
+        self.items = InFlight()
+        """The ``count`` handler's calls (a distributed Map's children)."""
         self.arns: dict[str, str] = {}
 
     async def sleepy(self, value: Any, context: TaskContext) -> Any:
@@ -103,6 +112,31 @@ class Worker:
         finally:
             self.counter.leave()
         return value
+
+    async def count(self, value: Any, context: TaskContext) -> Any:
+        self.items.enter()
+        self.items.leave()
+        return value
+
+    async def map(self, command: dict[str, JSON]) -> dict[str, JSON]:
+        """One distributed Map over ``items`` items, waited for to its end."""
+        rt = self.runtime
+        machine = await rt.create_state_machine(
+            "map", map_definition(int(command["max_concurrency"]), distributed=True)
+        )
+        cpu = cpu_seconds()
+        began = time.time()
+        started = await rt.start_execution(machine.arn, {"n": int(command["items"])})
+        done = await rt.wait_for_execution(started.execution_arn, timeout=float(command["timeout"]))
+        return {
+            "began": began,
+            "ended": time.time(),
+            "status": done.status,
+            "output": done.output_value if done.status == "SUCCEEDED" else None,
+            "error": done.error,
+            "cause": (done.cause or "")[:500] or None,
+            "cpu_seconds": cpu_seconds() - cpu,
+        }
 
     async def held(self) -> list[int]:
         """The partitions this process's member holds (empty off PostgreSQL)."""
@@ -201,6 +235,7 @@ async def serve(store_arg: str, schema: str | None, limit: int, handler_ms: floa
         runtime = Runtime(store=store, tune_gc=True)
         worker = Worker(runtime, store, handler_ms / 1000)
         runtime.register_handler("sleepy", worker.sleepy, max_concurrency=limit)
+        runtime.register_handler("count", worker.count)
         async with runtime:
             for name, definition in (
                 ("chain", chain_definition(LENGTH)),
@@ -220,8 +255,12 @@ async def serve(store_arg: str, schema: str | None, limit: int, handler_ms: floa
                 if command["op"] == "calls":
                     answer: dict[str, JSON] = {
                         "calls_total": worker.counter.calls,
+                        "count_calls": worker.items.calls,
                         "store_calls": dict(STORE_CALLS),
+                        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     }
+                elif command["op"] == "map":
+                    answer = await worker.map(command)
                 else:
                     answer = await worker.run(command)
                 print(json.dumps(answer), flush=True)

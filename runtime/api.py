@@ -15,6 +15,7 @@ values in ``api_types`` (re-exported here). The verbs call engine methods only (
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import hashlib
@@ -113,6 +114,8 @@ _ASCII_SAFE_LENGTH: Final = MAX_INPUT_BYTES // 4
 
 
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+#: Executions whose parent the nesting check of child starts remembers.
+_PARENTS_HELD: Final = 10_000
 """A ``store`` string with one of these prefixes is a PostgreSQL DSN (asyncpg's form)."""
 
 
@@ -217,6 +220,10 @@ class Runtime(
         self._machine_records: dict[str, StateMachineRecord] = {}
         self._quarantined: dict[str, str] = {}
         """State machine arn -> why its stored definition failed to load on open."""
+        self._parents: collections.OrderedDict[str, str | None] = collections.OrderedDict()
+        """Execution arn -> its parent's (never changes), for the nesting check of child
+        starts: a Map Run's children started here on another member's behalf read their
+        parent's record once, not once each. The newest :data:`_PARENTS_HELD`."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -503,10 +510,16 @@ class Runtime(
         depth = 1  # the child's
         ancestor: str | None = parent
         while ancestor is not None:
-            record = self.engine.record_of(ancestor) or await self._log.get_execution(ancestor)
-            if record is None:
-                return
-            ancestor = record.parent_execution_arn
+            if ancestor in self._parents:
+                ancestor = self._parents[ancestor]
+            else:
+                record = self.engine.record_of(ancestor) or await self._log.get_execution(ancestor)
+                if record is None:
+                    return
+                self._parents[ancestor] = record.parent_execution_arn
+                if len(self._parents) > _PARENTS_HELD:
+                    self._parents.popitem(last=False)
+                ancestor = record.parent_execution_arn
             if ancestor is not None:
                 depth += 1
             if depth > limit:

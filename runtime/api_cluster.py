@@ -12,8 +12,10 @@ A verb about an execution this process does not own (start, stop, redrive, a tas
 is recorded as a request for the owner of its partition (:meth:`ClusterLink.ask`), which
 applies it and records the result; the asker waits for that result. A notification on
 ``REQUESTS_CHANNEL`` wakes the owners at once; correctness never depends on it (the owners
-poll every ``request_poll_interval``, and askers poll the result with a back-off). Waiting for
-an execution run elsewhere polls its record.
+poll every ``request_poll_interval``, and askers collect the results of all their requests in
+one query a round). The requests a process asks are recorded a batch at a time
+(:class:`~runtime.batches.GroupWriter`); waiting for executions run elsewhere looks at all of
+them in one query a round.
 
 Imports the cluster member, the PostgreSQL store and the errors.
 """
@@ -33,6 +35,7 @@ import structlog
 
 from runtime import errors
 from runtime.api_requests import request_subject
+from runtime.batches import GroupWriter
 from runtime.cluster.member import Member, MemberHooks
 from runtime.core.decide import dumps
 from runtime.core.effects import RunTask
@@ -52,6 +55,8 @@ _ASK_TTLS: Final = 6
 _ASK_SLACK: Final = 30.0
 #: The longest an asker's result waits to be collected without a notification.
 _COLLECT_SECONDS: Final = 0.05
+#: How often a waiter for an execution run elsewhere looks whether it runs here now.
+_WATCH_RECHECK: Final = 1.0
 #: How long a claimed activity task is kept from other workers while its owner hands it out.
 _CLAIM_SECONDS: Final = 30.0
 #: The most pending requests a takeover reads to tell which executions they are about.
@@ -90,6 +95,13 @@ class ClusterLink:
         """Requests this process waits for, by id: collected by :meth:`_collect`."""
         self._answers = anyio.Event()
         """Set when a notification says a request was applied, or a new one is asked."""
+        self._posts: GroupWriter[tuple[str, str, float, int], int] = GroupWriter(store.add_requests)
+        """The requests this process asks, recorded a batch at a time (one commit each
+        made a Map Run's children on other members wait for each other's WAL flushes)."""
+        self._watched: dict[str, list[asyncio.Future[None]]] = {}
+        """Executions run elsewhere that this process waits for: :meth:`_watch` looks at
+        them all in one query a round."""
+        self._watching = False
         store.fence(self.member)
         runtime.engine.calls.activities.published = self._publish_activity
 
@@ -107,6 +119,8 @@ class ClusterLink:
             tg.start_soon(self.member.run)
             tg.start_soon(self._listen)
             tg.start_soon(self._collect)
+            tg.start_soon(self._posts.run)
+            tg.start_soon(self._watch)
 
     async def leave(self) -> None:
         """Hand the partitions over (the engine has stopped: nothing more is written)."""
@@ -326,9 +340,8 @@ class ClusterLink:
         its result, raising the error it failed with (``TimeoutError`` if no owner answers
         within several lease lifetimes). ``created``: the runtime clock's now (an answer
         recorded after its Task's deadline gets TaskTimedOut, as on the owner)."""
-        store = self._store
-        request_id = await store.add_request(
-            kind, msgspec.json.encode(body).decode(), created, partition_of(execution_arn)
+        request_id = await self._posts.submit(
+            (kind, msgspec.json.encode(body).decode(), created, partition_of(execution_arn))
         )
         limit = _ASK_TTLS * self.member.lease_ttl + _ASK_SLACK
         with anyio.fail_after(limit):
@@ -358,14 +371,54 @@ class ClusterLink:
         deadline = math.inf if timeout is None else anyio.current_time() + timeout
         delay = 0.01
         while still_elsewhere():
-            record = await self._store.get_execution(execution_arn)
-            if record is None or record.status != "RUNNING":
-                return
             remaining = deadline - anyio.current_time()
+            if not self._watching:  # before the rounds start, after they stop: one by one
+                record = await self._store.get_execution(execution_arn)
+                if record is None or record.status != "RUNNING":
+                    return
+                if remaining <= 0:
+                    raise TimeoutError(f"execution {execution_arn} is still running")
+                await anyio.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.5)
+                continue
             if remaining <= 0:
                 raise TimeoutError(f"execution {execution_arn} is still running")
-            await anyio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.5)
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiters = self._watched.setdefault(execution_arn, [])
+            waiters.append(waiter)
+            try:
+                # Looked at again now and then: this process may have taken it over.
+                with anyio.move_on_after(min(_WATCH_RECHECK, remaining)):
+                    await waiter
+                    return
+            finally:
+                waiters.remove(waiter)
+                if not waiters and self._watched.get(execution_arn) is waiters:
+                    del self._watched[execution_arn]
+
+    async def _watch(self) -> None:
+        """Every :data:`_COLLECT_SECONDS`, wake the waiters of the watched executions that are
+        no longer running (ended, or gone), all of them found in one query."""
+        self._watching = True
+        try:
+            while True:
+                await anyio.sleep(_COLLECT_SECONDS)
+                if not self._watched:
+                    continue
+                arns = list(self._watched)
+                try:
+                    running = await self._store.running_among(arns)
+                except Exception:
+                    log.exception("cluster.watch_failed", member=self.member.member_id)
+                    continue
+                for arn in arns:
+                    if arn in running:
+                        continue
+                    for waiter in self._watched.pop(arn, ()):
+                        if not waiter.done():
+                            waiter.set_result(None)
+        finally:
+            self._watching = False
 
 
 @final

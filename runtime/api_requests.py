@@ -14,6 +14,8 @@ Imports the runtime's verbs only through :class:`RequestTarget`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import anyio
@@ -21,6 +23,7 @@ import msgspec
 import structlog
 
 from runtime.api_types import ExecutionDescription, StartExecutionOutput, split_qualified
+from runtime.batches import GroupWriter
 from runtime.core.decide import dumps, parse_task_token
 from runtime.core.state import Frame
 from runtime.engine.live import Live
@@ -62,6 +65,12 @@ def request_subject(kind: str, body: JSON) -> str | None:
         unqualified = split_qualified(machine)[0]
         return f"{unqualified.replace(':stateMachine:', ':execution:', 1)}:{name}"
     return None
+
+
+async def _finish_all(store: RequestLog, results: Sequence[tuple[int, str, str]]) -> list[None]:
+    """Mark applied requests (id, status, result) in one transaction."""
+    await store.finish_requests(results)
+    return [None] * len(results)
 
 
 class RequestTarget(Protocol):
@@ -170,14 +179,22 @@ class Requests:
                 key = request_subject(kind, body) or f"request:{request_id}"
                 groups.setdefault(key, []).append((request_id, kind, body, created))
             limiter = anyio.CapacityLimiter(_AT_ONCE)
-            async with anyio.create_task_group() as tg:
-                for group in groups.values():
-                    tg.start_soon(self._apply_group, store, group, limiter)
+            # The results are marked a batch at a time (group commit): on PostgreSQL, one
+            # commit each made a cluster's requests wait for each other's WAL flushes.
+            finished: GroupWriter[tuple[int, str, str], None] = GroupWriter(
+                functools.partial(_finish_all, store)
+            )
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(finished.run)
+                async with anyio.create_task_group() as tg:
+                    for group in groups.values():
+                        tg.start_soon(self._apply_group, finished, group, limiter)
+                outer.cancel_scope.cancel()  # every group has waited for its results' commit
         return len(pending)
 
     async def _apply_group(
         self,
-        store: RequestLog,
+        finished: GroupWriter[tuple[int, str, str], None],
         group: list[tuple[int, str, JSON, float]],
         limiter: anyio.CapacityLimiter,
     ) -> None:
@@ -191,19 +208,24 @@ class Requests:
                     continue  # no longer this member's: left for the partition's new owner
                 except (StatemillError, KeyError, TypeError) as exc:
                     failure = {"error": type(exc).__name__, "message": str(exc)}
-                    await self._finish(store, request_id, "FAILED", dumps(failure))
+                    await self._finish(finished, request_id, "FAILED", dumps(failure))
                 except Exception:
                     # The store failed under it (a lost connection): left pending, applied
                     # again next round; the other requests go on.
                     log.exception("requests.apply_failed", request=request_id, kind=kind)
                     return
                 else:
-                    await self._finish(store, request_id, "DONE", dumps(result))
+                    await self._finish(finished, request_id, "DONE", dumps(result))
 
     @staticmethod
-    async def _finish(store: RequestLog, request_id: int, status: str, result: str) -> None:
+    async def _finish(
+        finished: GroupWriter[tuple[int, str, str], None],
+        request_id: int,
+        status: str,
+        result: str,
+    ) -> None:
         try:
-            await store.finish_request(request_id, status, result)
+            await finished.submit((request_id, status, result))
         except Exception:  # applied, not marked: applied again next round (see the module)
             log.exception("requests.finish_failed", request=request_id)
 

@@ -23,9 +23,27 @@ from typing import Any, Final, final
 
 __all__ = ["LeaseTable"]
 
-_RENEW: Final = """
+
+# Renewals and releases lock their rows in partition order first (the subquery's ORDER BY ...
+# FOR UPDATE), as the fence locks them (FOR SHARE, ORDER BY partition): a renewal updating
+# them in the order of its arrays deadlocked with a write fencing the same partitions, which
+# failed that write (a Map Run child's creation: benchmarks/cluster_map.py).
+def _held_rows(partitions: str, epochs: str) -> str:
+    """The lease rows of member ``$1`` at the given partitions and epochs (the statement's
+    parameter names), locked in partition order."""
+    return f"""
+    SELECT x.partition, x.epoch FROM leases AS x
+    JOIN unnest({partitions}::int[], {epochs}::bigint[]) AS h(partition, epoch)
+        ON x.partition = h.partition AND x.epoch = h.epoch
+    WHERE x.owner = $1
+    ORDER BY x.partition
+    FOR UPDATE OF x
+"""
+
+
+_RENEW: Final = f"""
 UPDATE leases AS l SET expires = now() + make_interval(secs => $2)
-FROM unnest($3::int[], $4::bigint[]) AS h(partition, epoch)
+FROM ({_held_rows("$3", "$4")}) AS h
 WHERE l.partition = h.partition AND l.epoch = h.epoch AND l.owner = $1
 RETURNING l.partition
 """
@@ -47,9 +65,9 @@ RETURNING l.partition, l.epoch,
          ELSE extract(epoch FROM now() - c.was_expires)::float8 END
 """
 
-_RELEASE: Final = """
+_RELEASE: Final = f"""
 UPDATE leases AS l SET owner = NULL, expires = '-infinity'
-FROM unnest($2::int[], $3::bigint[]) AS h(partition, epoch)
+FROM ({_held_rows("$2", "$3")}) AS h
 WHERE l.partition = h.partition AND l.epoch = h.epoch AND l.owner = $1
 """
 

@@ -605,6 +605,16 @@ class PostgresStore(
             list(partitions),
         )
 
+    async def running_among(self, arns: Sequence[str]) -> set[str]:
+        """Of executions ``arns``, those stored as ``RUNNING`` (one query: a member waiting
+        for many executions run elsewhere looks at them all at once)."""
+        rows = await self._pool.fetch(
+            "SELECT execution_arn FROM executions WHERE execution_arn = ANY($1::text[]) "
+            "AND status = 'RUNNING'",
+            list(arns),
+        )
+        return {str(row[0]) for row in rows}
+
     async def _executions(self, clause: str, *params: Any) -> list[ExecutionRecord]:
         rows = await self._pool.fetch(f"{_SELECT_EXECUTIONS} {clause}", *params)
         return [execution_from_row(row) for row in rows]

@@ -521,6 +521,38 @@ class PostgresRequests(PostgresPort):
             await conn.execute("SELECT pg_notify($1, $2)", REQUESTS_CHANNEL, str(partition))
         return int(request_id)
 
+    async def add_requests(self, requests: Sequence[tuple[str, str, float, int]]) -> list[int]:
+        """Record many requests, (kind, payload, created, partition) each, in one statement and
+        one commit, notifying :data:`REQUESTS_CHANNEL` once per partition; their ids, in order.
+
+        The ids come from the table's sequence as the rows are inserted in order (``ORDER BY``
+        the position), and one statement's ``nextval`` calls only grow, so the i-th smallest
+        id returned is the i-th request's (``RETURNING`` promises no order of its own).
+        """
+        if not requests:
+            return []
+        kinds = [request[0] for request in requests]
+        payloads = [request[1] for request in requests]
+        created = [request[2] for request in requests]
+        partitions = [request[3] for request in requests]
+        async with self._write() as conn:
+            rows = await conn.fetch(
+                "INSERT INTO requests (kind, payload, created, partition) "
+                "SELECT k, p, c, pt FROM unnest($1::text[], $2::text[], $3::float8[], "
+                "$4::int[]) WITH ORDINALITY AS r(k, p, c, pt, position) ORDER BY position "
+                "RETURNING id",
+                kinds,
+                payloads,
+                created,
+                partitions,
+            )
+            await conn.execute(
+                "SELECT pg_notify($1, p::text) FROM unnest($2::int[]) AS p",
+                REQUESTS_CHANNEL,
+                sorted(set(partitions)),
+            )
+        return sorted(int(row[0]) for row in rows)
+
     async def pending_requests(
         self, limit: int = 100, partitions: Iterable[int] | None = None
     ) -> list[tuple[int, str, str, float]]:
@@ -552,6 +584,29 @@ class PostgresRequests(PostgresPort):
                 request_id,
             )
             await conn.execute("SELECT pg_notify($1, $2)", RESULTS_CHANNEL, str(request_id))
+
+    async def finish_requests(self, results: Sequence[tuple[int, str, str]]) -> None:
+        """Mark many requests, (id, status, result) each, in one statement and one commit, and
+        notify :data:`RESULTS_CHANNEL` of each."""
+        if not results:
+            return
+        ids = [result[0] for result in results]
+        statuses = [result[1] for result in results]
+        texts = [result[2] for result in results]
+        async with self._write() as conn:
+            await conn.execute(
+                "UPDATE requests SET status = u.status, result = u.result "
+                "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, result) "
+                "WHERE requests.id = u.id",
+                ids,
+                statuses,
+                texts,
+            )
+            await conn.execute(
+                "SELECT pg_notify($1, i::text) FROM unnest($2::bigint[]) AS i",
+                RESULTS_CHANNEL,
+                ids,
+            )
 
     async def finished_requests(
         self, request_ids: Sequence[int]

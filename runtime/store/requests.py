@@ -11,6 +11,7 @@ Imports nothing of Statemill.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 __all__ = ["RequestLog"]
@@ -26,5 +27,9 @@ class RequestLog(Protocol):
     async def pending_requests(self, limit: int = 100) -> list[tuple[int, str, str, float]]: ...
 
     async def finish_request(self, request_id: int, status: str, result: str) -> None: ...
+
+    async def finish_requests(self, results: Sequence[tuple[int, str, str]]) -> None:
+        """Mark many requests, (id, status, result) each, in one transaction."""
+        ...
 
     async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None: ...

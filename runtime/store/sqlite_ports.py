@@ -221,6 +221,14 @@ class SqliteRequests(SqlitePort):
                 (status, result, request_id),
             )
 
+    async def finish_requests(self, results: Sequence[tuple[int, str, str]]) -> None:
+        """Mark many requests, (id, status, result) each, in one write transaction."""
+        if results:
+            await self._write_many(
+                "UPDATE requests SET status = ?, result = ? WHERE id = ?",
+                [(status, result, request_id) for request_id, status, result in results],
+            )
+
     async def get_request(self, request_id: int) -> tuple[str, str, str | None] | None:
         """(kind, status, result) of a request, or None."""
         async with self._lock:
