@@ -270,6 +270,12 @@ class Parser:
                     self.pos += 1
                     steps.append(Wildcard())
                     continue
+                if self.peek() == "[":
+                    # Jayway reads the token after a single '.' afresh, so '.' may precede
+                    # bracket notation: AWS's own example of a name with a space is
+                    # "$.abc.['def ghi']" (Step Functions guide, "Using JSONPath paths").
+                    steps.append(self.bracket())
+                    continue
                 name = self.name(names_stop)
                 if self.peek() == "(":
                     if name not in _FUNCTIONS or self.peek(2) != "()":
@@ -334,8 +340,10 @@ class Parser:
             while self.peek() == ",":
                 self.pos += 1
                 self.skip_ws()
-                if self.peek() not in ("'", '"'):
-                    raise self.fail("expected a quoted property name")
+                if self.peek() != quote:
+                    # Jayway closes names only on the quote that opened the bracket: in
+                    # ['a',"b"] the second name is never read and the comma is left empty.
+                    raise self.fail(f"expected a property name quoted with {quote}")
                 names.append(self.quoted())
                 self.skip_ws()
             step = Prop(tuple(names), quote)
