@@ -218,6 +218,7 @@ class Runtime(
         self._engine: Engine | None = None
         self._machines: dict[str, StateMachine] = {}
         self._machine_records: dict[str, StateMachineRecord] = {}
+        self._machine_read_at: dict[str, float] = {}
         self._quarantined: dict[str, str] = {}
         """State machine arn -> why its stored definition failed to load on open."""
         self._parents: collections.OrderedDict[str, str | None] = collections.OrderedDict()
@@ -543,7 +544,9 @@ class Runtime(
         """Wait until the execution ends and describe it (not an AWS verb)."""
         if self._cluster is not None:
             with anyio.fail_after(math.inf if timeout is None else timeout):
-                await self._wait_in_cluster(execution_arn)
+                ended = await self._wait_in_cluster(execution_arn)
+            if ended is not None:
+                return self._described(ended)
             return await self.describe_execution(execution_arn)
         if timeout is None:
             # No cancel scope when there is no deadline: it was 11% of benchmarks/chain.
@@ -553,24 +556,28 @@ class Runtime(
                 await self.engine.wait(execution_arn)
         return await self.describe_execution(execution_arn)
 
-    async def _wait_in_cluster(self, execution_arn: str) -> None:
+    async def _wait_in_cluster(self, execution_arn: str) -> ExecutionRecord | None:
         """Wait for an execution that this member or another one runs (ownership may move
-        either way meanwhile)."""
+        either way meanwhile); its final record when it was read from the store on the way
+        (``None``: describe it)."""
         engine = self.engine
         link = self._cluster
         assert link is not None
         while True:
             if engine.holds(execution_arn):
                 await engine.wait(execution_arn)  # ends, or is released to another member
+                record = None
             else:
-                await link.wait_elsewhere(
+                record = await link.wait_elsewhere(
                     execution_arn, lambda: not engine.holds(execution_arn), None
                 )
+                if record is not None and record.status != "RUNNING":
+                    return record
             if engine.recent_record(execution_arn) is not None:
-                return
+                return None
             record = await self._log.get_execution(execution_arn)
             if record is None or record.status != "RUNNING":
-                return
+                return record
 
     async def describe_execution(self, execution_arn: str) -> ExecutionDescription:
         """The execution's status, input and result (DescribeExecution)."""

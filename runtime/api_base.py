@@ -34,6 +34,8 @@ class RuntimeBase:
     _machines: dict[str, StateMachine]
     """State machine arn -> its loaded definition."""
     _machine_records: dict[str, StateMachineRecord]
+    _machine_read_at: dict[str, float]
+    """State machine arn -> when (monotonic) its record was last read from the store."""
     _quarantined: dict[str, str]
     """State machine arn -> why its stored definition failed to load on open."""
 

@@ -98,7 +98,7 @@ class ClusterLink:
         self._posts: GroupWriter[tuple[str, str, float, int], int] = GroupWriter(store.add_requests)
         """The requests this process asks, recorded a batch at a time (one commit each
         made a Map Run's children on other members wait for each other's WAL flushes)."""
-        self._watched: dict[str, list[asyncio.Future[None]]] = {}
+        self._watched: dict[str, list[asyncio.Future[ExecutionRecord | None]]] = {}
         """Executions run elsewhere that this process waits for: :meth:`_watch` looks at
         them all in one query a round."""
         self._watching = False
@@ -365,9 +365,10 @@ class ClusterLink:
 
     async def wait_elsewhere(
         self, execution_arn: str, still_elsewhere: Callable[[], bool], timeout: float | None
-    ) -> None:
+    ) -> ExecutionRecord | None:
         """Wait until execution ``execution_arn`` (run by another member) has ended, or until
-        ``still_elsewhere`` says this process took it over."""
+        ``still_elsewhere`` says this process took it over: its final record when it was read
+        (``None``: taken over, or not stored)."""
         deadline = math.inf if timeout is None else anyio.current_time() + timeout
         delay = 0.01
         while still_elsewhere():
@@ -375,7 +376,7 @@ class ClusterLink:
             if not self._watching:  # before the rounds start, after they stop: one by one
                 record = await self._store.get_execution(execution_arn)
                 if record is None or record.status != "RUNNING":
-                    return
+                    return record
                 if remaining <= 0:
                     raise TimeoutError(f"execution {execution_arn} is still running")
                 await anyio.sleep(min(delay, remaining))
@@ -383,18 +384,19 @@ class ClusterLink:
                 continue
             if remaining <= 0:
                 raise TimeoutError(f"execution {execution_arn} is still running")
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[ExecutionRecord | None]
+            waiter = asyncio.get_running_loop().create_future()
             waiters = self._watched.setdefault(execution_arn, [])
             waiters.append(waiter)
             try:
                 # Looked at again now and then: this process may have taken it over.
                 with anyio.move_on_after(min(_WATCH_RECHECK, remaining)):
-                    await waiter
-                    return
+                    return await waiter
             finally:
                 waiters.remove(waiter)
                 if not waiters and self._watched.get(execution_arn) is waiters:
                     del self._watched[execution_arn]
+        return None
 
     async def _watch(self) -> None:
         """Every :data:`_COLLECT_SECONDS`, wake the waiters of the watched executions that are
@@ -405,18 +407,15 @@ class ClusterLink:
                 await anyio.sleep(_COLLECT_SECONDS)
                 if not self._watched:
                     continue
-                arns = list(self._watched)
                 try:
-                    running = await self._store.running_among(arns)
+                    ended = await self._store.ended_among(list(self._watched))
                 except Exception:
                     log.exception("cluster.watch_failed", member=self.member.member_id)
                     continue
-                for arn in arns:
-                    if arn in running:
-                        continue
+                for arn, record in ended.items():
                     for waiter in self._watched.pop(arn, ()):
                         if not waiter.done():
-                            waiter.set_result(None)
+                            waiter.set_result(record)
         finally:
             self._watching = False
 

@@ -22,6 +22,7 @@ Imports the definition loader, the store's records and the shared runtime fields
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -68,12 +69,28 @@ class StateMachineVerbs(RuntimeBase):
         """The state machines loaded so far, by arn (what ``Engine.recover`` folds with)."""
         return self._machines
 
-    async def machine_record(self, arn: str) -> StateMachineRecord | None:
+    async def machine_record(self, arn: str, *, max_age: float = 0.0) -> StateMachineRecord | None:
         """The record of state machine ``arn``, loading it from the store if another process
-        (another member, the command line) created or changed it since this one opened."""
+        (another member, the command line) created or changed it since this one opened.
+
+        ``max_age`` > 0: the record held is taken as current if it was read from the store
+        less than that many seconds ago (AWS: executions started shortly after an
+        UpdateStateMachine may still run the previous definition). A member applying many
+        start requests of one machine (a Map Run's children) read its row once per start.
+        """
+        held = self._machine_records.get(arn)
+        read_at = self._machine_read_at.get(arn)
+        if (
+            max_age > 0
+            and held is not None
+            and read_at is not None
+            and time.monotonic() - read_at < max_age
+        ):
+            return held
         record = await self._log.get_state_machine(arn)
         if record is None:
             return None
+        self._machine_read_at[arn] = time.monotonic()
         known = self._machine_records.get(arn)
         if (
             known is None

@@ -43,6 +43,10 @@ log = structlog.get_logger("statemill.api")
 
 #: Requests (of different executions) applied at once.
 _AT_ONCE: Final = 64
+#: How old (seconds) the record of a state machine held here may be when a start request of
+#: it is applied: an update another process made is seen at most this late (as on AWS, an
+#: execution started just after an update may run the previous definition).
+_MACHINE_RECHECK: Final = 1.0
 
 
 def request_subject(kind: str, body: JSON) -> str | None:
@@ -85,7 +89,9 @@ class RequestTarget(Protocol):
     @property
     def cluster(self) -> ClusterLink | None: ...
 
-    async def machine_record(self, arn: str) -> StateMachineRecord | None: ...
+    async def machine_record(
+        self, arn: str, *, max_age: float = 0.0
+    ) -> StateMachineRecord | None: ...
 
     async def start_child_or_execution(
         self,
@@ -233,8 +239,9 @@ class Requests:
         runtime = self._runtime
         if kind == "start":
             arn = body["stateMachineArn"]
-            # Created or changed since this runtime opened (a version's ARN: its machine's).
-            await runtime.machine_record(split_qualified(arn)[0])
+            # Created or changed since this runtime opened (a version's ARN: its machine's),
+            # looked at again at most every _MACHINE_RECHECK seconds.
+            await runtime.machine_record(split_qualified(arn)[0], max_age=_MACHINE_RECHECK)
             started = await runtime.start_child_or_execution(
                 arn,
                 body.get("input"),

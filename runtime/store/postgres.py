@@ -605,15 +605,23 @@ class PostgresStore(
             list(partitions),
         )
 
-    async def running_among(self, arns: Sequence[str]) -> set[str]:
-        """Of executions ``arns``, those stored as ``RUNNING`` (one query: a member waiting
-        for many executions run elsewhere looks at them all at once)."""
+    async def ended_among(self, arns: Sequence[str]) -> dict[str, ExecutionRecord | None]:
+        """Of executions ``arns``, those not running: their records (``None``: not stored).
+        Two queries at most, whatever the number (a member waiting for many executions run
+        elsewhere looks at them all at once); the records of running ones are not read."""
         rows = await self._pool.fetch(
             "SELECT execution_arn FROM executions WHERE execution_arn = ANY($1::text[]) "
             "AND status = 'RUNNING'",
             list(arns),
         )
-        return {str(row[0]) for row in rows}
+        running = {str(row[0]) for row in rows}
+        ended: dict[str, ExecutionRecord | None] = {arn: None for arn in arns if arn not in running}
+        if ended:
+            for record in await self._executions(
+                "WHERE execution_arn = ANY($1::text[])", list(ended)
+            ):
+                ended[record.execution_arn] = record
+        return ended
 
     async def _executions(self, clause: str, *params: Any) -> list[ExecutionRecord]:
         rows = await self._pool.fetch(f"{_SELECT_EXECUTIONS} {clause}", *params)
