@@ -94,7 +94,14 @@ FULL: Final[Mapping[str, float]] = {
 class Process:
     """One ``benchmarks.cluster_member`` process: JSON commands in, JSON answers out."""
 
-    def __init__(self, store: str, schema: str | None, params: Mapping[str, float], log: Path):
+    def __init__(
+        self,
+        store: str,
+        schema: str | None,
+        params: Mapping[str, float],
+        log: Path,
+        member_args: Sequence[str] = (),
+    ):
         self.log_path = log
         self.calls_total = 0
         """Handler calls this process has completed so far (rounds and warm-ups)."""
@@ -106,6 +113,7 @@ class Process:
                    "--handler-ms", str(params["handler_ms"])]  # fmt: skip
         if schema is not None:
             command += ["--schema", schema]
+        command += member_args
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
@@ -235,7 +243,17 @@ STATS_DELAY: Final = 1.1
 class Config:
     """``members`` processes on one store (a fresh PostgreSQL schema, or a SQLite file)."""
 
-    def __init__(self, kind: str, members: int, store: str, schema: str | None, logs: Path) -> None:
+    def __init__(
+        self,
+        kind: str,
+        members: int,
+        store: str,
+        schema: str | None,
+        logs: Path,
+        member_args: Sequence[str] = (),
+    ) -> None:
+        self.member_args = member_args
+        """More arguments of each ``benchmarks.cluster_member`` process."""
         self.kind = kind
         self.members = members
         self.store = store
@@ -250,7 +268,7 @@ class Config:
     async def start(self, params: Mapping[str, float], conn: Any | None) -> None:
         for index in range(self.members):
             log = self.logs / f"{self.label}-{self.schema or 'file'}-{index}.log"
-            proc = Process(self.store, self.schema, params, log)
+            proc = Process(self.store, self.schema, params, log, self.member_args)
             self.procs.append(proc)
             await proc.ready()
         if conn is not None:

@@ -2,6 +2,7 @@
 its share of the executions when the driver says so.
 
     python -m benchmarks.cluster_member STORE [--schema NAME] [--limit N] [--handler-ms MS]
+        [--objects DIR]
 
 ``STORE`` is a ``postgresql://`` URL (the process becomes a member of the cluster on that
 database) or a SQLite path (``synchronous=FULL``: the single-process figure). The process
@@ -20,13 +21,14 @@ command a line on stdin, answering each with one JSON line on stdout:
   cluster of ``M`` members about ``(M - 1) / M`` of the starts are recorded as requests for the
   owner and waited for through the database. ``profile`` runs the round under ``cProfile`` and
   writes the stats to ``PATH``.
-- ``{"op": "map", "items": N, "max_concurrency": M}``: start one distributed Map over ``N``
-  items (``benchmarks.map.definition``: a child execution per item, each one Task calling the
-  ``count`` handler), wait for its end and answer with the wall-clock start and end, its
-  status, output (or error and cause) and this process's CPU seconds meanwhile. The children
-  run on whichever member owns their partitions (``benchmarks/cluster_map.py``).
-- ``{"op": "calls"}``: answers ``{"calls_total": N, "count_calls": N, "store_calls": {...},
-  "max_rss_mib": X}``: the ``sleepy`` and ``count`` handler calls this process has completed so
+- ``{"op": "map", "max_concurrency": M, "timeout": S}``: start one distributed Map over the
+  CSV ``billing/customers.csv`` of the object store folder ``--objects`` (``benchmarks.map_run
+  .definition``: an ItemReader, a child execution per row, each one Task calling the
+  ``invoice`` handler, a ResultWriter), wait for its end and answer with the wall-clock start
+  and end, its status, output (or error and cause) and this process's CPU seconds meanwhile.
+  The children run on whichever member owns their partitions (``benchmarks/cluster_map.py``).
+- ``{"op": "calls"}``: answers ``{"calls_total": N, "invoice_calls": N, "store_calls": {...},
+  "max_rss_mib": X}``: the ``sleepy`` and ``invoice`` handler calls this process has completed so
   far (any member may run the calls of the executions another one started), the calls of each
   of the PostgreSQL store's methods so far (each one statement or one transaction on the
   server) and the process's peak RSS.
@@ -48,14 +50,16 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from benchmarks.common import InFlight, chain_definition
-from benchmarks.map import definition as map_definition
+from benchmarks.map_run import definition as map_definition
 from runtime import Runtime, SqliteStore, TaskContext
 from runtime.errors import StatemillError
+from runtime.items import LocalObjectStore
 from runtime.store.base import EventStore
 from runtime.store.postgres import PostgresStore, partition_of
 
@@ -102,7 +106,7 @@ class Worker:
         self.handler_seconds = handler_seconds
         self.counter = InFlight()
         self.items = InFlight()
-        """The ``count`` handler's calls (a distributed Map's children)."""
+        """The ``invoice`` handler's calls (a distributed Map's children)."""
         self.arns: dict[str, str] = {}
 
     async def sleepy(self, value: Any, context: TaskContext) -> Any:
@@ -113,7 +117,7 @@ class Worker:
             self.counter.leave()
         return value
 
-    async def count(self, value: Any, context: TaskContext) -> Any:
+    async def invoice(self, value: Any, context: TaskContext) -> Any:
         self.items.enter()
         self.items.leave()
         return value
@@ -122,11 +126,11 @@ class Worker:
         """One distributed Map over ``items`` items, waited for to its end."""
         rt = self.runtime
         machine = await rt.create_state_machine(
-            "map", map_definition(int(command["max_concurrency"]), distributed=True)
+            "map", map_definition(int(command["max_concurrency"]))
         )
         cpu = cpu_seconds()
         began = time.time()
-        started = await rt.start_execution(machine.arn, {"n": int(command["items"])})
+        started = await rt.start_execution(machine.arn, {})
         done = await rt.wait_for_execution(started.execution_arn, timeout=float(command["timeout"]))
         return {
             "began": began,
@@ -225,17 +229,23 @@ class Worker:
         }
 
 
-async def serve(store_arg: str, schema: str | None, limit: int, handler_ms: float) -> None:
+async def serve(
+    store_arg: str, schema: str | None, limit: int, handler_ms: float, objects: str | None
+) -> None:
     if store_arg.startswith(("postgresql://", "postgres://")):
         count_store_calls()
         opened: Any = PostgresStore.open(store_arg, schema=schema)
     else:
         opened = SqliteStore.open(store_arg, synchronous="FULL")
     async with opened as store:
-        runtime = Runtime(store=store, tune_gc=True)
+        runtime = Runtime(
+            store=store,
+            tune_gc=True,
+            object_store=None if objects is None else LocalObjectStore(Path(objects)),
+        )
         worker = Worker(runtime, store, handler_ms / 1000)
         runtime.register_handler("sleepy", worker.sleepy, max_concurrency=limit)
-        runtime.register_handler("count", worker.count)
+        runtime.register_handler("invoice", worker.invoice)
         async with runtime:
             for name, definition in (
                 ("chain", chain_definition(LENGTH)),
@@ -255,7 +265,7 @@ async def serve(store_arg: str, schema: str | None, limit: int, handler_ms: floa
                 if command["op"] == "calls":
                     answer: dict[str, JSON] = {
                         "calls_total": worker.counter.calls,
-                        "count_calls": worker.items.calls,
+                        "invoice_calls": worker.items.calls,
                         "store_calls": dict(STORE_CALLS),
                         "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     }
@@ -272,6 +282,7 @@ def main() -> None:
     parser.add_argument("--schema", default=None)
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--handler-ms", type=float, default=10.0)
+    parser.add_argument("--objects", default=None, help="object store folder (the map op)")
     args = parser.parse_args()
     structlog.configure(
         processors=[
@@ -285,7 +296,7 @@ def main() -> None:
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(args.store, args.schema, args.limit, args.handler_ms))
+        runner.run(serve(args.store, args.schema, args.limit, args.handler_ms, args.objects))
 
 
 if __name__ == "__main__":
