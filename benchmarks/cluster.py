@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -410,55 +410,63 @@ async def measure(
     say: Any = print,
 ) -> dict[str, JSON]:
     """Run every configuration ``runs`` times; return the JSON document's measurements."""
-    sys.path.insert(0, str(ROOT))  # tests.store's server
-    from tests.store.postgres_server import PostgresServer, find_bin_dir
-
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
     rounds: dict[str, list[dict[str, JSON]]] = collections.defaultdict(list)
     logs: dict[str, JSON] = {}
     profiles: dict[str, JSON] = {}
-    with _folder("statemill-bench-cluster-") as work, _folder("statemill-bench-pg-") as pg:
-        server = PostgresServer(bin_dir, pg, durable=True)  # fsync on: PostgreSQL's defaults
-        server.start()
-        try:
-            server.watch(os.getpid())
-            postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
-            conn = await asyncpg.connect(server.dsn())
-            try:
-                version = await conn.fetchval("SHOW server_version")
-                settings = {
-                    name: await conn.fetchval(f"SHOW {name}")
-                    for name in ("fsync", "synchronous_commit", "wal_sync_method",
-                                 "shared_buffers", "max_connections")
-                }  # fmt: skip
-                for run in range(runs):
-                    configs = [("sqlite", 1), *(("postgres", n) for n in members)]
-                    for kind, count in configs:
-                        last = run == runs - 1 and kind == "postgres" and count == max(members)
-                        config = _config(kind, count, server.dsn(), work, run)
-                        say(f"run {run + 1}/{runs}: {config.label} starting")
-                        await config.start(params, conn if kind == "postgres" else None)
-                        try:
-                            await _rounds(config, params, run, modes, conn, postmaster,
-                                          rounds, say)  # fmt: skip
-                            if profile and last:
-                                profiles = await _profiled(
-                                    config, params, conn, postmaster, work, say
-                                )
-                        finally:
-                            logs[f"run{run + 1}-{config.label}"] = config.stop()
-            finally:
-                await conn.close()
-        finally:
-            server.stop()
+    with scratch_folder("statemill-bench-cluster-") as work:
+        async with durable_server() as (dsn, postmaster, conn):
+            version = await conn.fetchval("SHOW server_version")
+            settings = {
+                name: await conn.fetchval(f"SHOW {name}")
+                for name in ("fsync", "synchronous_commit", "wal_sync_method",
+                             "shared_buffers", "max_connections")
+            }  # fmt: skip
+            for run in range(runs):
+                configs = [("sqlite", 1), *(("postgres", n) for n in members)]
+                for kind, count in configs:
+                    last = run == runs - 1 and kind == "postgres" and count == max(members)
+                    config = _config(kind, count, dsn, work, run)
+                    say(f"run {run + 1}/{runs}: {config.label} starting")
+                    await config.start(params, conn if kind == "postgres" else None)
+                    try:
+                        await _rounds(config, params, run, modes, conn, postmaster,
+                                      rounds, say)  # fmt: skip
+                        if profile and last:
+                            profiles = await _profiled(config, params, conn, postmaster, work, say)
+                    finally:
+                        logs[f"run{run + 1}-{config.label}"] = config.stop()
     return {
         "rounds": dict(rounds),
         "member_warnings": logs,
         "profile": profiles,
         "postgres": {"version": version, "durable": True, **settings},
     }
+
+
+@contextlib.asynccontextmanager
+async def durable_server() -> AsyncIterator[tuple[str, int, Any]]:
+    """A throwaway PostgreSQL server with fsync on (PostgreSQL's defaults: every commit flushed
+    to the WAL on disk), stopped and removed at the end: (its DSN, the postmaster's pid, an
+    open connection). Needs the server binaries (``tests/store/postgres_server.py``)."""
+    sys.path.insert(0, str(ROOT))  # tests.store's server
+    from tests.store.postgres_server import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
+    with scratch_folder("statemill-bench-pg-") as pg:
+        server = PostgresServer(bin_dir, pg, durable=True)
+        server.start()
+        try:
+            server.watch(os.getpid())
+            postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+            conn = await asyncpg.connect(server.dsn())
+            try:
+                yield server.dsn(), postmaster, conn
+            finally:
+                await conn.close()
+        finally:
+            server.stop()
 
 
 def _config(kind: str, members: int, dsn: str, work: Path, run: int) -> Config:
@@ -583,7 +591,7 @@ def _short(filename: str) -> str:
 
 
 @contextlib.contextmanager
-def _folder(prefix: str) -> Iterator[Path]:
+def scratch_folder(prefix: str) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=db_dir()))
     try:
         yield folder
@@ -774,7 +782,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(document["checks"].values()) else 1
 
 
-__all__ = ["main", "measure", "render", "summarize", "summarize_profile"]
+__all__ = [
+    "Config",
+    "durable_server",
+    "machine_busy_seconds",
+    "main",
+    "measure",
+    "render",
+    "scratch_folder",
+    "server_counters",
+    "server_cpu_seconds",
+    "summarize",
+    "summarize_profile",
+]
 
 if __name__ == "__main__":
     raise SystemExit(main())

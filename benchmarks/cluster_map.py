@@ -35,13 +35,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
-
 from benchmarks.cluster import (
     ROOT,
     Config,
-    _folder,
+    durable_server,
     machine_busy_seconds,
+    scratch_folder,
     server_counters,
     server_cpu_seconds,
 )
@@ -120,46 +119,30 @@ async def measure(
     params: Mapping[str, float], *, runs: int, members: Sequence[int], say: Any = print
 ) -> dict[str, JSON]:
     """Run the Map ``runs`` times for each member count; the JSON document's measurements."""
-    sys.path.insert(0, str(ROOT))  # tests.store's server
-    from tests.store.postgres_server import PostgresServer, find_bin_dir
-
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
     rounds: dict[str, list[dict[str, JSON]]] = {}
     logs: dict[str, JSON] = {}
-    with _folder("statemill-bench-cmap-") as work, _folder("statemill-bench-pg-") as pg:
+    with scratch_folder("statemill-bench-cmap-") as work:
         (work / "logs").mkdir()
         objects = work / "objects"
         write_customers(objects, int(params["items"]))
-        server = PostgresServer(bin_dir, pg, durable=True)
-        server.start()
-        try:
-            server.watch(os.getpid())
-            postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
-            conn = await asyncpg.connect(server.dsn())
-            try:
-                version = await conn.fetchval("SHOW server_version")
-                for run in range(runs):
-                    for count in members:
-                        config = Config(
-                            "postgres", count, server.dsn(), f"map_r{run}m{count}",
-                            work / "logs", ["--objects", str(objects)],
-                        )  # fmt: skip
-                        say(f"run {run + 1}/{runs}: {count} member(s) starting")
-                        await config.start(MEMBER_PARAMS, conn)
-                        try:
-                            result = await _one(config, params, conn, postmaster, objects)
-                        finally:
-                            logs[f"run{run + 1}-{config.label}"] = config.stop()
-                        rounds.setdefault(config.label, []).append(result)
-                        say(f"  {config.label}: {result['items_per_s']:,.0f} items/s "
-                            f"({result['seconds']:.1f} s, {result['status']}, calls "
-                            f"{result['invoice_calls']})")  # fmt: skip
-            finally:
-                await conn.close()
-        finally:
-            server.stop()
+        async with durable_server() as (dsn, postmaster, conn):
+            version = await conn.fetchval("SHOW server_version")
+            for run in range(runs):
+                for count in members:
+                    config = Config(
+                        "postgres", count, dsn, f"map_r{run}m{count}", work / "logs",
+                        ["--objects", str(objects)],
+                    )  # fmt: skip
+                    say(f"run {run + 1}/{runs}: {count} member(s) starting")
+                    await config.start(MEMBER_PARAMS, conn)
+                    try:
+                        result = await _one(config, params, conn, postmaster, objects)
+                    finally:
+                        logs[f"run{run + 1}-{config.label}"] = config.stop()
+                    rounds.setdefault(config.label, []).append(result)
+                    say(f"  {config.label}: {result['items_per_s']:,.0f} items/s "
+                        f"({result['seconds']:.1f} s, {result['status']}, calls "
+                        f"{result['invoice_calls']})")  # fmt: skip
     return {"rounds": rounds, "member_warnings": logs, "postgres_version": version}
 
 
