@@ -12,6 +12,12 @@ The parts below this module: :mod:`runtime.lang.jsonata_engine` (the engine port
 JSONata). :func:`set_engine` swaps the engine and forgets the expressions the previous one
 compiled; ``engine_name`` (defined in the engine module, importable from here) names it.
 
+Budgets the engine cannot apply (issue 11) are written into the text before it is compiled
+(:func:`_guard_text`): every range operator's operands pass through functions that count the
+items all ranges of an evaluation build, every chain of ``&`` through one that checks the
+string's length, and the context form of ``$replace`` gets its context as an argument, so the
+guarded ``$replace`` means the same. Causes quote the text as written.
+
 Invariants: compiled expressions are cached by their text (like :mod:`re`), so the definition
 loader's compile is the only parse in practice; evaluation never mutates its inputs. This module
 imports only the standard library and the two JSONata modules above.
@@ -102,7 +108,7 @@ class JsonataExpression:
         if self.uses_states:
             bindings["states"] = env.states if self.uses_context else env.base
         token = CURRENT_ENV.set(env)
-        env.pending = None
+        env.begin()
         try:
             return self._compiled.run(bindings)
         except ValueError as exc:
@@ -171,14 +177,180 @@ def compile_expression(source: str) -> JsonataExpression:
     if not text:
         raise ValueError("empty JSONata expression")
     names = frozenset(_VARIABLE.findall(text))
-    functions, preludes = host_functions(names)
+    guarded = _guard_text(text)
+    functions, preludes = host_functions(frozenset(_VARIABLE.findall(guarded)))
     engine = current_engine()
-    if not preludes:
+    if guarded is text and not preludes:
         return JsonataExpression(source, text, engine.compile(text, functions), names)
     # Parsed as written first, so a syntax error is reported against the text as written.
     engine.compile(text, {})
-    wrapped = "(" + "; ".join(preludes) + "; " + text + "\n)"
+    wrapped = "(" + "; ".join(preludes) + "; " + guarded + "\n)" if preludes else guarded
     return JsonataExpression(source, text, engine.compile(wrapped, functions), names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Guards written into the text (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+_TOKEN: Final = re.compile(
+    r"""\s+|/\*.*?\*/|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`"""
+    r"""|(?P<number>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"""
+    r"""|(?P<name>\$?[^\s.\[\]{}()",;:?&|!=<>^*/%~+\-'`@#]+|\$)"""
+    r"""|(?P<range>\.\.)|(?P<op>:=|~>|!=|<=|>=|\*\*|[-+*/%&|=<>?:;.,^~!@#])"""
+    r"""|(?P<open>[\[({])|(?P<close>[\])}])""",
+    re.DOTALL,
+)
+#: A regex literal (``/.../flags``), read where an operand is expected.
+_REGEX: Final = re.compile(r"/(?:[^/\\\[]|\\.|\[(?:[^\]\\]|\\.)*\])*/[a-z]*", re.DOTALL)
+#: Tokens after which a ``/`` begins an operand (a regex), not a division.
+_OPERAND_AFTER: Final = frozenset({"op", "range", "open", "start"})
+
+
+#: Operators that end an operand of ``&`` (their binding power is below its 50), and the
+#: operator names among JSONata's keywords.
+_LOOSER_THAN_CONCATENATION: Final = frozenset(
+    {",", ";", ":", "?", ":=", "=", "!=", "<", "<=", ">", ">=", "~>", "|", "and", "or", "in"}
+)
+
+
+@final
+class _Frame:
+    """What the text rewrite knows about one open bracket (or the whole text)."""
+
+    __slots__ = ("bracket", "commas", "dots", "inner", "item", "mixed", "operand", "replace")
+
+    def __init__(self, bracket: str, inner: int, replace: bool) -> None:
+        self.bracket = bracket
+        self.inner = inner  # the position after the bracket
+        self.replace = replace  # it opens the arguments of a call of $replace
+        self.commas = 0
+        self.item = inner  # where the current item (between commas) starts
+        self.dots = -1  # where the item's ".." is, if it has one
+        self.operand = inner  # where the current run of operators binding tighter than = starts
+        self.mixed = ""  # the run's "&" and "+"/"-" operators seen so far
+
+
+def _guard_text(text: str) -> str:
+    """``text`` with the guards the engine cannot apply itself written in (issue 11):
+
+    * each range ``L..R`` of an array constructor becomes ``$__statemill_lo(k, L)..
+      $__statemill_hi(k, R)``, pass-through functions that count the items every range of
+      the evaluation builds (the engine bounds one sequence, not their sum: a ``$map`` of
+      10,000 ranges of 10,000 built 100 million numbers within the time budget); a range
+      between two integer literals, ``1..10``, becomes ``1..$__statemill_span(1, 10)``;
+    * each chain of concatenations ``a & b & c`` becomes ``$__statemill_text(a & b & c)``,
+      which checks the string's length (a string doubling in a loop reached 2 GiB within the
+      time budget; a chain's result is at most the sum of its operands, each checked in
+      turn). A chain mixed with ``+`` or ``-`` is left as it is (its result may be a number
+      or undefined, which a host function cannot return);
+    * a two-argument ``$replace(p, r)`` (the context form: the engine passes the context as
+      the string) becomes ``$replace($, p, r)``, so the guarded ``$replace`` defined in a
+      prelude (a function, which the engine does not give the context) means the same.
+
+    Strings, names in backquotes, comments and regex literals are left as they are. A text
+    this reader does not understand is returned unchanged (the engine's own errors stand).
+    """
+    if ".." not in text and "&" not in text and "$replace" not in text:
+        return text
+    insertions: list[tuple[int, str]] = []
+    stack = [_Frame("", 0, False)]
+    previous = "start"
+    replace_call = False
+    sites = 0
+    position = 0
+
+    def end_operand(frame: _Frame, end: int) -> None:
+        if frame.mixed == "&":
+            insertions.append((frame.operand, "$__statemill_text("))
+            insertions.append((end, ")"))
+        frame.mixed = ""
+
+    def end_item(frame: _Frame, end: int) -> None:
+        nonlocal sites
+        if frame.bracket == "[" and frame.dots >= 0:
+            sites += 1
+            insertions.extend(_range_insertions(text, frame.item, frame.dots, end, sites))
+        frame.dots = -1
+
+    while position < len(text):
+        if text[position] == "/" and previous in _OPERAND_AFTER:
+            regex = _REGEX.match(text, position)
+            if regex is None:
+                return text
+            position, previous = regex.end(), "operand"
+            continue
+        match = _TOKEN.match(text, position)
+        if match is None:
+            return text
+        kind, start, position = match.lastgroup, match.start(), match.end()
+        if kind is None:
+            if text[start] in "'\"`":
+                previous = "operand"
+            continue
+        token = match.group()
+        frame = stack[-1]
+        if kind == "open":
+            stack.append(_Frame(token, position, replace_call and token == "("))
+            replace_call = False
+            previous = "open"
+            continue
+        replace_call = kind == "name" and token == "$replace"
+        if kind == "close":
+            if len(stack) == 1:
+                return text
+            end_operand(frame, start)
+            end_item(frame, start)
+            if frame.replace and frame.commas == 1:
+                insertions.append((frame.inner, "$, "))
+            stack.pop()
+            previous = "operand"
+        elif kind == "range":
+            if frame.bracket != "[" or frame.dots >= 0:
+                return text
+            end_operand(frame, start)
+            frame.dots, frame.operand = start, position
+            previous = "range"
+        elif token in _LOOSER_THAN_CONCATENATION:
+            end_operand(frame, start)
+            if token == ",":
+                end_item(frame, start)
+                frame.item = position
+                frame.commas += 1
+            frame.operand = position
+            previous = "op"
+        elif kind == "op":
+            if token == "&":
+                frame.mixed = "&" if frame.mixed in ("", "&") else "mixed"
+            elif token in ("+", "-"):
+                frame.mixed = "mixed"
+            previous = "op"
+        else:
+            previous = "operand"
+    if len(stack) != 1:
+        return text
+    end_operand(stack[0], len(text))
+    for at, insertion in sorted(insertions, key=lambda item: item[0], reverse=True):
+        text = text[:at] + insertion + text[at:]
+    return text
+
+
+_INTEGER: Final = re.compile(r"\s*(-?\s*(?:0|[1-9][0-9]*))\s*")
+
+
+def _range_insertions(
+    text: str, start: int, dots: int, end: int, site: int
+) -> list[tuple[int, str]]:
+    low, high = _INTEGER.fullmatch(text, start, dots), _INTEGER.fullmatch(text, dots + 2, end)
+    if low is not None and high is not None:
+        # Both operands written as integers: one call counts the items (half the cost).
+        first = low.group(1).replace(" ", "")
+        return [(dots + 2, f"$__statemill_span({first}, "), (end, ")")]
+    return [
+        (start, f"$__statemill_lo({site}, "),
+        (dots, ")"),
+        (dots + 2, f"$__statemill_hi({site}, "),
+        (end, ")"),
+    ]
 
 
 def evaluate(source: str, env: Env, field: str) -> JSON:

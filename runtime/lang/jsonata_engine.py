@@ -6,7 +6,8 @@ Responsibility: the :class:`Engine`/:class:`Compiled` protocols and the default 
 swapped in without touching the core; the engine in use behind :func:`current_engine` and
 :func:`install_engine`, with the engine built-ins the guarded functions call (:func:`builtin`);
 the evaluation budget (issue 11: :data:`EVALUATION_TIMEOUT_MS`, :data:`MAX_STACK_DEPTH`,
-:data:`MAX_SEQUENCE_LENGTH`, :func:`set_budget`); and the vocabulary every JSONata module shares:
+:data:`MAX_SEQUENCE_LENGTH`, :data:`MAX_RANGE_ITEMS`, :data:`MAX_BUILT_LENGTH`,
+:func:`set_budget`); and the vocabulary every JSONata module shares:
 the :data:`UNDEFINED` and :data:`FUNCTION` results, :func:`engine_value` for integers outside
 the engine's 64-bit range, and :class:`QueryEvaluationError`, which every failure becomes.
 
@@ -33,6 +34,8 @@ from runtime.errors import StatesError
 __all__ = [
     "EVALUATION_TIMEOUT_MS",
     "FUNCTION",
+    "MAX_BUILT_LENGTH",
+    "MAX_RANGE_ITEMS",
     "MAX_SEQUENCE_LENGTH",
     "MAX_STACK_DEPTH",
     "MAX_STRING_LENGTH",
@@ -48,6 +51,7 @@ __all__ = [
     "engine_name",
     "engine_value",
     "install_engine",
+    "sequence_limit",
     "set_budget",
     "shown",
 ]
@@ -65,10 +69,15 @@ QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"
 #: Wall-clock budget of one evaluation, in milliseconds (the engine's ``timeout``, error D1012).
 #: Typical expressions take microseconds; heavy ones over a full 256 KiB payload tens of
 #: milliseconds (a ``$map`` of 100,000 lambda calls 0.2 s, the quadratic ``$reduce``/``$merge``
-#: grouping idiom 0.35 s over 2,000 items). The budget is also the only bound on what the
-#: engine's own operators allocate (``&``, ``$join``: the engine holds the GIL and offers no
-#: size limit): a string doubling in a loop reached 0.4 to 0.6 GiB at 250 ms and 1.1 to 2.2 GiB
-#: at 500 ms (measured on the 2-core development machine). A wall-clock budget is the one
+#: grouping idiom 0.35 s over 2,000 items). The engine holds the GIL and offers no size
+#: limit, so what its own operators allocate is bounded by checks written around them
+#: (:mod:`runtime.lang.jsonata`: ranges counted towards :data:`MAX_RANGE_ITEMS`, each ``&``
+#: chain's length checked; ``$join``, ``$pad`` and ``$replace`` measured before they build,
+#: :data:`MAX_BUILT_LENGTH`) and, for the rest, by this budget alone: ``$string`` of a value,
+#: and many results each within the limits kept at once (a ``$map`` of 10,000 ``$s & $s`` of a
+#: 200 KB string holds 0.5 to 1.4 GiB at 500 ms). Before the checks, a string doubling in a
+#: loop reached 0.4 to 0.6 GiB at 250 ms and 1.1 to 2.2 GiB at 500 ms (measured on the 2-core
+#: development machine). A wall-clock budget is the one
 #: non-deterministic input of an evaluation: keep it far above real expressions, so that
 #: replay never meets it. :func:`set_budget` changes it.
 EVALUATION_TIMEOUT_MS: Final = 500
@@ -81,8 +90,17 @@ MAX_STACK_DEPTH: Final = 3000
 #: before it is built. (At 1,000,000, ``$partition([1..1e6], 1)`` held the event loop for 4 s in
 #: the fuzz: built-ins do not all check the time budget.)
 MAX_SEQUENCE_LENGTH: Final = 262_144
-#: Longest string ``$pad`` may build: four times AWS's 256 KiB payload limit.
+#: Longest string ``$join``, ``$pad`` or ``$replace`` may build: four times AWS's 256 KiB
+#: payload limit.
 MAX_STRING_LENGTH: Final = 4 * 256 * 1024
+#: Most items the range operator (``[L..R]``) may build in one evaluation, all ranges together
+#: (issue 11: the engine bounds each sequence, not their sum, so ``$map([1..10000],
+#: function($v) { [1..10000] })`` built 100 million numbers, 0.6 to 2.1 GiB, within the time
+#: budget). Four times :data:`MAX_SEQUENCE_LENGTH`: about 25 MiB of engine values.
+MAX_RANGE_ITEMS: Final = 4 * MAX_SEQUENCE_LENGTH
+#: Most characters the guarded string functions (``$join``, ``$pad``, ``$replace``) may build in one
+#: evaluation, all calls together: four of their longest results.
+MAX_BUILT_LENGTH: Final = 4 * MAX_STRING_LENGTH
 #: Integers the engine holds exactly (a signed 64-bit integer); others are JSON doubles.
 _ENGINE_INT_MIN: Final = -(2**63)
 _ENGINE_INT_MAX: Final = 2**63 - 1
@@ -119,6 +137,12 @@ def set_budget(
             raise ValueError(f"the JSONata budget's {key} must be a positive integer: {value!r}")
         _GUARDRAILS[key] = value
     return previous
+
+
+def sequence_limit() -> int:
+    """The longest sequence an evaluation may build now (:data:`MAX_SEQUENCE_LENGTH` unless
+    :func:`set_budget` changed it)."""
+    return _GUARDRAILS["max_sequence_length"]
 
 
 _encode: Final = msgspec.json.encode

@@ -18,10 +18,13 @@ restrictions, as Step Functions documents them:
   are recorded in the log (outputs, assigned variables), never re-drawn on replay.
 
 Budgets (issue 11): the functions written here check the size of what they would build before
-building it (``$range``, ``$pad``, ``$distinct``), and hand the engine integers outside its 64-bit
-range as the doubles JSON numbers are. A function's failure is recorded on the :class:`Env` as a
-:class:`~runtime.lang.jsonata_engine.QueryEvaluationError` with AWS's wording, which the
-evaluation raises in place of the engine's error.
+building it (``$range``, ``$pad``, ``$distinct``; ``$join`` and ``$replace`` through preludes that
+measure their arguments and then call the engine's own), count what one evaluation builds in all
+(the range operator's items, the guarded functions' characters: :data:`MAX_RANGE_ITEMS`,
+:data:`MAX_BUILT_LENGTH`, kept on the :class:`Env`), and hand the engine integers outside its
+64-bit range as the doubles JSON numbers are. A function's failure is recorded on the
+:class:`Env` as a :class:`~runtime.lang.jsonata_engine.QueryEvaluationError` with AWS's wording,
+which the evaluation raises in place of the engine's error.
 
 Imports only the standard library, msgspec, ``runtime.lang.scope`` and
 :mod:`runtime.lang.jsonata_engine`; :mod:`runtime.lang.jsonata` builds on this module.
@@ -41,11 +44,14 @@ import msgspec
 
 from runtime.lang.jsonata_engine import (
     FUNCTION,
+    MAX_BUILT_LENGTH,
+    MAX_RANGE_ITEMS,
     MAX_STRING_LENGTH,
     UNDEFINED,
     QueryEvaluationError,
     builtin,
     engine_value,
+    sequence_limit,
     shown,
 )
 from runtime.lang.scope import Entropy
@@ -87,13 +93,26 @@ class Env:
         now: the decision's clock reading, seconds since the epoch (``$now()``, ``$millis()``).
         pending: the failure a host function recorded during the evaluation under way (the
             evaluation raises it in place of the engine's error), else ``None``.
+        range_items: the items the range operator has built in the evaluation under way.
+        built_length: the characters the guarded string functions have built in it.
 
     The context object is built only for expressions that read ``$states.context`` (or use
     ``$states`` as a whole): it repeats the execution input, which would double the cost of
     handing ``$states`` to the engine.
     """
 
-    __slots__ = ("_context", "_full", "base", "entropy", "now", "pending", "variables")
+    __slots__ = (
+        "_context",
+        "_full",
+        "_range_starts",
+        "base",
+        "built_length",
+        "entropy",
+        "now",
+        "pending",
+        "range_items",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -110,6 +129,25 @@ class Env:
         self.entropy = Entropy(0) if entropy is None else entropy
         self.now = now
         self.pending: QueryEvaluationError | None = None
+        self.range_items = 0
+        self.built_length = 0
+        self._range_starts: dict[int, list[JSON]] = {}
+
+    def begin(self) -> None:
+        """Start an evaluation: no failure recorded, nothing built yet."""
+        self.pending = None
+        self.range_items = 0
+        self.built_length = 0
+        self._range_starts.clear()
+
+    def range_start(self, site: int, value: JSON) -> None:
+        """The left operand of range ``site`` (see :func:`_range_low`)."""
+        self._range_starts.setdefault(site, []).append(value)
+
+    def range_end(self, site: int) -> JSON:
+        """The left operand of range ``site`` recorded last, else ``None``."""
+        starts = self._range_starts.get(site)
+        return starts.pop() if starts else None
 
     @property
     def states(self) -> Mapping[str, JSON]:
@@ -289,6 +327,8 @@ def _pad(text: JSON = None, width: JSON = None, char: JSON = None) -> JSON:
         bindings["c"] = char
     # The engine's own $pad does the rest (its argument checks and errors included).
     value = builtin("$pad($s, $w)" if char is None else "$pad($s, $w, $c)").run(bindings)
+    if isinstance(value, str):
+        _built(len(value))
     return None if value is UNDEFINED or value is FUNCTION else value
 
 
@@ -321,6 +361,144 @@ def _distinct(values: JSON = None) -> JSON:
     return unique
 
 
+def _range_low(site: JSON = None, value: JSON = None) -> None:
+    """The left operand of the range operator at ``site`` (a number the text rewrite gives
+    each range: see ``runtime.lang.jsonata``), recorded for :func:`_range_high`."""
+    CURRENT_ENV.get().range_start(site, value)
+
+
+def _range_high(site: JSON = None, value: JSON = None) -> None:
+    """The right operand of the range operator at ``site``: counts the items the range will
+    build towards :data:`MAX_RANGE_ITEMS` before the engine builds them.
+
+    Operands that are not integers are left to the engine (its T2003/T2004 errors); the
+    operands of one site pair up last in, first out, as nested evaluations do.
+    """
+    env = CURRENT_ENV.get()
+    _count_range(env, env.range_end(site), value)
+
+
+def _count_range(env: Env, low: JSON, high: JSON) -> None:
+    if not (_is_int(low) and _is_int(high)):
+        return
+    items = int(high) - int(low) + 1
+    if items > sequence_limit():
+        return  # the engine's own error for one range too long (D2015)
+    env.range_items += max(0, items)
+    if env.range_items > MAX_RANGE_ITEMS:
+        # A ValueError, not a recorded failure: the engine's message sentence quotes the
+        # expression, as for the engine's own range error (D2014).
+        raise ValueError(
+            f"D2014: Range operator results in too many elements (> {MAX_RANGE_ITEMS:,} "
+            "in one evaluation, all ranges together)"
+        )
+
+
+def _range_span(low: JSON = None, high: JSON = None) -> JSON:
+    """The right operand of a range between two integer literals (``[1..10]``), returned once
+    the items are counted as :func:`_range_high` counts them."""
+    _count_range(CURRENT_ENV.get(), low, high)
+    return high
+
+
+def _concatenated(value: JSON = None) -> JSON:
+    """The result of a chain of ``&`` (always a string), returned once its length is checked
+    against :data:`MAX_STRING_LENGTH`: each chain is at most the sum of its operands, so a
+    string doubled in a loop stops at twice that (issue 11: it reached 2 GiB)."""
+    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+        raise _fail(f"The result of the & operator is longer than {MAX_STRING_LENGTH} characters.")
+    return value
+
+
+def _built(length: int) -> None:
+    """Count ``length`` characters towards :data:`MAX_BUILT_LENGTH`."""
+    env = CURRENT_ENV.get()
+    env.built_length += length
+    if env.built_length > MAX_BUILT_LENGTH:
+        raise _fail(
+            f"The strings built by $join, $pad and $replace exceed the limit of {MAX_BUILT_LENGTH} "
+            "characters in one evaluation."
+        )
+
+
+def _replace_too_long(bound: int) -> None:
+    if bound > MAX_STRING_LENGTH:
+        raise _fail(f"The result of $replace would be longer than {MAX_STRING_LENGTH} characters.")
+    _built(bound)
+
+
+def _replace_fits(
+    text: JSON = None, pattern: JSON = None, replacement: JSON = None, limit: JSON = None
+) -> bool:
+    """Whether ``$replace(text, pattern, replacement, limit)`` is known to stay within
+    :data:`MAX_STRING_LENGTH` (and the evaluation's :data:`MAX_BUILT_LENGTH`) without
+    matching: ``pattern`` is ``None`` for a regex, ``replacement`` ``None`` for a function
+    (bounded call by call: :func:`_replaced`) or a value the engine will refuse.
+
+    A string pattern is counted exactly (``str.count``, linear; the engine replaces it
+    literally, ``$0`` included). A regex matches at most ``len(text) + 1`` times; that worst
+    case is counted towards the evaluation's total, and when it does not fit, the prelude
+    counts the real matches (:func:`_replace_matches`, with ``$match``: linear, but about 1 us
+    a match).
+
+    Raises:
+        _HostError: the result would be too long.
+    """
+    if not isinstance(text, str) or not isinstance(replacement, str):
+        return True
+    count_limit = int(limit) if _is_number(limit) and math.isfinite(limit) else None
+    if isinstance(pattern, str):
+        if not pattern:
+            return True  # the engine's D3010
+        count = text.count(pattern)
+        if count_limit is not None:
+            count = min(count, max(0, count_limit))
+        _replace_too_long(len(text) + count * (len(replacement) - len(pattern)))
+        return True
+    worst = len(text) + (len(text) + 1) * _growth(replacement, len(text))
+    if worst > MAX_STRING_LENGTH or worst > MAX_BUILT_LENGTH - CURRENT_ENV.get().built_length:
+        return False  # count the real matches
+    _built(worst)
+    return True
+
+
+def _growth(replacement: str, longest: int) -> int:
+    """Most characters one regex match's replacement can be: ``$n`` references expand to a
+    group of the match, at most ``longest`` characters each."""
+    return len(replacement) * (longest + 1) if "$" in replacement else len(replacement)
+
+
+def _replace_matches(text: JSON = None, replacement: JSON = None, matches: JSON = None) -> bool:
+    """The regex case of :func:`_replace_fits` from the matched strings (``$match(...).match``:
+    none, one string or an array of them)."""
+    if not isinstance(text, str) or not isinstance(replacement, str):
+        return True
+    found = [] if matches is None else matches if isinstance(matches, list) else [matches]
+    longest = max((len(item) for item in found if isinstance(item, str)), default=0)
+    _replace_too_long(len(text) + len(found) * _growth(replacement, longest))
+    return True
+
+
+def _joined(count: JSON = None, total: JSON = None, separator: JSON = None) -> None:
+    """``$join`` of ``count`` values whose strings hold ``total`` characters, with a separator
+    of ``separator`` characters: checked against :data:`MAX_STRING_LENGTH` and counted towards
+    :data:`MAX_BUILT_LENGTH` before the engine builds it."""
+    if not (_is_int(count) and _is_int(total) and _is_int(separator)):
+        return
+    length = int(total) + max(0, int(count) - 1) * int(separator)
+    if length > MAX_STRING_LENGTH:
+        raise _fail(f"The result of $join would be longer than {MAX_STRING_LENGTH} characters.")
+    _built(length)
+
+
+def _replaced(value: JSON = None) -> JSON:
+    """A replacement function's result, counted towards :data:`MAX_BUILT_LENGTH` (the result
+    of ``$replace`` is at most its input plus every replacement)."""
+    if isinstance(value, str):
+        _built(len(value))
+    return value
+
+
 _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "partition": _partition,
     "hash": _hash,
@@ -330,6 +508,8 @@ _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "now": _now,
     "millis": _millis,
     "pad": _pad,
+    "__statemill_span": _range_span,
+    "__statemill_text": _concatenated,
 }
 
 #: JSONata built-ins replaced by a guarded version (sizes checked before building).
@@ -357,11 +537,60 @@ _PRELUDES: Final[dict[str, str]] = {
         "$distinct := function($values) {"
         "$exists($values) ? $__statemill_distinct($values) : $__statemill_undefined}"
     ),
+    # The range operator's operands, passed through unchanged (undefined included) once
+    # counted: the text rewrite of runtime.lang.jsonata puts them around every range.
+    "__statemill_lo": (
+        "$__statemill_lo := function($site, $value) {"
+        "($__statemill_range_low($site, $value); $value)}; "
+        "$__statemill_hi := function($site, $value) {"
+        "($__statemill_range_high($site, $value); $value)}"
+    ),
+    # $replace checked before the engine's own builds the string (issue 11: one call built
+    # 4 GB). The engine's $replace is kept under another name and does the work, its
+    # argument checks and errors included; only strings and numbers reach the host
+    # functions (a host function receives no regex or function); a replacement function is
+    # wrapped so that each of its results is counted.
+    # $join likewise (issue 11: the references to one long string that a $map returns cost
+    # nothing until $join copies each: 60,000 of a 100 KB string aborted the process); the
+    # strings are measured, not copied, before the engine's $join builds the result.
+    "join": (
+        "$__statemill_join := $join; "
+        "$join := function($strings, $separator) {("
+        "$__statemill_joined($count($strings), "
+        "$sum($strings[$type($) = 'string'].$length($)), "
+        "$type($separator) = 'string' ? $length($separator) : 0); "
+        "$exists($separator) ? $__statemill_join($strings, $separator) "
+        ": $__statemill_join($strings))}"
+    ),
+    "replace": (
+        "$__statemill_replace := $replace; "
+        "$replace := function($str, $pattern, $replacement, $limit) {("
+        "$text := $type($str) = 'string' ? $str : null; "
+        "$with := $type($replacement) = 'string' ? $replacement : null; "
+        "$__statemill_replace_fits($text, $type($pattern) = 'string' ? $pattern : null, "
+        "$with, $type($limit) = 'number' ? $limit : null) "
+        "? true : $__statemill_replace_matches($text, $with, "
+        "$match($str, $pattern, $limit).match); "
+        "$by := $type($replacement) = 'function' "
+        "? function($m) { $__statemill_replaced($replacement($m)) } : $replacement; "
+        "$exists($limit) ? $__statemill_replace($str, $pattern, $by, $limit) "
+        ": $__statemill_replace($str, $pattern, $by))}"
+    ),
 }
-_PRELUDE_HOSTS: Final[dict[str, tuple[str, Callable[..., JSON]]]] = {
-    "range": ("__statemill_range", _range),
-    "random": ("__statemill_random", _random),
-    "distinct": ("__statemill_distinct", _distinct),
+_PRELUDE_HOSTS: Final[dict[str, dict[str, Callable[..., JSON]]]] = {
+    "range": {"__statemill_range": _range},
+    "random": {"__statemill_random": _random},
+    "distinct": {"__statemill_distinct": _distinct},
+    "__statemill_lo": {
+        "__statemill_range_low": _range_low,
+        "__statemill_range_high": _range_high,
+    },
+    "join": {"__statemill_joined": _joined},
+    "replace": {
+        "__statemill_replace_fits": _replace_fits,
+        "__statemill_replace_matches": _replace_matches,
+        "__statemill_replaced": _replaced,
+    },
 }
 
 
@@ -373,7 +602,9 @@ def _host_value(value: JSON) -> JSON:
         raise _fail(str(exc)) from None
 
 
-_REPLACED: Final = (AWS_FUNCTIONS | _GUARDED_BUILTINS) - _PRELUDES.keys()
+#: Host functions the text rewrite of :mod:`runtime.lang.jsonata` calls without a prelude.
+_GUARDS: Final = frozenset({"__statemill_span", "__statemill_text"})
+_REPLACED: Final = (AWS_FUNCTIONS | _GUARDED_BUILTINS | _GUARDS) - _PRELUDES.keys()
 
 
 def host_functions(names: frozenset[str]) -> tuple[dict[str, Callable[..., JSON]], list[str]]:
@@ -383,6 +614,5 @@ def host_functions(names: frozenset[str]) -> tuple[dict[str, Callable[..., JSON]
     functions = {name: _HOST_FUNCTIONS[name] for name in names & _REPLACED}
     preludes = sorted(names & _PRELUDES.keys())
     for name in preludes:
-        host, function = _PRELUDE_HOSTS[name]
-        functions[host] = function
+        functions.update(_PRELUDE_HOSTS[name])
     return functions, [_PRELUDES[name] for name in preludes]
