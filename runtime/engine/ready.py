@@ -1,11 +1,22 @@
 """The ready queue and its workers: one decision at a time per execution, fairly.
 
 An execution with something in its inbox is pushed once (``Live.queued``); a fixed pool of
-workers takes executions in order and hands each to the engine's ``decide`` step. Executions
-whose decision stopped at its event budget (a zero-time loop, a huge inline Map) go through a
-separate lane instead, one at a time, each after a pause proportional to the previous such
-decision's wall-clock time (``cut_pause``), so that the event loop serves everyone else
-meanwhile (issue 11).
+workers takes executions in turn and hands each to the engine's ``decide`` step.
+
+Turns go round the *families* of ready executions: the children of a parent's Map Runs are one
+family (in order among themselves), every other execution is its own. A distributed Map of
+40,000 children then takes one turn in each round, not the whole queue: the ``fuzz`` canary (10
+Pass states) waited behind thousands of children's decisions (issue 11; a separate lane for
+the children, tried in session 5, did not help). A family is one entry of the round, so a push
+and a take stay O(1); an execution that is no Map Run child is put in the round itself, as
+before families were kept (``benchmarks peers`` a is sensitive to this path's cost).
+:meth:`ReadyQueue.qsize` counts every ready execution, whatever its family (admission's
+``max_ready``).
+
+Executions whose decision stopped at its event budget (a zero-time loop, a huge inline Map) go
+through a separate lane instead, one at a time, each after a pause proportional to the previous
+such decision's wall-clock time (``cut_pause``), so that the event loop serves everyone else
+meanwhile (issue 11); released, each goes into the round on its own.
 
 Interface: :meth:`ReadyQueue.push`, :meth:`ReadyQueue.cut_short`, :meth:`ReadyQueue.leave_cut`,
 :meth:`ReadyQueue.worker` (run ``workers`` of them in the engine's task group). Imports
@@ -36,6 +47,8 @@ class ReadyQueue:
         "_cut",
         "_cut_release",
         "_cut_running",
+        "_extra",
+        "_families",
         "_idle",
         "_queue",
         "_space",
@@ -51,9 +64,17 @@ class ReadyQueue:
         """Called when the queue has drained to half of ``max_ready`` (admission may go on)."""
         self.max_ready = max_ready
         """New executions wait while the workers' queue is this long (wakes never do)."""
-        self._queue: collections.deque[str] = collections.deque()
-        """Executions ready to decide, in order (a plain deque: ``asyncio.Queue`` cost a
-        future and three calls per hand-over, measured on ``peers`` a)."""
+        self._queue: collections.deque[str | _Family] = collections.deque()
+        """The round: ready executions that are no Map Run's children, and the families of
+        those that are (each while it has some ready), in turn (a plain deque:
+        ``asyncio.Queue`` cost a future and three calls per hand-over, measured on ``peers``
+        a)."""
+        self._families: dict[str, _Family] = {}
+        """Parent execution arn -> its Map Run children that are ready, in order (while
+        any is; the family is in the round then)."""
+        self._extra = 0
+        """Ready executions in families beyond one each: the queue holds ``len(_queue) +
+        _extra`` (kept so that :meth:`qsize` is O(1))."""
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         """Workers waiting for work: each pushed execution wakes at most one."""
         self.cut_pause = 1.0
@@ -70,13 +91,26 @@ class ReadyQueue:
 
     def qsize(self) -> int:
         """Executions waiting for a worker."""
-        return len(self._queue)
+        return len(self._queue) + self._extra
 
     def push(self, live: Live) -> None:
-        """Make ``live`` ready (counted busy until a worker has decided it)."""
+        """Make ``live`` ready (counted busy until a worker has decided it): a Map Run's
+        child joins its parent's family, any other execution the round."""
         live.queued = True
         self._busy(+1)
-        self._put(live.record.execution_arn)
+        record = live.record
+        if record.map_run_arn is None or record.parent_execution_arn is None:
+            self._put(record.execution_arn)
+            return
+        parent = record.parent_execution_arn
+        family = self._families.get(parent)
+        if family is None:
+            family = self._families[parent] = _Family(parent)
+            self._queue.append(family)
+        else:
+            self._extra += 1
+        family.append(record.execution_arn)
+        self._wake_one()  # one more to decide: one more worker may take part
 
     def _put(self, arn: str) -> None:
         self._queue.append(arn)
@@ -121,8 +155,9 @@ class ReadyQueue:
                     if waiter.done() and not waiter.cancelled() and queue:
                         self._wake_one()  # pass the wake-up on: the work must not sit
                     raise
-            arn = queue.popleft()
-            if len(queue) == self.max_ready // 2:
+            taken = queue.popleft()
+            arn = taken if isinstance(taken, str) else self._take_from(taken)
+            if len(queue) + self._extra == self.max_ready // 2:
                 self._space()
             began = time.perf_counter()
             try:
@@ -132,6 +167,17 @@ class ReadyQueue:
                 if arn == self._cut_running:
                     self._cut_running = None
                     self._release_cut_after(time.perf_counter() - began)
+
+    def _take_from(self, family: _Family) -> str:
+        """The next ready execution of ``family``, which goes to the back of the round if
+        more of it are ready (one turn per round, however many are)."""
+        arn = family.popleft()
+        if family:
+            self._extra -= 1
+            self._queue.append(family)
+        else:
+            del self._families[family.parent]
+        return arn
 
     def _release_cut_after(self, elapsed: float) -> None:
         # A loop timer handle, not a task: the pause is wall-clock time by design (it gives
@@ -156,3 +202,14 @@ class ReadyQueue:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+
+@final
+class _Family(collections.deque[str]):
+    """The ready Map Run children of one parent execution, in order."""
+
+    __slots__ = ("parent",)
+
+    def __init__(self, parent: str) -> None:
+        super().__init__()
+        self.parent = parent

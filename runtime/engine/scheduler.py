@@ -5,7 +5,7 @@ How work flows (DESIGN.md "The shell"):
 1. An incoming fact (start, timer, handler result, stop) goes into its execution's inbox and the
    execution onto the ready queue (``engine.ready``), once: one decision at a time per execution.
 2. A fixed pool of workers takes ready executions and runs ``decide`` over the inbox
-   (:meth:`Engine._process`, here).
+   (``engine.deciding``).
 3. The events go to the group commit (``engine.commit``), which appends many executions' events
    in one transaction. Only after the commit do effects run: handler calls start
    (``engine.calls``), timers are armed (``engine.timers``).
@@ -23,17 +23,15 @@ at-least-once; each carries a stable idempotency key).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final, final
+from typing import Any, final
 
 import anyio
-import msgspec
 import structlog
 from anyio.abc import TaskGroup
 
-from runtime.core.decide import decide, in_flight
+from runtime.core.decide import in_flight
 from runtime.core.effects import (
     Incoming,
     RunTask,
@@ -43,7 +41,7 @@ from runtime.core.effects import (
     Wake,
 )
 from runtime.core.events import HistoryEvent
-from runtime.core.evolve import evolve, fold
+from runtime.core.evolve import fold
 from runtime.core.limits import DEFAULT_LIMITS, ExecutionLimits
 from runtime.core.state import ExecutionState, Phase
 from runtime.definition.model import StateMachine
@@ -51,6 +49,7 @@ from runtime.engine.admission import Admission
 from runtime.engine.calls import HandlerCalls
 from runtime.engine.clock import Clock, ManualClock
 from runtime.engine.commit import Create, GroupCommit
+from runtime.engine.deciding import Decider
 from runtime.engine.entropy import Entropy
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.heartbeats import Heartbeats
@@ -67,70 +66,6 @@ __all__ = ["Engine", "Live"]
 
 JSON = Any
 log = structlog.get_logger("statemill.engine")
-
-
-#: Wall-clock seconds one worker's turn decides an execution's inbox for, at most (then the
-#: execution is queued again behind the others).
-_PROCESS_SECONDS: Final = 0.02
-
-
-@final
-class _AfterCommit:
-    """Completion of a decision's commit: runs its effects, or rebuilds it on failure.
-
-    Not a future: resolved by the committer directly, so a commit costs no extra task wake-up
-    per execution (``benchmarks chain``)."""
-
-    __slots__ = ("engine", "live", "opened", "stopped", "taken", "tasks", "wake_at")
-
-    def __init__(
-        self,
-        engine: Engine,
-        live: Live,
-        tasks: list[RunTask],
-        wake_at: float | None,
-        taken: list[Incoming],
-        stopped: list[str],
-        opened: list[str],
-    ) -> None:
-        self.engine = engine
-        self.live = live
-        self.tasks = tasks
-        self.wake_at = wake_at
-        self.taken = taken
-        """The incoming facts the decision consumed: given again if its commit fails."""
-        self.stopped = stopped
-        """Map Runs the decision ended before their children (their children are stopped)."""
-        self.opened = opened
-        """Map Runs the decision opened (recorded in the store)."""
-
-    def done(self) -> bool:
-        return False  # nobody waits on it who could give up: always resolved
-
-    def set_result(self, _: None, /) -> None:
-        self.live.committing = False
-        if not self.engine.holds_live(self.live):
-            return  # released while its commit was under way: the new owner acts on it
-        try:
-            self.engine._after_commit(
-                self.live, self.tasks, self.wake_at, self.stopped, self.opened
-            )
-        except Exception:
-            # Run by the committer: a failure here must neither stop it nor leave this
-            # execution without its effects; its log is durable, so rebuild from it (review).
-            log.exception("engine.after_commit_failed", execution=self.live.record.execution_arn)
-            self.engine._spawn_rebuild(self.live)
-
-    def set_exception(self, exc: BaseException, /) -> None:
-        self.live.committing = False
-        engine, arn = self.engine, self.live.record.execution_arn
-        if not engine.holds_live(self.live):
-            return  # released meanwhile (its partition moved to another member): not ours
-        if not engine.owns(arn):
-            engine.release([arn])  # fenced (PartitionLost): the new owner runs it
-            return
-        log.error("engine.commit_failed", execution=self.live.record.execution_arn, error=str(exc))
-        self.engine._spawn_rebuild(self.live, self.taken)
 
 
 @final
@@ -238,6 +173,8 @@ class Engine:
         this process; ``runtime.cluster``). Always true for a single process."""
         self.beats = Heartbeats()
         """The last SendTaskHeartbeat of each waiting token Task (not an AWS history event)."""
+        self.decider = Decider(self, self._commit)
+        """The workers' step: decide over an inbox and hand the events to the group commit."""
 
     @property
     def prefetch_seconds(self) -> float:
@@ -258,7 +195,7 @@ class Engine:
             self._tg = tg
             self.calls.tg = tg
             for _ in range(self.workers):
-                tg.start_soon(self.ready.worker, self._decide)
+                tg.start_soon(self.ready.worker, self.decider.decide)
             tg.start_soon(self._commit.run)
             tg.start_soon(self.timers.run)
             if isinstance(self.clock, ManualClock):
@@ -451,97 +388,6 @@ class Engine:
 
     # -- deciding -----------------------------------------------------------------------------
 
-    async def _decide(self, arn: str) -> None:
-        """A worker's step for ready execution ``arn``."""
-        live = self.live.get(arn)
-        if live is None:
-            return
-        try:
-            await self._process(live)
-        except Exception:  # a store failure or an engine bug must not kill the worker pool
-            log.exception("engine.decision_failed", execution=arn)
-            await self._rebuild(live)
-
-    async def _process(self, live: Live) -> None:
-        """Decide over the inbox, then hand the events to the group commit and move on.
-
-        The worker does not wait for the commit: it would cap a group commit at one execution
-        per worker (benchmarks/handlers saw 143 of 1,000 handler slots used). The execution
-        itself is not decided again until its commit is done (``live.committing``). Only when
-        the pipeline is idle (nothing pending, nothing being written) on a store that writes in
-        memory does the worker write the events itself (``GroupCommit.write_now``): there is
-        nothing to group them with, and the hand-over to the committer and back was a fifth of
-        the loop's turns per execution.
-        """
-        events: list[HistoryEvent] = []
-        tasks: list[RunTask] = []
-        stopped: list[str] = []
-        opened: list[str] = []
-        wake_at: float | None = live.timer_at
-        beats = self.beats.of(live.record.execution_arn)
-        began = time.perf_counter()
-        live.cut_after = 0.0
-        taken: list[Incoming] = []
-        while live.inbox:
-            if taken and time.perf_counter() - began > _PROCESS_SECONDS:
-                # The rest of the inbox in a later turn (the execution is queued again): a
-                # Map Run's parent with 6,000 children's ends waiting decided them for seconds
-                # at once, holding the event loop.
-                break
-            decided_at = time.perf_counter()
-            incoming = live.inbox.popleft()
-            taken.append(incoming)
-            if beats and isinstance(incoming, Wake):
-                incoming = msgspec.structs.replace(incoming, beats=dict(beats))
-            try:
-                decision = decide(live.machine, live.state, incoming, limits=self.limits)
-            except Exception as exc:  # a bug in the core: fail the execution, never hang it
-                log.exception("engine.decide_failed", execution=live.record.execution_arn)
-                events.append(await self._internal_failure(live, events, exc))
-                live.inbox.clear()
-                tasks.clear()
-                break
-            events.extend(decision.events)
-            tasks.extend(decision.tasks)
-            stopped.extend(decision.stopped_map_runs)
-            opened.extend(decision.opened_map_runs)
-            if decision.partial and wake_at is not None:
-                # Keep the earlier timer: this decision did not look at every waiting frame. A
-                # timer that turns out stale only causes a Wake that recomputes them all.
-                if decision.wake_at is not None:
-                    wake_at = min(wake_at, decision.wake_at)
-            else:
-                wake_at = decision.wake_at
-            if decision.more:
-                # Cut at the decision's event budget: commit this much, then go on (after a
-                # pause, ``ReadyQueue.cut_pause``).
-                live.inbox.append(Wake(now=self.clock.now(), seed=self.seed()))
-                # The pause is that decision's time, not the inbox's before it: measured from
-                # the start of the inbox, a parent's pauses grew with its children's ends
-                # until it seemed to hang (the fuzz: no event for 3 s).
-                live.cut_after = time.perf_counter() - decided_at
-                break
-        live.queued = False
-        if not events:
-            self._after_commit(live, tasks, wake_at, stopped, opened)
-            return
-        record = live.final_record() if live.state.is_terminal else None
-        append = Append(
-            execution_arn=live.record.execution_arn,
-            expected_seq=live.seq,
-            events=tuple(events),
-            record=record,
-        )
-        live.committing = True
-        live.seq = events[-1].id
-        if record is not None:
-            live.record = record
-        done = _AfterCommit(self, live, tasks, wake_at, taken, stopped, opened)
-        if self._commit.can_write_now():
-            await self._commit.write_now(append, done)  # nothing to group it with: no hop
-        else:
-            self._commit.enqueue(append, done)
-
     async def settle(self, arn: str, timeout: float = 30.0) -> None:
         """Return once everything queued for execution ``arn`` so far is decided and durable
         (e.g. a task-token answer: SendTaskSuccess returns after the answer is in the log)."""
@@ -559,7 +405,7 @@ class Engine:
         ):
             self._settle_waiters.pop(arn).set()
 
-    def _after_commit(
+    def after_commit(
         self,
         live: Live,
         tasks: list[RunTask],
@@ -703,37 +549,20 @@ class Engine:
 
     # -- failures -----------------------------------------------------------------------------
 
-    async def _internal_failure(
-        self, live: Live, pending: list[HistoryEvent], exc: Exception
-    ) -> HistoryEvent:
-        """Replace the state a failed ``decide`` left half-evolved by the log's own fold, and
-        end the execution with ``States.Runtime`` naming the internal error."""
-        state = fold([*await self.store.read(live.record.execution_arn), *pending])
-        event = HistoryEvent(
-            id=state.last_event_id + 1,
-            type="ExecutionFailed",
-            timestamp=self.clock.now(),
-            previous_event_id=state.last_event_id,
-            details={
-                "error": "States.Runtime",
-                "cause": f"Statemill internal error: {type(exc).__name__}: {exc}",
-            },
-        )
-        live.state = evolve(state, event)
-        return event
-
-    def _spawn_rebuild(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
+    def rebuild_soon(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
+        """:meth:`rebuild` in the background (counted busy meanwhile), e.g. from the
+        committer, which must not wait for it."""
         self.idle.add(+1)
 
         async def rebuild() -> None:
             try:
-                await self._rebuild(live, taken)
+                await self.rebuild(live, taken)
             finally:
                 self.idle.add(-1)
 
         self.spawn(rebuild())
 
-    async def _rebuild(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
+    async def rebuild(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
         """After a failed decision or commit, the memory may be ahead of the log: replay the
         log (the truth) and try again. ``taken``: the incoming facts the lost decision had
         consumed (a handler's result, a task-token answer, a stop), decided again rather than

@@ -191,7 +191,7 @@ async def test_a_failure_after_a_commit_rebuilds_the_execution() -> None:
 
     async with Runtime("memory", handlers={"Echo": echo}, virtual_time=True) as rt:
         engine = rt.engine
-        real = engine._after_commit
+        real = engine.after_commit
         failed: list[str] = []
 
         def flaky(live: Any, tasks: Any, wake_at: Any, *map_runs: Any) -> None:
@@ -200,7 +200,7 @@ async def test_a_failure_after_a_commit_rebuilds_the_execution() -> None:
                 raise RuntimeError("a bug after the commit")
             real(live, tasks, wake_at, *map_runs)
 
-        engine._after_commit = flaky  # type: ignore[method-assign]
+        engine.after_commit = flaky  # type: ignore[method-assign]
         machine = await rt.create_state_machine("AfterCommit", definition)
         runs = [await rt.start_execution(machine.arn, {"n": n}) for n in range(3)]
         done = [await rt.wait_for_execution(r.execution_arn, timeout=10) for r in runs]

@@ -412,7 +412,7 @@ async def test_an_exception_in_decide_fails_the_execution_instead_of_hanging(
             raise RuntimeError("a bug in the core")
         return real_decide(machine, state, incoming, **options)
 
-    monkeypatch.setattr("runtime.engine.scheduler.decide", broken_decide)
+    monkeypatch.setattr("runtime.engine.deciding.decide", broken_decide)
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     async with virtual_runtime() as rt:
         machine = await rt.create_state_machine("M", definition)
