@@ -23,6 +23,7 @@ at-least-once; each carries a stable idempotency key).
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, final
@@ -130,6 +131,9 @@ class Engine:
         worker's): their timer is the Task's timeout or heartbeat."""
         self.machines: dict[str, StateMachine] = {}
         self.recent = RecentRecords()
+        self.ended: collections.Counter[str] = collections.Counter()
+        """Executions that ended in this engine since it started, by status (what a worker's
+        status line reports, without reading the store)."""
         """The records of recently ended executions (so describe needs no store read)."""
         self.idle = Idleness()
         self.timers: Timers  # set below: admission asks it whether timers are owed
@@ -343,6 +347,16 @@ class Engine:
         :attr:`parked_answers` names those of them that wait for an answer)."""
         return [(live.record, live.state) for live in self.live.values()]
 
+    def parked_on_timers(self) -> int:
+        """Parked executions that wait only for their timer (not for an answer as well)."""
+        return len(self.parked) - len(self.parked_answers)
+
+    def timer_armed(self, arn: str) -> bool:
+        """True while execution ``arn`` is in memory with a durable timer armed (a Wait, a
+        retry's backoff, a Task's timeout)."""
+        live = self.live.get(arn)
+        return live is not None and live.timer_at is not None
+
     def record_of(self, arn: str) -> ExecutionRecord | None:
         """The record of execution ``arn`` if it is in memory or ended recently (no store
         read); None otherwise (parked, older, or unknown)."""
@@ -483,6 +497,7 @@ class Engine:
                     waiter.set_result(None)
         if live is not None:
             self.recent.add(live.record)
+            self.ended[live.record.status] += 1
         self.admission_control.space_freed()
 
     def when_ended(self, arn: str, then: Callable[[], None]) -> bool:

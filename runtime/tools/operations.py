@@ -25,6 +25,7 @@ from runtime.tools.stores import runtime_store
 __all__ = [
     "FAILED_STATUSES",
     "WorkerStatus",
+    "ended_counts",
     "run_execution",
     "serve",
     "waits_for",
@@ -113,7 +114,7 @@ async def serve(
             object_store=object_store,
         ) as runtime,
     ):
-        ended = await _ended_counts(runtime)
+        ended = ended_counts(runtime)
         next_status = time.monotonic() + status_interval
         written, written_at = runtime.engine.events_written, time.monotonic()
         idle_checks = 0
@@ -149,7 +150,7 @@ FAILED_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
 @final
 @dataclass(frozen=True, kw_only=True)
 class WorkerStatus:
-    """What the executions of a worker's store wait for, read from their folded logs."""
+    """What the executions a worker holds wait for, and how many ended since it started."""
 
     running: int = 0
     in_handlers: int = 0
@@ -214,49 +215,44 @@ def _in_handler(state: ExecutionState) -> bool:
     )
 
 
-async def _on_timer(runtime: Runtime, state: ExecutionState) -> bool:
-    """A frame waits for a retry's backoff or in a Wait state (the engine re-derives timers
-    from the log: the store's timers table does not list them)."""
+def _on_timer(runtime: Runtime, arn: str, state: ExecutionState) -> bool:
+    """A frame waits for a retry's backoff, or in a Wait state (entered, with a timer armed:
+    a frame stays entered between decisions only there)."""
     frames = state.frames.values()
     if any(frame.phase is Phase.RETRY_WAIT for frame in frames):
         return True
-    entered = {frame.entered_id for frame in frames if frame.phase is Phase.ENTERED}
-    if not entered:
-        return False
-    events = await runtime.get_execution_history(state.execution_arn)
-    return any(event.id in entered and event.type == "WaitStateEntered" for event in events)
+    return runtime.engine.timer_armed(arn) and any(frame.phase is Phase.ENTERED for frame in frames)
 
 
-async def _ended_counts(runtime: Runtime) -> tuple[int, int]:
-    """(succeeded, failed) executions in the store now."""
-    succeeded = len(await runtime.list_executions(status_filter="SUCCEEDED", max_results=10**9))
-    failed = 0
-    for status in FAILED_STATUSES:
-        failed += len(await runtime.list_executions(status_filter=status, max_results=10**9))
-    return succeeded, failed
+def ended_counts(runtime: Runtime) -> tuple[int, int]:
+    """(succeeded, failed) executions that ended in this runtime since it opened."""
+    ended = runtime.engine.ended
+    return ended["SUCCEEDED"], sum(ended[status] for status in FAILED_STATUSES)
 
 
 async def worker_status(runtime: Runtime, ended_at_start: tuple[int, int]) -> WorkerStatus:
-    """The :class:`WorkerStatus` of the runtime's store (folding each running execution)."""
-    running = await runtime.list_executions(status_filter="RUNNING", max_results=10**9)
+    """The :class:`WorkerStatus` of the executions this runtime holds, from its memory: the
+    executions held there, those parked on a timer counted (a million parked executions are
+    not read), the few parked on a waiting Task's timeout folded (``Runtime.held_states``).
+    In a cluster: this member's executions."""
+    engine = runtime.engine
     in_handlers = on_timers = 0
     waiting: list[tuple[str, str]] = []
-    for execution in running:
-        state = await runtime.state_of(execution.execution_arn)
+    for execution, state in await runtime.held_states():
         outside = waits_for(state)
         if outside is not None:
             waiting.append((execution.execution_arn, ", ".join(outside)))
         elif _in_handler(state):
             in_handlers += 1
-        elif await _on_timer(runtime, state):
+        elif _on_timer(runtime, execution.execution_arn, state):
             on_timers += 1
-    succeeded, failed = await _ended_counts(runtime)
+    succeeded, failed = ended_counts(runtime)
     return WorkerStatus(
-        running=len(running),
+        running=engine.open_count(),
         in_handlers=in_handlers,
-        on_timers=on_timers,
-        waiting=tuple(waiting),
+        on_timers=on_timers + engine.parked_on_timers(),
+        waiting=tuple(sorted(waiting)),
         succeeded=succeeded - ended_at_start[0],
         failed=failed - ended_at_start[1],
-        calls=runtime.engine.handler_calls(),
+        calls=engine.handler_calls(),
     )
