@@ -68,7 +68,8 @@ async def test_the_status_counts_from_memory_and_reads_no_log(
             )
             assert done.status == ("FAILED" if i % 7 == 0 else "SUCCEEDED")
         with anyio.fail_after(20):
-            while rt.engine.parked_on_timers() < 40:  # every Wait parked (its state evicted)
+            # Every Wait parked (its state evicted): the engine parks after a commit, no event.
+            while rt.engine.parked_on_timers() < 40:  # noqa: ASYNC110 - see above
                 await anyio.sleep(0.05)
 
         reads: list[str] = []
