@@ -50,6 +50,7 @@ from benchmarks.fuzz_families import make_case
 from benchmarks.fuzz_gen import Case
 from benchmarks.fuzz_worker import (
     BATCH,
+    BATCH_WALL_SECONDS,
     DEFAULT_OUT,
     FAMILIES,
     FUZZ_LIMITS,
@@ -533,6 +534,11 @@ def _print_table(document: dict[str, JSON], out: TextIO) -> None:
         )
     statuses = Counter(document["totals"]["statuses"])
     print("\nstatuses: " + ", ".join(f"{k} {v:,}" for k, v in statuses.most_common()), file=out)
+    print(
+        f"slow (outlived a batch's {BATCH_WALL_SECONDS:.0f} s, ended alone): "
+        f"{document['totals'].get('slow', 0):,}",
+        file=out,
+    )
     for family, c in document["families"].items():
         if c.get("stopped"):
             print(f"stopped: {family}: {c['stopped']}", file=out)

@@ -18,8 +18,9 @@ An internal error is ``InternalError``, an exception escaping the public API oth
 ones it documents, an engine exception logged while deciding, or an ending whose error names a
 Python exception class (or a ``States.*`` cause holding a traceback / ``Statemill internal
 error``). A hang: executions of a batch with no new event and no clock move for
-``STALL_SECONDS``; runaway: more than ``MAX_LIVE`` live executions or a batch still running
-after ``BATCH_WALL_SECONDS``.
+``STALL_SECONDS``; runaway: more than ``MAX_LIVE`` live executions, or an execution still
+writing events after ``BATCH_WALL_SECONDS`` in its batch and ``ALONE_WALL_SECONDS`` alone (one
+that ends alone in time is counted slow, not a failure).
 
 Imports the standard library, structlog, the public ``runtime`` API, ``runtime.core.limits``
 (the quotas a fuzz runtime is given) and ``benchmarks``.
@@ -41,7 +42,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO, final
 
@@ -64,7 +65,9 @@ from runtime.core.limits import ExecutionLimits
 from runtime.errors import ExecutionLimitExceeded
 
 __all__ = [
+    "ALONE_WALL_SECONDS",
     "BATCH",
+    "BATCH_WALL_SECONDS",
     "DEFAULT_OUT",
     "FAMILIES",
     "FUZZ_LIMITS",
@@ -92,6 +95,11 @@ FAMILIES: Final = tuple(fuzz_families.FAMILIES)
 DEFAULT_OUT: Final = Path("/tmp/statemill-fuzz")
 STALL_SECONDS: Final = 3.0
 BATCH_WALL_SECONDS: Final = 30.0
+#: Wall seconds an execution still writing events at ``BATCH_WALL_SECONDS`` gets alone: one
+#: that ends within them did bounded work that takes long (40,000 children of a distributed
+#: Map, seed 10001470: 35 s alone on a loaded machine), counted as slow; one that does not is
+#: a runaway.
+ALONE_WALL_SECONDS: Final = 180.0
 FUZZ_HISTORY_EVENTS: Final = 500
 """The history quota of a fuzz runtime (AWS's is 25,000): a zero-time loop fails with
 ``States.Runtime`` after 500 events, in milliseconds, instead of a watchdog's seconds."""
@@ -181,6 +189,9 @@ class Counts:
     escaped: int = 0
     hangs: int = 0
     runaway: int = 0
+    slow: int = 0
+    """Executions that outlived their batch's wall time but ended when run alone (not a
+    failure: bounded work that takes long)."""
     runtimes_broken: int = 0
     frozen: int = 0
     crashes: int = 0
@@ -406,7 +417,11 @@ def _progress(rt: Runtime) -> tuple[float, int, int]:
 
 
 async def run_batch(
-    rt: Runtime, cases: Sequence[Case], *, stall_seconds: float = STALL_SECONDS
+    rt: Runtime,
+    cases: Sequence[Case],
+    *,
+    stall_seconds: float = STALL_SECONDS,
+    wall_seconds: float = BATCH_WALL_SECONDS,
 ) -> list[Outcome]:
     """Start every case in ``rt`` together, wait for them all, judge each ending.
 
@@ -417,7 +432,9 @@ async def run_batch(
     time, which cannot move while the others work (the clock jumps only when nothing can
     progress), so it is run again alone: seed 10001464, a Wait until 2030, was reported a
     runaway after 30 s in a batch beside two 40,000-item distributed Maps (7 s and 21 s of
-    work), and ends in 0.7 s alone.
+    work), and ends in 0.7 s alone. The ones still writing events then are run again alone for
+    ``ALONE_WALL_SECONDS`` (a batch's own wall time is ``wall_seconds``): those that end are
+    slow (their outcome, with ``slow`` in its detail), those that do not are runaways.
     """
     _CAPTURED.clear()
     outcomes: list[Outcome | None] = [None] * len(cases)
@@ -426,6 +443,8 @@ async def run_batch(
     moved: dict[str, tuple[int, float]] = {}
     """Execution arn -> (its last event id, when it last changed), for those still running."""
     starved: list[int] = []
+    working: list[int] = []
+    """Still writing events at the wall time of a batch: run again alone, for longer."""
     for index, case in enumerate(cases):
         started = await _start(rt, case)
         if isinstance(started, Outcome):
@@ -455,8 +474,8 @@ async def run_batch(
         _note_moves(rt, [arn for arn, i in arns.items() if outcomes[i] is None], moved, now)
         if len(rt.engine.live) > MAX_LIVE:
             problem = ("runaway", f"more than {MAX_LIVE:,} live executions")
-        elif now - began > BATCH_WALL_SECONDS:
-            problem = ("runaway", f"still running after {BATCH_WALL_SECONDS:.0f} s of wall time")
+        elif now - began > wall_seconds:
+            problem = ("runaway", f"still running after {wall_seconds:.0f} s of wall time")
             waiting_on_time = {
                 i
                 for arn, i in arns.items()
@@ -468,6 +487,11 @@ async def run_batch(
                         future.cancel()
                         del waiting[future]
                         starved.append(index)
+                if wall_seconds < ALONE_WALL_SECONDS:  # unless they end alone, given longer
+                    for future, index in list(waiting.items()):
+                        future.cancel()
+                        del waiting[future]
+                        working.append(index)
         elif now - last_move > stall_seconds:
             problem = ("hang", f"no event and no clock move for {stall_seconds:.1f} s")
         if problem is not None:
@@ -497,6 +521,14 @@ async def run_batch(
     for index in starved:  # after the batch's captures are judged: a run clears them
         async with fuzz_runtime() as alone:
             outcomes[index] = await run_case(alone, cases[index])
+    for index in working:
+        async with fuzz_runtime() as alone:
+            began_alone = time.monotonic()
+            (outcome,) = await run_batch(alone, [cases[index]], wall_seconds=ALONE_WALL_SECONDS)
+        if outcome.kind is None:
+            seconds = time.monotonic() - began_alone
+            outcome = replace(outcome, detail=f"slow: ended in {seconds:.1f} s alone")
+        outcomes[index] = outcome
     return [o if o is not None else Outcome(status="?") for o in outcomes]
 
 
@@ -899,7 +931,7 @@ class _Worker:
                 counts.statuses[outcome.status] += 1
             match outcome.kind:
                 case None:
-                    pass
+                    counts.slow += outcome.detail.startswith("slow:")
                 case "escaped":
                     counts.escaped += 1
                 case "hang":
