@@ -726,6 +726,19 @@ def render(document: Mapping[str, JSON]) -> str:
     return "\n".join(lines)
 
 
+def parse_params(
+    parser: argparse.ArgumentParser, defaults: Mapping[str, float], items: Sequence[str]
+) -> dict[str, float]:
+    """``defaults`` with the ``--param KEY=VALUE`` items applied (an unknown key: usage error)."""
+    params = dict(defaults)
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in params:
+            parser.error(f"unknown parameter {key!r} (known: {', '.join(params)})")
+        params[key] = float(value)
+    return params
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run")
@@ -741,12 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"JSON file (default: {DEFAULT_OUT}; none if --quick)",
     )
     args = parser.parse_args(argv)
-    params = dict(QUICK if args.quick else FULL)
-    for item in args.param:
-        key, _, value = item.partition("=")
-        if key not in params:
-            parser.error(f"unknown parameter {key!r} (known: {', '.join(params)})")
-        params[key] = float(value)
+    params = parse_params(parser, QUICK if args.quick else FULL, args.param)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     members = [int(n) for n in args.members.split(",")]
     modes = [m for m in args.modes.split(",") if m]
@@ -788,6 +796,7 @@ __all__ = [
     "machine_busy_seconds",
     "main",
     "measure",
+    "parse_params",
     "render",
     "scratch_folder",
     "server_counters",

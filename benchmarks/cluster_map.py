@@ -40,6 +40,7 @@ from benchmarks.cluster import (
     Config,
     durable_server,
     machine_busy_seconds,
+    parse_params,
     scratch_folder,
     server_counters,
     server_cpu_seconds,
@@ -180,12 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, default=None, help=f"JSON file (default: {DEFAULT_OUT})"
     )
     args = parser.parse_args(argv)
-    params = dict(QUICK if args.quick else FULL)
-    for item in args.param:
-        key, _, value = item.partition("=")
-        if key not in params:
-            parser.error(f"unknown parameter {key!r} (known: {', '.join(params)})")
-        params[key] = float(value)
+    params = parse_params(parser, QUICK if args.quick else FULL, args.param)
     members = [int(n) for n in args.members.split(",")]
     facts = machine_facts("uvloop")
     began = time.monotonic()
