@@ -32,7 +32,7 @@ from runtime.core.state import Phase
 from runtime.engine.clock import Clock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.live import Live
-from runtime.engine.maprun import STARTS_AT_ONCE, MapRunHost, run_map_child
+from runtime.engine.maprun import STARTS_AT_ONCE, MapRunHost, StartSlots, run_map_child
 from runtime.engine.nested import is_nested, run_nested
 from runtime.engine.tasks import Outcome, call_handler, within_timeout
 from runtime.errors import InternalError
@@ -188,7 +188,7 @@ class HandlerCalls:
             anyio.CapacityLimiter(max_handler_concurrency) if max_handler_concurrency else None
         )
         self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
-        self._child_starts = asyncio.Semaphore(STARTS_AT_ONCE)
+        self._child_starts = StartSlots(STARTS_AT_ONCE)
         self.tg: TaskGroup | None = None
         """The engine's task group, set while the engine runs (calls start only then)."""
 
