@@ -9,17 +9,15 @@ Every number an input chooses is checked against its bound here before any arith
 
 from __future__ import annotations
 
-import re
-import sys
-from typing import Any, Final
+from typing import Any
 
 from runtime.core.limits import MAX_INTEGER
-from runtime.core.session import Session, StateFailure, dumps
+from runtime.core.session import Session, StateFailure
 from runtime.core.state import Frame
 from runtime.definition.model import Map, Parallel, State, Task
+from runtime.definition.values import jsonata_number, path_integer
 from runtime.errors import StatesError
 from runtime.lang.jsonata import compile_expression, evaluate_template
-from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.payload import Payload
@@ -27,8 +25,6 @@ from runtime.lang.payload import Payload
 __all__ = ["DataFlow"]
 
 JSON = Any
-
-_INTEGER_TEXT: Final = re.compile(r"^[+-]?\d+$")
 
 
 class DataFlow(Session):
@@ -156,52 +152,23 @@ class DataFlow(Session):
         minimum: float = 0,
         maximum: float | None = MAX_INTEGER,
     ) -> float:
-        """A numeric field given as an expression (``TimeoutSeconds``, ``MaxConcurrency``...),
-        checked against ``minimum`` and ``maximum`` before any arithmetic sees it (an integer
-        beyond a double's range cannot even be converted to float)."""
-        expression = compile_expression(source)
-        value = expression.evaluate(env, field)
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not is_number or (integer and isinstance(value, float) and not value.is_integer()):
-            raise expression.wrong_type(value, "integer" if integer else "number", field)
-        if value < minimum:
-            raise QueryEvaluationError(
-                f"The JSONata expression '{expression.text}' specified for the field '{field}' "
-                f"returned a value smaller than {minimum:g}: {dumps(value)}",
-                field,
-            )
-        if maximum is not None and value > maximum:
-            raise QueryEvaluationError(
-                f"The JSONata expression '{expression.text}' specified for the field '{field}' "
-                f"returned a value larger than {maximum:.15g}: {dumps(value)}",
-                field,
-            )
-        if integer:
-            return int(value)
-        # Beyond every finite double: the callers' range checks still see "too large".
-        return float(min(value, sys.float_info.max))
+        """A numeric field given as an expression (``TimeoutSeconds``, ``HeartbeatSeconds``,
+        ``ReaderConfig.MaxItems``), checked against its bounds
+        (:func:`runtime.definition.values.jsonata_number`)."""
+        return jsonata_number(
+            compile_expression(source),
+            env,
+            field,
+            integer=integer,
+            minimum=minimum,
+            maximum=maximum,
+        )
 
     def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
-        """A ...Path field that must select an integer (MaxConcurrencyPath,
-        ToleratedFailureCountPath, MaxItemsPerBatchPath): a 32-bit one, as AWS's "not a valid
-        integer" means; a string holding one is parsed."""
+        """A ...Path field that must select a 32-bit integer (``ReaderConfig.MaxItemsPath``;
+        :func:`runtime.definition.values.path_integer`)."""
         value = self.select(path, data, frame, field)
-        if isinstance(value, str) and len(value) <= 12 and _INTEGER_TEXT.match(value):
-            # AWS parses a string holding an integer ("1"), e.g. a variable assigned as text.
-            # (12 characters hold every 32-bit integer; longer texts are not parsed at all.)
-            value = int(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not -MAX_INTEGER - 1 <= value <= MAX_INTEGER
-        ):
-            shown = value if isinstance(value, str) else dumps(value)
-            raise StateFailure(
-                "States.Runtime",
-                self.cause(
-                    frame,
-                    f'The {field} field refers to value "{shown}" which is not a valid '
-                    f"integer: {path.text}",
-                ),
-            )
-        return value
+        try:
+            return path_integer(value, field, path.text)
+        except StatesError as error:
+            raise StateFailure(error.error, self.cause(frame, error.cause)) from None

@@ -7,14 +7,17 @@ Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
-from typing import Any, Final, assert_never
+from typing import Any, assert_never
 
 from runtime.core.children import Children
 from runtime.core.evolve import STATE_ENTERED, STATE_EXITED
-from runtime.core.limits import MAX_LONG, MAX_SECONDS
-from runtime.core.session import ENTERED_TYPES, MAX_PAYLOAD_BYTES, StateFailure, dumps
+from runtime.core.session import (
+    ENTERED_TYPES,
+    MAX_PAYLOAD_BYTES,
+    StateBindings,
+    StateFailure,
+    dumps,
+)
 from runtime.core.state import Frame
 from runtime.definition.model import (
     Choice,
@@ -27,26 +30,13 @@ from runtime.definition.model import (
     Task,
     Wait,
 )
-from runtime.lang.jsonata import compile_expression, evaluate_template
-from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.definition.values import parse_timestamp
+from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_functions import Env
 
 __all__ = ["Flow", "parse_timestamp"]
 
 JSON = Any
-
-_RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$")
-
-
-def parse_timestamp(text: object) -> float | None:
-    """Seconds since the epoch of an RFC 3339 timestamp with an offset, or None if invalid."""
-    if not isinstance(text, str) or not _RFC3339.match(text):
-        return None
-    try:
-        moment = _dt.datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
-    return moment.timestamp()
 
 
 class Flow(Children):
@@ -152,7 +142,7 @@ class Flow(Children):
             case Choice():
                 self.on_choice_jsonata(frame, state, env)
             case Wait():
-                fire_at = self.wait_until_jsonata(frame, state, env)
+                fire_at = self.wait_until(frame, state, self.bindings(frame, frame.data))
                 if self.now < fire_at:
                     self.timers[frame.id] = fire_at
                     return False
@@ -224,7 +214,7 @@ class Flow(Children):
     def on_wait(self, frame: Frame, state: Wait) -> bool:
         """Wait (ASL "Wait State"): arm the timer, or exit once it is due."""
         effective = self.effective_input(frame, state)
-        fire_at = self.wait_until(frame, state, effective)
+        fire_at = self.wait_until(frame, state, self.bindings(frame, effective))
         if self.now < fire_at:
             self.timers[frame.id] = fire_at
             return False
@@ -232,83 +222,15 @@ class Flow(Children):
         self.exit(frame, state, self.output_path(frame, state, effective), state.next, assigned)
         return True
 
-    def wait_until(self, frame: Frame, state: Wait, effective: JSON) -> float:
-        """Wait: ``Seconds``, ``Timestamp``, ``SecondsPath`` or ``TimestampPath``."""
+    def wait_until(self, frame: Frame, state: Wait, bindings: StateBindings) -> float:
+        """Wait (ASL "Wait State"): when the wait is over: ``Seconds``/``SecondsPath`` after the
+        state was entered, or at ``Timestamp``/``TimestampPath`` (either query language: each
+        is one compiled value)."""
         if state.seconds is not None:
-            return frame.entered_at + state.seconds
+            return frame.entered_at + state.seconds.seconds(bindings)
         if state.timestamp is not None:
-            moment = parse_timestamp(state.timestamp)
-            assert moment is not None  # validated at load time
-            return moment
-        if state.seconds_path is not None:
-            path = state.seconds_path
-            value = self.select(path, effective, frame, "SecondsPath")
-            shown = dumps(value) if not isinstance(value, str) else value
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise StateFailure(
-                    "States.Runtime",
-                    self.cause(
-                        frame,
-                        "The SecondsPath parameter cannot be parsed as a long value: "
-                        f"{path.text} == {shown}",
-                    ),
-                )
-            if (isinstance(value, float) and not value.is_integer()) or not (
-                -MAX_LONG - 1 <= value <= MAX_LONG
-            ):
-                # A long: 1e30 (an integral double) is out of range, as AWS's parser says.
-                raise StateFailure(
-                    "States.Runtime",
-                    self.cause(
-                        frame,
-                        "The SecondsPath parameter cannot be parsed as a long value: "
-                        f"{path.text} == {shown}",
-                    ),
-                )
-            if value < 0:
-                raise StateFailure(
-                    "States.Runtime",
-                    self.cause(
-                        frame,
-                        "The SecondsPath parameter references a negative value: "
-                        f"{path.text} == {shown}",
-                    ),
-                )
-            return frame.entered_at + int(value)
-        if state.timestamp_path is not None:
-            path = state.timestamp_path
-            value = self.select(path, effective, frame, "TimestampPath")
-            moment = parse_timestamp(value)
-            if moment is None:
-                shown = value if isinstance(value, str) else dumps(value)
-                raise StateFailure(
-                    "States.Runtime",
-                    self.cause(
-                        frame,
-                        "The TimestampPath parameter does not reference a valid ISO-8601 "
-                        f"extended offset date-time format string: {path.text} == {shown}",
-                    ),
-                )
-            return moment
+            return state.timestamp.moment(bindings)
         return frame.entered_at
-
-    def wait_until_jsonata(self, frame: Frame, state: Wait, env: Env) -> float:
-        """JSONata Wait: ``Seconds`` or ``Timestamp`` may be expressions."""
-        if state.seconds_expr is not None:
-            seconds = self.jsonata_number(state.seconds_expr, env, "Seconds", maximum=MAX_SECONDS)
-            return frame.entered_at + seconds
-        if state.timestamp_expr is not None:
-            value = compile_expression(state.timestamp_expr).evaluate(env, "Timestamp")
-            moment = parse_timestamp(value)
-            if moment is None:
-                shown = value if isinstance(value, str) else dumps(value)
-                raise QueryEvaluationError(
-                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
-                    f"date-time format string: {shown}",
-                    "Timestamp",
-                )
-            return moment
-        return self.wait_until(frame, state, frame.data)
 
     def on_fail(self, frame: Frame, state: Fail) -> None:
         """Fail (ASL "Fail State"): Error/Cause, or ErrorPath/CausePath (a non-string value as JSON

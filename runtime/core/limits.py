@@ -5,7 +5,8 @@ enforces what it can see in one execution's state (history length, duration). Li
 enforces across executions (open executions, nesting depth of child executions) live beside them,
 so one object says how bounded a runtime is. The constants below bound the numbers an input
 chooses (a ``SecondsPath``, a ``MaxConcurrencyPath``...), so none reaches float or timer
-arithmetic unchecked. Imports only msgspec.
+arithmetic unchecked; they are defined with the compiled values that check them
+(:mod:`runtime.definition.values`). Imports only msgspec and that module.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Final
 
 import msgspec
+
+from runtime.definition.values import MAX_INTEGER, MAX_LONG, MAX_SECONDS
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -25,17 +28,6 @@ __all__ = [
 
 MAX_EXECUTION_SECONDS: Final = 365 * 24 * 3600
 """AWS: "Maximum execution time: 1 year" (Standard workflows); past it the execution times out."""
-
-MAX_SECONDS: Final = 99_999_999
-"""The largest value of ASL's seconds fields (``Seconds``, ``TimeoutSeconds``,
-``HeartbeatSeconds``, ``IntervalSeconds``, ``MaxDelaySeconds``): AWS rejects more."""
-
-MAX_LONG: Final = 2**63 - 1
-"""A ``SecondsPath`` value must parse as a long (AWS: "cannot be parsed as a long value")."""
-
-MAX_INTEGER: Final = 2**31 - 1
-"""A "valid integer" in AWS's messages (``MaxConcurrencyPath``, ``ToleratedFailureCountPath``,
-``MaxItemsPerBatchPath``): a 32-bit signed integer."""
 
 
 class ExecutionLimits(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,7 +31,7 @@ from runtime.core.effects import (
     write_id,
 )
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
-from runtime.core.session import dumps
+from runtime.core.session import StateBindings, dumps
 from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map
@@ -163,15 +163,13 @@ class MapRuns(Tasks):
             resolved["ReaderConfig"] = config
         return resolved
 
-    def reader_batch_size(self, state: Map) -> int:
-        """Items per child of a Map that reads its items: ``MaxItemsPerBatch`` (a number; a
-        path or an expression in it is not read with an ItemReader yet), else 0."""
-        if state.item_batcher is not None:
-            return state.item_batcher.max_items_per_batch or 0
-        batcher = state.item_batcher_expr
-        if isinstance(batcher, dict) and isinstance(batcher.get("MaxItemsPerBatch"), int):
-            return int(batcher["MaxItemsPerBatch"])
-        return 0
+    def reader_batch_size(self, state: Map, bindings: StateBindings) -> int:
+        """Items per child of a Map that reads its items: MaxItemsPerBatch(Path) (ASL
+        "ItemBatcher"), else 0."""
+        batcher = state.item_batcher
+        if batcher is None or batcher.max_items_per_batch is None:
+            return 0
+        return batcher.max_items_per_batch.count(bindings)
 
     def read_items(self, frame: Frame, state: Map, limit: int) -> None:
         """Ask the shell for the next items of a Map that reads them, as many as may start
@@ -221,9 +219,8 @@ class MapRuns(Tasks):
         if batch:
             batch_input = None
             if state.item_batcher is not None and state.item_batcher.batch_input is not None:
-                batch_input = state.item_batcher.batch_input.evaluate(
-                    self.effective_input(frame, state), self.scope(frame)
-                )
+                bindings = self.bindings(frame, self.effective_input(frame, state))
+                batch_input = state.item_batcher.batch_input.evaluate(bindings)
             items = group_batches(items, batch, batch_input)
         first = frame.child_started == 0
         if first:

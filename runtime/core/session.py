@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-from typing import Any, Final
+from typing import Any, Final, final
 
 import msgspec
 
@@ -54,6 +54,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "HistoryLimitReached",
     "Session",
+    "StateBindings",
     "StateFailure",
     "dumps",
     "iso_time",
@@ -126,6 +127,26 @@ class StateFailure(Exception):
         super().__init__(error)
         self.error = error
         self.cause = cause
+
+
+@final
+class StateBindings:
+    """What a compiled value (:mod:`runtime.definition.values`) of ``frame``'s current state is
+    evaluated in: ``data`` (its effective input, the raw input in JSONata), the JSONPath scope
+    and the JSONata environment, built when asked for."""
+
+    __slots__ = ("data", "frame", "session")
+
+    def __init__(self, session: Session, frame: Frame, data: JSON) -> None:
+        self.session = session
+        self.frame = frame
+        self.data = data
+
+    def scope(self) -> Scope:
+        return self.session.scope(self.frame)
+
+    def env(self) -> Env:
+        return self.session.jsonata_env(self.frame)
 
 
 class Session:
@@ -315,6 +336,11 @@ class Session:
             entropy=self.entropy,
             context_factory=lambda: self.context(frame, task_token=task_token, item=item),
         )
+
+    def bindings(self, frame: Frame, data: JSON) -> StateBindings:
+        """The bindings ``frame``'s compiled values are evaluated in, ``data`` being the
+        state's effective input."""
+        return StateBindings(self, frame, data)
 
     def jsonata_env(
         self, frame: Frame, *, item: JSON = None, task_token: str | None = None, **states: JSON

@@ -27,7 +27,7 @@ levels (machine, branches, processors) and each state type's own fields. This mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, cast
 
 from runtime.definition import limits, validate
@@ -58,10 +58,21 @@ from runtime.definition.model import (
     Wait,
 )
 from runtime.definition.recovery import load_catch, load_retry
+from runtime.definition.values import (
+    Constant,
+    Expression,
+    PayloadTemplate,
+    Reference,
+    StateInput,
+    Template,
+    Value,
+)
 from runtime.errors import InvalidDefinition
+from runtime.lang import jsonata
 from runtime.lang.choice import ChoiceRule
 from runtime.lang.jsonata import compile_template
-from runtime.lang.payload import Expression, Payload
+from runtime.lang.payload import Expression as PathExpression
+from runtime.lang.payload import Payload
 
 __all__ = ["load_definition"]
 
@@ -417,24 +428,26 @@ class _Loader:
                 "'Seconds', 'Timestamp', 'SecondsPath' or 'TimestampPath'",
                 fields.pointer,
             )
-        values: dict[str, Any] = {}
-        seconds, timestamp = fields.raw.get("Seconds"), fields.raw.get("Timestamp")
-        if "Seconds" in fields.raw:
-            if not jsonpath and is_expr(seconds):
-                values["seconds_expr"] = seconds
-            else:
-                values["seconds"] = fields.integer("Seconds", minimum=0, maximum=MAX_TIMEOUT)
-        if "Timestamp" in fields.raw:
-            if not jsonpath and is_expr(timestamp):
-                values["timestamp_expr"] = timestamp
-            else:
-                values["timestamp"] = validate.check_timestamp(timestamp, fields.at("Timestamp"))
+        values: dict[str, Any] = {
+            "seconds": value_field(
+                fields,
+                "Seconds",
+                jsonpath,
+                lambda: fields.integer("Seconds", minimum=0, maximum=MAX_TIMEOUT),
+            ),
+            "timestamp": value_field(
+                fields,
+                "Timestamp",
+                jsonpath,
+                lambda: (
+                    validate.check_timestamp(fields.raw["Timestamp"], fields.at("Timestamp"))
+                    if "Timestamp" in fields.raw
+                    else None
+                ),
+            ),
+        }
         if jsonpath:
-            values.update(
-                io=io_paths(fields, result=False),
-                seconds_path=fields.path("SecondsPath"),
-                timestamp_path=fields.path("TimestampPath"),
-            )
+            values["io"] = io_paths(fields, result=False)
         return Wait(**values, **common)
 
     def fail_state(self, fields: Fields, common: dict[str, Any], jsonpath: bool) -> Fail:
@@ -451,7 +464,9 @@ class _Loader:
             if jsonpath:
                 text = fields.string(f"{field}Path")
                 if text is not None:
-                    values[f"{key}_path"] = Expression.compile(text, f"{field}Path", fields.pointer)
+                    values[f"{key}_path"] = PathExpression.compile(
+                        text, f"{field}Path", fields.pointer
+                    )
         return Fail(**values, **common)
 
     def parallel(self, fields: Fields, common: dict[str, Any], jsonpath: bool) -> Parallel:
@@ -499,38 +514,41 @@ class _Loader:
         fields.exclusive("MaxConcurrency", "MaxConcurrencyPath")
         fields.exclusive("ToleratedFailureCount", "ToleratedFailureCountPath")
         fields.exclusive("ToleratedFailurePercentage", "ToleratedFailurePercentagePath")
-        numbers = (
-            ("MaxConcurrency", "max_concurrency", False),
-            ("ToleratedFailureCount", "tolerated_failure_count", False),
-            ("ToleratedFailurePercentage", "tolerated_failure_percentage", True),
+        values["max_concurrency"] = value_field(
+            fields, "MaxConcurrency", jsonpath, lambda: fields.integer("MaxConcurrency")
         )
-        for field, key, percentage in numbers:
-            value = raw.get(field)
-            if not jsonpath and is_expr(value):
-                values[f"{key}_expr"] = value
-            elif percentage:
-                values[key] = fields.number(field, 0, 100)
-            elif field in raw:
-                values[key] = fields.integer(field, minimum=0)
-            if jsonpath:
-                values[f"{key}_path"] = fields.path(f"{field}Path")
+        values["tolerated_failure_count"] = value_field(
+            fields,
+            "ToleratedFailureCount",
+            jsonpath,
+            lambda: fields.integer("ToleratedFailureCount"),
+        )
+        values["tolerated_failure_percentage"] = value_field(
+            fields,
+            "ToleratedFailurePercentage",
+            jsonpath,
+            lambda: fields.number("ToleratedFailurePercentage", 0, 100),
+        )
         if "Label" in raw:
             values["label"] = validate.check_label(raw["Label"], fields.at("Label"))
         if jsonpath:
             selector = "ItemSelector" if "ItemSelector" in raw else "Parameters"
+            items_path = fields.path("ItemsPath") if "ItemsPath" in raw else ROOT_PATH
+            assert items_path is not None
             values.update(
                 io=io_paths(fields, result=True),
-                items_path=fields.path("ItemsPath") if "ItemsPath" in raw else ROOT_PATH,
+                items=Reference(field="Items", path=items_path),
                 item_selector=fields.payload(selector),
                 result_selector=fields.payload("ResultSelector"),
-                item_batcher=self.item_batcher(fields),
             )
         else:
             values.update(
-                items_expr=raw.get("Items"),
+                items=template_value("Items", raw["Items"])
+                if "Items" in raw
+                else StateInput(field="Items"),
                 item_selector_expr=raw.get("ItemSelector"),
-                item_batcher_expr=fields.mapping("ItemBatcher"),
             )
+        values["item_batcher"] = self.item_batcher(fields, jsonpath)
         reader = fields.mapping("ItemReader")
         if reader is not None and jsonpath:
             inner = Fields(reader, fields.at("ItemReader"))
@@ -584,25 +602,73 @@ class _Loader:
         )
 
     @staticmethod
-    def item_batcher(fields: Fields) -> ItemBatcher | None:
+    def item_batcher(fields: Fields, jsonpath: bool) -> ItemBatcher | None:
+        """``ItemBatcher`` (ASL "ItemBatcher"): its sizes and ``BatchInput``, each one value."""
         raw = fields.mapping("ItemBatcher")
         if raw is None:
             return None
         inner = Fields(raw, fields.at("ItemBatcher"))
-        allowed = {
-            "MaxItemsPerBatch",
-            "MaxItemsPerBatchPath",
-            "MaxInputBytesPerBatch",
-            "MaxInputBytesPerBatchPath",
-            "BatchInput",
-        }
-        for name in raw:
-            if name not in allowed:
-                raise fail(f"Field '{name}' is not supported", inner.pointer)
+        if jsonpath:
+            for name in raw:
+                if name not in _BATCHER_FIELDS:
+                    raise fail(f"Field '{name}' is not supported", inner.pointer)
+            batch_input = inner.payload("BatchInput")
+            compiled_input: Value | None = (
+                None
+                if batch_input is None
+                else PayloadTemplate(field="BatchInput", payload=batch_input)
+            )
+        else:
+            compiled_input = (
+                template_value("BatchInput", raw["BatchInput"]) if "BatchInput" in raw else None
+            )
         return ItemBatcher(
-            max_items_per_batch=inner.integer("MaxItemsPerBatch", minimum=0),
-            max_items_per_batch_path=inner.path("MaxItemsPerBatchPath"),
-            max_input_bytes_per_batch=inner.integer("MaxInputBytesPerBatch", minimum=0),
-            max_input_bytes_per_batch_path=inner.path("MaxInputBytesPerBatchPath"),
-            batch_input=inner.payload("BatchInput"),
+            max_items_per_batch=value_field(
+                inner, "MaxItemsPerBatch", jsonpath, lambda: inner.integer("MaxItemsPerBatch")
+            ),
+            max_input_bytes_per_batch=value_field(
+                inner,
+                "MaxInputBytesPerBatch",
+                jsonpath,
+                lambda: inner.integer("MaxInputBytesPerBatch"),
+            ),
+            batch_input=compiled_input,
         )
+
+
+_BATCHER_FIELDS: Final = frozenset(
+    {
+        "MaxItemsPerBatch",
+        "MaxItemsPerBatchPath",
+        "MaxInputBytesPerBatch",
+        "MaxInputBytesPerBatchPath",
+        "BatchInput",
+    }
+)
+
+
+def value_field(
+    fields: Fields, field: str, jsonpath: bool, constant: Callable[[], JSON]
+) -> Value | None:
+    """One field that takes a value, compiled once (issue 10): a JSONata ``{% %}`` string, a
+    constant (read and checked by ``constant``, ``None`` when absent) or, in JSONPath, its
+    ``...Path`` form; ``None`` when the definition gives none of them."""
+    raw = fields.raw.get(field)
+    if not jsonpath and is_expr(raw):
+        return Expression(field=field, expression=jsonata.compile_expression(raw))
+    value = constant()
+    if value is not None:
+        return Constant(field=field, value=value)
+    if jsonpath:
+        path = fields.path(f"{field}Path")
+        if path is not None:
+            return Reference(field=field, path=path)
+    return None
+
+
+def template_value(field: str, template: JSON) -> Value:
+    """A JSONata field that may be a template (``Items``, ``BatchInput``): one expression, or
+    any JSON whose ``{% %}`` strings are expressions (compiled with the state)."""
+    if is_expr(template):
+        return Expression(field=field, expression=jsonata.compile_expression(template))
+    return Template(field=field, template=template)

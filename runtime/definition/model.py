@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeAlias
 
 import msgspec
 
+from runtime.definition.values import Value
 from runtime.lang.choice import ChoiceRule
 from runtime.lang.paths import Path
 from runtime.lang.payload import Expression, Payload
@@ -189,14 +190,12 @@ class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
 
 
 class Wait(StateBase, frozen=True, kw_only=True, tag="Wait"):
-    """A Wait state: exactly one of the four duration fields is set."""
+    """A Wait state: exactly one of ``Seconds``/``SecondsPath`` (``seconds``) and
+    ``Timestamp``/``TimestampPath`` (``timestamp``) is set, compiled as one value whatever the
+    query language (a JSONata ``{% %}`` string is an expression)."""
 
-    seconds: int | None = None
-    timestamp: str | None = None
-    seconds_path: Path | None = None
-    timestamp_path: Path | None = None
-    seconds_expr: JSON = None
-    timestamp_expr: JSON = None
+    seconds: Value | None = None
+    timestamp: Value | None = None
 
 
 class Succeed(StateBase, frozen=True, kw_only=True, tag="Succeed"):
@@ -227,13 +226,13 @@ class Parallel(StateBase, frozen=True, kw_only=True, tag="Parallel"):
 
 
 class ItemBatcher(msgspec.Struct, frozen=True, kw_only=True):
-    """A distributed Map's ``ItemBatcher``."""
+    """A distributed Map's ``ItemBatcher``, in either query language: each field (with its
+    ``...Path`` form in JSONPath) one compiled value."""
 
-    max_items_per_batch: int | None = None
-    max_items_per_batch_path: Path | None = None
-    max_input_bytes_per_batch: int | None = None
-    max_input_bytes_per_batch_path: Path | None = None
-    batch_input: Payload | None = None
+    max_items_per_batch: Value | None = None
+    max_input_bytes_per_batch: Value | None = None
+    batch_input: Value | None = None
+    """``BatchInput``: a payload template (JSONPath) or a JSONata template."""
 
 
 class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
@@ -242,27 +241,22 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     processor: StateMachine
     mode: Literal["INLINE", "DISTRIBUTED"] = "INLINE"
     execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
-    items_path: Path | None = None
-    items_expr: JSON = None
+    items: Value
+    """``ItemsPath`` (default ``$``) or JSONata's ``Items`` (default: the state input)."""
     item_selector_expr: JSON = None
     """Raw ``ItemSelector`` of a JSONata Map (``item_selector`` is the JSONPath one)."""
-    item_batcher_expr: JSON = None
-    """Raw ``ItemBatcher`` of a JSONata Map (``item_batcher`` is the JSONPath one)."""
     item_selector: Payload | None = None
     """``ItemSelector``, or the legacy ``Parameters`` field (same meaning)."""
     arguments: JSON = None
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
-    max_concurrency: int = 0
-    max_concurrency_path: Path | None = None
-    max_concurrency_expr: JSON = None
-    tolerated_failure_count: int | None = None
-    tolerated_failure_count_path: Path | None = None
-    tolerated_failure_percentage: float | None = None
-    tolerated_failure_percentage_path: Path | None = None
-    tolerated_failure_count_expr: JSON = None
-    tolerated_failure_percentage_expr: JSON = None
+    max_concurrency: Value | None = None
+    """``MaxConcurrency``/``MaxConcurrencyPath``; absent means 0 (no limit)."""
+    tolerated_failure_count: Value | None = None
+    """``ToleratedFailureCount``/``ToleratedFailureCountPath``."""
+    tolerated_failure_percentage: Value | None = None
+    """``ToleratedFailurePercentage``/``ToleratedFailurePercentagePath``."""
     label: str | None = None
     item_batcher: ItemBatcher | None = None
     item_reader: JSON = None

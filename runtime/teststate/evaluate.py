@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, final
 
 from runtime.core.tasks import lambda_invoke_wrapper, lambda_payload
 from runtime.definition import (
@@ -32,6 +32,7 @@ from runtime.definition import (
     Task,
     Wait,
 )
+from runtime.definition.values import Reference
 from runtime.engine.handlers import HandlerRegistry, TaskContext
 from runtime.engine.tasks import lambda_error_cause
 from runtime.errors import StatesError, TaskFailed, error_matches
@@ -100,6 +101,23 @@ def _lambda_invoke_result(payload: JSON) -> dict[str, JSON]:
     """``arn:aws:states:::lambda:invoke`` wraps the function's result as AWS does (TestState
     names no request: a fixed id)."""
     return lambda_invoke_wrapper(payload, "00000000-0000-0000-0000-000000000000")
+
+
+@final
+class _Bindings:
+    """The :class:`runtime.definition.values.Bindings` of the state under test."""
+
+    __slots__ = ("data", "evaluation")
+
+    def __init__(self, evaluation: Evaluation, data: JSON) -> None:
+        self.evaluation = evaluation
+        self.data = data
+
+    def scope(self) -> Scope:
+        return self.evaluation.scope()
+
+    def env(self) -> Env:
+        return self.evaluation.env()
 
 
 @dataclass
@@ -190,6 +208,10 @@ class Evaluation:
             self.request.now,
             context=lambda: context,
         )
+
+    def bindings(self, data: JSON) -> _Bindings:
+        """What the state's compiled values are evaluated in, ``data`` its effective input."""
+        return _Bindings(self, data)
 
     def select(self, path: Path | None, data: JSON) -> JSON:
         if path is None:
@@ -472,18 +494,23 @@ class Evaluation:
         return self.finish(state, mock.result)
 
     def map_items(self, state: Map) -> JSON:
-        """The Map's items: ``mapItemReaderData`` for an ItemReader, else ItemsPath/Items."""
+        """The Map's items: ``mapItemReaderData`` for an ItemReader, else ItemsPath/Items (the
+        execution's compiled value; TestState words a value that is no array its own way)."""
         reader = self.request.item_reader_data
         if state.item_reader is not None and reader is not None:
             return reader
+        effective = self.effective_input(state)
         if self.jsonpath:
-            effective = self.effective_input(state)
             self.inspect("afterInputPath", effective)
-            path = state.items_path
-            items = self.select(path, effective)
-            if not isinstance(items, list):
-                shown = "$" if path is None else path.text.replace("$$", "$", 1)
-                raise _Failed("States.Runtime", f'Reference path "{shown}" must point to array.')
+        items = state.items.evaluate(self.bindings(effective))
+        if not isinstance(items, list):
+            if not isinstance(state.items, Reference):
+                raise _Failed(
+                    "States.QueryEvaluationError", "The Items field must evaluate to a JSON array"
+                )
+            shown = state.items.path.text.replace("$$", "$", 1)
+            raise _Failed("States.Runtime", f'Reference path "{shown}" must point to array.')
+        if self.jsonpath:
             self.inspect("afterItemsPath", items)
             if state.item_selector is not None:
                 scope = self.scope()
@@ -491,73 +518,22 @@ class Evaluation:
                     "afterItemSelector",
                     [state.item_selector.evaluate(item, scope) for item in items],
                 )
-            return items
-        if state.items_expr is None:
-            items = self.request.input
-        else:
-            items = evaluate_template(state.items_expr, self.env(), "Items")
-        if not isinstance(items, list):
-            raise _Failed(
-                "States.QueryEvaluationError",
-                "The Items field must evaluate to a JSON array",
-            )
         return items
 
     def map_settings(self, state: Map) -> None:
-        """MaxConcurrency and the failure tolerance, as the inspection data reports them."""
-        effective = self.request.input if not self.jsonpath else self.effective_input(state)
-        concurrency = self.map_number(
-            state.max_concurrency,
-            state.max_concurrency_path,
-            state.max_concurrency_expr,
-            effective,
-            "MaxConcurrency",
+        """MaxConcurrency and the failure tolerance (ASL "Map state failure threshold"), as an
+        execution evaluates them, reported in the inspection data."""
+        bindings = self.bindings(self.effective_input(state))
+        concurrency = state.max_concurrency
+        self.inspection["maxConcurrency"] = (
+            0 if concurrency is None else concurrency.count(bindings)
         )
-        self.inspection["maxConcurrency"] = int(concurrency or 0)
-        count = self.map_number(
-            state.tolerated_failure_count,
-            state.tolerated_failure_count_path,
-            state.tolerated_failure_count_expr,
-            effective,
-            "ToleratedFailureCount",
-        )
-        if count is not None:
-            self.inspection["toleratedFailureCount"] = int(count)
-        percentage = self.map_number(
-            state.tolerated_failure_percentage,
-            state.tolerated_failure_percentage_path,
-            state.tolerated_failure_percentage_expr,
-            effective,
-            "ToleratedFailurePercentage",
-        )
-        if percentage is not None:
-            self.inspection["toleratedFailurePercentage"] = float(percentage)
-
-    def map_number(
-        self, fixed: float | None, path: Path | None, expr: JSON, data: JSON, name: str
-    ) -> float | None:
-        if expr is not None:
-            if isinstance(expr, int | float) and not isinstance(expr, bool):
-                return expr
-            expression = compile_expression(expr)
-            value = expression.evaluate(self.env(), name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise expression.wrong_type(value, "number", name)
-            return value
-        if path is not None:
-            value = self.select(path, data)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                # As an execution says it (core): the field's type, the value as it is for
-                # a string and as JSON text otherwise.
-                kind = "float" if name == "ToleratedFailurePercentage" else "integer"
-                shown = value if isinstance(value, str) else _text(value)
-                raise _Failed(
-                    "States.Runtime",
-                    f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: '
-                    f"{path.text}",
-                )
-            return value
-        return fixed
+        if state.tolerated_failure_count is not None:
+            count = state.tolerated_failure_count.count(bindings)
+            self.inspection["toleratedFailureCount"] = count
+        if state.tolerated_failure_percentage is not None:
+            percentage = state.tolerated_failure_percentage.percentage(bindings)
+            self.inspection["toleratedFailurePercentage"] = percentage
 
     def exceeds_tolerance(self, state: Map, items: JSON) -> bool:
         """``mapIterationFailureCount`` failures against ToleratedFailureCount/Percentage."""

@@ -143,6 +143,20 @@ def _timestamp(value: JSON) -> float:
     return moment.timestamp()
 
 
+def _map_settings(state: Map) -> dict[str, JSON]:
+    """The Map settings an imported ``MapStateStarted`` lacks, where the definition gives them
+    as constants (one given by a path or an expression was evaluated by AWS and not logged)."""
+    settings: dict[str, JSON] = {}
+    for key, value in (
+        ("statemillMaxConcurrency", state.max_concurrency),
+        ("statemillToleratedFailureCount", state.tolerated_failure_count),
+        ("statemillToleratedFailurePercentage", state.tolerated_failure_percentage),
+    ):
+        if value is not None and value.constant is not None:
+            settings[key] = value.constant
+    return settings
+
+
 class _Inference:
     """Rebuilds frames and the private facts of an AWS history (see the module docstring)."""
 
@@ -286,12 +300,8 @@ class _Inference:
             ]
             extra: dict[str, JSON] = {"statemillItems": items}
             state = self._state(event.frame, self.run_state.get(event.id, ""))
-            if isinstance(state, Map) and state.max_concurrency:
-                extra["statemillMaxConcurrency"] = state.max_concurrency
-            if isinstance(state, Map) and state.tolerated_failure_count is not None:
-                extra["statemillToleratedFailureCount"] = state.tolerated_failure_count
-            if isinstance(state, Map) and state.tolerated_failure_percentage is not None:
-                extra["statemillToleratedFailurePercentage"] = state.tolerated_failure_percentage
+            if isinstance(state, Map):
+                extra.update(_map_settings(state))
             return extra
         if kind in _FAILED | _TIMED_OUT:
             for nxt in later:

@@ -19,6 +19,9 @@ from runtime.definition import (
     Wait,
     load_definition,
 )
+from runtime.definition.values import Constant, Expression, Reference
+from runtime.lang.jsonata import compile_expression
+from runtime.lang.paths import Path
 from runtime.lang.scope import Scope
 
 
@@ -183,12 +186,11 @@ def test_wait_fields() -> None:
     assert isinstance(b, Wait)
     assert isinstance(c, Wait)
     assert isinstance(d, Wait)
-    assert a.seconds == 0
-    assert b.timestamp == "2016-03-14T01:59:00Z"
-    assert c.seconds_path is not None
-    assert c.seconds_path.text == "$.s"
-    assert d.timestamp_path is not None
-    assert d.timestamp_path.text == "$.t"
+    assert a.seconds == Constant(field="Seconds", value=0)
+    assert b.timestamp == Constant(field="Timestamp", value="2016-03-14T01:59:00Z")
+    assert c.seconds == Reference(field="Seconds", path=Path.compile("$.s"))
+    assert d.timestamp == Reference(field="Timestamp", path=Path.compile("$.t"))
+    assert (a.timestamp, b.seconds, c.timestamp, d.seconds) == (None, None, None, None)
 
 
 def test_map_legacy_fields_and_defaults() -> None:
@@ -206,11 +208,10 @@ def test_map_legacy_fields_and_defaults() -> None:
     )
     state = loaded.states["M"]
     assert isinstance(state, Map)
-    assert state.max_concurrency == 0
+    assert state.max_concurrency is None  # no limit
     assert state.mode == "INLINE"
     assert state.item_selector is not None
-    assert state.items_path is not None
-    assert state.items_path.text == "$"
+    assert state.items == Reference(field="Items", path=Path.compile("$"))
     assert state.processor.start_at == "I"
     assert state.processor.pointer == "/States/M/Iterator"
 
@@ -239,16 +240,18 @@ def test_distributed_map() -> None:
     )
     state = loaded.states["M"]
     assert isinstance(state, Map)
-    assert (state.mode, state.execution_type, state.max_concurrency) == (
-        "DISTRIBUTED",
-        "EXPRESS",
-        5,
+    assert (state.mode, state.execution_type) == ("DISTRIBUTED", "EXPRESS")
+    assert state.max_concurrency == Constant(field="MaxConcurrency", value=5)
+    assert state.tolerated_failure_percentage == Constant(
+        field="ToleratedFailurePercentage", value=12.5
     )
-    assert state.tolerated_failure_percentage == 12.5
-    assert state.tolerated_failure_count_path is not None
+    assert state.tolerated_failure_count == Reference(
+        field="ToleratedFailureCount", path=Path.compile("$.count")
+    )
+    assert state.items == Reference(field="Items", path=Path.compile("$.items"))
     assert state.label == "my-label_1"
     assert state.item_batcher is not None
-    assert state.item_batcher.max_items_per_batch == 2
+    assert state.item_batcher.max_items_per_batch == Constant(field="MaxItemsPerBatch", value=2)
 
 
 def test_parallel_branches() -> None:
@@ -322,13 +325,15 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert task.timeout_seconds is None
     mapped = loaded.states["M"]
     assert isinstance(mapped, Map)
-    assert mapped.items_expr == "{% [1, 2] %}"
+    assert mapped.items == Expression(field="Items", expression=compile_expression("{% [1, 2] %}"))
     assert mapped.item_selector_expr == {"v": "{% $states.context.Map.Item.Value %}"}
-    assert mapped.max_concurrency_expr == "{% 2 %}"
+    assert mapped.max_concurrency == Expression(
+        field="MaxConcurrency", expression=compile_expression("{% 2 %}")
+    )
     assert mapped.processor.query_language == "JSONata"
     wait = loaded.states["W"]
     assert isinstance(wait, Wait)
-    assert wait.seconds_expr == "{% 1 %}"
+    assert wait.seconds == Expression(field="Seconds", expression=compile_expression("{% 1 %}"))
     choice = loaded.states["C"]
     assert isinstance(choice, Choice)
     assert choice.choices[0].condition == "{% $states.input.ok %}"
