@@ -17,7 +17,6 @@ from runtime.core.session import StateBindings, StateFailure
 from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.definition.model import ItemBatcher, Map, Parallel
 from runtime.errors import StatesError
-from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_engine import QueryEvaluationError
 
 __all__ = ["Children", "group_batches"]
@@ -125,10 +124,7 @@ class Children(MapRuns):
                 },
             )
             return
-        selector = (
-            state.item_selector_expr if state.query_language == "JSONata" else state.item_selector
-        )
-        if selector is None or self.selects_per_iteration(state):
+        if state.item_selector is None or self.selects_per_iteration(state):
             # Each iteration's input is its item, or selected from it when the iteration
             # starts (step_map): 40,000 selections of 256 KiB each, made here, held the event
             # loop for minutes and the memory for all of them at once (issue 11).
@@ -175,10 +171,7 @@ class Children(MapRuns):
         AWS) recorded the selected inputs in MapStateStarted and goes on that way."""
         if self.state.logic_version < 2:
             return False
-        selector = (
-            state.item_selector_expr if state.query_language == "JSONata" else state.item_selector
-        )
-        return selector is not None and not (
+        return state.item_selector is not None and not (
             state.mode == "DISTRIBUTED" and state.item_batcher is not None
         )
 
@@ -212,16 +205,11 @@ class Children(MapRuns):
         self, frame: Frame, state: Map, effective: JSON, index: int, item: JSON
     ) -> JSON:
         """ItemSelector (ASL "ItemSelector"): the input of iteration ``index``, with ``$$.Map.Item``
-        bound."""
-        if state.query_language == "JSONata":
-            if state.item_selector_expr is None:
-                return item
-            env = self.jsonata_env(frame, item={"Index": index, "Value": item})
-            return evaluate_template(state.item_selector_expr, env, "ItemSelector")
+        bound (``$states.context.Map.Item`` in JSONata), in either query language."""
         if state.item_selector is None:
             return item
-        scope = self.scope(frame, item={"Index": index, "Value": item})
-        return state.item_selector.evaluate(effective, scope)
+        bindings = self.bindings(frame, effective, item={"Index": index, "Value": item})
+        return state.item_selector.evaluate(bindings)
 
     def batches(
         self, batcher: ItemBatcher, bindings: StateBindings, items: list[JSON]

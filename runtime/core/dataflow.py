@@ -134,14 +134,6 @@ class DataFlow(Session):
         assigned = self.assign_jsonpath(frame, state.assign_payload, result)
         self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
 
-    def jsonata_string(self, source: JSON, env: Env, field: str) -> str:
-        """A string field given as a JSONata expression (Fail ``Error``/``Cause``)."""
-        expression = compile_expression(source)
-        value = expression.evaluate(env, field)
-        if not isinstance(value, str):
-            raise expression.wrong_type(value, "string", field)
-        return value
-
     def jsonata_number(
         self,
         source: JSON,
@@ -152,8 +144,8 @@ class DataFlow(Session):
         minimum: float = 0,
         maximum: float | None = MAX_INTEGER,
     ) -> float:
-        """A numeric field given as an expression (``TimeoutSeconds``, ``HeartbeatSeconds``,
-        ``ReaderConfig.MaxItems``), checked against its bounds
+        """A numeric field the definition keeps as raw JSONata text (``ReaderConfig.MaxItems``),
+        checked against its bounds
         (:func:`runtime.definition.values.jsonata_number`)."""
         return jsonata_number(
             compile_expression(source),

@@ -16,7 +16,6 @@ from runtime.core.session import (
     MAX_PAYLOAD_BYTES,
     StateBindings,
     StateFailure,
-    dumps,
 )
 from runtime.core.state import Frame
 from runtime.definition.model import (
@@ -148,13 +147,7 @@ class Flow(Children):
                     return False
                 self.exit_state_jsonata(frame, state, env, frame.data, state.next)
             case Fail():
-                error = state.error
-                cause = state.cause
-                if state.error_expr is not None:
-                    error = self.jsonata_string(state.error_expr, env, "Error")
-                if state.cause_expr is not None:
-                    cause = self.jsonata_string(state.cause_expr, env, "Cause")
-                self.fail_frame(frame, error, cause)
+                self.on_fail(frame, state)
             case Parallel():
                 branch_input = frame.data
                 if state.arguments is not None:
@@ -234,14 +227,9 @@ class Flow(Children):
 
     def on_fail(self, frame: Frame, state: Fail) -> None:
         """Fail (ASL "Fail State"): Error/Cause, or ErrorPath/CausePath (a non-string value as JSON
-        text)."""
-        scope = self.scope(frame)
-        error = state.error
-        cause = state.cause
-        if state.error_path is not None:
-            value = state.error_path.evaluate(frame.data, scope)
-            error = value if isinstance(value, str) else dumps(value)
-        if state.cause_path is not None:
-            value = state.cause_path.evaluate(frame.data, scope)
-            cause = value if isinstance(value, str) else dumps(value)
+        text), or JSONata expressions (which must give strings): each one compiled value, read
+        over the state's raw input."""
+        bindings = self.bindings(frame, frame.data)
+        error = None if state.error is None else state.error.text(bindings)
+        cause = None if state.cause is None else state.cause.text(bindings)
         self.fail_frame(frame, error, cause)

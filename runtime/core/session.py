@@ -133,20 +133,22 @@ class StateFailure(Exception):
 class StateBindings:
     """What a compiled value (:mod:`runtime.definition.values`) of ``frame``'s current state is
     evaluated in: ``data`` (its effective input, the raw input in JSONata), the JSONPath scope
-    and the JSONata environment, built when asked for."""
+    and the JSONata environment, built when asked for; ``item`` is the context object's
+    ``Map.Item`` (a Map's ItemSelector), ``None`` elsewhere."""
 
-    __slots__ = ("data", "frame", "session")
+    __slots__ = ("data", "frame", "item", "session")
 
-    def __init__(self, session: Session, frame: Frame, data: JSON) -> None:
+    def __init__(self, session: Session, frame: Frame, data: JSON, item: JSON = None) -> None:
         self.session = session
         self.frame = frame
         self.data = data
+        self.item = item
 
     def scope(self) -> Scope:
-        return self.session.scope(self.frame)
+        return self.session.scope(self.frame, item=self.item)
 
     def env(self) -> Env:
-        return self.session.jsonata_env(self.frame)
+        return self.session.jsonata_env(self.frame, item=self.item)
 
 
 class Session:
@@ -337,10 +339,10 @@ class Session:
             context_factory=lambda: self.context(frame, task_token=task_token, item=item),
         )
 
-    def bindings(self, frame: Frame, data: JSON) -> StateBindings:
+    def bindings(self, frame: Frame, data: JSON, *, item: JSON = None) -> StateBindings:
         """The bindings ``frame``'s compiled values are evaluated in, ``data`` being the
-        state's effective input."""
-        return StateBindings(self, frame, data)
+        state's effective input (``item``: the context object's ``Map.Item``)."""
+        return StateBindings(self, frame, data, item)
 
     def jsonata_env(
         self, frame: Frame, *, item: JSON = None, task_token: str | None = None, **states: JSON

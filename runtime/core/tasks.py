@@ -18,11 +18,9 @@ import msgspec
 
 from runtime.core.effects import RunTask, TaskResult, Wake
 from runtime.core.failures import Failures
-from runtime.core.limits import MAX_SECONDS
 from runtime.core.session import MAX_PAYLOAD_BYTES, StateFailure, dumps
 from runtime.core.state import Frame, Phase
 from runtime.definition.model import State, Task
-from runtime.lang.paths import Path
 
 __all__ = [
     "LAMBDA_INVOKE",
@@ -180,26 +178,7 @@ class Tasks(Failures):
                     "bytes service limit.",
                 ),
             )
-        timeout = self.task_seconds(frame, state.timeout_seconds, state.timeout_seconds_path)
-        heartbeat = self.task_seconds(frame, state.heartbeat_seconds, state.heartbeat_seconds_path)
-        if state.timeout_expr is not None or state.heartbeat_expr is not None:
-            env = self.jsonata_env(frame)
-            if state.timeout_expr is not None:
-                timeout = int(
-                    self.jsonata_number(
-                        state.timeout_expr, env, "TimeoutSeconds", minimum=1, maximum=MAX_SECONDS
-                    )
-                )
-            if state.heartbeat_expr is not None:
-                heartbeat = int(
-                    self.jsonata_number(
-                        state.heartbeat_expr,
-                        env,
-                        "HeartbeatSeconds",
-                        minimum=1,
-                        maximum=MAX_SECONDS,
-                    )
-                )
+        timeout, heartbeat = self.task_seconds(frame, state)
         resource = state.resource
         details: dict[str, JSON]
         if is_activity(resource):
@@ -240,30 +219,19 @@ class Tasks(Failures):
             details["statemillTaskToken"] = token
         self.emit("TaskScheduled", frame.id, details)
 
-    def task_seconds(self, frame: Frame, fixed: int | None, path: Path | None) -> int | None:
-        """TimeoutSecondsPath/HeartbeatSecondsPath: a positive integer no larger than the fields'
-        maximum (99,999,999)."""
-        if fixed is not None:
-            return fixed
-        if path is None:
-            return None
-        value = self.select(path, frame.data, frame, path.text)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise StateFailure(
-                "States.Runtime",
-                self.cause(frame, f"The value at {path.text} is not a positive integer: {value}"),
-            )
-        if value > MAX_SECONDS:
-            # The largest TimeoutSeconds/HeartbeatSeconds a definition may give.
-            raise StateFailure(
-                "States.Runtime",
-                self.cause(
-                    frame,
-                    f"The value at {path.text} is larger than the maximum of {MAX_SECONDS}: "
-                    f"{value}",
-                ),
-            )
-        return value
+    def task_seconds(self, frame: Frame, state: Task) -> tuple[int | None, int | None]:
+        """Task (ASL "Task state timeouts and heartbeats"): TimeoutSeconds(Path) and
+        HeartbeatSeconds(Path), each a positive integer no larger than the fields' maximum
+        (99,999,999), read over the state's raw input in either query language; ``None`` for
+        one the definition does not give."""
+        timeout, heartbeat = state.timeout_seconds, state.heartbeat_seconds
+        if timeout is None and heartbeat is None:
+            return None, None
+        bindings = self.bindings(frame, frame.data)
+        return (
+            None if timeout is None else timeout.duration(bindings),
+            None if heartbeat is None else heartbeat.duration(bindings),
+        )
 
     def start_task(self, frame: Frame, state: State) -> None:
         """LambdaFunctionStarted/TaskStarted, and the effect that runs the handler."""

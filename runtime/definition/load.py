@@ -11,8 +11,12 @@ Defaults (ASL): absent ``InputPath``/``OutputPath``/``ResultPath`` mean ``$`` (J
 kept as ``None`` plus the ``*_null`` flag); a retrier defaults to ``IntervalSeconds`` 1,
 ``MaxAttempts`` 3, ``BackoffRate`` 2.0; a Map's legacy ``Iterator`` is its ``ItemProcessor`` and
 its legacy ``Parameters`` its ``ItemSelector``; ``MaxConcurrency`` defaults to 0 (no limit).
-JSONata fields (``Arguments``, ``Output``, ``Assign``, ``Condition``, ``Items``, ``{% %}``
-numbers) are stored raw for the JSONata layer.
+A field that takes a value (a Wait's ``Seconds``/``Timestamp``, a Task's ``TimeoutSeconds``/
+``HeartbeatSeconds``, a Fail's ``Error``/``Cause``, a Map's ``Items``, ``ItemSelector``,
+``MaxConcurrency``, tolerance and ``ItemBatcher`` fields) compiles, with its ``...Path`` form,
+into one :class:`~runtime.definition.values.Value` whatever the query language; the other
+JSONata fields (``Arguments``, ``Output``, ``Assign``, ``Condition``) are stored raw for the
+JSONata layer.
 
 Nested states (Parallel branches, Map processors) inherit the *machine's* query language, not
 their parent state's, as AWS does.
@@ -63,6 +67,7 @@ from runtime.definition.values import (
     Expression,
     PayloadTemplate,
     Reference,
+    ReferenceOrCall,
     StateInput,
     Template,
     Value,
@@ -341,16 +346,26 @@ class _Loader:
         validate.check_resource(resource, self.machine_type, fields.at("Resource"))
         fields.exclusive("TimeoutSeconds", "TimeoutSecondsPath")
         fields.exclusive("HeartbeatSeconds", "HeartbeatSecondsPath")
-        values: dict[str, Any] = {}
-        for field, key in (("TimeoutSeconds", "timeout"), ("HeartbeatSeconds", "heartbeat")):
-            if not jsonpath and is_expr(fields.raw.get(field)):
-                values[f"{key}_expr"] = fields.raw[field]
-            else:
-                values[f"{key}_seconds"] = fields.integer(field, minimum=1, maximum=MAX_TIMEOUT)
-            if jsonpath:
-                values[f"{key}_seconds_path"] = fields.path(f"{field}Path")
-        timeout, heartbeat = values.get("timeout_seconds"), values.get("heartbeat_seconds")
-        if timeout is not None and heartbeat is not None and heartbeat >= timeout:
+        timeout = value_field(
+            fields,
+            "TimeoutSeconds",
+            jsonpath,
+            lambda: fields.integer("TimeoutSeconds", minimum=1, maximum=MAX_TIMEOUT),
+        )
+        heartbeat = value_field(
+            fields,
+            "HeartbeatSeconds",
+            jsonpath,
+            lambda: fields.integer("HeartbeatSeconds", minimum=1, maximum=MAX_TIMEOUT),
+        )
+        values: dict[str, Any] = {"timeout_seconds": timeout, "heartbeat_seconds": heartbeat}
+        # Checked at load time when both are constants; a path or an expression is checked
+        # only against the fields' bounds, when the Task is scheduled.
+        if (
+            isinstance(timeout, Constant)
+            and isinstance(heartbeat, Constant)
+            and heartbeat.value >= timeout.value
+        ):
             raise fail(
                 "The value for the field 'HeartbeatSeconds' must be smaller than the value for "
                 "the field 'TimeoutSeconds'",
@@ -456,17 +471,24 @@ class _Loader:
         fields.exclusive("Cause", "CausePath")
         values: dict[str, Any] = {}
         for field, key in (("Error", "error"), ("Cause", "cause")):
-            value = fields.raw.get(field)
-            if not jsonpath and is_expr(value):
-                values[f"{key}_expr"] = value
+            raw = fields.raw.get(field)
+            compiled: Value | None = None
+            if not jsonpath and is_expr(raw):
+                compiled = Expression(field=field, expression=jsonata.compile_expression(raw))
             else:
-                values[key] = fields.string(field)
-            if jsonpath:
-                text = fields.string(f"{field}Path")
+                text = fields.string(field)
                 if text is not None:
-                    values[f"{key}_path"] = PathExpression.compile(
-                        text, f"{field}Path", fields.pointer
+                    compiled = Constant(field=field, value=text)
+            if jsonpath and compiled is None:
+                path_text = fields.string(f"{field}Path")
+                if path_text is not None:
+                    compiled = ReferenceOrCall(
+                        field=field,
+                        expression=PathExpression.compile(
+                            path_text, f"{field}Path", fields.pointer
+                        ),
                     )
+            values[key] = compiled
         return Fail(**values, **common)
 
     def parallel(self, fields: Fields, common: dict[str, Any], jsonpath: bool) -> Parallel:
@@ -538,7 +560,7 @@ class _Loader:
             values.update(
                 io=io_paths(fields, result=True),
                 items=Reference(field="Items", path=items_path),
-                item_selector=fields.payload(selector),
+                item_selector=payload_value("ItemSelector", fields.payload(selector)),
                 result_selector=fields.payload("ResultSelector"),
             )
         else:
@@ -546,7 +568,9 @@ class _Loader:
                 items=template_value("Items", raw["Items"])
                 if "Items" in raw
                 else StateInput(field="Items"),
-                item_selector_expr=raw.get("ItemSelector"),
+                item_selector=None
+                if raw.get("ItemSelector") is None
+                else template_value("ItemSelector", raw["ItemSelector"]),
             )
         values["item_batcher"] = self.item_batcher(fields, jsonpath)
         reader = fields.mapping("ItemReader")
@@ -612,12 +636,7 @@ class _Loader:
             for name in raw:
                 if name not in _BATCHER_FIELDS:
                     raise fail(f"Field '{name}' is not supported", inner.pointer)
-            batch_input = inner.payload("BatchInput")
-            compiled_input: Value | None = (
-                None
-                if batch_input is None
-                else PayloadTemplate(field="BatchInput", payload=batch_input)
-            )
+            compiled_input = payload_value("BatchInput", inner.payload("BatchInput"))
         else:
             compiled_input = (
                 template_value("BatchInput", raw["BatchInput"]) if "BatchInput" in raw else None
@@ -664,6 +683,11 @@ def value_field(
         if path is not None:
             return Reference(field=field, path=path)
     return None
+
+
+def payload_value(field: str, payload: Payload | None) -> Value | None:
+    """A JSONPath payload template field (``ItemSelector``, ``BatchInput``) as a value."""
+    return None if payload is None else PayloadTemplate(field=field, payload=payload)
 
 
 def template_value(field: str, template: JSON) -> Value:

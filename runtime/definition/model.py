@@ -19,7 +19,7 @@ import msgspec
 from runtime.definition.values import Value
 from runtime.lang.choice import ChoiceRule
 from runtime.lang.paths import Path
-from runtime.lang.payload import Expression, Payload
+from runtime.lang.payload import Payload
 
 JSON: TypeAlias = Any
 """Any JSON value (dict, list, str, int, float, bool, None), never mutated once built."""
@@ -170,12 +170,10 @@ class Task(StateBase, frozen=True, kw_only=True, tag="Task"):
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
-    timeout_seconds: int | None = None
-    timeout_seconds_path: Path | None = None
-    heartbeat_seconds: int | None = None
-    heartbeat_seconds_path: Path | None = None
-    timeout_expr: JSON = None
-    heartbeat_expr: JSON = None
+    timeout_seconds: Value | None = None
+    """``TimeoutSeconds``/``TimeoutSecondsPath``, one compiled value in either query language."""
+    heartbeat_seconds: Value | None = None
+    """``HeartbeatSeconds``/``HeartbeatSecondsPath``, likewise."""
     credentials: JSON = None
 
 
@@ -203,15 +201,12 @@ class Succeed(StateBase, frozen=True, kw_only=True, tag="Succeed"):
 
 
 class Fail(StateBase, frozen=True, kw_only=True, tag="Fail"):
-    """A Fail state: ends its (sub)machine with ``Error``/``Cause`` (or their paths)."""
+    """A Fail state: ends its (sub)machine with ``Error``/``Cause`` (or their paths), each one
+    compiled value: a constant string, a JSONata expression or, in JSONPath, ``ErrorPath``/
+    ``CausePath`` (a reference path or an intrinsic call)."""
 
-    error: str | None = None
-    cause: str | None = None
-    error_path: Expression | None = None
-    cause_path: Expression | None = None
-    """``ErrorPath``/``CausePath`` accept a reference path or an intrinsic call."""
-    error_expr: JSON = None
-    cause_expr: JSON = None
+    error: Value | None = None
+    cause: Value | None = None
 
 
 class Parallel(StateBase, frozen=True, kw_only=True, tag="Parallel"):
@@ -243,10 +238,10 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
     items: Value
     """``ItemsPath`` (default ``$``) or JSONata's ``Items`` (default: the state input)."""
-    item_selector_expr: JSON = None
-    """Raw ``ItemSelector`` of a JSONata Map (``item_selector`` is the JSONPath one)."""
-    item_selector: Payload | None = None
-    """``ItemSelector``, or the legacy ``Parameters`` field (same meaning)."""
+    item_selector: Value | None = None
+    """``ItemSelector`` (a payload template in JSONPath, where the legacy ``Parameters`` field
+    means the same; a JSONata template), evaluated with ``$$.Map.Item`` /
+    ``$states.context.Map.Item`` bound to each iteration's item."""
     arguments: JSON = None
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()

@@ -4,10 +4,12 @@ A field such as a Wait's ``Seconds``/``SecondsPath``, a Map's ``MaxConcurrency``
 ``MaxConcurrencyPath`` or ``Items``/``ItemsPath`` compiles, at load time, into ONE
 :class:`Value`: a :class:`Constant`, a :class:`Reference` (a JSONPath reference path into the
 effective input, ``$$`` or a variable), an :class:`Expression` (a compiled JSONata ``{% %}``
-string), a JSONata :class:`Template`, a JSONPath :class:`PayloadTemplate`, or the
-:class:`StateInput` an absent JSONata ``Items`` means. The core reads it through one method per
-kind of result (:meth:`Value.count`, :meth:`Value.percentage`, :meth:`Value.seconds`,
-:meth:`Value.moment`, :meth:`Value.items`, :meth:`Value.evaluate`), in the state's
+string), a JSONata :class:`Template`, a JSONPath :class:`PayloadTemplate`, a
+:class:`ReferenceOrCall` (a Fail's ``ErrorPath``/``CausePath``: a reference path or an intrinsic
+call), or the :class:`StateInput` an absent JSONata ``Items`` means. The core reads it through
+one method per kind of result (:meth:`Value.count`, :meth:`Value.percentage`,
+:meth:`Value.seconds`, :meth:`Value.duration`, :meth:`Value.moment`, :meth:`Value.items`,
+:meth:`Value.text`, :meth:`Value.evaluate`), in the state's
 :class:`Bindings`; the query languages differ in how a value was compiled, never in a state's
 logic (issue 10).
 
@@ -34,6 +36,7 @@ from runtime.lang.jsonata import JsonataExpression, evaluate_template
 from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound
+from runtime.lang.payload import Expression as PathExpression
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Scope
 
@@ -46,6 +49,7 @@ __all__ = [
     "Expression",
     "PayloadTemplate",
     "Reference",
+    "ReferenceOrCall",
     "StateInput",
     "Template",
     "Value",
@@ -198,12 +202,21 @@ class Value(msgspec.Struct, frozen=True, kw_only=True):
         """A non-negative whole number of seconds (a Wait's ``Seconds``)."""
         raise NotImplementedError(type(self).__name__)
 
+    def duration(self, bindings: Bindings) -> int:
+        """A positive whole number of seconds, at most :data:`MAX_SECONDS` (a Task's
+        ``TimeoutSeconds``, ``HeartbeatSeconds``)."""
+        raise NotImplementedError(type(self).__name__)
+
     def moment(self, bindings: Bindings) -> float:
         """A timestamp, as seconds since the epoch (a Wait's ``Timestamp``)."""
         raise NotImplementedError(type(self).__name__)
 
     def items(self, bindings: Bindings) -> list[JSON]:
         """An array (a Map's ``Items``/``ItemsPath``)."""
+        raise NotImplementedError(type(self).__name__)
+
+    def text(self, bindings: Bindings) -> str:
+        """A string (a Fail's ``Error``, ``Cause``)."""
         raise NotImplementedError(type(self).__name__)
 
 
@@ -230,6 +243,10 @@ class Constant(Value, frozen=True, kw_only=True):
         value: int = self.value
         return value
 
+    def duration(self, bindings: Bindings) -> int:
+        value: int = self.value
+        return value
+
     def moment(self, bindings: Bindings) -> float:
         moment = parse_timestamp(self.value)
         assert moment is not None  # validated at load time
@@ -237,6 +254,10 @@ class Constant(Value, frozen=True, kw_only=True):
 
     def items(self, bindings: Bindings) -> list[JSON]:
         value: list[JSON] = self.value
+        return value
+
+    def text(self, bindings: Bindings) -> str:
+        value: str = self.value
         return value
 
 
@@ -300,6 +321,20 @@ class Reference(Value, frozen=True, kw_only=True):
             )
         return int(value)
 
+    def duration(self, bindings: Bindings) -> int:
+        value = self.evaluate(bindings)
+        path = self.path.text
+        # The value as Python shows it ("True", "None", "1.5"): the recorded causes say so.
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise StatesError(_RUNTIME, f"The value at {path} is not a positive integer: {value}")
+        if value > MAX_SECONDS:
+            # The largest TimeoutSeconds/HeartbeatSeconds a definition may give.
+            raise StatesError(
+                _RUNTIME,
+                f"The value at {path} is larger than the maximum of {MAX_SECONDS}: {value}",
+            )
+        return value
+
     def moment(self, bindings: Bindings) -> float:
         value = self.evaluate(bindings)
         moment = parse_timestamp(value)
@@ -343,6 +378,10 @@ class Expression(Value, frozen=True, kw_only=True):
         env = bindings.env()
         return int(jsonata_number(self.expression, env, self.field, maximum=MAX_SECONDS))
 
+    def duration(self, bindings: Bindings) -> int:
+        env = bindings.env()
+        return int(jsonata_number(self.expression, env, self.field, minimum=1, maximum=MAX_SECONDS))
+
     def moment(self, bindings: Bindings) -> float:
         value = self.evaluate(bindings)
         moment = parse_timestamp(value)
@@ -358,6 +397,12 @@ class Expression(Value, frozen=True, kw_only=True):
         value = self.evaluate(bindings)
         if not isinstance(value, list):
             raise self.expression.wrong_type(value, "array", self.field)
+        return value
+
+    def text(self, bindings: Bindings) -> str:
+        value = self.evaluate(bindings)
+        if not isinstance(value, str):
+            raise self.expression.wrong_type(value, "string", self.field)
         return value
 
 
@@ -386,6 +431,21 @@ class PayloadTemplate(Value, frozen=True, kw_only=True):
 
     def evaluate(self, bindings: Bindings) -> JSON:
         return self.payload.evaluate(bindings.data, bindings.scope())
+
+
+class ReferenceOrCall(Value, frozen=True, kw_only=True):
+    """A JSONPath field that takes a reference path or an intrinsic call (a Fail's
+    ``ErrorPath``/``CausePath``); a path that matches nothing fails with States.Runtime, an
+    intrinsic that rejects its arguments with States.IntrinsicFailure."""
+
+    expression: PathExpression
+
+    def evaluate(self, bindings: Bindings) -> JSON:
+        return self.expression.evaluate(bindings.data, bindings.scope())
+
+    def text(self, bindings: Bindings) -> str:
+        """The value, a non-string one as JSON text."""
+        return _shown(self.evaluate(bindings))
 
 
 class StateInput(Value, frozen=True, kw_only=True):

@@ -36,7 +36,7 @@ from runtime.definition.values import Reference
 from runtime.engine.handlers import HandlerRegistry, TaskContext
 from runtime.engine.tasks import lambda_error_cause
 from runtime.errors import StatesError, TaskFailed, error_matches
-from runtime.lang.jsonata import compile_expression, evaluate_template
+from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.payload import Payload
@@ -332,39 +332,20 @@ class Evaluation:
         return self.succeeded(self.output_path(state, effective), target)
 
     def fail(self, state: Fail) -> dict[str, JSON]:
-        """Fail: ``Error``/``Cause``, from their paths or expressions when given."""
+        """Fail: ``Error``/``Cause``, from their paths or expressions when given (each one
+        compiled value, read as an execution reads it)."""
         data = self.request.input
-        if not self.jsonpath:
-            env = self.env()
-            error = self.jsonata_string(state.error_expr, env, "Error", state.error)
-            cause = self.jsonata_string(state.cause_expr, env, "Cause", state.cause)
-        else:
+        if self.jsonpath:
             self.inspect("afterInputPath", data)
-            scope = self.scope()
-            error = state.error
-            cause = state.cause
-            if state.error_path is not None:
-                error = str(state.error_path.evaluate(data, scope))
-            if state.cause_path is not None:
-                cause = str(state.cause_path.evaluate(data, scope))
+        bindings = self.bindings(data)
+        error = None if state.error is None else state.error.text(bindings)
+        cause = None if state.cause is None else state.cause.text(bindings)
         response: dict[str, JSON] = {"status": "FAILED"}
         if error is not None:
             response["error"] = error
         if cause is not None:
             response["cause"] = cause
         return response
-
-    @staticmethod
-    def jsonata_string(source: JSON, env: Env, field: str, fixed: str | None) -> str | None:
-        if source is None:
-            return fixed
-        if not isinstance(source, str):
-            return str(source)
-        expression = compile_expression(source)
-        value = expression.evaluate(env, field)
-        if not isinstance(value, str):
-            raise expression.wrong_type(value, "string", field)
-        return value
 
     # -- states that do work ---------------------------------------------------------------
 
@@ -512,11 +493,11 @@ class Evaluation:
             raise _Failed("States.Runtime", f'Reference path "{shown}" must point to array.')
         if self.jsonpath:
             self.inspect("afterItemsPath", items)
-            if state.item_selector is not None:
-                scope = self.scope()
+            selector = state.item_selector
+            if selector is not None:
                 self.inspect(
                     "afterItemSelector",
-                    [state.item_selector.evaluate(item, scope) for item in items],
+                    [selector.evaluate(self.bindings(item)) for item in items],
                 )
         return items
 

@@ -19,7 +19,7 @@ from runtime.definition import (
     Wait,
     load_definition,
 )
-from runtime.definition.values import Constant, Expression, Reference
+from runtime.definition.values import Constant, Expression, Reference, Template
 from runtime.lang.jsonata import compile_expression
 from runtime.lang.paths import Path
 from runtime.lang.scope import Scope
@@ -126,7 +126,8 @@ def test_task_retry_defaults_and_catchers() -> None:
     )
     task = loaded.states["T"]
     assert isinstance(task, Task)
-    assert (task.timeout_seconds, task.heartbeat_seconds) == (10, 5)
+    assert task.timeout_seconds == Constant(field="TimeoutSeconds", value=10)
+    assert task.heartbeat_seconds == Constant(field="HeartbeatSeconds", value=5)
     first, second = task.retry
     assert (first.interval_seconds, first.max_attempts, first.backoff_rate) == (1, 3, 2.0)
     assert first.max_delay_seconds is None
@@ -143,7 +144,8 @@ def test_task_retry_defaults_and_catchers() -> None:
     assert explicit.result_path.text == "$.err"
     fail = loaded.states["F"]
     assert isinstance(fail, Fail)
-    assert (fail.error, fail.cause) == ("E", "C")
+    assert fail.error == Constant(field="Error", value="E")
+    assert fail.cause == Constant(field="Cause", value="C")
 
 
 def test_choice_rules_compiled() -> None:
@@ -321,12 +323,16 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert task.output == "{% $states.result.Payload %}"
     assert task.has_output
     assert task.assign == {"x": "{% 1 %}"}
-    assert task.timeout_expr == "{% $timeout %}"
-    assert task.timeout_seconds is None
+    assert task.timeout_seconds == Expression(
+        field="TimeoutSeconds", expression=compile_expression("{% $timeout %}")
+    )
+    assert task.heartbeat_seconds is None
     mapped = loaded.states["M"]
     assert isinstance(mapped, Map)
     assert mapped.items == Expression(field="Items", expression=compile_expression("{% [1, 2] %}"))
-    assert mapped.item_selector_expr == {"v": "{% $states.context.Map.Item.Value %}"}
+    assert mapped.item_selector == Template(
+        field="ItemSelector", template={"v": "{% $states.context.Map.Item.Value %}"}
+    )
     assert mapped.max_concurrency == Expression(
         field="MaxConcurrency", expression=compile_expression("{% 2 %}")
     )
@@ -339,7 +345,8 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert choice.choices[0].condition == "{% $states.input.ok %}"
     fail = loaded.states["F"]
     assert isinstance(fail, Fail)
-    assert (fail.error_expr, fail.cause) == ("{% 'E' %}", "plain")
+    assert fail.error == Expression(field="Error", expression=compile_expression("{% 'E' %}"))
+    assert fail.cause == Constant(field="Cause", value="plain")
     succeed = loaded.states["S"]
     assert isinstance(succeed, Succeed)
     assert succeed.has_output

@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 
 from runtime.definition import Map, Wait, load_definition
-from runtime.definition.values import Constant, Expression, Reference, StateInput, Template
-from runtime.errors import StatesError
+from runtime.definition.values import (
+    Constant,
+    Expression,
+    Reference,
+    ReferenceOrCall,
+    StateInput,
+    Template,
+)
+from runtime.errors import InvalidDefinition, StatesError
 from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Entropy, Scope
@@ -185,3 +192,77 @@ def test_a_jsonata_item_batcher_compiles_like_a_jsonpath_one() -> None:
     assert batcher.batch_input is not None
     assert batcher.max_items_per_batch.count(_Bindings({"size": 2})) == 2
     assert batcher.batch_input.evaluate(_Bindings({})) == {"k": 1}
+
+
+def _fail(language: str, **fields: JSON) -> JSON:
+    definition = {
+        "QueryLanguage": language,
+        "StartAt": "F",
+        "States": {"F": {"Type": "Fail", **fields}},
+    }
+    return load_definition(definition).states["F"]
+
+
+def test_a_fails_error_path_and_cause_path_compile_into_reference_or_call() -> None:
+    fail = _fail("JSONPath", ErrorPath="States.Format('E{}', $.n)", CausePath="$.why")
+    assert isinstance(fail.error, ReferenceOrCall)
+    assert isinstance(fail.cause, ReferenceOrCall)
+    bindings = _Bindings({"n": 3, "why": {"a": [1]}})
+    assert fail.error.text(bindings) == "E3"
+    assert fail.cause.text(bindings) == '{"a":[1]}'  # a non-string value as JSON text
+    assert fail.cause.evaluate(bindings) == {"a": [1]}
+
+
+def test_a_missing_cause_path_fails_with_states_runtime_naming_the_field() -> None:
+    fail = _fail("JSONPath", Error="E", CausePath="$.why")
+    assert fail.error == Constant(field="Error", value="E")
+    with pytest.raises(StatesError, match="specified for the field 'CausePath'") as raised:
+        fail.cause.text(_Bindings({}))
+    assert raised.value.error == "States.Runtime"
+
+
+def test_a_jsonata_error_must_evaluate_to_a_string() -> None:
+    fail = _fail("JSONata", Error="{% $states.input.n %}")
+    assert isinstance(fail.error, Expression)
+    assert fail.error.text(_Bindings({"n": "x"})) == "x"
+    with pytest.raises(QueryEvaluationError):
+        fail.error.text(_Bindings({"n": 1}))
+
+
+def _task(language: str, **fields: JSON) -> JSON:
+    definition = {
+        "QueryLanguage": language,
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "DoWork", "End": True, **fields}},
+    }
+    return load_definition(definition).states["T"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, 1), (99_999_999, 99_999_999)])
+def test_a_duration_is_a_positive_integer_within_the_fields_maximum(
+    value: int, expected: int
+) -> None:
+    path = _task("JSONPath", TimeoutSecondsPath="$.t").timeout_seconds
+    expression = _task("JSONata", HeartbeatSeconds="{% $states.input.t %}").heartbeat_seconds
+    assert isinstance(path, Reference)
+    assert isinstance(expression, Expression)
+    assert path.duration(_Bindings({"t": value})) == expected
+    assert expression.duration(_Bindings({"t": value})) == expected
+
+
+@pytest.mark.parametrize("value", [0, 100_000_000, 2.5, "5", None])
+def test_a_duration_out_of_bounds_fails_in_each_form(value: JSON) -> None:
+    path = _task("JSONPath", TimeoutSecondsPath="$.t").timeout_seconds
+    expression = _task("JSONata", TimeoutSeconds="{% $states.input.t %}").timeout_seconds
+    with pytest.raises(StatesError) as raised:
+        path.duration(_Bindings({"t": value}))
+    assert raised.value.error == "States.Runtime"
+    with pytest.raises(QueryEvaluationError):
+        expression.duration(_Bindings({"t": value}))
+
+
+def test_constant_task_seconds_are_checked_against_each_other_at_load_time() -> None:
+    task = _task("JSONata", TimeoutSeconds=10, HeartbeatSeconds="{% 20 %}")
+    assert task.timeout_seconds == Constant(field="TimeoutSeconds", value=10)
+    with pytest.raises(InvalidDefinition, match="must be smaller than the value for the field"):
+        _task("JSONPath", TimeoutSeconds=10, HeartbeatSeconds=10)
