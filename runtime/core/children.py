@@ -108,7 +108,7 @@ class Children(MapRuns):
                 frame.id,
                 {
                     "length": 0,
-                    "statemillItemReader": self.resolve_reader(frame, state, effective),
+                    "statemillItemReader": self.resolve_reader(state, bindings),
                     "statemillBatchSize": self.reader_batch_size(state, bindings),
                     "statemillMaxConcurrency": max_concurrency,
                     **(

@@ -1,9 +1,8 @@
 """Input and output processing (ASL "Input and Output Processing", "Transforming data with
-JSONata"): InputPath, ResultSelector, ResultPath, OutputPath, ``Assign``, JSONata ``Output`` and
-the numeric fields an expression or a path gives.
+JSONata"): InputPath, ResultSelector, ResultPath, OutputPath, ``Assign`` and JSONata ``Output``
+(the numeric fields an expression or a path gives are :mod:`runtime.definition.values`'s).
 
-Every number an input chooses is checked against its bound here before any arithmetic sees it
-(issue 11). Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
+Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
 ``runtime.definition.model`` and ``runtime.core``.
 """
 
@@ -11,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.core.limits import MAX_INTEGER
 from runtime.core.session import Session, StateFailure
 from runtime.core.state import Frame
 from runtime.definition.model import Map, Parallel, State, Task
-from runtime.definition.values import jsonata_number, path_integer
 from runtime.errors import StatesError
-from runtime.lang.jsonata import compile_expression, evaluate_template
+from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.payload import Payload
@@ -133,34 +130,3 @@ class DataFlow(Session):
             result = state.result_selector.evaluate(result, self.scope(frame))
         assigned = self.assign_jsonpath(frame, state.assign_payload, result)
         self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
-
-    def jsonata_number(
-        self,
-        source: JSON,
-        env: Env,
-        field: str,
-        *,
-        integer: bool = True,
-        minimum: float = 0,
-        maximum: float | None = MAX_INTEGER,
-    ) -> float:
-        """A numeric field the definition keeps as raw JSONata text (``ReaderConfig.MaxItems``),
-        checked against its bounds
-        (:func:`runtime.definition.values.jsonata_number`)."""
-        return jsonata_number(
-            compile_expression(source),
-            env,
-            field,
-            integer=integer,
-            minimum=minimum,
-            maximum=maximum,
-        )
-
-    def int_from_path(self, frame: Frame, path: Path, data: JSON, field: str) -> int:
-        """A ...Path field that must select a 32-bit integer (``ReaderConfig.MaxItemsPath``;
-        :func:`runtime.definition.values.path_integer`)."""
-        value = self.select(path, data, frame, field)
-        try:
-            return path_integer(value, field, path.text)
-        except StatesError as error:
-            raise StateFailure(error.error, self.cause(frame, error.cause)) from None

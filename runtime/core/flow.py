@@ -29,9 +29,8 @@ from runtime.definition.model import (
     Task,
     Wait,
 )
-from runtime.definition.values import parse_timestamp
+from runtime.definition.values import Value, parse_timestamp
 from runtime.lang.jsonata import evaluate_template
-from runtime.lang.jsonata_functions import Env
 
 __all__ = ["Flow", "parse_timestamp"]
 
@@ -139,7 +138,7 @@ class Flow(Children):
                     arguments = evaluate_template(state.arguments, env, "Arguments")
                 self.schedule(frame, state, arguments, token=token)
             case Choice():
-                self.on_choice_jsonata(frame, state, env)
+                self.on_choice(frame, state)
             case Wait():
                 fire_at = self.wait_until(frame, state, self.bindings(frame, frame.data))
                 if self.now < fire_at:
@@ -160,49 +159,31 @@ class Flow(Children):
         return True
 
     def on_choice(self, frame: Frame, state: Choice) -> None:
-        """Choice (ASL "Choice Rules"): the first rule that matches picks Next (else Default, else
-        States.NoChoiceMatched); the state's Assign, then the rule's."""
-        effective = self.effective_input(frame, state)
-        scope = self.scope(frame)
+        """Choice (ASL "Choice Rules"), in either query language: the first rule that matches
+        (a JSONPath test or a JSONata ``Condition``, one compiled test each) picks Next, else
+        Default, else States.NoChoiceMatched. The state's Assign applies whichever rule
+        matched, the rule's own comes on top; the rule's Output (JSONata) replaces the
+        state's. Both are read over the same bindings, so neither sees the values assigned."""
+        bindings = self.bindings(frame, self.effective_input(frame, state))
         target = state.default
-        rule_assign = None
-        for rule, rule_payload in zip(state.choices, state.choice_assign_payloads, strict=True):
-            if rule.evaluate(effective, scope):
+        rule_assign: Value | None = None
+        output = state.output_value
+        for index, rule in enumerate(state.choices):
+            if rule.matches(bindings):
                 target = rule.next
-                rule_assign = rule_payload
+                rule_assign = state.rule_assign[index]
+                rule_output = state.rule_output[index]
+                if rule_output is not None:
+                    output = rule_output
                 break
         if target is None:
-            raise StateFailure(
-                "States.NoChoiceMatched",
-                self.cause(frame, "No Matches!"),
-            )
-        # The state's Assign applies whichever rule matched; the rule's own comes on top.
-        assigned = self.assign_jsonpath(frame, state.assign_payload, effective)
-        from_rule = self.assign_jsonpath(frame, rule_assign, effective)
-        if from_rule is not None:
-            assigned = from_rule if assigned is None else {**assigned, **from_rule}
-        self.exit(frame, state, self.output_path(frame, state, effective), target, assigned)
-
-    def on_choice_jsonata(self, frame: Frame, state: Choice, env: Env) -> None:
-        """JSONata Choice: the first rule whose ``Condition`` is true wins; its ``Assign`` adds
-        to the state's, its ``Output`` replaces the state's."""
-        for rule in state.choices:
-            if rule.evaluate_condition(env):
-                has_output = rule.has_output or state.has_output
-                self.exit_jsonata(
-                    frame,
-                    state,
-                    env,
-                    frame.data,
-                    rule.next,
-                    output=rule.output if rule.has_output else state.output,
-                    has_output=has_output,
-                    assign=(state.assign, rule.assign),
-                )
-                return
-        if state.default is None:
             raise StateFailure("States.NoChoiceMatched", self.cause(frame, "No Matches!"))
-        self.exit_state_jsonata(frame, state, env, frame.data, state.default)
+        assigned: dict[str, JSON] | None = None
+        for assign in (state.assign_value, rule_assign):
+            if assign is not None:
+                values = assign.evaluate(bindings)
+                assigned = values if assigned is None else {**assigned, **values}
+        self.exit(frame, state, output.evaluate(bindings), target, assigned)
 
     def on_wait(self, frame: Frame, state: Wait) -> bool:
         """Wait (ASL "Wait State"): arm the timer, or exit once it is due."""

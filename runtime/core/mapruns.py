@@ -35,7 +35,6 @@ from runtime.core.session import StateBindings, dumps
 from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map
-from runtime.lang.jsonata import evaluate_template, is_expression
 
 __all__ = [
     "CHILD_INPUT_TEXT_PER_DECISION",
@@ -87,14 +86,10 @@ class MapRuns(Tasks):
         resolved: dict[str, JSON] = {"Resource": raw["Resource"]}
         if "WriterConfig" in raw:
             resolved["WriterConfig"] = raw["WriterConfig"]
-        if state.query_language == "JSONata":
-            if "Arguments" in raw:
-                env = self.jsonata_env(frame)
-                resolved["Arguments"] = evaluate_template(raw["Arguments"], env, "Arguments")
-        elif state.result_writer_parameters is not None:
-            resolved["Parameters"] = state.result_writer_parameters.evaluate(
-                self.effective_input(frame, state), self.scope(frame)
-            )
+        arguments = state.result_writer_arguments
+        if arguments is not None:
+            bindings = self.bindings(frame, self.effective_input(frame, state))
+            resolved[arguments.field] = arguments.evaluate(bindings)
         self.tasks.append(
             RunTask(
                 frame=frame.id,
@@ -136,29 +131,19 @@ class MapRuns(Tasks):
             and self.state.logic_version >= 3
         )
 
-    def resolve_reader(self, frame: Frame, state: Map, effective: JSON) -> dict[str, JSON]:
+    def resolve_reader(self, state: Map, bindings: StateBindings) -> dict[str, JSON]:
         """The ItemReader with its ``Parameters`` (JSONPath) or ``Arguments`` (JSONata) and
-        ``ReaderConfig.MaxItemsPath`` evaluated: what the shell reads (``runtime.items``)."""
+        ``ReaderConfig.MaxItemsPath`` (or a JSONata ``MaxItems``) evaluated: what the shell
+        reads (``runtime.items``, which checks the rest)."""
         raw = dict(state.item_reader)
         resolved: dict[str, JSON] = {"Resource": raw.get("Resource")}
         config = dict(raw.get("ReaderConfig") or {})
-        if state.query_language == "JSONata":
-            if "Arguments" in raw:
-                env = self.jsonata_env(frame)
-                resolved["Arguments"] = evaluate_template(raw["Arguments"], env, "Arguments")
-            if is_expression(config.get("MaxItems")):
-                env = self.jsonata_env(frame)
-                config["MaxItems"] = int(self.jsonata_number(config["MaxItems"], env, "MaxItems"))
-        else:
-            if state.item_reader_parameters is not None:
-                resolved["Parameters"] = state.item_reader_parameters.evaluate(
-                    effective, self.scope(frame)
-                )
-            if state.item_reader_max_items_path is not None:
-                config.pop("MaxItemsPath", None)
-                config["MaxItems"] = self.int_from_path(
-                    frame, state.item_reader_max_items_path, effective, "MaxItemsPath"
-                )
+        if state.item_reader_arguments is not None:
+            arguments = state.item_reader_arguments
+            resolved[arguments.field] = arguments.evaluate(bindings)
+        if state.item_reader_max_items is not None:
+            config.pop("MaxItemsPath", None)
+            config["MaxItems"] = state.item_reader_max_items.integer(bindings)
         if config:
             resolved["ReaderConfig"] = config
         return resolved
@@ -230,9 +215,7 @@ class MapRuns(Tasks):
                 self.emit("MapRunSucceeded", frame.id, {})
                 self.emit("MapStateSucceeded", frame.id, {})
                 return
-        effective: JSON = None
-        if state.query_language != "JSONata":
-            effective = self.effective_input(frame, state)
+        effective = self.effective_input(frame, state)  # a JSONata state's: its raw input
         for item in items:
             index = frame.child_started
             started: dict[str, JSON] = {"name": state.name, "index": index}

@@ -64,6 +64,7 @@ from runtime.definition.model import (
 from runtime.definition.recovery import load_catch, load_retry
 from runtime.definition.values import (
     Constant,
+    EmptyObject,
     Expression,
     PayloadTemplate,
     Reference,
@@ -410,21 +411,43 @@ class _Loader:
         rules = fields.array("Choices", non_empty=True)
         assert rules is not None
         base = fields.at("Choices")
-        rule_payloads: list[Payload | None] = []
+        jsonpath = language == "JSONPath"
+        rule_assign: list[Value | None] = []
+        rule_output: list[Value | None] = []
         for index, rule in enumerate(rules):
-            payload = None
-            if isinstance(rule, Mapping) and "Assign" in rule:
-                _, payload = Fields(rule, f"{base}[{index}]").assign(language)
-            rule_payloads.append(payload)
+            assign: Value | None = None
+            output: Value | None = None
+            if isinstance(rule, Mapping):
+                if "Assign" in rule:
+                    raw_assign, payload = Fields(rule, f"{base}[{index}]").assign(language)
+                    assign = assign_value(jsonpath, raw_assign, payload)
+                if not jsonpath and "Output" in rule:
+                    output = template_value("Output", rule["Output"])
+            rule_assign.append(assign)
+            rule_output.append(output)
         compiled = tuple(
             ChoiceRule.compile(rule, f"{base}[{index}]", top_level=True, query_language=language)
             for index, rule in enumerate(rules)
         )
-        io = io_paths(fields, result=False) if language == "JSONPath" else IOPaths()
+        io = io_paths(fields, result=False) if jsonpath else IOPaths()
+        output_value: Value
+        if jsonpath:
+            output_value = (
+                EmptyObject(field="Output")
+                if io.output_path_null
+                else Reference(field="Output", path=io.output_path or ROOT_PATH)
+            )
+        elif common["has_output"]:
+            output_value = template_value("Output", common["output"])
+        else:
+            output_value = StateInput(field="Output")
         return Choice(
             choices=compiled,
             default=fields.string("Default"),
-            choice_assign_payloads=tuple(rule_payloads),
+            rule_assign=tuple(rule_assign),
+            rule_output=tuple(rule_output),
+            assign_value=assign_value(jsonpath, common["assign"], common["assign_payload"]),
+            output_value=output_value,
             io=io,
             **common,
         )
@@ -574,17 +597,23 @@ class _Loader:
             )
         values["item_batcher"] = self.item_batcher(fields, jsonpath)
         reader = fields.mapping("ItemReader")
-        if reader is not None and jsonpath:
+        if reader is not None:
             inner = Fields(reader, fields.at("ItemReader"))
-            values["item_reader_parameters"] = inner.payload("Parameters")
+            values["item_reader_arguments"] = arguments_value(inner, jsonpath)
             config = inner.mapping("ReaderConfig")
             if config is not None:
                 config_fields = Fields(config, inner.at("ReaderConfig"))
-                values["item_reader_max_items_path"] = config_fields.path("MaxItemsPath")
+                max_items = config.get("MaxItems")
+                if not jsonpath and is_expr(max_items):
+                    values["item_reader_max_items"] = Expression(
+                        field="MaxItems", expression=jsonata.compile_expression(max_items)
+                    )
+                elif jsonpath and (path := config_fields.path("MaxItemsPath")) is not None:
+                    values["item_reader_max_items"] = Reference(field="MaxItems", path=path)
         writer = fields.mapping("ResultWriter")
-        if writer is not None and jsonpath:
+        if writer is not None:
             inner = Fields(writer, fields.at("ResultWriter"))
-            values["result_writer_parameters"] = inner.payload("Parameters")
+            values["result_writer_arguments"] = arguments_value(inner, jsonpath)
         return Map(
             processor=processor,
             item_reader=reader,
@@ -683,6 +712,24 @@ def value_field(
         if path is not None:
             return Reference(field=field, path=path)
     return None
+
+
+def arguments_value(fields: Fields, jsonpath: bool) -> Value | None:
+    """An ItemReader's or ResultWriter's ``Parameters`` (a JSONPath payload template) or
+    ``Arguments`` (a JSONata template), named by its key; ``None`` when absent."""
+    if jsonpath:
+        return payload_value("Parameters", fields.payload("Parameters"))
+    if "Arguments" not in fields.raw:
+        return None
+    return template_value("Arguments", fields.raw["Arguments"])
+
+
+def assign_value(jsonpath: bool, raw: JSON, payload: Payload | None) -> Value | None:
+    """An ``Assign`` as one value: its payload template (JSONPath, compiled by
+    ``Fields.assign``) or its JSONata template; ``None`` when absent."""
+    if jsonpath:
+        return payload_value("Assign", payload)
+    return None if raw is None else template_value("Assign", raw)
 
 
 def payload_value(field: str, payload: Payload | None) -> Value | None:

@@ -182,9 +182,17 @@ class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
 
     choices: tuple[ChoiceRule, ...] = ()
     default: str | None = None
-    choice_assign_payloads: tuple[Payload | None, ...] = ()
-    """Each rule's JSONPath ``Assign`` compiled at load time, in the order of ``choices``
-    (``None`` for a rule without one, and for every rule of a JSONata Choice)."""
+    rule_assign: tuple[Value | None, ...] = ()
+    """Each rule's ``Assign`` (a JSONPath payload template over the effective input, or a
+    JSONata template), in the order of ``choices``; ``None`` for a rule without one."""
+    rule_output: tuple[Value | None, ...] = ()
+    """Each rule's JSONata ``Output``, in the order of ``choices``; ``None`` for a rule without
+    one (and for every rule of a JSONPath Choice)."""
+    assign_value: Value | None = None
+    """The state's ``Assign``, applied whichever rule matched (the rule's comes on top)."""
+    output_value: Value
+    """The state output when the matching rule gives no ``Output``: ``OutputPath`` over the
+    effective input (JSONPath), the state's ``Output``, else its input (JSONata)."""
 
 
 class Wait(StateBase, frozen=True, kw_only=True, tag="Wait"):
@@ -255,14 +263,16 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     label: str | None = None
     item_batcher: ItemBatcher | None = None
     item_reader: JSON = None
-    item_reader_parameters: Payload | None = None
-    """The ItemReader's ``Parameters`` (JSONPath), compiled; JSONata's ``Arguments`` stay in
-    ``item_reader``."""
-    item_reader_max_items_path: Path | None = None
-    """``ReaderConfig.MaxItemsPath`` (JSONPath)."""
+    item_reader_arguments: Value | None = None
+    """The ItemReader's ``Parameters`` (a JSONPath payload template) or ``Arguments`` (a
+    JSONata template); the value's ``field`` is the key the resolved reader gives it."""
+    item_reader_max_items: Value | None = None
+    """``ReaderConfig.MaxItemsPath`` (JSONPath) or a ``{% %}`` ``ReaderConfig.MaxItems``
+    (JSONata); a constant ``MaxItems`` stays in ``item_reader``, checked where it is read."""
     result_writer: JSON = None
-    result_writer_parameters: Payload | None = None
-    """The ResultWriter's ``Parameters`` (JSONPath), compiled."""
+    result_writer_arguments: Value | None = None
+    """The ResultWriter's ``Parameters`` (JSONPath) or ``Arguments`` (JSONata), as
+    :attr:`item_reader_arguments`."""
 
 
 State: TypeAlias = Pass | Task | Choice | Wait | Succeed | Fail | Parallel | Map

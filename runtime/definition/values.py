@@ -6,10 +6,11 @@ A field such as a Wait's ``Seconds``/``SecondsPath``, a Map's ``MaxConcurrency``
 effective input, ``$$`` or a variable), an :class:`Expression` (a compiled JSONata ``{% %}``
 string), a JSONata :class:`Template`, a JSONPath :class:`PayloadTemplate`, a
 :class:`ReferenceOrCall` (a Fail's ``ErrorPath``/``CausePath``: a reference path or an intrinsic
-call), or the :class:`StateInput` an absent JSONata ``Items`` means. The core reads it through
-one method per kind of result (:meth:`Value.count`, :meth:`Value.percentage`,
-:meth:`Value.seconds`, :meth:`Value.duration`, :meth:`Value.moment`, :meth:`Value.items`,
-:meth:`Value.text`, :meth:`Value.evaluate`), in the state's
+call), the :class:`StateInput` an absent JSONata ``Items`` (or ``Output``) means, or the
+:class:`EmptyObject` a JSON null ``OutputPath`` gives. The core reads it through
+one method per kind of result (:meth:`Value.integer`, :meth:`Value.count`,
+:meth:`Value.percentage`, :meth:`Value.seconds`, :meth:`Value.duration`, :meth:`Value.moment`,
+:meth:`Value.items`, :meth:`Value.text`, :meth:`Value.evaluate`), in the state's
 :class:`Bindings`; the query languages differ in how a value was compiled, never in a state's
 logic (issue 10).
 
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_SECONDS",
     "Bindings",
     "Constant",
+    "EmptyObject",
     "Expression",
     "PayloadTemplate",
     "Reference",
@@ -189,6 +191,11 @@ class Value(msgspec.Struct, frozen=True, kw_only=True):
         """The value, any JSON."""
         raise NotImplementedError(type(self).__name__)
 
+    def integer(self, bindings: Bindings) -> int:
+        """A 32-bit integer whose range the reader of the value checks (an ItemReader's
+        ``ReaderConfig.MaxItems``: the item reader allows 1 to 100,000,000)."""
+        raise NotImplementedError(type(self).__name__)
+
     def count(self, bindings: Bindings) -> int:
         """A non-negative integer (``MaxConcurrency``, ``ToleratedFailureCount``,
         ``MaxItemsPerBatch``, ``MaxInputBytesPerBatch``)."""
@@ -231,6 +238,10 @@ class Constant(Value, frozen=True, kw_only=True):
 
     def evaluate(self, bindings: Bindings) -> JSON:
         return self.value
+
+    def integer(self, bindings: Bindings) -> int:
+        value: int = self.value
+        return value
 
     def count(self, bindings: Bindings) -> int:
         value: int = self.value
@@ -276,8 +287,11 @@ class Reference(Value, frozen=True, kw_only=True):
         except PathNotFound as missing:
             raise StatesError(_RUNTIME, str(missing)) from None
 
+    def integer(self, bindings: Bindings) -> int:
+        return path_integer(self.evaluate(bindings), f"{self.field}Path", self.path.text)
+
     def count(self, bindings: Bindings) -> int:
-        value = path_integer(self.evaluate(bindings), f"{self.field}Path", self.path.text)
+        value = self.integer(bindings)
         if value < 0:
             # A negative limit would start no iteration, ever.
             raise StatesError(_RUNTIME, f"{self.field} cannot be negative.")
@@ -363,6 +377,10 @@ class Expression(Value, frozen=True, kw_only=True):
 
     def evaluate(self, bindings: Bindings) -> JSON:
         return self.expression.evaluate(bindings.env(), self.field)
+
+    def integer(self, bindings: Bindings) -> int:
+        # An expression's value is checked against 0 as every count's is.
+        return self.count(bindings)
 
     def count(self, bindings: Bindings) -> int:
         return int(jsonata_number(self.expression, bindings.env(), self.field))
@@ -461,3 +479,10 @@ class StateInput(Value, frozen=True, kw_only=True):
                 f"Map state input must be an array but was: {_dumps(value)}", self.field
             )
         return value
+
+
+class EmptyObject(Value, frozen=True, kw_only=True):
+    """What a JSON null ``OutputPath`` gives: ``{}``, a new object each time."""
+
+    def evaluate(self, bindings: Bindings) -> JSON:
+        return {}

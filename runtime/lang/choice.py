@@ -26,10 +26,10 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Final, final
+from typing import Any, Final, Protocol, final
 
 from runtime.errors import InvalidDefinition, StatesError
-from runtime.lang.jsonata import compile_expression
+from runtime.lang.jsonata import JsonataExpression, compile_expression
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound
 from runtime.lang.scope import Scope
@@ -38,6 +38,22 @@ __all__ = ["COMPARISON_OPERATORS", "ChoiceRule", "parse_timestamp", "timestamp_i
 
 JSON = Any
 _Test = Callable[[JSON, Scope], bool]
+
+
+class ChoiceBindings(Protocol):
+    """What a rule is evaluated in (the shape of ``runtime.definition.values.Bindings``): the
+    Choice state's effective input and JSONPath scope, or its JSONata environment (``$states``,
+    variables), the last two built only when asked for."""
+
+    @property
+    def data(self) -> JSON: ...
+
+    def scope(self) -> Scope: ...
+
+    def env(self) -> Env: ...
+
+
+_Match = Callable[[ChoiceBindings], bool]
 
 _SCHEMA: Final = "SCHEMA_VALIDATION_FAILED"
 
@@ -398,6 +414,39 @@ def _jsonata_condition(data: JSON, scope: Scope) -> bool:
     raise NotImplementedError("a JSONata Condition is evaluated by ChoiceRule.evaluate_condition")
 
 
+def _path_match(test: _Test) -> _Match:
+    """A JSONPath rule's test over the effective input and the scope."""
+
+    def match(bindings: ChoiceBindings) -> bool:
+        return test(bindings.data, bindings.scope())
+
+    return match
+
+
+def _condition_value(expression: JsonataExpression, env: Env, field: str) -> bool:
+    """A ``Condition`` expression's value, which must be a boolean."""
+    value = expression.evaluate(env, field)
+    if not isinstance(value, bool):
+        raise expression.wrong_type(value, "boolean", field)
+    return value
+
+
+def _condition_match(condition: JsonataExpression | bool, field: str) -> _Match:
+    """A JSONata rule's ``Condition`` (a boolean constant or a compiled expression) over the
+    environment."""
+    if isinstance(condition, bool):
+
+        def constant(bindings: ChoiceBindings) -> bool:
+            return condition
+
+        return constant
+
+    def match(bindings: ChoiceBindings) -> bool:
+        return _condition_value(condition, bindings.env(), field)
+
+    return match
+
+
 _TOP_LEVEL_FIELDS: Final = frozenset({"Next", "Assign", "Output", "Comment"})
 
 
@@ -417,6 +466,8 @@ class ChoiceRule:
     """
 
     __slots__ = (
+        "_condition",
+        "_match",
         "_test",
         "assign",
         "condition",
@@ -440,8 +491,15 @@ class ChoiceRule:
         has_output: bool = False,
         condition: JSON = None,
         has_condition: bool = False,
+        compiled_condition: JsonataExpression | bool | None = None,
     ) -> None:
         self._test = test
+        self._condition = compiled_condition
+        self._match: _Match = (
+            _path_match(test)
+            if compiled_condition is None
+            else _condition_match(compiled_condition, _rule_field(pointer, "Condition"))
+        )
         self.next = next
         self.pointer = pointer
         self.source = source
@@ -486,7 +544,7 @@ class ChoiceRule:
             if not isinstance(next_state, str):
                 raise _fail("The value for the field 'Next' must be a STRING", pointer)
         if query_language == "JSONata":
-            test, condition = cls._compile_condition(rule, pointer, top_level)
+            test, condition, compiled = cls._compile_condition(rule, pointer, top_level)
             return cls(
                 test=test,
                 next=next_state,
@@ -497,6 +555,7 @@ class ChoiceRule:
                 has_output="Output" in rule,
                 condition=condition,
                 has_condition=True,
+                compiled_condition=compiled,
             )
         test = cls._compile_jsonpath(rule, pointer, top_level)
         return cls(
@@ -516,8 +575,9 @@ class ChoiceRule:
     @classmethod
     def _compile_condition(
         cls, rule: Mapping[str, JSON], pointer: str, top_level: bool
-    ) -> tuple[_Test, JSON]:
-        """A JSONata rule: ``Condition`` plus ``Next``/``Assign``/``Output``."""
+    ) -> tuple[_Test, JSON, JsonataExpression | bool]:
+        """A JSONata rule: ``Condition`` plus ``Next``/``Assign``/``Output``; the condition
+        as written and compiled."""
         allowed = frozenset({"Condition"}) | (_TOP_LEVEL_FIELDS if top_level else frozenset())
         for field in rule:
             if field in _ALL_OPERATORS or field in _BOOLEAN_OPERATORS or field == "Variable":
@@ -531,7 +591,7 @@ class ChoiceRule:
             raise _fail("The field 'Condition' is required but was missing", pointer)
         condition = rule["Condition"]
         if isinstance(condition, bool):
-            return _constant(condition), condition
+            return _constant(condition), condition, condition
         if not isinstance(condition, str):
             raise _fail("The value for the field 'Condition' must be a STRING", pointer)
         text = condition.strip()
@@ -542,10 +602,10 @@ class ChoiceRule:
                 pointer,
             )
         try:
-            compile_expression(text)
+            compiled = compile_expression(text)
         except ValueError as exc:
             raise _fail(f"The JSONata expression '{text}' is not valid: {exc}", pointer) from None
-        return _jsonata_condition, text
+        return _jsonata_condition, text, compiled
 
     @classmethod
     def _compile_jsonpath(cls, rule: Mapping[str, JSON], pointer: str, top_level: bool) -> _Test:
@@ -605,6 +665,18 @@ class ChoiceRule:
             tests.append(cls._compile_jsonpath(item, item_pointer, top_level=False))
         return _all(tuple(tests)) if name == "And" else _any(tuple(tests))
 
+    def matches(self, bindings: ChoiceBindings) -> bool:
+        """Whether the rule matches, in either query language: a JSONPath rule over the
+        effective input and scope, a JSONata ``Condition`` over the environment (each compiled
+        at load time into one test).
+
+        Raises:
+            StatesError: ``States.Runtime`` when ``Variable`` selects nothing (except under
+                ``IsPresent``); ``QueryEvaluationError`` when a ``Condition`` fails or gives no
+                boolean.
+        """
+        return self._match(bindings)
+
     def evaluate(self, data: JSON, scope: Scope) -> bool:
         """Whether the rule matches ``data`` (the Choice state's effective input).
 
@@ -623,19 +695,21 @@ class ChoiceRule:
         Raises:
             QueryEvaluationError: the expression failed or did not give a boolean.
         """
-        condition = self.condition
+        condition = self._condition
+        if condition is None:
+            raise NotImplementedError("a JSONPath rule is evaluated by ChoiceRule.evaluate")
         if isinstance(condition, bool):
             return condition
-        expression = compile_expression(condition)
-        field = self.field("Condition")
-        value = expression.evaluate(env, field)
-        if not isinstance(value, bool):
-            raise expression.wrong_type(value, "boolean", field)
-        return value
+        return _condition_value(condition, env, self.field("Condition"))
 
     def field(self, name: str) -> str:
         """How AWS names one of this rule's fields in a cause and an ``EvaluationFailed``
         ``location``: relative to the state, under the rule (``Choices[1]/Condition``,
         ``Choices[0]/Output``; issue 15)."""
-        rule = self.pointer.rpartition("/")[2]
-        return f"{rule}/{name}" if rule.startswith("Choices[") else name
+        return _rule_field(self.pointer, name)
+
+
+def _rule_field(pointer: str, name: str) -> str:
+    """:meth:`ChoiceRule.field` of the rule at ``pointer``."""
+    rule = pointer.rpartition("/")[2]
+    return f"{rule}/{name}" if rule.startswith("Choices[") else name

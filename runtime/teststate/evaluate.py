@@ -32,7 +32,7 @@ from runtime.definition import (
     Task,
     Wait,
 )
-from runtime.definition.values import Reference
+from runtime.definition.values import Reference, Value
 from runtime.engine.handlers import HandlerRegistry, TaskContext
 from runtime.engine.tasks import lambda_error_cause
 from runtime.errors import StatesError, TaskFailed, error_matches
@@ -239,9 +239,12 @@ class Evaluation:
     def assign_jsonpath(self, payload: Payload | None, data: JSON) -> None:
         """JSONPath ``Assign`` over ``data``; every value reads the variables as they were."""
         if payload is not None:
-            values = payload.evaluate(data, self.scope())
-            self.variables = {**self.variables, **values}
-            self.assigned = True
+            self.assign_values(payload.evaluate(data, self.scope()))
+
+    def assign_values(self, values: dict[str, JSON]) -> None:
+        """Set the variables an ``Assign`` gave."""
+        self.variables = {**self.variables, **values}
+        self.assigned = True
 
     def exit_jsonata(
         self, state_output: tuple[bool, JSON], assign: JSON, env: Env, default: JSON
@@ -316,19 +319,20 @@ class Evaluation:
             return self.succeeded(output, state.default)
         effective = self.effective_input(state)
         self.inspect("afterInputPath", effective)
-        scope = self.scope()
+        bindings = self.bindings(effective)
         target = state.default
-        rule_assign: Payload | None = None
+        rule_assign: Value | None = None
         for index, rule in enumerate(state.choices):
-            if rule.evaluate(effective, scope):
+            if rule.matches(bindings):
                 target = rule.next
-                if index < len(state.choice_assign_payloads):
-                    rule_assign = state.choice_assign_payloads[index]
+                rule_assign = state.rule_assign[index]
                 break
         if target is None:
             raise _Failed("States.NoChoiceMatched", "No Matches!")
         self.assign_jsonpath(state.assign_payload, effective)
-        self.assign_jsonpath(rule_assign, effective)
+        if rule_assign is not None:
+            # Over the variables the state's Assign just set (TestState's order until now).
+            self.assign_values(rule_assign.evaluate(bindings))
         return self.succeeded(self.output_path(state, effective), target)
 
     def fail(self, state: Fail) -> dict[str, JSON]:

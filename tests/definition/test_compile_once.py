@@ -25,6 +25,7 @@ from runtime.definition import (
     model,
     validate,
 )
+from runtime.definition.values import PayloadTemplate
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Scope
 
@@ -77,9 +78,9 @@ def test_catcher_and_choice_rule_assign_are_compiled() -> None:
         }
     )
     assert isinstance(choice, Choice)
-    first, second = choice.choice_assign_payloads
-    assert first is not None
-    assert first.evaluate({"x": 2}, Scope()) == {"y": 2}
+    first, second = choice.rule_assign
+    assert isinstance(first, PayloadTemplate)
+    assert first.payload.evaluate({"x": 2}, Scope()) == {"y": 2}
     assert second is None
 
 

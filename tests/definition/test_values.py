@@ -18,8 +18,10 @@ from runtime.definition.values import (
     Template,
 )
 from runtime.errors import InvalidDefinition, StatesError
+from runtime.lang.jsonata import compile_expression
 from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
+from runtime.lang.paths import Path
 from runtime.lang.scope import Entropy, Scope
 
 JSON = Any
@@ -266,3 +268,23 @@ def test_constant_task_seconds_are_checked_against_each_other_at_load_time() -> 
     assert task.timeout_seconds == Constant(field="TimeoutSeconds", value=10)
     with pytest.raises(InvalidDefinition, match="must be smaller than the value for the field"):
         _task("JSONPath", TimeoutSeconds=10, HeartbeatSeconds=10)
+
+
+def test_an_integer_read_leaves_its_range_to_the_reader_but_a_count_is_never_negative() -> None:
+    reference = Reference(field="MaxItems", path=Path.compile("$.n"))
+    expression = Expression(
+        field="MaxItems", expression=compile_expression("{% $states.input.n %}")
+    )
+
+    # ReaderConfig.MaxItemsPath: the item reader checks 1..100,000,000 where it reads.
+    assert reference.integer(_Bindings({"n": -3})) == -3
+    assert reference.integer(_Bindings({"n": "12"})) == 12
+    assert Constant(field="MaxItems", value=5).integer(_Bindings({})) == 5
+    with pytest.raises(StatesError, match="MaxItems cannot be negative"):
+        reference.count(_Bindings({"n": -3}))
+    with pytest.raises(StatesError, match='refers to value "true" which is not a valid integer'):
+        reference.integer(_Bindings({"n": True}))
+    # An expression's integer is checked as its count is (AWS's JSONata causes).
+    assert expression.integer(_Bindings({"n": 7})) == 7
+    with pytest.raises(QueryEvaluationError, match="returned a value smaller than 0: -3"):
+        expression.integer(_Bindings({"n": -3}))
