@@ -14,7 +14,7 @@ from typing import Any, Final
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
 from runtime.core.mapruns import DISTRIBUTED_MAX_CONCURRENCY, MapRuns, group_batches
 from runtime.core.session import StateBindings, StateFailure
-from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
+from runtime.core.state import ACTIVE_STATUSES, Frame, Phases
 from runtime.definition.model import ItemBatcher, Map, Parallel
 from runtime.errors import StatesError
 from runtime.lang.jsonata_engine import QueryEvaluationError
@@ -59,10 +59,10 @@ class Children(MapRuns):
         progressed = False
         for child_id in list(frame.children):
             progressed |= self.drive(child_id)
-            if frame.phase != Phase.CHILDREN:
+            if frame.phase != Phases.CHILDREN:
                 return True
         children = [self.state.frames[c] for c in frame.children if c in self.state.frames]
-        if all(child.phase == Phase.DONE for child in children):
+        if all(child.phase == Phases.DONE for child in children):
             # No ParallelStateSucceeded is logged: the public recordings lack it, but only
             # because their transformer dropped it (see above); logging it is a history
             # change for a new logic version, once the harness normalises as they did.
@@ -262,7 +262,7 @@ class Children(MapRuns):
             if child is None:
                 continue
             progressed |= self.advance_iteration(frame, state, child_id)
-            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
+            if frame.phase != Phases.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return True
         if self.exceeds_tolerance(frame):
             self.map_failed(frame, state)
@@ -294,7 +294,7 @@ class Children(MapRuns):
             self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
             progressed = True
             self.start_iteration(frame, state, next(reversed(frame.children)))
-            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
+            if frame.phase != Phases.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return True
             if frame.child_failed and self.exceeds_tolerance(frame):
                 self.map_failed(frame, state)
@@ -327,10 +327,10 @@ class Children(MapRuns):
                 continue
             if not child.children:
                 if (
-                    child.phase == Phase.STARTED and child.task_token is None
-                ) or child.phase == Phase.CHILD_RUN:
+                    child.phase == Phases.STARTED and child.task_token is None
+                ) or child.phase == Phases.CHILD_RUN:
                     continue
-                fire_at = child.fire_at if child.phase == Phase.RETRY_WAIT else None
+                fire_at = child.fire_at if child.phase == Phases.RETRY_WAIT else None
                 if fire_at is not None and now < fire_at:
                     timers[child_id] = fire_at
                     continue
@@ -342,7 +342,7 @@ class Children(MapRuns):
         here: an iteration that ends in it (its ItemProcessor a run of plain Pass states, as in
         ``peers`` c) is recorded at once, without the driver's loop around it."""
         child = self.state.frames[child_id]
-        if child.phase == Phase.CHILD_RUN:
+        if child.phase == Phases.CHILD_RUN:
             # Owed from the event that started it, budget or not: no later decision issues it.
             self.tasks.append(self.child_run_effect(child))
             if len(self.tasks) >= CHILD_RUNS_PER_DECISION:
@@ -351,7 +351,7 @@ class Children(MapRuns):
         if self.exhausted:
             return  # the next decision drives it
         self.step(child)
-        if child.phase == Phase.DONE and frame.phase == Phase.CHILDREN:
+        if child.phase == Phases.DONE and frame.phase == Phases.CHILDREN:
             # (The execution cannot have ended: only its history quota ends it here, and
             # that raises.)
             succeeded = {"name": state.name, "index": child.index}
@@ -366,10 +366,10 @@ class Children(MapRuns):
     def advance_iteration(self, frame: Frame, state: Map, child_id: str) -> bool:
         """Drive one iteration; record its success when it reaches its end."""
         progressed = self.drive(child_id)
-        if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
+        if frame.phase != Phases.CHILDREN or self.state.status not in ACTIVE_STATUSES:
             return True
         child = self.state.frames.get(child_id)
-        if child is not None and child.phase == Phase.DONE:
+        if child is not None and child.phase == Phases.DONE:
             self.emit_iteration(frame, state, "MapIterationSucceeded", child.index)
             return True
         return progressed
@@ -392,7 +392,7 @@ class Children(MapRuns):
         first, as AWS logs them (MapIterationAborted, MapRunAborted, MapStateAborted,
         ParallelStateAborted) before ExecutionAborted."""
         frame = self.state.frames.get(frame_id)
-        if frame is None or frame.phase != Phase.CHILDREN or frame.state is None:
+        if frame is None or frame.phase != Phases.CHILDREN or frame.state is None:
             return
         for child_id in list(frame.children):
             child = self.state.frames.get(child_id)
@@ -406,9 +406,9 @@ class Children(MapRuns):
                 # it: ``stopped_map_runs``); 10,000 MapIterationAborted here, hidden anyway,
                 # made one decision of a stop that held the event loop for 0.5 s.
                 if child is not None and child.phase not in (
-                    Phase.DONE,
-                    Phase.REPORTED,
-                    Phase.CHILD_RUN,
+                    Phases.DONE,
+                    Phases.REPORTED,
+                    Phases.CHILD_RUN,
                 ):
                     self.emit_iteration(frame, state, "MapIterationAborted", index)
             if frame.map_run and not frame.map_run_ended:

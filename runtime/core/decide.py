@@ -48,7 +48,7 @@ from runtime.core.session import (
     dumps,
     iso_time,
 )
-from runtime.core.state import ACTIVE_STATUSES, ExecutionState, Frame, Phase
+from runtime.core.state import ACTIVE_STATUSES, ExecutionState, Frame, Phases
 from runtime.core.tasks import (
     LAMBDA_INVOKE,
     WAIT_FOR_TASK_TOKEN,
@@ -144,16 +144,16 @@ def in_flight(state: ExecutionState, machine: StateMachine) -> tuple[RunTask, ..
     decider = _Decider(machine, state, Wake(now=state.start_time))
     return tuple(
         decider.child_run_effect(frame)
-        if frame.phase == Phase.CHILD_RUN
+        if frame.phase == Phases.CHILD_RUN
         else decider.run_task_effect(frame)
         for frame in state.frames.values()
         if (
-            frame.phase == Phase.STARTED
+            frame.phase == Phases.STARTED
             and not frame.task_submitted
             and not is_activity_frame(frame)
         )
-        or (frame.phase == Phase.SCHEDULED and is_activity_frame(frame))
-        or frame.phase == Phase.CHILD_RUN
+        or (frame.phase == Phases.SCHEDULED and is_activity_frame(frame))
+        or frame.phase == Phases.CHILD_RUN
     )
 
 
@@ -204,7 +204,7 @@ class _Decider(Flow):
                 return
         if isinstance(incoming, TaskResult):
             frame = state.frames.get(incoming.frame)
-            if frame is not None and frame.phase == Phase.CHILD_RUN:
+            if frame is not None and frame.phase == Phases.CHILD_RUN:
                 self.apply_child_run_result(frame, incoming)
             elif frame is not None and is_write_id(incoming.scheduled_id):
                 self.apply_results_written(frame, incoming)
@@ -267,20 +267,20 @@ class _Decider(Flow):
         """One step of ``frame`` by its phase: enter the next state, end the execution, check a
         token Task's deadlines, or hand the state's own phases to :meth:`step_guarded`."""
         phase = frame.phase
-        if phase == Phase.ENTERED:  # the most frequent phase, tested first (benchmarks chain)
+        if phase == Phases.ENTERED:  # the most frequent phase, tested first (benchmarks chain)
             state = self.state_of(frame)
             if type(state) is Pass and state.is_plain:
                 return self.pass_through(frame, state)
             return self.step_guarded(frame, state)
-        if phase == Phase.START:
+        if phase == Phases.START:
             machine = self.machine_of(frame)
             # The top level starts on the decoded execution input; a branch or iteration on a
             # value from its parent's event details, which evolve must decode itself.
             entered = self.enter(frame, machine.start_at, frame.data, decoded=frame.parent is None)
-        elif phase == Phase.TRANSITION:
+        elif phase == Phases.TRANSITION:
             assert frame.next is not None
             entered = self.enter(frame, frame.next, frame.data, decoded=True)
-        elif phase == Phase.DONE:
+        elif phase == Phases.DONE:
             if frame.parent is None:
                 self.emit(
                     "ExecutionSucceeded",
@@ -290,9 +290,9 @@ class _Decider(Flow):
                 )
                 return True
             return False
-        elif phase == Phase.STARTED and frame.task_token is not None:
+        elif phase == Phases.STARTED and frame.task_token is not None:
             return self.check_token_deadlines(frame)
-        elif phase in (Phase.STARTED, Phase.REPORTED, Phase.CHILD_RUN):
+        elif phase in (Phases.STARTED, Phases.REPORTED, Phases.CHILD_RUN):
             return False
         else:
             return self.step_guarded(frame, self.state_of(frame))
@@ -329,26 +329,26 @@ class _Decider(Flow):
         """The state-specific phases: entered, a Task attempt scheduled/succeeded/failed, a retry
         due (ASL "Retrying after error"), children running."""
         phase = frame.phase
-        if phase == Phase.ENTERED:
+        if phase == Phases.ENTERED:
             return self.on_entered(frame, state)
-        if phase == Phase.SCHEDULED:
+        if phase == Phases.SCHEDULED:
             if isinstance(state, Task) and is_activity(state.resource):
                 return self.check_token_deadlines(frame)  # waits for a worker
             self.start_task(frame, state)
             return True
-        if phase == Phase.TASK_SUCCEEDED:
+        if phase == Phases.TASK_SUCCEEDED:
             self.finish_with_result(frame, state, frame.result)
             return True
-        if phase == Phase.EVALUATION_FAILED:
+        if phase == Phases.EVALUATION_FAILED:
             self.after_evaluation_failed(frame, state)
             return True
-        if phase == Phase.CATCH_FAILED:
+        if phase == Phases.CATCH_FAILED:
             self.fail_frame(frame, frame.error, frame.cause)
             return True
-        if phase in (Phase.TASK_FAILED, Phase.CHILDREN_FAILED):
+        if phase in (Phases.TASK_FAILED, Phases.CHILDREN_FAILED):
             self.fail_state(frame, state, frame.error or "States.TaskFailed", frame.cause or "")
             return True
-        if phase == Phase.RETRY_WAIT:
+        if phase == Phases.RETRY_WAIT:
             assert frame.fire_at is not None
             if self.now < frame.fire_at:
                 self.timers[frame.id] = frame.fire_at
@@ -359,7 +359,7 @@ class _Decider(Flow):
                 # A token Task's retry gets a new token: its Parameters are evaluated again.
                 self.on_entered(frame, state)
             return True
-        if phase == Phase.CHILDREN:
+        if phase == Phases.CHILDREN:
             if isinstance(state, Map):
                 return self.step_map(frame, state)
             if isinstance(state, Parallel):

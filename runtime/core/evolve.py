@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from runtime.core.events import HistoryEvent
-from runtime.core.state import ExecutionState, Frame, Phase
+from runtime.core.state import ExecutionState, Frame, Phase, Phases
 
 JSON = Any
 FrameHandler = Callable[[ExecutionState, Frame, HistoryEvent, JSON], None]
@@ -142,14 +142,19 @@ def _state_entered(state: ExecutionState, frame: Frame, event: HistoryEvent, dec
         frame.data = decoded
     else:
         frame.data = _json_decode(details["input"]) if "input" in details else None
-    frame.phase = Phase.ENTERED
+    frame.phase = Phases.ENTERED
     frame.entered_id = event.id
     frame.entered_at = event.timestamp
+    # Each field is written only when it must change: setting a Struct's attribute costs ~3
+    # times reading it, and after a Pass they are all cleared already (``peers`` a).
     if frame.retry_counts:  # an empty one stays: no allocation per event (benchmarks chain)
         frame.retry_counts = {}
-    frame.retry_total = 0
-    frame.result = frame.error = frame.cause = None
-    frame.fire_at = None
+    if frame.retry_total:
+        frame.retry_total = 0
+    if frame.result is not None or frame.error is not None or frame.cause is not None:
+        frame.result = frame.error = frame.cause = None
+    if frame.fire_at is not None:
+        frame.fire_at = None
 
 
 def _state_exited(state: ExecutionState, frame: Frame, event: HistoryEvent, decoded: JSON) -> None:
@@ -157,7 +162,8 @@ def _state_exited(state: ExecutionState, frame: Frame, event: HistoryEvent, deco
     if frame.children:
         _drop_children(state, frame)
         frame.results = frame.items = None
-    frame.kept = frame.pending = None
+    if frame.kept is not None or frame.pending is not None:  # written only if set (see above)
+        frame.kept = frame.pending = None
     if frame.succeeded:  # an empty one stays: no allocation per event (benchmarks chain)
         frame.succeeded = set()
     if decoded is not NOT_DECODED:
@@ -171,13 +177,13 @@ def _state_exited(state: ExecutionState, frame: Frame, event: HistoryEvent, deco
             **frame.variables,
             **{name: _json_decode(text) for name, text in assigned.items()},
         }
-    frame.next = details.get("statemillNext")
-    frame.phase = Phase.TRANSITION if frame.next is not None else Phase.DONE
+    following = frame.next = details.get("statemillNext")
+    frame.phase = Phases.TRANSITION if following is not None else Phases.DONE
 
 
 def _task_scheduled(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     details = event.details
-    frame.phase = Phase.SCHEDULED
+    frame.phase = Phases.SCHEDULED
     frame.scheduled_id = event.id
     raw = details.get("parameters", details.get("input"))
     frame.task_input = _json_decode(raw) if isinstance(raw, str) else raw
@@ -190,7 +196,7 @@ def _task_scheduled(state: ExecutionState, frame: Frame, event: HistoryEvent, _:
 
 
 def _task_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
-    frame.phase = Phase.STARTED
+    frame.phase = Phases.STARTED
     frame.task_beat_at = event.timestamp
 
 
@@ -200,7 +206,7 @@ def _task_submitted(state: ExecutionState, frame: Frame, event: HistoryEvent, _:
 
 
 def _task_succeeded(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
-    frame.phase = Phase.TASK_SUCCEEDED
+    frame.phase = Phases.TASK_SUCCEEDED
     output = event.details.get("output")
     frame.result = _json_decode(output) if isinstance(output, str) else output
 
@@ -217,7 +223,7 @@ def _evaluation_failed(state: ExecutionState, frame: Frame, event: HistoryEvent,
     frame.error = details.get("error")
     frame.cause = details.get("cause")
     in_catch = details.get("statemillInCatch", False)
-    frame.phase = Phase.CATCH_FAILED if in_catch else Phase.EVALUATION_FAILED
+    frame.phase = Phases.CATCH_FAILED if in_catch else Phases.EVALUATION_FAILED
 
 
 def _map_run_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
@@ -247,7 +253,7 @@ def _children_succeeded(state: ExecutionState, frame: Frame, event: HistoryEvent
     if event.type == "ParallelStateSucceeded":
         frame.results = [state.frames[c].data for c in frame.children if c in state.frames]
     _drop_children(state, frame)
-    frame.phase = Phase.TASK_SUCCEEDED
+    frame.phase = Phases.TASK_SUCCEEDED
     frame.result = frame.results if frame.results is not None else []
     if "statemillOutput" in event.details:  # a ResultWriter's output (issue 14)
         frame.result = event.details["statemillOutput"]
@@ -263,7 +269,7 @@ def _children_failed(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     frame.error = details.get("statemillError", details.get("error"))
     frame.cause = details.get("statemillCause", details.get("cause"))
     frame.results = frame.items = None
-    _failed_or_retry(frame, event, failed_phase=Phase.CHILDREN_FAILED)
+    _failed_or_retry(frame, event, failed_phase=Phases.CHILDREN_FAILED)
 
 
 def _children_aborted(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
@@ -280,7 +286,7 @@ def _succeeded_children(state: ExecutionState, frame: Frame) -> dict[int, JSON]:
         kept: dict[int, JSON] = {}
         for child_id, index in frame.children.items():
             child = state.frames.get(child_id)
-            if child is not None and child.phase == Phase.DONE and child.error is None:
+            if child is not None and child.phase == Phases.DONE and child.error is None:
                 kept[index] = child.data
         return kept
     results = frame.results
@@ -301,7 +307,7 @@ def _started(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None:
     state.name = details.get("statemillName", "")
     state.redrive_count = details.get("statemillRedriveCount", 0)
     state.logic_version = details.get("statemillLogicVersion", 1)
-    state.frames = {"": Frame(id="", phase=Phase.START, data=state.input)}
+    state.frames = {"": Frame(id="", phase=Phases.START, data=state.input)}
 
 
 def _terminal(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None:
@@ -320,17 +326,17 @@ def _terminal(state: ExecutionState, event: HistoryEvent, decoded: JSON) -> None
         if top is not None:
             # Where a redrive starts again: the state the top level was in (or about to enter),
             # keeping what its branches or iterations finished.
-            name = top.next if top.phase in (Phase.TRANSITION, Phase.START) else top.state
-            kept = _succeeded_children(state, top) if top.phase == Phase.CHILDREN else top.kept
+            name = top.next if top.phase in (Phases.TRANSITION, Phases.START) else top.state
+            kept = _succeeded_children(state, top) if top.phase == Phases.CHILDREN else top.kept
             # A distributed Map that failed or was stopped goes on with its Map Run.
             in_map_run = (
-                top.phase in (Phase.CHILDREN, Phase.CHILDREN_FAILED)
+                top.phase in (Phases.CHILDREN, Phases.CHILDREN_FAILED)
                 and top.map_run_arn is not None
                 and state.logic_version >= 3
             )
             state.redrive_from = Frame(
                 id="",
-                phase=Phase.START if name is None else Phase.TRANSITION,
+                phase=Phases.START if name is None else Phases.TRANSITION,
                 next=name,
                 data=top.data,
                 variables=top.variables,
@@ -350,13 +356,13 @@ def _redriven(state: ExecutionState, event: HistoryEvent, _: JSON) -> None:
     state.error = state.cause = None
     start = state.redrive_from
     if start is None:
-        start = Frame(id="", phase=Phase.START, data=state.input)
+        start = Frame(id="", phase=Phases.START, data=state.input)
     state.frames = {"": start}
     state.redrive_from = None
 
 
 def _failed_or_retry(
-    frame: Frame, event: HistoryEvent, failed_phase: Phase = Phase.TASK_FAILED
+    frame: Frame, event: HistoryEvent, failed_phase: Phase = Phases.TASK_FAILED
 ) -> None:
     """Retry: a recorded ``statemillRetryDelay`` means the core chose retrier N."""
     details = event.details
@@ -368,12 +374,12 @@ def _failed_or_retry(
     frame.retry_counts[retrier] = frame.retry_counts.get(retrier, 0) + 1
     frame.retry_total += 1
     frame.fire_at = event.timestamp + float(delay)
-    frame.phase = Phase.RETRY_WAIT
+    frame.phase = Phases.RETRY_WAIT
 
 
 def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, _: JSON) -> None:
     details = event.details
-    frame.phase = Phase.CHILDREN
+    frame.phase = Phases.CHILDREN
     frame.run_id = event.id
     frame.map_run = frame.map_run_ended = False
     frame.error = frame.cause = None
@@ -400,7 +406,7 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
                 machine=(*frame.machine, (frame.state, index)),
                 parent=frame.id,
                 index=index,
-                phase=Phase.DONE if done else Phase.START,
+                phase=Phases.DONE if done else Phases.START,
                 data=kept[index] if done else branch_input,
                 variables=frame.variables,
                 detached=frame.detached,
@@ -410,7 +416,7 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
         return
     if "statemillError" in details:
         # The Map failed while starting (e.g. an invalid ToleratedFailureCountPath).
-        frame.phase = Phase.CHILDREN_FAILED
+        frame.phase = Phases.CHILDREN_FAILED
         frame.error = details["statemillError"]
         frame.cause = details.get("statemillCause")
         frame.items = frame.results = None
@@ -454,14 +460,14 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
         frame.child_total = int(details["statemillChildTotal"])
         frame.results = [None] * frame.child_total
     # From logic version 3 on, a distributed Map's iteration is a child execution: the shell
-    # runs it and reports its outcome (``Phase.CHILD_RUN``).
+    # runs it and reports its outcome (``Phases.CHILD_RUN``).
     child_run = frame.map_run and state.logic_version >= 3
     state.frames[child_id] = Frame(
         id=child_id,
         machine=(*frame.machine, (frame.state, -1)),
         parent=frame.id,
         index=index,
-        phase=Phase.CHILD_RUN if child_run else Phase.START,
+        phase=Phases.CHILD_RUN if child_run else Phases.START,
         scheduled_id=event.id if child_run else 0,
         data=data,
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.

@@ -32,7 +32,7 @@ from runtime.core.effects import (
 )
 from runtime.core.evolve import ITERATION_ENDED, ITERATION_STARTED
 from runtime.core.session import StateBindings, dumps
-from runtime.core.state import ACTIVE_STATUSES, Frame, Phase
+from runtime.core.state import ACTIVE_STATUSES, Frame, Phases
 from runtime.core.tasks import Tasks
 from runtime.definition.model import Map
 
@@ -106,7 +106,7 @@ class MapRuns(Tasks):
         """The ResultWriter's answer: the Map succeeds with its output, or fails with
         ``States.ResultWriterFailed``."""
         if (
-            frame.phase != Phase.CHILDREN
+            frame.phase != Phases.CHILDREN
             or frame.map_run_ended
             or result.scheduled_id != write_id(frame.run_id)
         ):
@@ -189,7 +189,7 @@ class MapRuns(Tasks):
         for all: only reads start iterations, and none started since this one was asked);
         a reader that failed fails the Map Run (``States.ItemReaderFailed``)."""
         wanted = read_id(frame.run_id, frame.child_started)
-        if result.scheduled_id != wanted or frame.phase != Phase.CHILDREN:
+        if result.scheduled_id != wanted or frame.phase != Phases.CHILDREN:
             return  # an answer for an earlier point (a duplicate read)
         state = self.state_of(frame)
         assert isinstance(state, Map)
@@ -229,7 +229,7 @@ class MapRuns(Tasks):
                 first = False
             self.emit_state_event("MapIterationStarted", frame, started, ITERATION_STARTED)
             self.start_iteration(frame, state, next(reversed(frame.children)))
-            if frame.phase != Phase.CHILDREN or self.state.status not in ACTIVE_STATUSES:
+            if frame.phase != Phases.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return
 
     def end_map_run(self, frame: Frame, kind: str, details: dict[str, JSON]) -> None:

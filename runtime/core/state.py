@@ -15,7 +15,7 @@ Imports only the standard library and msgspec.
 from __future__ import annotations
 
 import enum
-from typing import Any, Final
+from typing import Any, Final, final
 
 import msgspec
 
@@ -63,6 +63,30 @@ class Phase(enum.IntEnum):
     """A distributed Map's iteration runs as a child execution of the Map Run (logic version
     3): the shell owes its outcome, reported like a Task's (``scheduled_id`` is the id of its
     MapIterationStarted)."""
+
+
+@final
+class Phases:
+    """``Phase``'s members as plain class attributes (``Phases.DONE is Phase.DONE``), for the
+    hot paths: on CPython 3.11 reading a member off the Enum class goes through
+    ``EnumType.__getattr__``'s slot hook, ~0.5 us a read, against ~0.05 us off a plain class
+    (``peers`` a: about 30 reads per execution of 10 Pass states)."""
+
+    START: Final = Phase.START
+    TRANSITION: Final = Phase.TRANSITION
+    ENTERED: Final = Phase.ENTERED
+    SCHEDULED: Final = Phase.SCHEDULED
+    STARTED: Final = Phase.STARTED
+    TASK_SUCCEEDED: Final = Phase.TASK_SUCCEEDED
+    TASK_FAILED: Final = Phase.TASK_FAILED
+    RETRY_WAIT: Final = Phase.RETRY_WAIT
+    CHILDREN: Final = Phase.CHILDREN
+    CHILDREN_FAILED: Final = Phase.CHILDREN_FAILED
+    DONE: Final = Phase.DONE
+    REPORTED: Final = Phase.REPORTED
+    EVALUATION_FAILED: Final = Phase.EVALUATION_FAILED
+    CATCH_FAILED: Final = Phase.CATCH_FAILED
+    CHILD_RUN: Final = Phase.CHILD_RUN
 
 
 class Frame(msgspec.Struct, kw_only=True):

@@ -19,7 +19,7 @@ import msgspec
 from runtime.core.effects import RunTask, TaskResult, Wake
 from runtime.core.failures import Failures
 from runtime.core.session import MAX_PAYLOAD_BYTES, StateFailure, dumps
-from runtime.core.state import Frame, Phase
+from runtime.core.state import Frame, Phases
 from runtime.definition.model import State, Task
 
 __all__ = [
@@ -139,7 +139,7 @@ class Tasks(Failures):
         deadlines: list[tuple[float, str]] = []
         if frame.task_timeout is not None:
             deadlines.append((frame.task_scheduled_at + frame.task_timeout, "States.Timeout"))
-        if frame.task_heartbeat is not None and frame.phase == Phase.STARTED:
+        if frame.task_heartbeat is not None and frame.phase == Phases.STARTED:
             beat = frame.task_beat_at
             if isinstance(self.incoming, Wake):
                 beat = max(beat, self.incoming.beats.get(frame.id, beat))
@@ -285,7 +285,7 @@ class Tasks(Failures):
         if frame is None or frame.scheduled_id != result.scheduled_id:
             return
         activity = is_activity_frame(frame)
-        if frame.phase != Phase.STARTED and not (activity and frame.phase == Phase.SCHEDULED):
+        if frame.phase != Phases.STARTED and not (activity and frame.phase == Phases.SCHEDULED):
             return
         state = self.state_of(frame)
         assert isinstance(state, Task)
@@ -354,7 +354,7 @@ class Tasks(Failures):
         if result.task_token not in (None, frame.task_token):
             return  # None: rebuilt from the log by ``replay.check``; the shell always sends one
         if result.outcome == "started":
-            if frame.phase == Phase.SCHEDULED:
+            if frame.phase == Phases.SCHEDULED:
                 worker = (
                     result.output.get("workerName") if isinstance(result.output, dict) else None
                 )

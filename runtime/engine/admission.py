@@ -36,6 +36,7 @@ class Admission:
         "_space",
         "_starting",
         "_timers_owed",
+        "_waiting",
         "limits",
         "max_live",
         "max_ready",
@@ -66,10 +67,14 @@ class Admission:
         """New executions wait while the workers' queue is this long (wakes never do)."""
         self._starting = 0
         self._space = asyncio.Event()
+        self._waiting = 0
+        """Starts waiting on ``_space`` (each clears it first, so a ``set`` while none waits
+        changes nothing and is skipped: twice per execution; ``peers`` a)."""
 
     def space_freed(self) -> None:
         """Something a waiting start depends on changed: let it look again."""
-        self._space.set()
+        if self._waiting:
+            self._space.set()
 
     def _must_wait(self) -> bool:
         return (
@@ -87,7 +92,11 @@ class Admission:
         queue is long (so a woken execution never waits behind a flood of new ones)."""
         while self._must_wait():
             self._space.clear()
-            await self._space.wait()
+            self._waiting += 1
+            try:
+                await self._space.wait()
+            finally:
+                self._waiting -= 1
 
     def try_enter(self) -> bool:
         """Take a slot at once if no backpressure applies (the common case, without a
@@ -109,7 +118,8 @@ class Admission:
     def leave(self) -> None:
         """Release the slot taken by :meth:`enter` (the execution is adopted, or failed)."""
         self._starting -= 1
-        self._space.set()
+        if self._waiting:
+            self._space.set()
 
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:
