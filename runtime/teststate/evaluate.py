@@ -306,7 +306,13 @@ class Evaluation:
                 if rule.evaluate_condition(env):
                     has_output = rule.has_output or state.has_output
                     output = rule.output if rule.has_output else state.output
-                    assign = rule.assign if rule.assign is not None else state.assign
+                    # The state's Assign applies whichever rule matched, the rule's on top
+                    # (AWS guide, "Choice workflow state"), as in an execution.
+                    assign = state.assign
+                    if isinstance(assign, dict) and isinstance(rule.assign, dict):
+                        assign = {**assign, **rule.assign}
+                    elif rule.assign is not None:
+                        assign = rule.assign
                     result = self.exit_jsonata(
                         (has_output, output), assign, env, self.request.input
                     )
@@ -331,7 +337,7 @@ class Evaluation:
             raise _Failed("States.NoChoiceMatched", "No Matches!")
         self.assign_jsonpath(state.assign_payload, effective)
         if rule_assign is not None:
-            # Over the variables the state's Assign just set (TestState's order until now).
+            # Over the variables the state's Assign just set, as in an execution.
             self.assign_values(rule_assign.evaluate(bindings))
         return self.succeeded(self.output_path(state, effective), target)
 

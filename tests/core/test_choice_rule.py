@@ -5,6 +5,7 @@ choice written in either language logs the same ``ChoiceStateExited``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from runtime.definition.values import (
     StateInput,
     Template,
 )
+from runtime.teststate import test_state
 from tests.core.core_support import T0, given, machine_of, started
 
 JSON = Any
@@ -175,3 +177,29 @@ def test_each_language_keeps_its_causes_when_a_rule_cannot_be_evaluated() -> Non
     assert error == "States.QueryEvaluationError"
     assert cause.startswith(PREFIX)
     assert "Choices[0]/Condition" in cause
+
+
+@pytest.mark.parametrize(
+    ("language", "rule"),
+    [
+        ("JSONata", {"Condition": "{% true %}", "Next": "Big", "Assign": {"b": 2}}),
+        (
+            "JSONPath",
+            {"Variable": "$.n", "IsPresent": False, "Next": "Big", "Assign": {"b": 2}},
+        ),
+    ],
+)
+def test_teststate_assigns_the_states_and_the_rules_variables_as_an_execution_does(
+    language: str, rule: dict[str, JSON]
+) -> None:
+    """The state's Assign applies whichever rule matched and the rule's comes on top (AWS
+    guide, "Choice workflow state"); TestState's JSONata Choice kept only the rule's."""
+    choice: dict[str, JSON] = {"Assign": {"a": 1, "b": 1}, "Choices": [rule]}
+    assigned = _exited(_run(_machine(language, choice), {}))["assignedVariables"]
+    state = {"Type": "Choice", "QueryLanguage": language, **choice}
+    response = test_state(
+        {"definition": json.dumps(state), "input": "{}", "inspectionLevel": "DEBUG"}
+    )
+    variables = json.loads(response["inspectionData"]["variables"])
+    assert variables == {"a": 1, "b": 2}
+    assert {name: json.dumps(value) for name, value in variables.items()} == assigned
