@@ -1,6 +1,7 @@
 """Input and output processing (ASL "Input and Output Processing", "Transforming data with
 JSONata"): InputPath, ResultSelector, ResultPath, OutputPath, ``Assign`` and JSONata ``Output``
-(the numeric fields an expression or a path gives are :mod:`runtime.definition.values`'s).
+(``Assign``, ``Output`` and the fields an expression or a path gives are compiled
+:mod:`runtime.definition.values`, evaluated here over a state's bindings).
 
 Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
 ``runtime.definition.model`` and ``runtime.core``.
@@ -10,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.core.session import Session, StateFailure
+from runtime.core.session import Session, StateBindings, StateFailure
 from runtime.core.state import Frame
 from runtime.definition.model import Map, Parallel, State, Task
+from runtime.definition.values import Value
 from runtime.errors import StatesError
-from runtime.lang.jsonata import evaluate_template
-from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
-from runtime.lang.payload import Payload
 
 __all__ = ["DataFlow"]
 
@@ -70,63 +69,39 @@ class DataFlow(Session):
             return data
         return self.select(io.output_path, data, frame, "OutputPath")
 
-    def assign_jsonpath(
-        self, frame: Frame, payload: Payload | None, data: JSON
-    ) -> dict[str, JSON] | None:
-        """JSONPath ``Assign``, compiled at load time (``assign_payload``): a payload template
-        over ``data`` (the state's result, or its effective input for Choice and Wait, or the
-        error output in a Catcher); ``$name`` reads the variables as they were when the state
-        was entered."""
-        if payload is None:
+    def assigned(self, value: Value | None, bindings: StateBindings) -> dict[str, JSON] | None:
+        """``Assign`` (ASL "Assign"), compiled at load time: a payload template over
+        ``bindings.data`` (JSONPath: the state's result, or its effective input for Choice and
+        Wait, or the error output in a Catcher) or a JSONata template; either reads the
+        variables as they were when the state was entered."""
+        if value is None:
             return None
-        value: dict[str, JSON] = payload.evaluate(data, self.scope(frame))
-        return value
+        values: dict[str, JSON] = value.evaluate(bindings)
+        return values
 
-    def exit_jsonata(
+    def exit_state(
         self,
         frame: Frame,
         state: State,
-        env: Env,
-        default: JSON,
+        bindings: StateBindings,
+        result: JSON,
         next_state: str | None,
-        *,
-        output: JSON = None,
-        has_output: bool = False,
-        assign: tuple[JSON, ...] = (),
     ) -> None:
-        """Leave a JSONata state: ``Assign`` then ``Output`` (default ``default``), both over the
-        same ``$states`` and variables, so neither sees the values being assigned."""
-        assigned: dict[str, JSON] | None = None
-        for template in assign:
-            if template is not None:
-                values = evaluate_template(template, env, "Assign")
-                assigned = values if assigned is None else {**assigned, **values}
-        result = evaluate_template(output, env, "Output") if has_output else default
-        self.exit(frame, state, result, next_state, assigned)
-
-    def exit_state_jsonata(
-        self, frame: Frame, state: State, env: Env, default: JSON, next_state: str | None
-    ) -> None:
-        """:meth:`exit_jsonata` with the state's own ``Output`` and ``Assign``."""
-        self.exit_jsonata(
-            frame,
-            state,
-            env,
-            default,
-            next_state,
-            output=state.output,
-            has_output=state.has_output,
-            assign=(state.assign,),
-        )
+        """Leave a state, in either query language: its ``Assign``, then its output: the
+        JSONata ``Output`` when given, else ``result`` through ResultPath and OutputPath
+        (identities in JSONata, which has no paths). Assign and Output read the same
+        ``$states`` and variables, so neither sees the values being assigned."""
+        assigned = self.assigned(state.assign_value, bindings)
+        output = state.output_value
+        value = self.output(frame, state, result) if output is None else output.evaluate(bindings)
+        self.exit(frame, state, value, next_state, assigned)
 
     def finish_with_result(self, frame: Frame, state: State, result: JSON) -> None:
-        """ResultSelector, ResultPath, OutputPath for Task, Parallel and Map."""
+        """A Task's, Parallel's or Map's result: ResultSelector, Assign, then ResultPath and
+        OutputPath (JSONPath) or Output (JSONata)."""
         assert isinstance(state, Task | Parallel | Map)
-        if state.query_language == "JSONata":
-            env = self.jsonata_env(frame, result=result)
-            self.exit_state_jsonata(frame, state, env, result, state.next)
-            return
+        raw = result
         if state.result_selector is not None:
             result = state.result_selector.evaluate(result, self.scope(frame))
-        assigned = self.assign_jsonpath(frame, state.assign_payload, result)
-        self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
+        # JSONPath values read the (selected) result; JSONata ones $states.result.
+        self.exit_state(frame, state, self.bindings(frame, result, result=raw), result, state.next)

@@ -56,46 +56,33 @@ class Failures(DataFlow):
         self.fail_frame(frame, error, cause)
 
     def caught(self, frame: Frame, state: State, catcher: Catcher, error: str, cause: str) -> None:
-        """Catcher (ASL "Fallback states"): the error output ``{"Error", "Cause"}`` through the
-        catcher's ResultPath (JSONPath) or Output (JSONata), its Assign, then its Next."""
+        """Catcher (ASL "Fallback states"), in either query language: its Assign, then the
+        error output ``{"Error", "Cause"}`` through its ResultPath (JSONPath) or its Output
+        (JSONata, default: the error output), then its Next."""
         error_output = {"Error": error, "Cause": cause}
-        if state.query_language == "JSONata":
-            # Catcher Output (default: the error output) and Assign see $states.errorOutput.
-            env = self.jsonata_env(frame, errorOutput=error_output)
-            try:
-                self.exit_jsonata(
-                    frame,
-                    state,
-                    env,
-                    error_output,
-                    catcher.next,
-                    output=catcher.output,
-                    has_output=catcher.has_output,
-                    assign=(catcher.assign,),
-                )
-            except StatesError as failure:
-                failed_cause = self.cause(frame, failure.cause)
-                if isinstance(failure, QueryEvaluationError):
-                    self.evaluation_failed(frame, failure, failed_cause, in_catch=True)
-                    return
-                self.fail_frame(frame, failure.error, failed_cause)
-            return
+        # Assign and Output read the error output: as ``$`` (JSONPath), as
+        # ``$states.errorOutput`` (JSONata).
+        bindings = self.bindings(frame, error_output, errorOutput=error_output)
         try:
-            assigned = self.assign_jsonpath(frame, catcher.assign_payload, error_output)
+            assigned = self.assigned(catcher.assign_value, bindings)
+            output = catcher.output_value
+            if output is not None:
+                value = output.evaluate(bindings)
+            elif catcher.result_path_set and catcher.result_path is None:
+                value = frame.data
+            elif catcher.result_path is None:
+                value = error_output
+            else:
+                value = apply_result_path(catcher.result_path, frame.data, error_output)
         except StatesError as failure:
-            self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
-            return
-        if catcher.result_path_set and catcher.result_path is None:
-            output = frame.data
-        elif catcher.result_path is None:
-            output = error_output
-        else:
-            try:
-                output = apply_result_path(catcher.result_path, frame.data, error_output)
-            except StatesError as failure:
-                self.fail_frame(frame, failure.error, self.cause(frame, failure.cause))
+            failed_cause = self.cause(frame, failure.cause)
+            if isinstance(failure, QueryEvaluationError):
+                # AWS logs every failed JSONata evaluation, here one of the catcher's.
+                self.evaluation_failed(frame, failure, failed_cause, in_catch=True)
                 return
-        self.exit(frame, state, output, catcher.next, assigned)
+            self.fail_frame(frame, failure.error, failed_cause)
+            return
+        self.exit(frame, state, value, catcher.next, assigned)
 
     def fail_frame(self, frame: Frame, error: str | None, cause: str | None) -> None:
         """The frame's machine failed: fail the execution, the iteration or the branch."""

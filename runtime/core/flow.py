@@ -78,22 +78,22 @@ class Flow(Children):
             state = following
 
     def on_entered(self, frame: Frame, state: State) -> bool:
-        """A JSONPath state just entered (ASL "Input and Output Processing"): InputPath, Parameters,
-        Result, then what its type does."""
-        if state.query_language == "JSONata":
-            return self.on_entered_jsonata(frame, state)
+        """A state just entered, in either query language (ASL "Input and Output Processing",
+        "Transforming data with JSONata"): its input (InputPath; a JSONata state has no paths,
+        so it is the raw input), the input of its work (Parameters, or JSONata's
+        ``Arguments``), then what its type does; every ``Assign`` and ``Output`` is one
+        compiled value."""
         match state:
             case Pass() if state.is_plain:
-                # No InputPath/Parameters/Result/ResultPath/OutputPath/Assign: the output is
-                # the input, and no scope is needed (``benchmarks chain``).
+                # No InputPath/Parameters/Result/ResultPath/OutputPath/Assign/Output: the
+                # output is the input, and no scope is needed (``benchmarks chain``).
                 self.exit(frame, state, frame.data, state.next)
             case Pass():
                 effective = self.effective_input(frame, state)
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
                 result = state.result if state.has_result else effective
-                assigned = self.assign_jsonpath(frame, state.assign_payload, result)
-                self.exit(frame, state, self.output(frame, state, result), state.next, assigned)
+                self.exit_state(frame, state, self.bindings(frame, result), result, state.next)
             case Task():
                 effective = self.effective_input(frame, state)
                 token = self.new_task_token(frame, state)
@@ -101,6 +101,9 @@ class Flow(Children):
                     effective = state.parameters.evaluate(
                         effective, self.scope(frame, task_token=token)
                     )
+                elif state.arguments is not None:
+                    env = self.jsonata_env(frame, task_token=token)
+                    effective = evaluate_template(state.arguments, env, "Arguments")
                 self.schedule(frame, state, effective, token=token)
             case Choice():
                 self.on_choice(frame, state)
@@ -108,50 +111,17 @@ class Flow(Children):
                 return self.on_wait(frame, state)
             case Succeed():
                 effective = self.effective_input(frame, state)
-                self.exit(frame, state, self.output_path(frame, state, effective), None)
+                self.exit_state(frame, state, self.bindings(frame, effective), effective, None)
             case Fail():
                 self.on_fail(frame, state)
             case Parallel():
                 effective = self.effective_input(frame, state)
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
+                elif state.arguments is not None:
+                    env = self.jsonata_env(frame)
+                    effective = evaluate_template(state.arguments, env, "Arguments")
                 self.start_branches(frame, state, effective)
-            case Map():
-                self.on_map(frame, state)
-            case _:
-                assert_never(state)
-        return True
-
-    def on_entered_jsonata(self, frame: Frame, state: State) -> bool:
-        """A JSONata state (ASL "Transforming data with JSONata"): no paths; ``Arguments`` is
-        the input of the work, ``Output`` the state output (default: the result, else the
-        input), ``Assign`` the variables; every ``{% %}`` string sees ``$states``."""
-        env = self.jsonata_env(frame)
-        match state:
-            case Pass() | Succeed():
-                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
-            case Task():
-                arguments = frame.data
-                token = self.new_task_token(frame, state)
-                if state.arguments is not None:
-                    env = self.jsonata_env(frame, task_token=token)
-                    arguments = evaluate_template(state.arguments, env, "Arguments")
-                self.schedule(frame, state, arguments, token=token)
-            case Choice():
-                self.on_choice(frame, state)
-            case Wait():
-                fire_at = self.wait_until(frame, state, self.bindings(frame, frame.data))
-                if self.now < fire_at:
-                    self.timers[frame.id] = fire_at
-                    return False
-                self.exit_state_jsonata(frame, state, env, frame.data, state.next)
-            case Fail():
-                self.on_fail(frame, state)
-            case Parallel():
-                branch_input = frame.data
-                if state.arguments is not None:
-                    branch_input = evaluate_template(state.arguments, env, "Arguments")
-                self.start_branches(frame, state, branch_input)
             case Map():
                 self.on_map(frame, state)
             case _:
@@ -186,14 +156,14 @@ class Flow(Children):
         self.exit(frame, state, output.evaluate(bindings), target, assigned)
 
     def on_wait(self, frame: Frame, state: Wait) -> bool:
-        """Wait (ASL "Wait State"): arm the timer, or exit once it is due."""
+        """Wait (ASL "Wait State"), in either query language: arm the timer, or exit once it
+        is due."""
         effective = self.effective_input(frame, state)
         fire_at = self.wait_until(frame, state, self.bindings(frame, effective))
         if self.now < fire_at:
             self.timers[frame.id] = fire_at
             return False
-        assigned = self.assign_jsonpath(frame, state.assign_payload, effective)
-        self.exit(frame, state, self.output_path(frame, state, effective), state.next, assigned)
+        self.exit_state(frame, state, self.bindings(frame, effective), effective, state.next)
         return True
 
     def wait_until(self, frame: Frame, state: Wait, bindings: StateBindings) -> float:

@@ -132,23 +132,39 @@ class StateFailure(Exception):
 @final
 class StateBindings:
     """What a compiled value (:mod:`runtime.definition.values`) of ``frame``'s current state is
-    evaluated in: ``data`` (its effective input, the raw input in JSONata), the JSONPath scope
-    and the JSONata environment, built when asked for; ``item`` is the context object's
-    ``Map.Item`` (a Map's ItemSelector), ``None`` elsewhere."""
+    evaluated in: ``data`` (what a JSONPath value reads as ``$``: the effective input, or for an
+    ``Assign`` the state's result or a catcher's error output; JSONata values read
+    ``$states.input`` instead, the state's raw input), the JSONPath scope
+    and the JSONata environment, built (once) when asked for; ``item`` is the context object's
+    ``Map.Item`` (a Map's ItemSelector), ``None`` elsewhere; ``states`` the members of
+    ``$states`` beside ``input`` (``result``, ``errorOutput``)."""
 
-    __slots__ = ("data", "frame", "item", "session")
+    __slots__ = ("_env", "data", "frame", "item", "session", "states")
 
-    def __init__(self, session: Session, frame: Frame, data: JSON, item: JSON = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        frame: Frame,
+        data: JSON,
+        item: JSON = None,
+        states: dict[str, JSON] | None = None,
+    ) -> None:
         self.session = session
         self.frame = frame
         self.data = data
         self.item = item
+        self.states = states
+        self._env: Env | None = None
 
     def scope(self) -> Scope:
         return self.session.scope(self.frame, item=self.item)
 
     def env(self) -> Env:
-        return self.session.jsonata_env(self.frame, item=self.item)
+        env = self._env
+        if env is None:
+            states = self.states or {}
+            env = self._env = self.session.jsonata_env(self.frame, item=self.item, **states)
+        return env
 
 
 class Session:
@@ -339,10 +355,13 @@ class Session:
             context_factory=lambda: self.context(frame, task_token=task_token, item=item),
         )
 
-    def bindings(self, frame: Frame, data: JSON, *, item: JSON = None) -> StateBindings:
+    def bindings(
+        self, frame: Frame, data: JSON, *, item: JSON = None, **states: JSON
+    ) -> StateBindings:
         """The bindings ``frame``'s compiled values are evaluated in, ``data`` being the
-        state's effective input (``item``: the context object's ``Map.Item``)."""
-        return StateBindings(self, frame, data, item)
+        state's effective input (``item``: the context object's ``Map.Item``; ``states``:
+        ``$states.result`` or ``$states.errorOutput``)."""
+        return StateBindings(self, frame, data, item, states)
 
     def jsonata_env(
         self, frame: Frame, *, item: JSON = None, task_token: str | None = None, **states: JSON

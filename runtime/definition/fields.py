@@ -18,8 +18,9 @@ from typing import Any, Final
 
 from runtime.definition import validate
 from runtime.definition.model import IOPaths
+from runtime.definition.values import Expression, PayloadTemplate, Template, Value
 from runtime.errors import InvalidDefinition
-from runtime.lang.jsonata import is_expression
+from runtime.lang.jsonata import compile_expression, is_expression
 from runtime.lang.paths import Path
 from runtime.lang.payload import Payload
 
@@ -31,6 +32,8 @@ __all__ = [
     "fail",
     "io_paths",
     "is_expr",
+    "payload_value",
+    "template_value",
     "work_fields",
 ]
 
@@ -48,6 +51,20 @@ def fail(detail: str, pointer: str) -> InvalidDefinition:
 def is_expr(value: JSON) -> bool:
     """A JSONata ``{% ... %}`` string (exactly: AWS treats ``" {% x %} "`` as a constant)."""
     return is_expression(value)
+
+
+def template_value(field: str, template: JSON) -> Value:
+    """A JSONata field that may be a template (``Items``, ``Output``, ``Assign``, ...): one
+    expression, or any JSON whose ``{% %}`` strings are expressions (compiled with the
+    state)."""
+    if is_expr(template):
+        return Expression(field=field, expression=compile_expression(template))
+    return Template(field=field, template=template)
+
+
+def payload_value(field: str, payload: Payload | None) -> Value | None:
+    """A JSONPath payload template field (``ItemSelector``, ``BatchInput``) as a value."""
+    return None if payload is None else PayloadTemplate(field=field, payload=payload)
 
 
 def _is_int(value: JSON) -> bool:
@@ -174,18 +191,27 @@ class Fields:
                 self.pointer,
             )
 
-    def assign(self, language: str) -> tuple[JSON, Payload | None]:
-        """``Assign`` (workflow variables): the raw object, and in JSONPath its compiled payload
-        template (its ``.$`` values must be valid paths or intrinsic calls); ``(None, None)``
-        when absent. JSONata's raw template is compiled by the loader."""
+    def assign(self, language: str) -> Value | None:
+        """``Assign`` (workflow variables) as one value: in JSONPath a payload template (its
+        ``.$`` values must be valid paths or intrinsic calls), in JSONata a template (its
+        ``{% %}`` strings compiled with the state); ``None`` when absent."""
         if "Assign" not in self.raw:
-            return None, None
+            return None
         value = self.raw["Assign"]
         if not isinstance(value, Mapping):
             raise self.wrong_type("Assign", "OBJECT")
         if language == "JSONPath":
-            return value, Payload.compile(value, self.at("Assign"))
-        return value, None
+            return PayloadTemplate(
+                field="Assign", payload=Payload.compile(value, self.at("Assign"))
+            )
+        return template_value("Assign", value)
+
+    def output(self, language: str) -> Value | None:
+        """A JSONata ``Output`` (which may be JSON null) as one value; ``None`` when absent and
+        in JSONPath (whose states and catchers have no ``Output``)."""
+        if language == "JSONPath" or "Output" not in self.raw:
+            return None
+        return template_value("Output", self.raw["Output"])
 
     def transition(self) -> dict[str, Any]:
         """``Next`` xor ``End: true`` (ASL "Transitions")."""

@@ -14,9 +14,9 @@ its legacy ``Parameters`` its ``ItemSelector``; ``MaxConcurrency`` defaults to 0
 A field that takes a value (a Wait's ``Seconds``/``Timestamp``, a Task's ``TimeoutSeconds``/
 ``HeartbeatSeconds``, a Fail's ``Error``/``Cause``, a Map's ``Items``, ``ItemSelector``,
 ``MaxConcurrency``, tolerance and ``ItemBatcher`` fields) compiles, with its ``...Path`` form,
-into one :class:`~runtime.definition.values.Value` whatever the query language; the other
-JSONata fields (``Arguments``, ``Output``, ``Assign``, ``Condition``) are stored raw for the
-JSONata layer.
+into one :class:`~runtime.definition.values.Value` whatever the query language, as does every
+``Assign`` (a state's, a Choice rule's, a Catcher's) and JSONata ``Output``; a Task's and a
+Parallel's JSONata ``Arguments`` are stored raw for the JSONata layer.
 
 Nested states (Parallel branches, Map processors) inherit the *machine's* query language, not
 their parent state's, as AWS does.
@@ -44,6 +44,8 @@ from runtime.definition.fields import (
     fail,
     io_paths,
     is_expr,
+    payload_value,
+    template_value,
     work_fields,
 )
 from runtime.definition.model import (
@@ -66,11 +68,9 @@ from runtime.definition.values import (
     Constant,
     EmptyObject,
     Expression,
-    PayloadTemplate,
     Reference,
     ReferenceOrCall,
     StateInput,
-    Template,
     Value,
 )
 from runtime.errors import InvalidDefinition
@@ -78,7 +78,6 @@ from runtime.lang import jsonata
 from runtime.lang.choice import ChoiceRule
 from runtime.lang.jsonata import compile_template
 from runtime.lang.payload import Expression as PathExpression
-from runtime.lang.payload import Payload
 
 __all__ = ["load_definition"]
 
@@ -252,20 +251,17 @@ class _Loader:
         validate.check_state_fields(raw, kind, language, pointer)
         if language == "JSONata":
             self.compile_jsonata(raw, pointer)
-        assign, assign_payload = fields.assign(language)
+        jsonpath = language == "JSONPath"
         common: dict[str, Any] = {
             "name": name,
             "comment": fields.string("Comment"),
             "query_language": language,
             "pointer": pointer,
-            "assign": assign,
-            "assign_payload": assign_payload,
-            "output": raw.get("Output"),
-            "has_output": "Output" in raw,
+            "assign_value": fields.assign(language),
+            "output_value": fields.output(language),
         }
         if kind not in ("Choice", "Succeed", "Fail"):
             common.update(fields.transition())
-        jsonpath = language == "JSONPath"
         match kind:
             case "Pass":
                 return self.pass_state(fields, common, jsonpath)
@@ -316,7 +312,7 @@ class _Loader:
                 raise fail(str(exc), f"{pointer}/{validate.escape_pointer(field)}") from None
 
     def pass_state(self, fields: Fields, common: dict[str, Any], jsonpath: bool) -> Pass:
-        plain = common["assign"] is None and not common["has_output"]
+        plain = common["assign_value"] is None and common["output_value"] is None
         if not jsonpath:
             return Pass(is_plain=plain, **common)
         io = io_paths(fields, result=True)
@@ -418,11 +414,9 @@ class _Loader:
             assign: Value | None = None
             output: Value | None = None
             if isinstance(rule, Mapping):
-                if "Assign" in rule:
-                    raw_assign, payload = Fields(rule, f"{base}[{index}]").assign(language)
-                    assign = assign_value(jsonpath, raw_assign, payload)
-                if not jsonpath and "Output" in rule:
-                    output = template_value("Output", rule["Output"])
+                rule_fields = Fields(rule, f"{base}[{index}]")
+                assign = rule_fields.assign(language)
+                output = rule_fields.output(language)
             rule_assign.append(assign)
             rule_output.append(output)
         compiled = tuple(
@@ -430,23 +424,20 @@ class _Loader:
             for index, rule in enumerate(rules)
         )
         io = io_paths(fields, result=False) if jsonpath else IOPaths()
-        output_value: Value
+        output_value: Value | None = common.pop("output_value")
         if jsonpath:
             output_value = (
                 EmptyObject(field="Output")
                 if io.output_path_null
                 else Reference(field="Output", path=io.output_path or ROOT_PATH)
             )
-        elif common["has_output"]:
-            output_value = template_value("Output", common["output"])
-        else:
+        elif output_value is None:
             output_value = StateInput(field="Output")
         return Choice(
             choices=compiled,
             default=fields.string("Default"),
             rule_assign=tuple(rule_assign),
             rule_output=tuple(rule_output),
-            assign_value=assign_value(jsonpath, common["assign"], common["assign_payload"]),
             output_value=output_value,
             io=io,
             **common,
@@ -722,24 +713,3 @@ def arguments_value(fields: Fields, jsonpath: bool) -> Value | None:
     if "Arguments" not in fields.raw:
         return None
     return template_value("Arguments", fields.raw["Arguments"])
-
-
-def assign_value(jsonpath: bool, raw: JSON, payload: Payload | None) -> Value | None:
-    """An ``Assign`` as one value: its payload template (JSONPath, compiled by
-    ``Fields.assign``) or its JSONata template; ``None`` when absent."""
-    if jsonpath:
-        return payload_value("Assign", payload)
-    return None if raw is None else template_value("Assign", raw)
-
-
-def payload_value(field: str, payload: Payload | None) -> Value | None:
-    """A JSONPath payload template field (``ItemSelector``, ``BatchInput``) as a value."""
-    return None if payload is None else PayloadTemplate(field=field, payload=payload)
-
-
-def template_value(field: str, template: JSON) -> Value:
-    """A JSONata field that may be a template (``Items``, ``BatchInput``): one expression, or
-    any JSON whose ``{% %}`` strings are expressions (compiled with the state)."""
-    if is_expr(template):
-        return Expression(field=field, expression=jsonata.compile_expression(template))
-    return Template(field=field, template=template)

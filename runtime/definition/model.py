@@ -55,13 +55,12 @@ class Catcher(msgspec.Struct, frozen=True, kw_only=True):
     """Where the error output goes; ``None`` when ``ResultPath`` is JSON null (discard)."""
     result_path_set: bool = False
     """True when the definition gave ``ResultPath`` explicitly (absent means ``$``)."""
-    assign: JSON = None
-    assign_payload: Payload | None = None
-    """The JSONPath ``Assign`` compiled at load time (``None`` when absent or in JSONata,
-    whose ``assign`` stays a raw template for the JSONata layer)."""
-    output: JSON = None
-    has_output: bool = False
-    """True when the catcher gives a JSONata ``Output`` (which may be JSON null)."""
+    assign_value: Value | None = None
+    """``Assign`` over the error output: a payload template (JSONPath) or a JSONata template
+    seeing ``$states.errorOutput``; ``None`` when absent."""
+    output_value: Value | None = None
+    """The JSONata ``Output`` (which may be JSON null); ``None`` when absent: the error
+    output."""
 
 
 class IOPaths(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,15 +89,13 @@ class StateBase(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None = None
     end: bool = False
     io: IOPaths = msgspec.field(default_factory=IOPaths)
-    assign: JSON = None
-    """Raw ``Assign`` object (variables); evaluated by the JSONata/variables layer."""
-    assign_payload: Payload | None = None
-    """The JSONPath ``Assign`` compiled at load time as a payload template (``None`` when the
-    state has no ``Assign`` or is a JSONata state)."""
-    output: JSON = None
-    """Raw JSONata ``Output`` (JSONata states only)."""
-    has_output: bool = False
-    """True when the state gives ``Output`` (which may be JSON null)."""
+    assign_value: Value | None = None
+    """``Assign`` (workflow variables), compiled once: a payload template (JSONPath, over the
+    state's result, or its effective input for Choice and Wait) or a JSONata template;
+    ``None`` when absent."""
+    output_value: Value | None = None
+    """The JSONata ``Output`` (which may be JSON null), compiled once; ``None`` when absent
+    (the state's result, else its input) and in JSONPath. A Choice always has one."""
     pointer: str = ""
     """JSON Pointer of this state in the definition, e.g. ``/States/Foo``."""
 
@@ -178,7 +175,8 @@ class Task(StateBase, frozen=True, kw_only=True, tag="Task"):
 
 
 class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
-    """A Choice state: the first matching rule's ``Next`` wins, else ``Default``."""
+    """A Choice state: the first matching rule's ``Next`` wins, else ``Default``; the state's
+    ``assign_value`` applies whichever rule matched (the rule's comes on top)."""
 
     choices: tuple[ChoiceRule, ...] = ()
     default: str | None = None
@@ -188,8 +186,6 @@ class Choice(StateBase, frozen=True, kw_only=True, tag="Choice"):
     rule_output: tuple[Value | None, ...] = ()
     """Each rule's JSONata ``Output``, in the order of ``choices``; ``None`` for a rule without
     one (and for every rule of a JSONPath Choice)."""
-    assign_value: Value | None = None
-    """The state's ``Assign``, applied whichever rule matched (the rule's comes on top)."""
     output_value: Value
     """The state output when the matching rule gives no ``Output``: ``OutputPath`` over the
     effective input (JSONPath), the state's ``Output``, else its input (JSONata)."""

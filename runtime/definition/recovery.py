@@ -116,17 +116,14 @@ def load_catch(fields: Fields, jsonpath: bool) -> tuple[Catcher, ...]:
             result_path = None if item["ResultPath"] is None else inner.path("ResultPath")
             if result_path is not None and (result_path.is_context or result_path.variable):
                 raise inner.invalid_path("ResultPath", "ReferencePath")
-        assign, assign_payload = inner.assign(language)
         catchers.append(
             Catcher(
                 error_equals=error_equals,
                 next=next_state,
                 result_path=result_path,
                 result_path_set="ResultPath" in item,
-                assign=assign,
-                assign_payload=assign_payload,
-                output=item.get("Output"),
-                has_output="Output" in item,
+                assign_value=inner.assign(language),
+                output_value=inner.output(language),
             )
         )
     return tuple(catchers)

@@ -39,7 +39,6 @@ from runtime.errors import StatesError, TaskFailed, error_matches
 from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
-from runtime.lang.payload import Payload
 from runtime.lang.scope import Entropy, Scope
 
 __all__ = ["Evaluation", "Mock", "Request"]
@@ -107,17 +106,18 @@ def _lambda_invoke_result(payload: JSON) -> dict[str, JSON]:
 class _Bindings:
     """The :class:`runtime.definition.values.Bindings` of the state under test."""
 
-    __slots__ = ("data", "evaluation")
+    __slots__ = ("data", "evaluation", "states")
 
-    def __init__(self, evaluation: Evaluation, data: JSON) -> None:
+    def __init__(self, evaluation: Evaluation, data: JSON, states: dict[str, JSON]) -> None:
         self.evaluation = evaluation
         self.data = data
+        self.states = states
 
     def scope(self) -> Scope:
         return self.evaluation.scope()
 
     def env(self) -> Env:
-        return self.evaluation.env()
+        return self.evaluation.env(**self.states)
 
 
 @dataclass
@@ -209,9 +209,10 @@ class Evaluation:
             context=lambda: context,
         )
 
-    def bindings(self, data: JSON) -> _Bindings:
-        """What the state's compiled values are evaluated in, ``data`` its effective input."""
-        return _Bindings(self, data)
+    def bindings(self, data: JSON, **states: JSON) -> _Bindings:
+        """What the state's compiled values are evaluated in, ``data`` its effective input
+        (``states``: ``$states.result`` or ``$states.errorOutput``)."""
+        return _Bindings(self, data, states)
 
     def select(self, path: Path | None, data: JSON) -> JSON:
         if path is None:
@@ -236,10 +237,10 @@ class Evaluation:
             return {}
         return self.select(state.io.output_path, data)
 
-    def assign_jsonpath(self, payload: Payload | None, data: JSON) -> None:
+    def assign_jsonpath(self, value: Value | None, data: JSON) -> None:
         """JSONPath ``Assign`` over ``data``; every value reads the variables as they were."""
-        if payload is not None:
-            self.assign_values(payload.evaluate(data, self.scope()))
+        if value is not None:
+            self.assign_values(value.evaluate(self.bindings(data)))
 
     def assign_values(self, values: dict[str, JSON]) -> None:
         """Set the variables an ``Assign`` gave."""
@@ -247,15 +248,22 @@ class Evaluation:
         self.assigned = True
 
     def exit_jsonata(
-        self, state_output: tuple[bool, JSON], assign: JSON, env: Env, default: JSON
+        self,
+        output: Value | None,
+        assigns: tuple[Value | None, ...],
+        bindings: _Bindings,
+        default: JSON,
     ) -> JSON:
-        """JSONata ``Assign`` then ``Output``, both over the same ``$states`` and variables."""
-        values = evaluate_template(assign, env, "Assign") if assign is not None else None
-        has_output, output = state_output
-        result = evaluate_template(output, env, "Output") if has_output else default
+        """JSONata ``Assign`` (each of ``assigns``, the later on top) then ``Output`` (absent:
+        ``default``), all over the same ``$states`` and variables, as an execution reads them."""
+        values: dict[str, JSON] | None = None
+        for assign in assigns:
+            if assign is not None:
+                assigned = assign.evaluate(bindings)
+                values = assigned if values is None else {**values, **assigned}
+        result = default if output is None else output.evaluate(bindings)
         if values is not None:
-            self.variables = {**self.variables, **values}
-            self.assigned = True
+            self.assign_values(values)
         return result
 
     # -- flow states -----------------------------------------------------------------------
@@ -263,9 +271,11 @@ class Evaluation:
     def pass_state(self, state: Pass) -> dict[str, JSON]:
         """Pass: ``Result`` or the (Parameters-shaped) effective input, then ResultPath."""
         if not self.jsonpath:
-            env = self.env()
             output = self.exit_jsonata(
-                (state.has_output, state.output), state.assign, env, self.request.input
+                state.output_value,
+                (state.assign_value,),
+                self.bindings(self.request.input),
+                self.request.input,
             )
             return self.succeeded(output, state.next)
         if state.has_result:
@@ -283,44 +293,44 @@ class Evaluation:
         self.inspect("afterResultSelector", result)
         merged = self.result_path(state, result)
         self.inspect("afterResultPath", merged)
-        self.assign_jsonpath(state.assign_payload, result)
+        self.assign_jsonpath(state.assign_value, result)
         return self.succeeded(self.output_path(state, merged), state.next)
 
     def flow(self, state: Wait | Succeed, next_state: str | None) -> dict[str, JSON]:
         """Wait (which TestState does not wait out) and Succeed: the effective input passes."""
         if not self.jsonpath:
             output = self.exit_jsonata(
-                (state.has_output, state.output), state.assign, self.env(), self.request.input
+                state.output_value,
+                (state.assign_value,),
+                self.bindings(self.request.input),
+                self.request.input,
             )
             return self.succeeded(output, next_state)
         effective = self.effective_input(state)
         self.inspect("afterInputPath", effective)
-        self.assign_jsonpath(state.assign_payload, effective)
+        self.assign_jsonpath(state.assign_value, effective)
         return self.succeeded(self.output_path(state, effective), next_state)
 
     def choice(self, state: Choice) -> dict[str, JSON]:
         """Choice: the first rule that matches names ``nextState`` (else ``Default``)."""
         if not self.jsonpath:
-            env = self.env()
-            for rule in state.choices:
-                if rule.evaluate_condition(env):
-                    has_output = rule.has_output or state.has_output
-                    output = rule.output if rule.has_output else state.output
+            bindings = self.bindings(self.request.input)
+            for index, rule in enumerate(state.choices):
+                if rule.matches(bindings):
                     # The state's Assign applies whichever rule matched, the rule's on top
-                    # (AWS guide, "Choice workflow state"), as in an execution.
-                    assign = state.assign
-                    if isinstance(assign, dict) and isinstance(rule.assign, dict):
-                        assign = {**assign, **rule.assign}
-                    elif rule.assign is not None:
-                        assign = rule.assign
+                    # (AWS guide, "Choice workflow state"); the rule's Output replaces the
+                    # state's: as in an execution.
                     result = self.exit_jsonata(
-                        (has_output, output), assign, env, self.request.input
+                        state.rule_output[index] or state.output_value,
+                        (state.assign_value, state.rule_assign[index]),
+                        bindings,
+                        self.request.input,
                     )
                     return self.succeeded(result, rule.next)
             if state.default is None:
                 raise _Failed("States.NoChoiceMatched", "No Matches!")
             output = self.exit_jsonata(
-                (state.has_output, state.output), state.assign, env, self.request.input
+                state.output_value, (state.assign_value,), bindings, self.request.input
             )
             return self.succeeded(output, state.default)
         effective = self.effective_input(state)
@@ -335,7 +345,7 @@ class Evaluation:
                 break
         if target is None:
             raise _Failed("States.NoChoiceMatched", "No Matches!")
-        self.assign_jsonpath(state.assign_payload, effective)
+        self.assign_jsonpath(state.assign_value, effective)
         if rule_assign is not None:
             # Over the variables the state's Assign just set, as in an execution.
             self.assign_values(rule_assign.evaluate(bindings))
@@ -444,8 +454,12 @@ class Evaluation:
     def finish(self, state: Task | Parallel | Map, result: JSON) -> dict[str, JSON]:
         """ResultSelector, ResultPath, OutputPath (or JSONata Output) of a result."""
         if not self.jsonpath:
-            env = self.env(result=result)
-            output = self.exit_jsonata((state.has_output, state.output), state.assign, env, result)
+            output = self.exit_jsonata(
+                state.output_value,
+                (state.assign_value,),
+                self.bindings(self.request.input, result=result),
+                result,
+            )
             return self.succeeded(output, state.next)
         selected = result
         if state.result_selector is not None:
@@ -453,7 +467,7 @@ class Evaluation:
         self.inspect("afterResultSelector", selected)
         merged = self.result_path(state, selected)
         self.inspect("afterResultPath", merged)
-        self.assign_jsonpath(state.assign_payload, selected)
+        self.assign_jsonpath(state.assign_value, selected)
         return self.succeeded(self.output_path(state, merged), state.next)
 
     def parallel(self, state: Parallel) -> dict[str, JSON]:
@@ -581,11 +595,13 @@ class Evaluation:
         ``Output`` over ``$states.errorOutput`` (JSONata)."""
         error_output = {"Error": error, "Cause": cause}
         if not self.jsonpath:
-            env = self.env(errorOutput=error_output)
             return self.exit_jsonata(
-                (catcher.has_output, catcher.output), catcher.assign, env, error_output
+                catcher.output_value,
+                (catcher.assign_value,),
+                self.bindings(self.request.input, errorOutput=error_output),
+                error_output,
             )
-        self.assign_jsonpath(catcher.assign_payload, error_output)
+        self.assign_jsonpath(catcher.assign_value, error_output)
         if not catcher.result_path_set:
             return error_output
         if catcher.result_path is None:

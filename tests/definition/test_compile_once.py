@@ -1,8 +1,8 @@
 """Compile once (issue 10 part 1): what run time needs is in the model, built at load time.
 
-``Assign`` arrives compiled (``assign_payload``), a Pass knows whether it is plain (``is_plain``),
-a Task's resource is resolved (``resolved_resource``), and ``runtime.definition`` holds no
-mutable module-level state (no caches, no registries).
+``Assign`` and JSONata ``Output`` arrive compiled (``assign_value``, ``output_value``), a Pass
+knows whether it is plain (``is_plain``), a Task's resource is resolved (``resolved_resource``),
+and ``runtime.definition`` holds no mutable module-level state (no caches, no registries).
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from runtime.definition import (
     model,
     validate,
 )
-from runtime.definition.values import PayloadTemplate
+from runtime.definition.values import Expression, PayloadTemplate, Template
+from runtime.errors import InvalidDefinition
+from runtime.lang.jsonata import compile_expression
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Scope
 
@@ -42,15 +44,54 @@ def one(state: dict[str, Any], **top: Any) -> Any:
 def test_jsonpath_assign_is_compiled_at_load() -> None:
     state = one({"Type": "Pass", "Assign": {"v.$": "$.a", "k": [1]}, "End": True})
     assert isinstance(state, Pass)
-    assert isinstance(state.assign_payload, Payload)
-    assert state.assign == {"v.$": "$.a", "k": [1]}  # the raw field keeps working
-    assert state.assign_payload.evaluate({"a": 7}, Scope()) == {"v": 7, "k": [1]}
+    assert isinstance(state.assign_value, PayloadTemplate)
+    assert isinstance(state.assign_value.payload, Payload)
+    assert state.assign_value.payload.evaluate({"a": 7}, Scope()) == {"v": 7, "k": [1]}
+    assert state.output_value is None  # JSONPath has no Output
 
 
-def test_jsonata_assign_stays_raw() -> None:
-    state = one({"Type": "Pass", "Assign": {"v": "{% 1 %}"}, "End": True}, QueryLanguage="JSONata")
-    assert state.assign == {"v": "{% 1 %}"}
-    assert state.assign_payload is None
+def test_jsonata_assign_and_output_are_compiled_at_load() -> None:
+    state = one(
+        {"Type": "Pass", "Assign": {"v": "{% 1 %}"}, "Output": "{% 2 %}", "End": True},
+        QueryLanguage="JSONata",
+    )
+    assert isinstance(state, Pass)
+    assert state.assign_value == Template(field="Assign", template={"v": "{% 1 %}"})
+    assert state.output_value == Expression(
+        field="Output", expression=compile_expression("{% 2 %}")
+    )
+    assert not state.is_plain
+
+
+def test_jsonata_catcher_assign_and_output_are_compiled_at_load() -> None:
+    task = one(
+        {
+            "Type": "Task",
+            "Resource": "h",
+            "End": True,
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "Next": "E",
+                    "Assign": {"e": "{% $states.errorOutput.Error %}"},
+                    "Output": None,
+                }
+            ],
+        },
+        QueryLanguage="JSONata",
+    )
+    assert isinstance(task, Task)
+    catcher = task.catch[0]
+    assert catcher.output_value == Template(field="Output", template=None)  # JSON null
+    assert catcher.assign_value == Template(
+        field="Assign", template={"e": "{% $states.errorOutput.Error %}"}
+    )
+
+
+def test_an_invalid_jsonata_output_fails_at_load() -> None:
+    with pytest.raises(InvalidDefinition) as raised:
+        one({"Type": "Pass", "Output": "{% $x( %}", "End": True}, QueryLanguage="JSONata")
+    assert raised.value.pointer == "/States/S/Output"
 
 
 def test_catcher_and_choice_rule_assign_are_compiled() -> None:
@@ -65,8 +106,9 @@ def test_catcher_and_choice_rule_assign_are_compiled() -> None:
     assert isinstance(task, Task)
     catcher = task.catch[0]
     assert isinstance(catcher, Catcher)
-    assert catcher.assign_payload is not None
-    assert catcher.assign_payload.evaluate({"Error": "X"}, Scope()) == {"e": "X"}
+    assert isinstance(catcher.assign_value, PayloadTemplate)
+    assert catcher.assign_value.payload.evaluate({"Error": "X"}, Scope()) == {"e": "X"}
+    assert catcher.output_value is None
     choice = one(
         {
             "Type": "Choice",

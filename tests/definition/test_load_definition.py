@@ -320,9 +320,10 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert isinstance(task, Task)
     assert task.query_language == "JSONata"
     assert task.arguments == {"FunctionName": "f", "Payload": "{% $states.input %}"}
-    assert task.output == "{% $states.result.Payload %}"
-    assert task.has_output
-    assert task.assign == {"x": "{% 1 %}"}
+    assert task.output_value == Expression(
+        field="Output", expression=compile_expression("{% $states.result.Payload %}")
+    )
+    assert task.assign_value == Template(field="Assign", template={"x": "{% 1 %}"})
     assert task.timeout_seconds == Expression(
         field="TimeoutSeconds", expression=compile_expression("{% $timeout %}")
     )
@@ -349,8 +350,7 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert fail.cause == Constant(field="Cause", value="plain")
     succeed = loaded.states["S"]
     assert isinstance(succeed, Succeed)
-    assert succeed.has_output
-    assert succeed.output is None
+    assert succeed.output_value == Template(field="Output", template=None)
 
 
 def test_nested_states_inherit_the_machine_language() -> None:
