@@ -43,6 +43,12 @@ class ExecutionLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_execution_seconds: float | None = MAX_EXECUTION_SECONDS
     """AWS: "Maximum execution time: 1 year". No timer is armed past it (a ``Wait`` of 1e18 s
     wakes the execution then, and it times out); checked whenever the execution is decided."""
+    max_map_run_input_bytes: int | None = 64 * 1024 * 1024
+    """The inputs (JSON text) of the Map Run children one runtime has started and not seen end
+    hold at most this many bytes together; further starts wait for children to end (one
+    larger than the bound starts alone). Not an AWS quota: AWS runs 10,000 children of up to
+    256 KiB each at once, 2.5 GiB of input before any is decoded; ``MaxConcurrency`` still
+    applies within it."""
 
 
 DEFAULT_LIMITS: Final = ExecutionLimits()

@@ -27,12 +27,25 @@ import structlog
 from anyio.abc import TaskGroup
 
 from runtime.core.decide import is_activity
-from runtime.core.effects import ITEM_READER, MAP_RUN_CHILD, RESULT_WRITER, RunTask, TaskOutcome
+from runtime.core.effects import (
+    ITEM_READER,
+    MAP_RUN_CHILD,
+    RESULT_WRITER,
+    MapRunChild,
+    RunTask,
+    TaskOutcome,
+)
 from runtime.core.state import Phase
 from runtime.engine.clock import Clock
 from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.live import Live
-from runtime.engine.maprun import STARTS_AT_ONCE, MapRunHost, StartSlots, run_map_child
+from runtime.engine.maprun import (
+    STARTS_AT_ONCE,
+    InputBudget,
+    MapRunHost,
+    StartSlots,
+    run_map_child,
+)
 from runtime.engine.nested import is_nested, run_nested
 from runtime.engine.tasks import Outcome, call_handler, within_timeout
 from runtime.errors import InternalError
@@ -172,6 +185,7 @@ class HandlerCalls:
         *,
         max_handler_concurrency: int | None,
         nested_host: MapRunHost | None,
+        max_map_run_input_bytes: int | None = None,
         finished: Callable[[Live], None] = lambda live: None,
     ) -> None:
         self.handlers = handlers
@@ -189,6 +203,10 @@ class HandlerCalls:
         )
         self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
         self._child_starts = StartSlots(STARTS_AT_ONCE)
+        self._max_map_run_input_bytes = max_map_run_input_bytes
+        self.child_inputs: dict[str, InputBudget] = {}
+        """Map Run ARN -> the bytes of the inputs of its children started and not ended
+        (while any is held)."""
         self.tg: TaskGroup | None = None
         """The engine's task group, set while the engine runs (calls start only then)."""
 
@@ -257,6 +275,7 @@ class HandlerCalls:
                     host,
                     parent=arn,
                     starts=self._child_starts,
+                    budget=self._input_budget(task),
                     report=lambda ended: self._child_ended(live, task, ended),
                 )
             finally:
@@ -292,6 +311,20 @@ class HandlerCalls:
                     sleep=self._idle_sleep,
                 )
         self._report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
+
+    def _input_budget(self, task: RunTask) -> InputBudget:
+        """The input budget of the Map Run ``task`` starts a child of."""
+        assert isinstance(task.input, MapRunChild)
+        map_run_arn = task.input.map_run_arn
+        budget = self.child_inputs.get(map_run_arn)
+        if budget is None:
+
+            def forget() -> None:
+                self.child_inputs.pop(map_run_arn, None)
+
+            budget = InputBudget(self._max_map_run_input_bytes, on_idle=forget)
+            self.child_inputs[map_run_arn] = budget
+        return budget
 
     def _child_ended(self, live: Live, task: RunTask, ended: Outcome) -> None:
         """A Map Run's child execution ended: its outcome is the iteration's."""

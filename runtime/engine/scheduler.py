@@ -131,10 +131,10 @@ class Engine:
         worker's): their timer is the Task's timeout or heartbeat."""
         self.machines: dict[str, StateMachine] = {}
         self.recent = RecentRecords()
+        """The records of recently ended executions (so describe needs no store read)."""
         self.ended: collections.Counter[str] = collections.Counter()
         """Executions that ended in this engine since it started, by status (what a worker's
         status line reports, without reading the store)."""
-        """The records of recently ended executions (so describe needs no store read)."""
         self.idle = Idleness()
         self.timers: Timers  # set below: admission asks it whether timers are owed
         busy = self.idle.add
@@ -159,6 +159,7 @@ class Engine:
             self.report,
             max_handler_concurrency=max_handler_concurrency,
             nested_host=nested_host,
+            max_map_run_input_bytes=limits.max_map_run_input_bytes,
             finished=self._park_if_idle,
         )
         self._entropy = Entropy()

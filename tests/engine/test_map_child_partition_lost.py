@@ -4,7 +4,6 @@ the chaos run at a 2 s lease saw 47-310 iterations fail so)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from runtime.core.effects import MapRunChild, RunTask
-from runtime.engine.maprun import PARTITION_LOST_ATTEMPTS, run_map_child
+from runtime.engine.maprun import PARTITION_LOST_ATTEMPTS, InputBudget, StartSlots, run_map_child
 from runtime.errors import PartitionLost
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +65,8 @@ async def test_a_start_that_lost_its_partition_is_tried_again() -> None:
         task(),
         host,
         parent="p",
-        starts=asyncio.Semaphore(1),
+        starts=StartSlots(1),
+        budget=InputBudget(None),
         report=reported.append,  # type: ignore[arg-type]
     )
     assert done is None  # its end reports the outcome
@@ -80,7 +80,8 @@ async def test_a_partition_that_keeps_moving_fails_the_iteration_at_last() -> No
         task(),
         host,
         parent="p",
-        starts=asyncio.Semaphore(1),
+        starts=StartSlots(1),
+        budget=InputBudget(None),
         report=lambda _: None,  # type: ignore[arg-type]
     )
     assert host.starts == PARTITION_LOST_ATTEMPTS
