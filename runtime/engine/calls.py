@@ -41,7 +41,7 @@ from runtime.engine.handlers import HandlerRegistry
 from runtime.engine.live import Live
 from runtime.engine.maprun import (
     STARTS_AT_ONCE,
-    InputBudget,
+    FifoBudget,
     MapRunHost,
     StartSlots,
     run_map_child,
@@ -204,7 +204,7 @@ class HandlerCalls:
         self._handler_limits: dict[str, anyio.CapacityLimiter] = {}
         self._child_starts = StartSlots(STARTS_AT_ONCE)
         self._max_map_run_input_bytes = max_map_run_input_bytes
-        self.child_inputs: dict[str, InputBudget] = {}
+        self.child_inputs: dict[str, FifoBudget] = {}
         """Map Run ARN -> the bytes of the inputs of its children started and not ended
         (while any is held)."""
         self.tg: TaskGroup | None = None
@@ -312,7 +312,7 @@ class HandlerCalls:
                 )
         self._report(arn, task.frame, task.scheduled_id, outcome, output, error, cause)
 
-    def _input_budget(self, task: RunTask) -> InputBudget:
+    def _input_budget(self, task: RunTask) -> FifoBudget:
         """The input budget of the Map Run ``task`` starts a child of."""
         assert isinstance(task.input, MapRunChild)
         map_run_arn = task.input.map_run_arn
@@ -322,7 +322,7 @@ class HandlerCalls:
             def forget() -> None:
                 self.child_inputs.pop(map_run_arn, None)
 
-            budget = InputBudget(self._max_map_run_input_bytes, on_idle=forget)
+            budget = FifoBudget(self._max_map_run_input_bytes, on_idle=forget)
             self.child_inputs[map_run_arn] = budget
         return budget
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable, Coroutine
@@ -31,7 +32,7 @@ from runtime.errors import ExecutionLimitExceeded, PartitionLost, StatemillError
 
 __all__ = [
     "STARTS_AT_ONCE",
-    "InputBudget",
+    "FifoBudget",
     "MapRunHost",
     "StartSlots",
     "child_name",
@@ -108,75 +109,21 @@ STARTS_AT_ONCE: Final = 256
 
 
 @final
-class StartSlots:
-    """At most ``size`` child starts in progress at once; the others wait, first come first
-    served, and a slot given back goes straight to the next waiter.
+class FifoBudget:
+    """At most ``size`` units held at once (``None``: no bound); an acquire that would pass it
+    waits, first come first served, until enough are given back, and units given back go
+    straight to the oldest waiter: O(1) a release. An acquire larger than the whole budget is
+    let through once nothing else is held.
 
-    Not an ``asyncio.Semaphore``: its release scans its waiters from the front for one not yet
-    woken, and a woken waiter leaves the queue only when its task runs. A group commit ends
-    :data:`STARTS_AT_ONCE` starts in one turn of the event loop, so each of their releases
-    scanned the ones woken before it: quadratic, 1.7 s of a 10,000-child Map Run's 27 s under
-    cProfile (issue 11, the map fuzz's canary). Here a release pops the next waiter: O(1).
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    @property
-    def free(self) -> int:
-        """Slots not held (0 while starts wait)."""
-        return self._free
-
-    async def __aenter__(self) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # handed a slot as it was cancelled: pass it on
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)  # rare (a stopped start): O(waiters) is fine
-            raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        """Give a slot back: to the oldest waiter still waiting, else to the free count."""
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():  # a cancelled one was already given up by its task
-                waiter.set_result(None)  # the slot passes to it: ``_free`` is unchanged
-                return
-        self._free += 1
-
-
-@final
-class InputBudget:
-    """The inputs of one Map Run's children started here and not yet ended hold at most
-    ``size`` bytes (their JSON text) together; a start that would pass it waits, first come
-    first served, until enough children end. A child larger than the whole budget starts once
-    no other holds any of it.
-
-    ``MaxConcurrency`` counts children, not bytes: 10,000 children whose ItemSelector copies a
-    230 KB input each (the map fuzz, seed 10002713) held 2.3 GiB in one process on SQLite,
-    the children waiting on commits. ``ExecutionLimits.max_map_run_input_bytes`` sets it.
-    One budget per Map Run, so that it cannot deadlock: it is held only by the Map Run's own
-    children, and none of them waits for a sibling (a child's own distributed Map has a
-    budget of its own). ``on_idle`` is told when nothing is held or awaited any more.
+    Two uses. The inputs of one Map Run's children started here and not yet ended, in bytes
+    of their JSON text (``run_map_child``'s ``budget``): ``MaxConcurrency`` counts children,
+    not bytes, and 10,000 children whose ItemSelector copies a 230 KB input each (the map
+    fuzz, seed 10002713) held 2.3 GiB in one process on SQLite, waiting on commits
+    (``ExecutionLimits.max_map_run_input_bytes`` sets the bound). One budget per Map Run, so
+    that it cannot deadlock: it is held only by the Map Run's own children, and none of them
+    waits for a sibling (a child's own distributed Map has a budget of its own). And the
+    child starts in progress at once (:class:`StartSlots`), one unit each. ``on_idle`` is
+    told when nothing is held or awaited any more.
     """
 
     __slots__ = ("_held", "_on_idle", "_size", "_waiters")
@@ -189,14 +136,19 @@ class InputBudget:
 
     @property
     def held(self) -> int:
-        """Bytes held by the children started and not ended."""
+        """Units held now."""
         return self._held
+
+    @property
+    def size(self) -> int | None:
+        """The bound (``None``: none)."""
+        return self._size
 
     def _fits(self, size: int) -> bool:
         return self._size is None or self._held == 0 or self._held + size <= self._size
 
     async def acquire(self, size: int) -> None:
-        """Hold ``size`` bytes, waiting for them if they do not fit."""
+        """Hold ``size`` units, waiting for them if they do not fit."""
         if not self._waiters and self._fits(size):
             self._held += size
             return
@@ -208,12 +160,13 @@ class InputBudget:
             if waiter.done() and not waiter.cancelled():
                 self.release(size)  # granted as it was cancelled: give it back
             else:
-                self._waiters.remove((size, waiter))  # rare (a stopped start)
+                with contextlib.suppress(ValueError):  # a release may have dropped it already
+                    self._waiters.remove((size, waiter))  # rare (a stopped start)
                 self._grant()
             raise
 
     def release(self, size: int) -> None:
-        """Give back what a child held (it ended, or its start failed)."""
+        """Give back ``size`` units (a child ended, or its start failed; a start is over)."""
         self._held -= size
         self._grant()
         if self._held == 0 and not self._waiters:
@@ -233,13 +186,48 @@ class InputBudget:
             waiter.set_result(None)
 
 
+@final
+class StartSlots:
+    """At most ``size`` child starts in progress at once; the others wait, first come first
+    served, and a slot given back goes straight to the next waiter (a :class:`FifoBudget` of
+    one unit a start).
+
+    Not an ``asyncio.Semaphore``: its release scans its waiters from the front for one not yet
+    woken, and a woken waiter leaves the queue only when its task runs. A group commit ends
+    :data:`STARTS_AT_ONCE` starts in one turn of the event loop, so each of their releases
+    scanned the ones woken before it: quadratic, 1.7 s of a 10,000-child Map Run's 27 s under
+    cProfile (issue 11, the map fuzz's canary). Here a release pops the next waiter: O(1).
+    """
+
+    __slots__ = ("_budget",)
+
+    def __init__(self, size: int) -> None:
+        self._budget = FifoBudget(size)
+
+    @property
+    def free(self) -> int:
+        """Slots not held (0 while starts wait)."""
+        return (self._budget.size or 0) - self._budget.held
+
+    async def __aenter__(self) -> None:
+        await self._budget.acquire(1)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._budget.release(1)
+
+
 async def run_map_child(
     task: RunTask,
     host: MapRunHost,
     *,
     parent: str,
     starts: StartSlots,
-    budget: InputBudget,
+    budget: FifoBudget,
     report: Callable[[Outcome], None],
 ) -> Outcome | None:
     """Start iteration ``task`` of a Map Run as a child execution and see to its outcome.

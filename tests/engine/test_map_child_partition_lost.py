@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runtime.core.effects import MapRunChild, RunTask
-from runtime.engine.maprun import PARTITION_LOST_ATTEMPTS, InputBudget, StartSlots, run_map_child
+from runtime.engine.maprun import PARTITION_LOST_ATTEMPTS, FifoBudget, StartSlots, run_map_child
 from runtime.errors import PartitionLost
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +66,7 @@ async def test_a_start_that_lost_its_partition_is_tried_again() -> None:
         host,
         parent="p",
         starts=StartSlots(1),
-        budget=InputBudget(None),
+        budget=FifoBudget(None),
         report=reported.append,  # type: ignore[arg-type]
     )
     assert done is None  # its end reports the outcome
@@ -81,7 +81,7 @@ async def test_a_partition_that_keeps_moving_fails_the_iteration_at_last() -> No
         host,
         parent="p",
         starts=StartSlots(1),
-        budget=InputBudget(None),
+        budget=FifoBudget(None),
         report=lambda _: None,  # type: ignore[arg-type]
     )
     assert host.starts == PARTITION_LOST_ATTEMPTS

@@ -1,4 +1,4 @@
-"""The bytes a Map Run's children hold in flight (``engine.maprun.InputBudget``, issue 11).
+"""The bytes a Map Run's children hold in flight (``engine.maprun.FifoBudget``, issue 11).
 
 ``MaxConcurrency`` counts children; ten thousand of them whose ItemSelector copies a 230 KB
 input each held 2.3 GiB in one process. ``ExecutionLimits.max_map_run_input_bytes`` bounds the
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runtime import ExecutionLimits, TaskContext
-from runtime.engine.maprun import InputBudget
+from runtime.engine.maprun import FifoBudget
 from runtime.testing import virtual_runtime
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ JSON = Any
 
 async def test_a_start_past_the_budget_waits_for_bytes_given_back_in_arrival_order() -> None:
     idle: list[bool] = []
-    budget = InputBudget(100, on_idle=lambda: idle.append(True))
+    budget = FifoBudget(100, on_idle=lambda: idle.append(True))
     await budget.acquire(60)
     order: list[int] = []
 
@@ -48,7 +48,7 @@ async def test_a_start_past_the_budget_waits_for_bytes_given_back_in_arrival_ord
 
 
 async def test_an_input_larger_than_the_budget_starts_alone() -> None:
-    budget = InputBudget(100)
+    budget = FifoBudget(100)
     await budget.acquire(500)  # nothing held: it starts
     waiting = asyncio.ensure_future(budget.acquire(1))
     await asyncio.sleep(0)
@@ -59,7 +59,7 @@ async def test_an_input_larger_than_the_budget_starts_alone() -> None:
 
 
 async def test_a_cancelled_start_gives_its_place_to_the_next() -> None:
-    budget = InputBudget(10)
+    budget = FifoBudget(10)
     await budget.acquire(10)
     first = asyncio.ensure_future(budget.acquire(5))
     second = asyncio.ensure_future(budget.acquire(5))

@@ -86,7 +86,7 @@ async def test_releases_of_one_turn_do_not_scan_the_woken_waiters() -> None:
     for _ in range(256):
         await slots.__aenter__()
     waiters = [Counting(loop=loop) for _ in range(5_000)]
-    slots._waiters.extend(waiters)  # as 5,000 starts waiting for a slot
+    slots._budget._waiters.extend((1, w) for w in waiters)  # 5,000 starts waiting
     for _ in range(256):
         await slots.__aexit__(None, None, None)
     assert all(w.done() for w in waiters[:256])
