@@ -59,7 +59,7 @@ def template_value(field: str, template: JSON) -> Value:
     state)."""
     if is_expr(template):
         return Expression(field=field, expression=compile_expression(template))
-    return Template(field=field, template=template)
+    return Template.of(field, template)
 
 
 def payload_value(field: str, payload: Payload | None) -> Value | None:

@@ -28,12 +28,18 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 import msgspec
 
 from runtime.errors import StatesError
-from runtime.lang.jsonata import JsonataExpression, evaluate_template
+from runtime.lang.jsonata import (
+    JsonataExpression,
+    compile_expression,
+    is_expression,
+    template_field,
+)
 from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound
@@ -54,6 +60,7 @@ __all__ = [
     "ReferenceOrCall",
     "StateInput",
     "Template",
+    "TemplateNode",
     "Value",
     "jsonata_number",
     "parse_timestamp",
@@ -424,14 +431,100 @@ class Expression(Value, frozen=True, kw_only=True):
         return value
 
 
+class TemplateNode:
+    """A JSONata template compiled at load time: each ``{% %}`` string, however deeply nested,
+    is a compiled expression named as AWS names it (``Output/a/b[0]``: ``template_field``),
+    the rest constant. Evaluating it builds fresh objects and arrays each time (a caller may
+    change its result) and never compiles or looks up an expression.
+
+    Equal when compiled from equal templates for the same field."""
+
+    __slots__ = ("_build", "field", "template")
+
+    def __init__(self, template: JSON, field: str) -> None:
+        self.template = template
+        self.field = field
+        self._build = _compile_node(template, field)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TemplateNode):
+            return NotImplemented
+        return self.field == other.field and self.template == other.template
+
+    def __hash__(self) -> int:
+        return hash(self.field)
+
+    def __repr__(self) -> str:
+        return f"TemplateNode({self.template!r}, {self.field!r})"
+
+    def evaluate(self, env: Env) -> JSON:
+        """The template's value in ``env``.
+
+        Raises:
+            QueryEvaluationError: an expression failed or returned no JSON value.
+        """
+        return self._build(env)
+
+
+_Build = Callable[[Env], JSON]
+
+
+def _compile_node(template: JSON, field: str) -> _Build:
+    """The builder of one part of a template (see :class:`TemplateNode`)."""
+    if is_expression(template):
+        expression = compile_expression(template)
+
+        def expression_value(env: Env) -> JSON:
+            return expression.evaluate(env, field)
+
+        return expression_value
+    if isinstance(template, dict):
+        members = tuple(
+            (key, _compile_node(value, template_field(field, key)))
+            for key, value in template.items()
+        )
+
+        def object_value(env: Env) -> JSON:
+            return {key: build(env) for key, build in members}
+
+        return object_value
+    if isinstance(template, list):
+        elements = tuple(
+            _compile_node(value, template_field(field, index))
+            for index, value in enumerate(template)
+        )
+
+        def array_value(env: Env) -> JSON:
+            return [build(env) for build in elements]
+
+        return array_value
+
+    def constant(env: Env) -> JSON:
+        return template
+
+    return constant
+
+
 class Template(Value, frozen=True, kw_only=True):
     """A JSONata template: any JSON whose ``{% %}`` strings, however deeply nested, are
-    expressions (compiled at load time); the rest is constant."""
+    expressions, compiled at load time (:meth:`of`); the rest is constant."""
 
     template: JSON
+    """As written."""
+    compiled: TemplateNode
+
+    @classmethod
+    def of(cls, field: str, template: JSON) -> Template:
+        """``template`` (the field's JSON as written) compiled for ``field``.
+
+        Raises:
+            ValueError: a ``{% %}`` string in it does not parse (the validator reports it
+                first, as ``InvalidDefinition``).
+        """
+        return cls(field=field, template=template, compiled=TemplateNode(template, field))
 
     def evaluate(self, bindings: Bindings) -> JSON:
-        return evaluate_template(self.template, bindings.env(), self.field)
+        return self.compiled.evaluate(bindings.env())
 
     def items(self, bindings: Bindings) -> list[JSON]:
         value = self.evaluate(bindings)

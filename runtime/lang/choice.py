@@ -403,17 +403,6 @@ def _not(inner: _Test) -> _Test:
     return test
 
 
-def _constant(value: bool) -> _Test:
-    def test(data: JSON, scope: Scope) -> bool:
-        return value
-
-    return test
-
-
-def _jsonata_condition(data: JSON, scope: Scope) -> bool:
-    raise NotImplementedError("a JSONata Condition is evaluated by ChoiceRule.evaluate_condition")
-
-
 def _path_match(test: _Test) -> _Match:
     """A JSONPath rule's test over the effective input and the scope."""
 
@@ -452,62 +441,23 @@ _TOP_LEVEL_FIELDS: Final = frozenset({"Next", "Assign", "Output", "Comment"})
 
 @final
 class ChoiceRule:
-    """A compiled Choice rule.
+    """A compiled Choice rule: one test, built at load time, whichever the query language (a
+    rule's ``Assign`` and ``Output`` are compiled values of the loader,
+    :mod:`runtime.definition.values`).
 
     Attributes:
         next: the state to go to when a top-level rule matches (``None`` for nested rules).
-        assign: the raw ``Assign`` object of a top-level rule (``None`` when absent).
-        output: the raw JSONata ``Output`` of a top-level rule (``None`` when absent).
-        condition: the raw JSONata ``Condition`` (a ``{% %}`` string or a constant), or
-            ``None`` in a JSONPath rule.
-        has_condition: ``True`` when the rule is a JSONata ``Condition`` rule.
         pointer: JSON Pointer of the rule in the definition.
         source: the rule's JSON, as written.
     """
 
-    __slots__ = (
-        "_condition",
-        "_match",
-        "_test",
-        "assign",
-        "condition",
-        "has_condition",
-        "has_output",
-        "next",
-        "output",
-        "pointer",
-        "source",
-    )
+    __slots__ = ("_match", "next", "pointer", "source")
 
-    def __init__(
-        self,
-        *,
-        test: _Test,
-        next: str | None,
-        pointer: str,
-        source: JSON,
-        assign: JSON = None,
-        output: JSON = None,
-        has_output: bool = False,
-        condition: JSON = None,
-        has_condition: bool = False,
-        compiled_condition: JsonataExpression | bool | None = None,
-    ) -> None:
-        self._test = test
-        self._condition = compiled_condition
-        self._match: _Match = (
-            _path_match(test)
-            if compiled_condition is None
-            else _condition_match(compiled_condition, _rule_field(pointer, "Condition"))
-        )
+    def __init__(self, *, match: _Match, next: str | None, pointer: str, source: JSON) -> None:
+        self._match = match
         self.next = next
         self.pointer = pointer
         self.source = source
-        self.assign = assign
-        self.output = output
-        self.has_output = has_output
-        self.condition = condition
-        self.has_condition = has_condition
 
     def __repr__(self) -> str:
         return f"ChoiceRule({self.source!r}, pointer={self.pointer!r})"
@@ -544,27 +494,11 @@ class ChoiceRule:
             if not isinstance(next_state, str):
                 raise _fail("The value for the field 'Next' must be a STRING", pointer)
         if query_language == "JSONata":
-            test, condition, compiled = cls._compile_condition(rule, pointer, top_level)
-            return cls(
-                test=test,
-                next=next_state,
-                pointer=pointer,
-                source=rule,
-                assign=rule.get("Assign"),
-                output=rule.get("Output"),
-                has_output="Output" in rule,
-                condition=condition,
-                has_condition=True,
-                compiled_condition=compiled,
-            )
-        test = cls._compile_jsonpath(rule, pointer, top_level)
-        return cls(
-            test=test,
-            next=next_state,
-            pointer=pointer,
-            source=rule,
-            assign=rule.get("Assign"),
-        )
+            condition = cls._compile_condition(rule, pointer, top_level)
+            match = _condition_match(condition, _rule_field(pointer, "Condition"))
+        else:
+            match = _path_match(cls._compile_jsonpath(rule, pointer, top_level))
+        return cls(match=match, next=next_state, pointer=pointer, source=rule)
 
     @staticmethod
     def _check_fields(rule: Mapping[str, JSON], allowed: frozenset[str], pointer: str) -> None:
@@ -575,9 +509,9 @@ class ChoiceRule:
     @classmethod
     def _compile_condition(
         cls, rule: Mapping[str, JSON], pointer: str, top_level: bool
-    ) -> tuple[_Test, JSON, JsonataExpression | bool]:
+    ) -> JsonataExpression | bool:
         """A JSONata rule: ``Condition`` plus ``Next``/``Assign``/``Output``; the condition
-        as written and compiled."""
+        compiled (or its boolean constant)."""
         allowed = frozenset({"Condition"}) | (_TOP_LEVEL_FIELDS if top_level else frozenset())
         for field in rule:
             if field in _ALL_OPERATORS or field in _BOOLEAN_OPERATORS or field == "Variable":
@@ -591,7 +525,7 @@ class ChoiceRule:
             raise _fail("The field 'Condition' is required but was missing", pointer)
         condition = rule["Condition"]
         if isinstance(condition, bool):
-            return _constant(condition), condition, condition
+            return condition
         if not isinstance(condition, str):
             raise _fail("The value for the field 'Condition' must be a STRING", pointer)
         text = condition.strip()
@@ -605,7 +539,7 @@ class ChoiceRule:
             compiled = compile_expression(text)
         except ValueError as exc:
             raise _fail(f"The JSONata expression '{text}' is not valid: {exc}", pointer) from None
-        return _jsonata_condition, text, compiled
+        return compiled
 
     @classmethod
     def _compile_jsonpath(cls, rule: Mapping[str, JSON], pointer: str, top_level: bool) -> _Test:
@@ -677,39 +611,9 @@ class ChoiceRule:
         """
         return self._match(bindings)
 
-    def evaluate(self, data: JSON, scope: Scope) -> bool:
-        """Whether the rule matches ``data`` (the Choice state's effective input).
-
-        Raises:
-            StatesError: ``States.Runtime`` when ``Variable`` selects nothing (except under
-                ``IsPresent``).
-            NotImplementedError: for a JSONata ``Condition`` (use :meth:`evaluate_condition`,
-                which needs the ``$states`` environment).
-        """
-        return self._test(data, scope)
-
-    def evaluate_condition(self, env: Env) -> bool:
-        """Whether a JSONata rule's ``Condition`` holds (a boolean constant or an expression
-        that must give a boolean).
-
-        Raises:
-            QueryEvaluationError: the expression failed or did not give a boolean.
-        """
-        condition = self._condition
-        if condition is None:
-            raise NotImplementedError("a JSONPath rule is evaluated by ChoiceRule.evaluate")
-        if isinstance(condition, bool):
-            return condition
-        return _condition_value(condition, env, self.field("Condition"))
-
-    def field(self, name: str) -> str:
-        """How AWS names one of this rule's fields in a cause and an ``EvaluationFailed``
-        ``location``: relative to the state, under the rule (``Choices[1]/Condition``,
-        ``Choices[0]/Output``; issue 15)."""
-        return _rule_field(self.pointer, name)
-
 
 def _rule_field(pointer: str, name: str) -> str:
-    """:meth:`ChoiceRule.field` of the rule at ``pointer``."""
+    """How AWS names a field of the rule at ``pointer`` in a cause and an ``EvaluationFailed``
+    ``location``: relative to the state, under the rule (``Choices[1]/Condition``; issue 15)."""
     rule = pointer.rpartition("/")[2]
     return f"{rule}/{name}" if rule.startswith("Choices[") else name

@@ -28,6 +28,8 @@ from runtime.definition import (
 from runtime.definition.values import Expression, PayloadTemplate, Template
 from runtime.errors import InvalidDefinition
 from runtime.lang.jsonata import compile_expression
+from runtime.lang.jsonata_engine import QueryEvaluationError
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Scope
 
@@ -56,7 +58,7 @@ def test_jsonata_assign_and_output_are_compiled_at_load() -> None:
         QueryLanguage="JSONata",
     )
     assert isinstance(state, Pass)
-    assert state.assign_value == Template(field="Assign", template={"v": "{% 1 %}"})
+    assert state.assign_value == Template.of("Assign", {"v": "{% 1 %}"})
     assert state.output_value == Expression(
         field="Output", expression=compile_expression("{% 2 %}")
     )
@@ -82,10 +84,8 @@ def test_jsonata_catcher_assign_and_output_are_compiled_at_load() -> None:
     )
     assert isinstance(task, Task)
     catcher = task.catch[0]
-    assert catcher.output_value == Template(field="Output", template=None)  # JSON null
-    assert catcher.assign_value == Template(
-        field="Assign", template={"e": "{% $states.errorOutput.Error %}"}
-    )
+    assert catcher.output_value == Template.of("Output", None)  # JSON null
+    assert catcher.assign_value == Template.of("Assign", {"e": "{% $states.errorOutput.Error %}"})
 
 
 def test_an_invalid_jsonata_output_fails_at_load() -> None:
@@ -227,3 +227,36 @@ def test_no_mutable_module_level_state(module: types.ModuleType) -> None:
             continue
         assert not isinstance(value, _MUTABLE), f"{module.__name__}.{name} is mutable"
         assert not hasattr(value, "cache_info"), f"{module.__name__}.{name} is a cache"
+
+
+def test_a_jsonata_template_is_never_compiled_at_run_time() -> None:
+    """Issue 10: a template's expressions are compiled with the state, so evaluating it
+    neither compiles nor looks an expression up by its text (the compile cache is untouched)."""
+    state = one(
+        {
+            "Type": "Pass",
+            "Output": {"a": ["{% $states.input.n + 1 %}", {"b": "{% $x %}"}], "c": "text"},
+            "End": True,
+        },
+        QueryLanguage="JSONata",
+    )
+    value = state.output_value
+    assert isinstance(value, Template)
+    before = compile_expression.cache_info()
+    env = Env({"input": {"n": 1}}, {"x": "y"})
+    first = value.compiled.evaluate(env)
+    second = value.compiled.evaluate(env)
+    assert first == {"a": [2, {"b": "y"}], "c": "text"}
+    assert first is not second  # fresh objects each time
+    assert first["a"] is not second["a"]
+    assert compile_expression.cache_info() == before
+
+
+def test_an_expression_nested_in_a_template_is_named_as_aws_names_it() -> None:
+    state = one(
+        {"Type": "Pass", "Output": {"a": [0, {"b": "{% $nope %}"}]}, "End": True},
+        QueryLanguage="JSONata",
+    )
+    with pytest.raises(QueryEvaluationError) as raised:
+        state.output_value.compiled.evaluate(Env({"input": {}}))
+    assert raised.value.location == "Output/a[1]/b"

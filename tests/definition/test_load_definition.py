@@ -21,8 +21,10 @@ from runtime.definition import (
 )
 from runtime.definition.values import Constant, Expression, Reference, Template
 from runtime.lang.jsonata import compile_expression
+from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path
 from runtime.lang.scope import Scope
+from tests.lang.given import Given
 
 
 def machine(states: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -168,7 +170,8 @@ def test_choice_rules_compiled() -> None:
     (rule,) = choice.choices
     assert rule.next == "Big"
     assert rule.pointer == "/States/C/Choices[0]"
-    assert rule.evaluate({"n": 2}, Scope())
+    assert rule.matches(Given({"n": 2}, Scope()))
+    assert not rule.matches(Given({"n": 1}, Scope()))
     assert isinstance(loaded.states["Big"], Succeed)
 
 
@@ -323,7 +326,7 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert task.output_value == Expression(
         field="Output", expression=compile_expression("{% $states.result.Payload %}")
     )
-    assert task.assign_value == Template(field="Assign", template={"x": "{% 1 %}"})
+    assert task.assign_value == Template.of("Assign", {"x": "{% 1 %}"})
     assert task.timeout_seconds == Expression(
         field="TimeoutSeconds", expression=compile_expression("{% $timeout %}")
     )
@@ -331,8 +334,8 @@ def test_jsonata_fields_are_kept_raw() -> None:
     mapped = loaded.states["M"]
     assert isinstance(mapped, Map)
     assert mapped.items == Expression(field="Items", expression=compile_expression("{% [1, 2] %}"))
-    assert mapped.item_selector == Template(
-        field="ItemSelector", template={"v": "{% $states.context.Map.Item.Value %}"}
+    assert mapped.item_selector == Template.of(
+        "ItemSelector", {"v": "{% $states.context.Map.Item.Value %}"}
     )
     assert mapped.max_concurrency == Expression(
         field="MaxConcurrency", expression=compile_expression("{% 2 %}")
@@ -343,14 +346,16 @@ def test_jsonata_fields_are_kept_raw() -> None:
     assert wait.seconds == Expression(field="Seconds", expression=compile_expression("{% 1 %}"))
     choice = loaded.states["C"]
     assert isinstance(choice, Choice)
-    assert choice.choices[0].condition == "{% $states.input.ok %}"
+    (rule,) = choice.choices
+    assert rule.matches(Given(None, env=Env({"input": {"ok": True}})))
+    assert not rule.matches(Given(None, env=Env({"input": {"ok": False}})))
     fail = loaded.states["F"]
     assert isinstance(fail, Fail)
     assert fail.error == Expression(field="Error", expression=compile_expression("{% 'E' %}"))
     assert fail.cause == Constant(field="Cause", value="plain")
     succeed = loaded.states["S"]
     assert isinstance(succeed, Succeed)
-    assert succeed.output_value == Template(field="Output", template=None)
+    assert succeed.output_value == Template.of("Output", None)
 
 
 def test_nested_states_inherit_the_machine_language() -> None:

@@ -35,6 +35,7 @@ from runtime.lang.paths import Path, PathSyntaxError, apply_result_path
 from runtime.lang.pathsyntax import MAX_FILTER_NESTING
 from runtime.lang.payload import Payload
 from runtime.lang.scope import Entropy, Scope
+from tests.lang.given import Given
 
 JSON = Any
 
@@ -322,7 +323,7 @@ def _matches(pattern: str, value: str) -> Callable[[], JSON]:
         rule = ChoiceRule.compile(
             {"Variable": "$.v", "StringMatches": pattern, "Next": "N"}, "/States/C/Choices/0"
         )
-        return rule.evaluate({"v": value}, Scope())
+        return rule.matches(Given({"v": value}, Scope()))
 
     return run
 

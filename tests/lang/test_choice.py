@@ -18,6 +18,7 @@ from runtime.lang.jsonata_engine import QueryEvaluationError
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Scope
 from tests.conformance.harness import CONFORMANCE
+from tests.lang.given import Given
 
 SCOPE = Scope(context={"Execution": {"Input": {"n": 0}}}, variables={"limit": 10, "name": "x"})
 
@@ -30,10 +31,10 @@ def rule(op: str, operand: Any, variable: str = "$.v") -> ChoiceRule:
 
 def check(op: str, operand: Any, value: Any, expected: bool) -> None:
     compiled = rule(op, operand)
-    assert compiled.evaluate({"v": value, "other": operand}, SCOPE) is expected
+    assert compiled.matches(Given({"v": value, "other": operand}, SCOPE)) is expected
     if op.startswith(("String", "Numeric", "Boolean", "Timestamp")) and op != "StringMatches":
         by_path = rule(f"{op}Path", "$.other")
-        assert by_path.evaluate({"v": value, "other": operand}, SCOPE) is expected
+        assert by_path.matches(Given({"v": value, "other": operand}, SCOPE)) is expected
 
 
 NUMERIC = [
@@ -151,13 +152,13 @@ TYPE_VALUES: list[Any] = [None, 0, 1.5, True, False, "", "text", "2012-10-09T19:
 @pytest.mark.parametrize("value", TYPE_VALUES, ids=repr)
 @pytest.mark.parametrize("flag", [True, False])
 def test_type_tests(op: str, accepts: Any, value: Any, flag: bool) -> None:
-    assert rule(op, flag).evaluate({"v": value}, SCOPE) is (accepts(value) == flag)
+    assert rule(op, flag).matches(Given({"v": value}, SCOPE)) is (accepts(value) == flag)
 
 
 def test_is_present_on_missing_variable() -> None:
-    assert rule("IsPresent", True).evaluate({}, SCOPE) is False
-    assert rule("IsPresent", False).evaluate({}, SCOPE) is True
-    assert rule("IsPresent", True, "$.a.b.c").evaluate({"a": 1}, SCOPE) is False
+    assert rule("IsPresent", True).matches(Given({}, SCOPE)) is False
+    assert rule("IsPresent", False).matches(Given({}, SCOPE)) is True
+    assert rule("IsPresent", True, "$.a.b.c").matches(Given({"a": 1}, SCOPE)) is False
 
 
 @pytest.mark.parametrize(
@@ -166,19 +167,19 @@ def test_is_present_on_missing_variable() -> None:
 )
 def test_missing_variable_is_a_runtime_error(op: str, operand: Any) -> None:
     with pytest.raises(StatesError, match=r"Invalid path '\$\.v'") as caught:
-        rule(op, operand).evaluate({}, SCOPE)
+        rule(op, operand).matches(Given({}, SCOPE))
     assert caught.value.error == "States.Runtime"
 
 
 def test_missing_operand_path_is_a_runtime_error() -> None:
     with pytest.raises(StatesError, match=r"Invalid path"):
-        rule("NumericEqualsPath", "$.nope").evaluate({"v": 1}, SCOPE)
+        rule("NumericEqualsPath", "$.nope").matches(Given({"v": 1}, SCOPE))
 
 
 def test_variables_and_context_object() -> None:
-    assert rule("NumericLessThanEqualsPath", "$limit").evaluate({"v": 10}, SCOPE)
-    assert rule("StringEquals", "x", "$name").evaluate({}, SCOPE)
-    assert rule("NumericEquals", 0, "$$.Execution.Input.n").evaluate({}, SCOPE)
+    assert rule("NumericLessThanEqualsPath", "$limit").matches(Given({"v": 10}, SCOPE))
+    assert rule("StringEquals", "x", "$name").matches(Given({}, SCOPE))
+    assert rule("NumericEquals", 0, "$$.Execution.Input.n").matches(Given({}, SCOPE))
 
 
 def test_and_or_not() -> None:
@@ -200,11 +201,10 @@ def test_and_or_not() -> None:
         "/States/C/Choices/0",
     )
     assert compiled.next == "InTwenties"
-    assert compiled.assign == {"seen": True}
-    assert compiled.evaluate({"value": 22, "type": "Public"}, SCOPE)
-    assert not compiled.evaluate({"value": 22, "type": "Private"}, SCOPE)
-    assert not compiled.evaluate({"value": 32, "type": "Public"}, SCOPE)
-    assert compiled.evaluate({"value": 32, "type": "Public", "x": None}, SCOPE)
+    assert compiled.matches(Given({"value": 22, "type": "Public"}, SCOPE))
+    assert not compiled.matches(Given({"value": 22, "type": "Private"}, SCOPE))
+    assert not compiled.matches(Given({"value": 32, "type": "Public"}, SCOPE))
+    assert compiled.matches(Given({"value": 32, "type": "Public", "x": None}, SCOPE))
 
 
 def test_short_circuit_avoids_missing_paths() -> None:
@@ -218,22 +218,19 @@ def test_short_circuit_avoids_missing_paths() -> None:
         },
         "/States/C/Choices/0",
     )
-    assert compiled.evaluate({}, SCOPE) is False
+    assert compiled.matches(Given({}, SCOPE)) is False
 
 
-def test_jsonata_condition_is_kept_raw() -> None:
+def test_jsonata_condition_reads_the_environment_not_the_jsonpath_input() -> None:
     compiled = ChoiceRule.compile(
         {"Condition": "{% $states.input.n = 1 %}", "Next": "N", "Output": {"a": 1}},
         "/States/C/Choices/0",
         query_language="JSONata",
     )
-    assert compiled.condition == "{% $states.input.n = 1 %}"
-    assert compiled.has_condition
-    assert compiled.output == {"a": 1}
-    with pytest.raises(NotImplementedError):
-        compiled.evaluate({}, SCOPE)
+    assert compiled.matches(Given({"n": 2}, SCOPE, Env({"input": {"n": 1}}))) is True
+    assert compiled.matches(Given({"n": 1}, SCOPE, Env({"input": {"n": 2}}))) is False
     constant = ChoiceRule.compile({"Condition": True, "Next": "N"}, "/p", query_language="JSONata")
-    assert constant.evaluate({}, SCOPE) is True
+    assert constant.matches(Given({}, SCOPE)) is True
 
 
 @pytest.mark.parametrize(
@@ -431,7 +428,9 @@ def test_recorded_choice_case(name: str, case: dict[str, Any]) -> None:
     base = f"/States/{definition['StartAt']}/Choices"
     rules = [ChoiceRule.compile(r, f"{base}/{i}") for i, r in enumerate(state["Choices"])]
     scope = Scope(context={"Execution": {"Input": case["input"]}})
-    target = next((r.next for r in rules if r.evaluate(case["input"], scope)), state.get("Default"))
+    target = next(
+        (r.next for r in rules if r.matches(Given(case["input"], scope))), state.get("Default")
+    )
     chosen = definition["States"][target]
     output = chosen.get("Result", case["input"])
     assert output == case["expected"]["output"]
@@ -451,7 +450,7 @@ def test_jsonata_condition_failures_name_the_rule() -> None:
         query_language="JSONata",
     )
     with pytest.raises(QueryEvaluationError) as raised:
-        rule.evaluate_condition(Env({"input": {}}))
+        rule.matches(Given({}))
     assert raised.value.location == "Choices[1]/Condition"
     assert raised.value.cause == (
         "The JSONata expression '$undefinedVariable' specified for the field "
@@ -462,4 +461,4 @@ def test_jsonata_condition_failures_name_the_rule() -> None:
     )
     expected = r"field 'Choices\[0\]/Condition' returned an unexpected"
     with pytest.raises(QueryEvaluationError, match=expected):
-        typed.evaluate_condition(Env({"input": {}}))
+        typed.matches(Given({}))
