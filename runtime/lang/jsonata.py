@@ -15,8 +15,10 @@ compiled; ``engine_name`` (defined in the engine module, importable from here) n
 Budgets the engine cannot apply (issue 11) are written into the text before it is compiled
 (:func:`_guard_text`): every range operator's operands pass through functions that count the
 items all ranges of an evaluation build, every chain of ``&`` through one that checks the
-string's length, and the context form of ``$replace`` gets its context as an argument, so the
-guarded ``$replace`` means the same. Causes quote the text as written.
+string's length and watches what the chains hold, the context forms of ``$replace`` and
+``$string`` get their context as an argument, so the guarded versions mean the same, and each
+``$string`` is pointed at the guarded version that fits it (measured, only checked, or passed
+to a function). Causes quote the text as written.
 
 Invariants: compiled expressions are cached by their text (like :mod:`re`), so the definition
 loader's compile is the only parse in practice; evaluation never mutates its inputs. This module
@@ -217,12 +219,25 @@ _LOOSER_THAN_CONCATENATION: Final = frozenset(
 class _Frame:
     """What the text rewrite knows about one open bracket (or the whole text)."""
 
-    __slots__ = ("bracket", "commas", "dots", "inner", "item", "mixed", "operand", "replace")
+    __slots__ = (
+        "bracket",
+        "comma",
+        "commas",
+        "dots",
+        "inner",
+        "item",
+        "mixed",
+        "operand",
+        "replace",
+        "string",
+    )
 
-    def __init__(self, bracket: str, inner: int, replace: bool) -> None:
+    def __init__(self, bracket: str, inner: int, replace: bool, string: int = -1) -> None:
         self.bracket = bracket
         self.inner = inner  # the position after the bracket
         self.replace = replace  # it opens the arguments of a call of $replace
+        self.string = string  # where the name is, if it opens the arguments of a $string call
+        self.comma = -1  # where the first comma is, if there is one
         self.commas = 0
         self.item = inner  # where the current item (between commas) starts
         self.dots = -1  # where the item's ".." is, if it has one
@@ -245,17 +260,31 @@ def _guard_text(text: str) -> str:
       or undefined, which a host function cannot return);
     * a two-argument ``$replace(p, r)`` (the context form: the engine passes the context as
       the string) becomes ``$replace($, p, r)``, so the guarded ``$replace`` defined in a
-      prelude (a function, which the engine does not give the context) means the same.
+      prelude (a function, which the engine does not give the context) means the same;
+      after ``~>`` it is left as it is (the operator passes the string);
+    * ``$string()`` (the context form) becomes ``$string($)``, as ``$replace``'s does; a
+      call ``$string(p)`` or ``$string(p, b)`` whose ``p`` is a path of field names from a
+      variable the text never binds (``$states.input.items``) becomes
+      ``$__statemill_bound_string(...)``, which checks the length of the result but does
+      not measure the value (see :func:`_is_bound_path`);
+    * a ``$string`` that is not called (``$map(xs, $string)``, ``x ~> $string``) becomes
+      ``$__statemill_hof_string``, the guarded ``$string`` that ignores a second argument
+      other than a boolean: a higher-order function passes its function an index or a key
+      there, which the engine's own ``$string`` is not given (unless the text assigns
+      ``$string`` itself).
 
     Strings, names in backquotes, comments and regex literals are left as they are. A text
     this reader does not understand is returned unchanged (the engine's own errors stand).
     """
-    if ".." not in text and "&" not in text and "$replace" not in text:
+    if ".." not in text and "&" not in text and "$replace" not in text and "$string" not in text:
         return text
+    rename_string = _ASSIGNS_STRING.search(text) is None
     insertions: list[tuple[int, str]] = []
     stack = [_Frame("", 0, False)]
     previous = "start"
+    last = ""  # the previous token
     replace_call = False
+    string_call = -1
     sites = 0
     position = 0
 
@@ -289,12 +318,22 @@ def _guard_text(text: str) -> str:
             continue
         token = match.group()
         frame = stack[-1]
+        after, last = last, token
         if kind == "open":
-            stack.append(_Frame(token, position, replace_call and token == "("))
-            replace_call = False
+            call = token == "("
+            stack.append(
+                _Frame(token, position, replace_call and call, string_call if call else -1)
+            )
+            replace_call, string_call = False, -1
             previous = "open"
             continue
-        replace_call = kind == "name" and token == "$replace"
+        replace_call = kind == "name" and token == "$replace" and after != "~>"
+        string_call = -1
+        if kind == "name" and token == "$string" and rename_string:
+            if not _CALLED.match(text, position):
+                insertions.append((start + 1, "__statemill_hof_"))
+            elif after != "~>":
+                string_call = start
         if kind == "close":
             if len(stack) == 1:
                 return text
@@ -302,6 +341,12 @@ def _guard_text(text: str) -> str:
             end_item(frame, start)
             if frame.replace and frame.commas == 1:
                 insertions.append((frame.inner, "$, "))
+            if frame.string >= 0 and frame.commas <= 1:
+                argument = text[frame.inner : frame.comma if frame.commas else start]
+                if not argument.strip():
+                    insertions.append((frame.inner, "$"))
+                elif _is_bound_path(argument, text):
+                    insertions.append((frame.string + 1, "__statemill_bound_"))
             stack.pop()
             previous = "operand"
         elif kind == "range":
@@ -315,6 +360,8 @@ def _guard_text(text: str) -> str:
             if token == ",":
                 end_item(frame, start)
                 frame.item = position
+                if not frame.commas:
+                    frame.comma = start
                 frame.commas += 1
             frame.operand = position
             previous = "op"
@@ -335,6 +382,33 @@ def _guard_text(text: str) -> str:
 
 
 _INTEGER: Final = re.compile(r"\s*(-?\s*(?:0|[1-9][0-9]*))\s*")
+#: What follows a function's name when it is called (or assigned: not a reference).
+_CALLED: Final = re.compile(r"\s*(?:\(|:=)")
+#: The text defines a ``$string`` of its own: its references are left alone.
+_ASSIGNS_STRING: Final = re.compile(r"\$string\s*:=")
+#: A path of field names from a variable: ``$states.input.items``, ``$order.`total due```.
+_BOUND_PATH: Final = re.compile(
+    r"\s*\$([A-Za-z_][A-Za-z0-9_]*)(?:\s*\.\s*(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]*`))*\s*"
+)
+_PARAMETERS: Final = re.compile(r"(?:function|λ)\s*\(([^)]*)\)")
+
+
+def _is_bound_path(argument: str, text: str) -> bool:
+    """Whether ``argument`` (of a ``$string`` call in ``text``) is a path of field names from a
+    variable that ``text`` never binds (no ``:=``, parameter, ``@`` or ``#`` of that name):
+    its value is then part of what the host handed the engine (``$states``, the workflow
+    variables), a tree already held in full, so ``$string`` of it is bounded by the payload
+    limits and needs no measuring (the guarded ``$string`` measures every value it is given,
+    about 30 ms for a 180 KB input; a result over the limits still fails, once built)."""
+    path = _BOUND_PATH.fullmatch(argument)
+    if path is None:
+        return False
+    name = re.escape(path.group(1))
+    if re.search(rf"\${name}\s*:=|[@#]\s*\${name}\b", text):
+        return False
+    return not any(
+        re.search(rf"\${name}\b", parameters.group(1)) for parameters in _PARAMETERS.finditer(text)
+    )
 
 
 def _range_insertions(

@@ -7,22 +7,26 @@ swapped in without touching the core; the engine in use behind :func:`current_en
 :func:`install_engine`, with the engine built-ins the guarded functions call (:func:`builtin`);
 the evaluation budget (issue 11: :data:`EVALUATION_TIMEOUT_MS`, :data:`MAX_STACK_DEPTH`,
 :data:`MAX_SEQUENCE_LENGTH`, :data:`MAX_RANGE_ITEMS`, :data:`MAX_BUILT_LENGTH`,
-:func:`set_budget`); and the vocabulary every JSONata module shares:
+:data:`MAX_EVALUATION_MEMORY`, :func:`set_budget`, :func:`resident_bytes`); and the vocabulary
+every JSONata module shares:
 the :data:`UNDEFINED` and :data:`FUNCTION` results, :func:`engine_value` for integers outside
-the engine's 64-bit range, and :class:`QueryEvaluationError`, which every failure becomes.
+the engine's 64-bit range, and :class:`QueryEvaluationError`, which every failure becomes
+(except within the event loop's slice, :mod:`runtime.lang.jsonata_slice`: an evaluation that
+runs out of it raises ``SliceExceeded`` for the engine to decide the step elsewhere).
 
 A definition is data: the engine interprets JSONata, and no Python code is ever compiled or run
 from a definition. :mod:`runtime.lang.jsonata_functions` (the AWS functions) and
 :mod:`runtime.lang.jsonata` (expressions and templates) build on this module.
 
-Imports only the standard library, msgspec, ``jsonatapy`` and ``runtime.errors``; nothing from
-the other JSONata modules.
+Imports only the standard library, msgspec, ``jsonatapy``, ``runtime.errors`` and
+``runtime.lang.jsonata_slice``; nothing from the other JSONata modules.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol, final
 
@@ -30,15 +34,18 @@ import jsonatapy
 import msgspec
 
 from runtime.errors import StatesError
+from runtime.lang.jsonata_slice import SliceExceeded, evaluating, slice_timeout_ms, spent
 
 __all__ = [
     "EVALUATION_TIMEOUT_MS",
     "FUNCTION",
     "MAX_BUILT_LENGTH",
+    "MAX_EVALUATION_MEMORY",
     "MAX_RANGE_ITEMS",
     "MAX_SEQUENCE_LENGTH",
     "MAX_STACK_DEPTH",
     "MAX_STRING_LENGTH",
+    "MEMORY_CHECK_LENGTH",
     "QUERY_EVALUATION_ERROR",
     "UNDEFINED",
     "Compiled",
@@ -51,6 +58,7 @@ __all__ = [
     "engine_name",
     "engine_value",
     "install_engine",
+    "resident_bytes",
     "sequence_limit",
     "set_budget",
     "shown",
@@ -72,14 +80,13 @@ QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"
 #: grouping idiom 0.35 s over 2,000 items). The engine holds the GIL and offers no size
 #: limit, so what its own operators allocate is bounded by checks written around them
 #: (:mod:`runtime.lang.jsonata`: ranges counted towards :data:`MAX_RANGE_ITEMS`, each ``&``
-#: chain's length checked; ``$join``, ``$pad`` and ``$replace`` measured before they build,
-#: :data:`MAX_BUILT_LENGTH`) and, for the rest, by this budget alone: ``$string`` of a value,
-#: and many results each within the limits kept at once (a ``$map`` of 10,000 ``$s & $s`` of a
-#: 200 KB string holds 0.5 to 1.4 GiB at 500 ms). Before the checks, a string doubling in a
-#: loop reached 0.4 to 0.6 GiB at 250 ms and 1.1 to 2.2 GiB at 500 ms (measured on the 2-core
-#: development machine). A wall-clock budget is the one
-#: non-deterministic input of an evaluation: keep it far above real expressions, so that
-#: replay never meets it. :func:`set_budget` changes it.
+#: chain's length checked and what all of them hold watched, :data:`MAX_EVALUATION_MEMORY`;
+#: ``$join``, ``$pad``, ``$replace`` and ``$string`` measured before they build,
+#: :data:`MAX_BUILT_LENGTH`) and, for the rest, by this budget alone. Before the checks, a
+#: string doubling in a loop reached 0.4 to 0.6 GiB at 250 ms and 1.1 to 2.2 GiB at 500 ms
+#: (measured on the 2-core development machine). A wall-clock budget is a non-deterministic
+#: input of an evaluation (with :data:`MAX_EVALUATION_MEMORY`, the only other): keep it far
+#: above real expressions, so that replay never meets it. :func:`set_budget` changes it.
 EVALUATION_TIMEOUT_MS: Final = 500
 #: Deepest nesting of evaluation frames (error D1011): about 1,000 levels of a recursive
 #: user function. The engine's own guard (30,000 levels) is kept well away from.
@@ -90,17 +97,33 @@ MAX_STACK_DEPTH: Final = 3000
 #: before it is built. (At 1,000,000, ``$partition([1..1e6], 1)`` held the event loop for 4 s in
 #: the fuzz: built-ins do not all check the time budget.)
 MAX_SEQUENCE_LENGTH: Final = 262_144
-#: Longest string ``$join``, ``$pad`` or ``$replace`` may build: four times AWS's 256 KiB
-#: payload limit.
+#: Longest string ``$join``, ``$pad``, ``$replace``, ``$string`` or a chain of ``&`` may build:
+#: four times AWS's 256 KiB payload limit.
 MAX_STRING_LENGTH: Final = 4 * 256 * 1024
 #: Most items the range operator (``[L..R]``) may build in one evaluation, all ranges together
 #: (issue 11: the engine bounds each sequence, not their sum, so ``$map([1..10000],
 #: function($v) { [1..10000] })`` built 100 million numbers, 0.6 to 2.1 GiB, within the time
 #: budget). Four times :data:`MAX_SEQUENCE_LENGTH`: about 25 MiB of engine values.
 MAX_RANGE_ITEMS: Final = 4 * MAX_SEQUENCE_LENGTH
-#: Most characters the guarded string functions (``$join``, ``$pad``, ``$replace``) may build in one
-#: evaluation, all calls together: four of their longest results.
+#: Most characters the guarded string functions (``$join``, ``$pad``, ``$replace``, ``$string``)
+#: may build in one evaluation, all calls together: four of their longest results.
 MAX_BUILT_LENGTH: Final = 4 * MAX_STRING_LENGTH
+#: Most memory one evaluation may add to the process while its chains of ``&`` run, in bytes
+#: (issue 11: a ``$map`` of 10,000 ``$s & $s`` of a 200 KB string held 0.5 to 1.4 GiB before
+#: the time budget stopped it). No count of characters tells that apart from the quadratic
+#: ``$reduce`` idiom (``$a & $v`` over a list), which produces as many characters as fast but
+#: drops each accumulator as the next is built: 10,000 pieces of 25 characters produce 1.25 GB
+#: in 0.46 s and never hold more than the last 250 KB. So what is held is read, not inferred:
+#: once the chains of an evaluation have produced :data:`MEMORY_CHECK_LENGTH` characters, and
+#: again after each further :data:`MEMORY_CHECK_LENGTH`, the process's resident memory
+#: (:func:`resident_bytes`) is compared with its first reading. Like the time budget this is
+#: a non-deterministic input, kept far above real expressions (whose values are bounded by
+#: the payload limits to a few MiB) so that replay never meets it; evaluations whose chains
+#: produce less than :data:`MEMORY_CHECK_LENGTH` characters never read it.
+MAX_EVALUATION_MEMORY: Final = 128 * 1024 * 1024
+#: Characters the ``&`` chains of one evaluation produce between two readings of the
+#: process's memory (see :data:`MAX_EVALUATION_MEMORY`).
+MEMORY_CHECK_LENGTH: Final = 16 * 1024 * 1024
 #: Integers the engine holds exactly (a signed 64-bit integer); others are JSON doubles.
 _ENGINE_INT_MIN: Final = -(2**63)
 _ENGINE_INT_MAX: Final = 2**63 - 1
@@ -143,6 +166,21 @@ def sequence_limit() -> int:
     """The longest sequence an evaluation may build now (:data:`MAX_SEQUENCE_LENGTH` unless
     :func:`set_budget` changed it)."""
     return _GUARDRAILS["max_sequence_length"]
+
+
+_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory in bytes (Linux's ``/proc/self/statm``), else ``None``
+    (another system: the memory budget of :data:`MAX_EVALUATION_MEMORY` is then not applied).
+    About 10 us; read only by evaluations whose ``&`` chains produce a lot."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            fields = statm.read().split()
+    except OSError:
+        return None
+    return int(fields[1]) * _PAGE_SIZE
 
 
 _encode: Final = msgspec.json.encode
@@ -273,18 +311,32 @@ class _JsonatapyCompiled:
         self._expr = expr
 
     def run(self, bindings: dict[str, JSON]) -> JSON:
+        # Within the event loop's slice (runtime.lang.jsonata_slice), at most what is left
+        # of it; past it, the decision moves to the slow lane instead of failing.
+        budget = _GUARDRAILS["timeout"]
+        timeout = slice_timeout_ms(budget)
+        guardrails = _GUARDRAILS if timeout == budget else {**_GUARDRAILS, "timeout": timeout}
         try:
-            value = self._expr.evaluate(None, bindings, **_GUARDRAILS)
-        except OverflowError:
-            # A bound value holds an integer outside the engine's 64-bit range. The engine
-            # converts the bindings before it evaluates anything (no host function has run),
-            # so evaluating again with those integers as doubles is safe.
-            bindings = engine_value(bindings)
-            value = self._expr.evaluate(None, bindings, **_GUARDRAILS)
+            with evaluating():
+                try:
+                    value = self._expr.evaluate(None, bindings, **guardrails)
+                except OverflowError:
+                    # A bound value holds an integer outside the engine's 64-bit range. The
+                    # engine converts the bindings before it evaluates anything (no host
+                    # function has run), so evaluating again with those integers as doubles
+                    # is safe.
+                    bindings = engine_value(bindings)
+                    value = self._expr.evaluate(None, bindings, **guardrails)
+                if value is None:
+                    # None stands for null, undefined and functions alike; the JSON form
+                    # tells them apart (undefined has none, null is "null", a function
+                    # serialises as "").
+                    text = self._expr.evaluate_json_or_none(None, bindings, **guardrails)
+        except ValueError:
+            if spent():
+                raise SliceExceeded from None  # the slice ran out, whatever the message
+            raise
         if value is None:
-            # None stands for null, undefined and functions alike; the JSON form tells them
-            # apart (undefined has none, null is "null", a function serialises as "").
-            text = self._expr.evaluate_json_or_none(None, bindings, **_GUARDRAILS)
             if text is None:
                 return UNDEFINED
             if text != "null":

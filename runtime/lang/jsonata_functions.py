@@ -18,11 +18,12 @@ restrictions, as Step Functions documents them:
   are recorded in the log (outputs, assigned variables), never re-drawn on replay.
 
 Budgets (issue 11): the functions written here check the size of what they would build before
-building it (``$range``, ``$pad``, ``$distinct``; ``$join`` and ``$replace`` through preludes that
-measure their arguments and then call the engine's own), count what one evaluation builds in all
-(the range operator's items, the guarded functions' characters: :data:`MAX_RANGE_ITEMS`,
-:data:`MAX_BUILT_LENGTH`, kept on the :class:`Env`), and hand the engine integers outside its
-64-bit range as the doubles JSON numbers are. A function's failure is recorded on the
+building it (``$range``, ``$pad``, ``$distinct``; ``$join``, ``$replace`` and ``$string`` through
+preludes that measure their arguments and then call the engine's own), count what one evaluation
+builds in all (the range operator's items, the guarded functions' characters:
+:data:`MAX_RANGE_ITEMS`, :data:`MAX_BUILT_LENGTH`, kept on the :class:`Env`), watch the memory
+the chains of ``&`` hold (:data:`MAX_EVALUATION_MEMORY`), and hand the engine integers outside
+its 64-bit range as the doubles JSON numbers are. A function's failure is recorded on the
 :class:`Env` as a :class:`~runtime.lang.jsonata_engine.QueryEvaluationError` with AWS's wording,
 which the evaluation raises in place of the engine's error.
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextvars
 import datetime as _dt
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -45,12 +47,15 @@ import msgspec
 from runtime.lang.jsonata_engine import (
     FUNCTION,
     MAX_BUILT_LENGTH,
+    MAX_EVALUATION_MEMORY,
     MAX_RANGE_ITEMS,
     MAX_STRING_LENGTH,
+    MEMORY_CHECK_LENGTH,
     UNDEFINED,
     QueryEvaluationError,
     builtin,
     engine_value,
+    resident_bytes,
     sequence_limit,
     shown,
 )
@@ -95,6 +100,9 @@ class Env:
             evaluation raises it in place of the engine's error), else ``None``.
         range_items: the items the range operator has built in the evaluation under way.
         built_length: the characters the guarded string functions have built in it.
+        unchecked_length: the characters its chains of ``&`` have produced since the
+            process's memory was last read (see :data:`MAX_EVALUATION_MEMORY`).
+        memory_base: the process's resident memory at the first reading, else ``None``.
 
     The context object is built only for expressions that read ``$states.context`` (or use
     ``$states`` as a whole): it repeats the execution input, which would double the cost of
@@ -108,9 +116,11 @@ class Env:
         "base",
         "built_length",
         "entropy",
+        "memory_base",
         "now",
         "pending",
         "range_items",
+        "unchecked_length",
         "variables",
     )
 
@@ -131,6 +141,8 @@ class Env:
         self.pending: QueryEvaluationError | None = None
         self.range_items = 0
         self.built_length = 0
+        self.unchecked_length = 0
+        self.memory_base: int | None = None
         self._range_starts: dict[int, list[JSON]] = {}
 
     def begin(self) -> None:
@@ -138,6 +150,8 @@ class Env:
         self.pending = None
         self.range_items = 0
         self.built_length = 0
+        self.unchecked_length = 0
+        self.memory_base = None
         self._range_starts.clear()
 
     def range_start(self, site: int, value: JSON) -> None:
@@ -403,11 +417,37 @@ def _range_span(low: JSON = None, high: JSON = None) -> JSON:
 
 def _concatenated(value: JSON = None) -> JSON:
     """The result of a chain of ``&`` (always a string), returned once its length is checked
-    against :data:`MAX_STRING_LENGTH`: each chain is at most the sum of its operands, so a
-    string doubled in a loop stops at twice that (issue 11: it reached 2 GiB)."""
-    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+    against :data:`MAX_STRING_LENGTH` (each chain is at most the sum of its operands, so a
+    string doubled in a loop stops at twice that; issue 11: it reached 2 GiB) and, every
+    :data:`MEMORY_CHECK_LENGTH` characters the chains of the evaluation produce, what the
+    process holds against :data:`MAX_EVALUATION_MEMORY` (many results, each within the
+    limit, kept at once: a ``$map`` of 10,000 ``$s & $s`` of a 200 KB string)."""
+    if not isinstance(value, str):
+        return value
+    length = len(value)
+    if length > MAX_STRING_LENGTH:
         raise _fail(f"The result of the & operator is longer than {MAX_STRING_LENGTH} characters.")
+    env = CURRENT_ENV.get()
+    env.unchecked_length += length
+    if env.unchecked_length >= MEMORY_CHECK_LENGTH:
+        env.unchecked_length = 0
+        _check_memory(env)
     return value
+
+
+def _check_memory(env: Env) -> None:
+    """Fail the evaluation if the process holds more than :data:`MAX_EVALUATION_MEMORY` bytes
+    beyond its first reading in this evaluation."""
+    resident = resident_bytes()
+    if resident is None:
+        return
+    if env.memory_base is None:
+        env.memory_base = resident
+    elif resident - env.memory_base > MAX_EVALUATION_MEMORY:
+        raise _fail(
+            "The strings built by the & operator exceed the limit of "
+            f"{MAX_EVALUATION_MEMORY} bytes of memory in one evaluation."
+        )
 
 
 def _built(length: int) -> None:
@@ -416,8 +456,8 @@ def _built(length: int) -> None:
     env.built_length += length
     if env.built_length > MAX_BUILT_LENGTH:
         raise _fail(
-            f"The strings built by $join, $pad and $replace exceed the limit of {MAX_BUILT_LENGTH} "
-            "characters in one evaluation."
+            f"The strings built by $join, $pad, $replace and $string exceed the limit of "
+            f"{MAX_BUILT_LENGTH} characters in one evaluation."
         )
 
 
@@ -499,6 +539,81 @@ def _replaced(value: JSON = None) -> JSON:
     return value
 
 
+def _string_fits(length: int) -> None:
+    """Refuse a ``$string`` result of at least ``length`` characters before it is built, if it
+    is longer than :data:`MAX_STRING_LENGTH` or than what the evaluation may still build."""
+    if length > MAX_STRING_LENGTH:
+        raise _fail(f"The result of $string would be longer than {MAX_STRING_LENGTH} characters.")
+    if length > MAX_BUILT_LENGTH - CURRENT_ENV.get().built_length:
+        _built(length)  # fails, with that limit's cause
+
+
+def _string_content(strings: JSON = None, keys: JSON = None) -> None:
+    """``$string`` of an array or object whose strings hold ``strings`` characters and whose
+    keys ``keys``, each counted as often as it would be written (a reference to one string
+    repeated 60,000 times counts 60,000 times): the result holds at least that many, so a
+    value over the limits is refused before the engine writes it (issue 11: 60,000
+    references to a 100 KB string aborted the process on a 6 GB allocation)."""
+    _string_fits(sum(int(n) for n in (strings, keys) if _is_number(n) and math.isfinite(n)))
+
+
+#: What compact JSON text holds outside its strings besides the structure: numbers, literals.
+_SCALARS: Final = str.maketrans("", "", "0123456789-+.eEtrufalsn:")
+#: A step of the nesting depth for each structural byte, plus one (open 2, close 0, comma 1),
+#: and masks picking the opening brackets and the commas.
+_DEPTH_STEPS: Final = bytes.maketrans(b"[{]},", b"\x02\x02\x00\x00\x01")
+_OPENS: Final = bytes.maketrans(b"[{]},", b"\x01\x01\x00\x00\x00")
+_COMMAS: Final = bytes.maketrans(b"[{]},", b"\x00\x00\x00\x00\x01")
+
+
+def _pretty_length(text: str) -> int:
+    """The length of compact JSON ``text`` once prettified as JSONata's ``$string(value,
+    true)`` does (``JSON.stringify(value, null, 2)``): each item of a non-empty array or
+    object on its own line indented by two spaces a level, the closing bracket on its own
+    line, a space after each colon.
+
+    A non-empty container whose items are at depth ``d`` adds ``2d + 1`` characters before its
+    first item and ``2d - 1`` before its closing bracket (``4d``), each comma at depth ``d``
+    ``2d + 1``. Computed without a Python loop over the text (a 180 KB text: about 3 ms):
+    strings and empty containers become a ``0``, the structure left is summed with
+    ``itertools.accumulate``.
+    """
+    # Backslashes appear only in strings, each escaping the next character: without the
+    # pairs, every quote left delimits a string, and the text between strings is every other
+    # piece of a split.
+    bare = text.replace("\\\\", "").replace('\\"', "") if "\\" in text else text
+    flat = "0".join(bare.split('"')[0::2]).replace("[]", "0").replace("{}", "0")
+    structure = flat.translate(_SCALARS).encode("ascii", "ignore")  # JSON: all ASCII
+    # The depth after each structural byte: the running sum of (step - 1).
+    running = list(itertools.accumulate(structure.translate(_DEPTH_STEPS)))
+    positions = range(1, len(structure) + 1)
+    opens, commas = structure.translate(_OPENS), structure.translate(_COMMAS)
+    open_depths = sum(itertools.compress(running, opens)) - sum(
+        itertools.compress(positions, opens)
+    )
+    comma_depths = sum(itertools.compress(running, commas)) - sum(
+        itertools.compress(positions, commas)
+    )
+    return len(text) + flat.count(":") + 4 * open_depths + 2 * comma_depths + commas.count(1)
+
+
+def _string_pretty(compact: JSON = None) -> None:
+    """``$string(value, true)`` of an array or object whose compact text is ``compact``: the
+    prettified length (which grows with the depth of each value: 10,000 references to a
+    value nested 1,000 deep would be 5 GB) checked before the engine writes it."""
+    if isinstance(compact, str):
+        _string_fits(len(compact))
+        _string_fits(_pretty_length(compact))
+
+
+def _string_built(length: JSON = None) -> None:
+    """The length of a ``$string`` result, checked against :data:`MAX_STRING_LENGTH` and
+    counted towards :data:`MAX_BUILT_LENGTH` (``None``: the result is undefined)."""
+    if _is_int(length):
+        _string_fits(int(length))
+        _built(int(length))
+
+
 _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
     "partition": _partition,
     "hash": _hash,
@@ -514,6 +629,23 @@ _HOST_FUNCTIONS: Final[dict[str, Callable[..., JSON]]] = {
 
 #: JSONata built-ins replaced by a guarded version (sizes checked before building).
 _GUARDED_BUILTINS: Final = frozenset({"pad"})
+
+#: Most values (arrays not counted) an array or object may hold for ``$string`` to write it
+#: without measuring its strings and keys first (a ``$map`` of ``$string`` over 1,500 records
+#: of 13 values each took 25 times as long with every record measured): at most that many
+#: strings, each within what one evaluation can build (:data:`MAX_STRING_LENGTH` for most
+#: functions), are written before the result's length is checked.
+_STRING_UNMEASURED_NODES: Final = 32
+
+#: The end of the guarded ``$string``: the engine's (saved as ``$__statemill_string``) called as
+#: the guarded one was, its result's length checked and counted (see :func:`_string_built`).
+_STRING_RESULT: Final = (
+    "$result := $exists($extra) ? $__statemill_string($value, $prettify, $extra) "
+    ": $exists($prettify) ? $__statemill_string($value, $prettify) "
+    ": $__statemill_string($value); "
+    "$__statemill_string_built($length($result)); "
+    "$result"
+)
 
 #: AWS's functions whose behaviour a host function alone cannot give: a host function receives
 #: ``None`` for a ``null`` and for an undefined argument alike, and cannot return undefined
@@ -576,6 +708,42 @@ _PRELUDES: Final[dict[str, str]] = {
         "$exists($limit) ? $__statemill_replace($str, $pattern, $by, $limit) "
         ": $__statemill_replace($str, $pattern, $by))}"
     ),
+    # $string likewise (issue 11: $string of a $map returning 60,000 references to one
+    # 100 KB string aborted the process). The strings and keys of an array or object of
+    # more than _STRING_UNMEASURED_NODES values are measured in the engine, each reference
+    # counted (one walk: $value.** lists every value below, arrays flattened, and is grouped
+    # by type), before anything is written; with
+    # prettify, the compact text (bounded by that) is measured once more, as indented, by
+    # the host. The engine's own $string writes the result, its rules and errors included
+    # (a third argument is passed on for its error). The text rewrite of runtime.lang.jsonata
+    # gives the context form its context ($string() becomes $string($)), renames a call whose
+    # argument is a path of field names from $states or a variable (a tree the host handed
+    # over, bounded by the payload limits) to the version that only checks the result's
+    # length, and a reference that is not a call ($map(xs, $string)) to the version that takes
+    # a second argument only when it is a boolean: a higher-order function passes an index or
+    # a key there, which the engine's own $string is not given. (No signatures: a lambda with
+    # one costs about 20 us more a call.)
+    "string": (
+        "$__statemill_string := $string; "
+        "$string := function($value, $prettify, $extra) {("
+        "$container := $type($value) in ['array', 'object']; "
+        "$nodes := $container ? $value.** : null; "
+        f"$count($nodes) > {_STRING_UNMEASURED_NODES} ? ($types := $nodes{{$type($): $}}; "
+        "$__statemill_string_content($sum($types.string.$length($)), "
+        "$sum($types.object.$sum($keys($).$length($))))) : null; "
+        "$container and $prettify = true "
+        "? $__statemill_string_pretty($__statemill_string($value)) : null; " + _STRING_RESULT + ")}"
+    ),
+    "__statemill_hof_string": (
+        "$__statemill_hof_string := function($value, $prettify) {"
+        "$type($prettify) = 'boolean' ? $string($value, $prettify) : $string($value)}"
+    ),
+    "__statemill_bound_string": (
+        "$__statemill_string := $string; "
+        "$__statemill_bound_string := function($value, $prettify, $extra) {("
+        + _STRING_RESULT
+        + ")}"
+    ),
 }
 _PRELUDE_HOSTS: Final[dict[str, dict[str, Callable[..., JSON]]]] = {
     "range": {"__statemill_range": _range},
@@ -591,7 +759,16 @@ _PRELUDE_HOSTS: Final[dict[str, dict[str, Callable[..., JSON]]]] = {
         "__statemill_replace_matches": _replace_matches,
         "__statemill_replaced": _replaced,
     },
+    "string": {
+        "__statemill_string_content": _string_content,
+        "__statemill_string_pretty": _string_pretty,
+        "__statemill_string_built": _string_built,
+    },
+    "__statemill_hof_string": {},
+    "__statemill_bound_string": {"__statemill_string_built": _string_built},
 }
+#: Preludes that call what another defines.
+_PRELUDE_NEEDS: Final = {"__statemill_hof_string": "string"}
 
 
 def _host_value(value: JSON) -> JSON:
@@ -612,6 +789,7 @@ def host_functions(names: frozenset[str]) -> tuple[dict[str, Callable[..., JSON]
     register with it, and the prelude definitions to put around it (in the order of their
     names; none when it names no function that has one)."""
     functions = {name: _HOST_FUNCTIONS[name] for name in names & _REPLACED}
+    names |= {_PRELUDE_NEEDS[name] for name in names & _PRELUDE_NEEDS.keys()}
     preludes = sorted(names & _PRELUDES.keys())
     for name in preludes:
         functions.update(_PRELUDE_HOSTS[name])
