@@ -7,12 +7,15 @@ Imports only the standard library, ``runtime.errors``, ``runtime.lang``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, assert_never
 
 from runtime.core.children import Children
+from runtime.core.events import HistoryEvent
 from runtime.core.evolve import STATE_ENTERED, STATE_EXITED
 from runtime.core.session import (
     ENTERED_TYPES,
+    MAX_EVENTS_PER_DECISION,
     MAX_PAYLOAD_BYTES,
     StateBindings,
     StateFailure,
@@ -55,6 +58,11 @@ class Flow(Children):
         if len(text) * 4 > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
             return self.step_guarded(frame, state)
         states = self.machine_of(frame).states
+        following_pass = self.fused_passes(frame, state, states, data, text)
+        if following_pass is None:
+            return True
+        # Near the event budget or the history quota: one event at a time, each checked.
+        state = following_pass
         emit = self.emit_state_event
         while True:
             next_state = state.next
@@ -76,6 +84,100 @@ class Flow(Children):
             if self.exhausted or type(following) is not Pass or not following.is_plain:
                 return True
             state = following
+
+    def fused_passes(
+        self, frame: Frame, state: Pass, states: Mapping[str, State], data: JSON, text: str
+    ) -> Pass | None:
+        """:meth:`pass_through`'s run of plain Pass states, as long as no event of it can
+        reach the decision's event budget or the history quota: the events are built here
+        and the frame is folded once, at the end, by the last ``StateExited`` and
+        ``StateEntered`` (every event of the run writes the same fields of the same frame:
+        the last of each type leaves the state the whole sequence leaves; ``peers`` a and b).
+        None once the run is over; else the plain Pass the checked loop goes on with, the
+        frame folded up to its entry."""
+        session_state = self.state
+        events = self.events
+        last = first = session_state.last_event_id
+        # The highest event id this loop may write: one short of the decision's event budget
+        # and, for a frame whose events count, below the id that would reach the history
+        # quota (``emit_state_event``'s test: ``id - detached_events >= limit``). The event
+        # that reaches either is left to the checked loop, which stops there.
+        highest = last + MAX_EVENTS_PER_DECISION - len(events) - 1
+        limit = self.history_limit
+        if limit is not None and not frame.detached:
+            highest = min(highest, limit - 1 + session_state.detached_events)
+        now = self.now
+        frame_id = frame.id
+        # One ``{"truncated": False}`` for every event of the run (event details are never
+        # mutated): two dicts fewer per Pass state (``peers`` a).
+        not_truncated = {"truncated": False}
+        exited_event: HistoryEvent | None = None
+        entered_event: HistoryEvent | None = None
+        going_on: Pass | None = None
+        while True:
+            if last + 2 > highest:
+                going_on = state
+                break
+            next_state = state.next
+            if next_state is None:
+                last += 1
+                exited_event = HistoryEvent(
+                    id=last,
+                    type="PassStateExited",
+                    timestamp=now,
+                    previous_event_id=last - 1,
+                    details={
+                        "name": state.name,
+                        "output": text,
+                        "outputDetails": not_truncated,
+                    },
+                    frame=frame_id,
+                )
+                events.append(exited_event)
+                break
+            exited_event = HistoryEvent(
+                id=last + 1,
+                type="PassStateExited",
+                timestamp=now,
+                previous_event_id=last,
+                details={
+                    "name": state.name,
+                    "output": text,
+                    "outputDetails": not_truncated,
+                    "statemillNext": next_state,
+                },
+                frame=frame_id,
+            )
+            following = states[next_state]
+            last += 2
+            entered_event = HistoryEvent(
+                id=last,
+                type=ENTERED_TYPES[type(following)],
+                timestamp=now,
+                previous_event_id=last - 1,
+                details={"name": next_state, "input": text, "inputDetails": not_truncated},
+                frame=frame_id,
+            )
+            events.append(exited_event)
+            events.append(entered_event)
+            if type(following) is not Pass or not following.is_plain:
+                break
+            state = following
+        if last == first:
+            return going_on
+        session_state.last_event_id = last
+        if frame.detached:
+            session_state.detached_events += last - first
+        if exited_event is not None and exited_event.id == last:
+            if entered_event is not None:
+                STATE_ENTERED(session_state, frame, entered_event, data)
+            STATE_EXITED(session_state, frame, exited_event, data)
+        else:
+            assert exited_event is not None
+            assert entered_event is not None
+            STATE_EXITED(session_state, frame, exited_event, data)
+            STATE_ENTERED(session_state, frame, entered_event, data)
+        return going_on
 
     def on_entered(self, frame: Frame, state: State) -> bool:
         """A state just entered, in either query language (ASL "Input and Output Processing",

@@ -245,13 +245,13 @@ class Session:
         if kind in _EXECUTION_ENDED and state.logic_version >= 3:
             # The execution ends (fails, times out) with Map Runs still open: their children
             # are stopped too (the frames are gone once the end is folded).
-            self.stopped_map_runs.extend(
-                open_frame.map_run_arn
-                for open_frame in state.frames.values()
-                if open_frame.map_run_arn is not None
-                and open_frame.map_run
-                and not open_frame.map_run_ended
-            )
+            for open_frame in state.frames.values():  # a loop, not a generator: one per end
+                if (
+                    open_frame.map_run_arn is not None
+                    and open_frame.map_run
+                    and not open_frame.map_run_ended
+                ):
+                    self.stopped_map_runs.append(open_frame.map_run_arn)
         evolve(state, event, decoded)
         self.events.append(event)
         if len(self.events) >= MAX_EVENTS_PER_DECISION:

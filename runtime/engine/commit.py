@@ -103,18 +103,29 @@ class GroupCommit:
         pending or being written."""
         return self._inline and not self._writing and not self._pending
 
-    async def write_now(self, work: Append, done: Completion) -> None:
+    async def write_now(self, work: Work, done: Completion) -> None:
         """Write ``work`` in the caller's task, at once (see :meth:`can_write_now`).
 
         The same transaction the committer would have made of it alone, without the two
         task hand-overs (to the committer and back): one execution at a time, that was a fifth
-        of the loop's turns per execution (``peers`` a). Work queued meanwhile waits for it and
-        is then written by the committer. For callers that are cancelled only when the engine
-        stops (a worker), as the committer is."""
+        of the loop's turns per execution (``peers`` a), and a start's creation another hop
+        (``peers`` a: one loop turn, a future and the committer's batch sorting per start).
+        Work queued meanwhile waits for it and is then written by the committer. A store that
+        is not durable (:class:`~runtime.store.memory.MemoryStore`) writes without suspending,
+        so the caller cannot be cancelled half-way (a created execution that nobody adopts)."""
         self._writing = True
         self._busy(+1)
         try:
-            await _write_batch([(work, done)], self.store.append, ConcurrencyConflict)
+            # A batch of one: the store is called directly (``_write_batch`` would only try
+            # the same single item again when it fails).
+            if isinstance(work, Create):
+                await self.store.create_executions([(work.record, work.events)])
+            else:
+                await self.store.append((work,))
+        except Exception as exc:
+            _settle(done, exc)
+        else:
+            _settle(done)
         finally:
             self.events_written += len(work.events)
             self._writing = False
@@ -174,12 +185,12 @@ class GroupCommit:
                 self.events_written += count
                 self._busy(-len(batch))
 
-    async def _create_batch(self, batch: list[tuple[Create, Completion]]) -> None:
-        async def create(works: list[Create]) -> None:
-            await self.store.create_executions([(w.record, w.events) for w in works])
+    async def _create_works(self, works: list[Create]) -> None:
+        await self.store.create_executions([(w.record, w.events) for w in works])
 
+    async def _create_batch(self, batch: list[tuple[Create, Completion]]) -> None:
         # A duplicate name fails the whole transaction: the others are then created alone.
-        await _write_batch(batch, create, ExecutionAlreadyExists)
+        await _write_batch(batch, self._create_works, ExecutionAlreadyExists)
 
     async def _append(self, batch: list[tuple[Append, Completion]]) -> None:
         # One execution that lost a race fails the whole transaction: the others commit alone.

@@ -43,5 +43,6 @@ class Entropy:
 
 def uuid4_text(bits: int) -> str:
     """``str(uuid.UUID(int=bits, version=4))`` for 128 random ``bits``, without the object."""
-    h = f"{(bits & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    # ``bytes.hex`` rather than a ``:032x`` format: a quarter less per name (``peers`` a).
+    h = ((bits & _UUID4_CLEAR) | _UUID4_SET).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -95,6 +95,29 @@ class _Adopting:
 
 
 @final
+class _AdoptNow:
+    """Completion of a new execution's creation written in its caller's task
+    (``GroupCommit.write_now``): adopts it, or keeps the error for the caller to raise (no
+    future: nobody waits on it)."""
+
+    __slots__ = ("engine", "error", "live")
+
+    def __init__(self, engine: Engine, live: Live) -> None:
+        self.engine = engine
+        self.live = live
+        self.error: BaseException | None = None
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, _: None, /) -> None:
+        self.engine.adopt(self.live)
+
+    def set_exception(self, exc: BaseException, /) -> None:
+        self.error = exc
+
+
+@final
 class Engine:
     """Owns the live executions and composes the parts that move them."""
 
@@ -629,6 +652,21 @@ class Engine:
         execution to run once it is durable. The committer adopts it, so a caller that gives up
         while the commit is under way (a client gone, a nested start's TimeoutSeconds) leaves
         an execution that runs, never one that is stored RUNNING and held by nobody."""
+        commit = self._commit
+        if adopt is not None and commit.can_write_now():
+            # Nothing to group it with, on a store that writes in memory (without suspending:
+            # no cancellation half-way): written and adopted in this task, without the hop to
+            # the committer and back (``peers`` a: a loop turn and a future per start).
+            done = _AdoptNow(self, adopt)
+            await commit.write_now(Create(record, events), done)
+            if done.error is not None:
+                raise done.error
+            # One turn of the loop: the worker woken by the adoption decides first, as after
+            # the committer's hop, so a start on an idle engine still returns with its first
+            # decision made (and a client that then waits for a short execution finds it
+            # ended, without a future).
+            await asyncio.sleep(0)
+            return
         await self._committed(Create(record, events), adopt)
 
     async def _committed(self, work: Create | Append, adopt: Live | None) -> None:

@@ -105,3 +105,86 @@ async def test_a_start_waits_while_memory_is_full_and_goes_on_when_room_is_made(
         assert len(second) == 1
         assert second[0].endswith(":second")
         assert (await rt.wait_for_execution(second[0])).status == "SUCCEEDED"
+
+
+CHAIN = {
+    "StartAt": "S0",
+    "States": {
+        **{f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(9)},
+        "S9": {"Type": "Pass", "End": True},
+    },
+}
+
+
+async def test_a_start_on_an_idle_memory_engine_returns_with_its_first_decision_made() -> None:
+    """The creation is written in the caller's task (no hop to the committer), then the loop
+    turns once so that the worker decides first, as it did after the committer's hop: a
+    client that describes the execution right after the start sees the chain ended."""
+    async with Runtime("memory") as rt:
+        sm = await rt.create_state_machine("chain", CHAIN)
+        for index in range(3):
+            started = await rt.start_execution(sm.arn, {"i": index})
+            described = await rt.describe_execution(started.execution_arn)
+            assert described.status == "SUCCEEDED"
+            assert described.output_value == {"i": index}
+
+
+async def test_one_execution_at_a_time_costs_one_loop_turn_and_one_future() -> None:
+    """``peers`` a, counted (issue 10): the start writes the creation itself, the worker
+    decides and writes the events itself, and the client finds the execution ended; it
+    was two turns and three futures with the committer's hop and a wait per execution."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        pytest.skip("counts the pure-Python loop's turns")
+    counts = {"futures": 0}
+    create_future = loop.create_future
+
+    def counted() -> asyncio.Future[Any]:
+        counts["futures"] += 1
+        return create_future()
+
+    async with Runtime("memory") as rt:
+        sm = await rt.create_state_machine("chain", CHAIN)
+        for index in range(5):  # warm up (the pool of seeds, the first decision)
+            await rt.wait_for_execution(
+                (await rt.start_execution(sm.arn, {"i": index})).execution_arn
+            )
+        loop.create_future = counted  # type: ignore[method-assign]
+        turns = loop._selector.select  # type: ignore[attr-defined]
+        selects = 0
+
+        def select(timeout: float | None = None) -> Any:
+            nonlocal selects
+            selects += 1
+            return turns(timeout)
+
+        loop._selector.select = select  # type: ignore[attr-defined]
+        try:
+            for index in range(20):
+                started = await rt.start_execution(sm.arn, {"i": index})
+                done = await rt.wait_for_execution(started.execution_arn)
+                assert done.status == "SUCCEEDED"
+        finally:
+            loop._selector.select = turns  # type: ignore[attr-defined]
+            del loop.create_future
+    assert selects <= 20
+    assert counts["futures"] <= 20
+
+
+async def test_a_duplicate_name_started_inline_is_the_running_execution_or_refused() -> None:
+    """The creation written in the caller's task raises what the committer's did: a name
+    taken by an execution that ended is ExecutionAlreadyExists, whatever the input."""
+    from runtime import ExecutionAlreadyExists
+
+    async with Runtime("memory") as rt:
+        sm = await rt.create_state_machine("chain", CHAIN)
+        first = await rt.start_execution(sm.arn, {"i": 1}, name="once")
+        await rt.wait_for_execution(first.execution_arn)
+        with pytest.raises(ExecutionAlreadyExists, match="once"):
+            await rt.start_execution(sm.arn, {"i": 1}, name="once")
+        with pytest.raises(ExecutionAlreadyExists, match="once"):
+            await rt.start_execution(sm.arn, {"i": 2}, name="once")
+        again = await rt.start_execution(sm.arn, {"i": 3}, name="twice")
+        assert (await rt.wait_for_execution(again.execution_arn)).status == "SUCCEEDED"
