@@ -46,9 +46,20 @@ class ExecutionLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_map_run_input_bytes: int | None = 64 * 1024 * 1024
     """The inputs (JSON text) of the Map Run children one runtime has started and not seen end
     hold at most this many bytes together; further starts wait for children to end (one
-    larger than the bound starts alone). Not an AWS quota: AWS runs 10,000 children of up to
-    256 KiB each at once, 2.5 GiB of input before any is decoded; ``MaxConcurrency`` still
-    applies within it."""
+    larger than the bound starts alone). The core holds a Map Run to it too: no further
+    iteration starts while the inputs of its children in flight reach it (each waiting
+    iteration kept its input in the parent's state). Not an AWS quota: AWS runs 10,000
+    children of up to 256 KiB each at once, 2.5 GiB of input before any is decoded;
+    ``MaxConcurrency`` still applies within it."""
+    evaluation_slice_ms: float | None = 50.0
+    """How long the JSONata of one decision may hold the event loop. A step whose expressions
+    take longer is decided again in the slow lane, a worker process, with each evaluation's
+    full budget (500 ms): the outcome is the same, and the loop (every other execution) waited
+    at most this long. Not an AWS quota. ``None``: every evaluation runs on the loop."""
+    slow_lane_memory_bytes: int | None = 1024**3
+    """The resident memory the slow lane's worker may gain while it decides one step: past it
+    the worker is killed (an expression that allocates without end), and that execution fails
+    with ``States.Runtime``, never the runtime. ``None``: not watched."""
 
 
 DEFAULT_LIMITS: Final = ExecutionLimits()

@@ -7,11 +7,14 @@ group commit (``engine.commit``) without waiting for it. The commit's completion
 (:class:`_AfterCommit`) then asks the engine to run the decision's effects (append before
 acting), or to rebuild the execution from its log if the commit failed. A bug in the core fails
 the execution with ``States.Runtime`` rather than hanging it; any other failure of the step
-rebuilds the execution.
+rebuilds the execution. Each ``decide`` runs within the event loop's JSONata slice
+(``ExecutionLimits.evaluation_slice_ms``); a step that outlasts it is decided again in the slow
+lane (``engine.slowlane``), whose decision is folded into the live state the same way.
 
 Interface: :meth:`Decider.decide` (the workers' step), :meth:`Decider.process`; the host is
-the engine (:class:`DecisionHost`). Imports the core, the store's protocol and records,
-``engine.clock``, ``engine.commit``, ``engine.heartbeats`` and ``engine.live`` only.
+the engine (:class:`DecisionHost`). Imports the core, ``runtime.lang.jsonata_slice``, the
+store's protocol and records, ``engine.clock``, ``engine.commit``, ``engine.heartbeats``,
+``engine.live`` and ``engine.slowlane`` only.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import msgspec
 import structlog
 
 from runtime.core.decide import decide
-from runtime.core.effects import Incoming, RunTask, Wake
+from runtime.core.effects import Decision, Incoming, RunTask, Wake
 from runtime.core.events import HistoryEvent
 from runtime.core.evolve import evolve, fold
 from runtime.core.limits import ExecutionLimits
@@ -32,6 +35,8 @@ from runtime.engine.clock import Clock
 from runtime.engine.commit import GroupCommit
 from runtime.engine.heartbeats import Heartbeats
 from runtime.engine.live import Live
+from runtime.engine.slowlane import SlowLane
+from runtime.lang.jsonata_slice import SliceExceeded, close_slice, open_slice
 from runtime.store.base import Append, EventStore
 
 __all__ = ["PROCESS_SECONDS", "Decider", "DecisionHost"]
@@ -154,11 +159,12 @@ class _AfterCommit:
 class Decider:
     """A worker's step: decide over a ready execution's inbox and hand the events on."""
 
-    __slots__ = ("_commit", "_host")
+    __slots__ = ("_commit", "_host", "_slow")
 
     def __init__(self, host: DecisionHost, commit: GroupCommit) -> None:
         self._host = host
         self._commit = commit
+        self._slow = SlowLane(host.limits.slow_lane_memory_bytes)
 
     async def decide(self, arn: str) -> None:
         """A worker's step for ready execution ``arn``."""
@@ -204,7 +210,10 @@ class Decider:
             if beats and isinstance(incoming, Wake):
                 incoming = msgspec.structs.replace(incoming, beats=dict(beats))
             try:
-                decision = decide(live.machine, live.state, incoming, limits=host.limits)
+                try:
+                    decision = self._decide_on_loop(live, incoming)
+                except SliceExceeded:
+                    decision = await self._decide_slowly(live, events, incoming)
             except Exception as exc:  # a bug in the core: fail the execution, never hang it
                 log.exception("engine.decide_failed", execution=live.record.execution_arn)
                 events.append(await self._internal_failure(live, events, exc))
@@ -251,6 +260,48 @@ class Decider:
             await self._commit.write_now(append, done)  # nothing to group it with: no hop
         else:
             self._commit.enqueue(append, done)
+
+    def _decide_on_loop(self, live: Live, incoming: Incoming) -> Decision:
+        """``decide`` within the event loop's JSONata slice.
+
+        Raises:
+            SliceExceeded: its JSONata outlasted the slice (``live.state`` is half-evolved).
+        """
+        limits = self._host.limits
+        token = open_slice(limits.evaluation_slice_ms)
+        try:
+            return decide(live.machine, live.state, incoming, limits=limits)
+        finally:
+            close_slice(token)
+
+    async def _decide_slowly(
+        self, live: Live, pending: list[HistoryEvent], incoming: Incoming
+    ) -> Decision:
+        """The step whose JSONata outlasted the loop's slice, decided in the slow lane over the
+        state folded from the log (the one ``decide`` began with: it stopped half-way through
+        evolving it), its events folded into the live state as ``decide`` would have."""
+        state = fold([*await self._host.store.read(live.record.execution_arn), *pending])
+        decision = await self._slow.decide(
+            live.machine, live.record.machine_type, state, incoming, self._host.limits
+        )
+        for event in decision.events:
+            state = evolve(state, event)
+        live.state = state
+        return decision
+
+    @property
+    def slow_decisions(self) -> int:
+        """Steps decided in the slow lane so far."""
+        return self._slow.decisions
+
+    @property
+    def slow_lane_busy(self) -> bool:
+        """Whether a step is in the slow lane now."""
+        return self._slow.busy
+
+    async def aclose(self) -> None:
+        """Stop the slow lane's worker, if it was started."""
+        await self._slow.aclose()
 
     async def _internal_failure(
         self, live: Live, pending: list[HistoryEvent], exc: Exception

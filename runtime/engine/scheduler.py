@@ -219,16 +219,20 @@ class Engine:
         self, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the engine's tasks until cancelled; they all belong to one task group."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            self.calls.tg = tg
-            for _ in range(self.workers):
-                tg.start_soon(self.ready.worker, self.decider.decide)
-            tg.start_soon(self._commit.run)
-            tg.start_soon(self.timers.run)
-            if isinstance(self.clock, ManualClock):
-                tg.start_soon(self.idle.autojump, self.clock)
-            task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self.calls.tg = tg
+                for _ in range(self.workers):
+                    tg.start_soon(self.ready.worker, self.decider.decide)
+                tg.start_soon(self._commit.run)
+                tg.start_soon(self.timers.run)
+                if isinstance(self.clock, ManualClock):
+                    tg.start_soon(self.idle.autojump, self.clock)
+                task_status.started()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.decider.aclose()
 
     # -- submitting work ----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import jsonatapy
 import msgspec
 
 from runtime.errors import StatesError
-from runtime.lang.jsonata_slice import SliceExceeded, evaluating, slice_timeout_ms, spent
+from runtime.lang.jsonata_slice import SliceExceeded, current_slice
 
 __all__ = [
     "EVALUATION_TIMEOUT_MS",
@@ -311,32 +311,37 @@ class _JsonatapyCompiled:
         self._expr = expr
 
     def run(self, bindings: dict[str, JSON]) -> JSON:
-        # Within the event loop's slice (runtime.lang.jsonata_slice), at most what is left
-        # of it; past it, the decision moves to the slow lane instead of failing.
+        current = current_slice()
+        if current is None:
+            return self._run(bindings, _GUARDRAILS)
+        # Within the event loop's slice (runtime.lang.jsonata_slice): at most what is left of
+        # it; past it, the decision moves to the slow lane instead of failing.
         budget = _GUARDRAILS["timeout"]
-        timeout = slice_timeout_ms(budget)
-        guardrails = _GUARDRAILS if timeout == budget else {**_GUARDRAILS, "timeout": timeout}
+        timeout = current.enter(budget)
         try:
-            with evaluating():
-                try:
-                    value = self._expr.evaluate(None, bindings, **guardrails)
-                except OverflowError:
-                    # A bound value holds an integer outside the engine's 64-bit range. The
-                    # engine converts the bindings before it evaluates anything (no host
-                    # function has run), so evaluating again with those integers as doubles
-                    # is safe.
-                    bindings = engine_value(bindings)
-                    value = self._expr.evaluate(None, bindings, **guardrails)
-                if value is None:
-                    # None stands for null, undefined and functions alike; the JSON form
-                    # tells them apart (undefined has none, null is "null", a function
-                    # serialises as "").
-                    text = self._expr.evaluate_json_or_none(None, bindings, **guardrails)
+            return self._run(
+                bindings, _GUARDRAILS if timeout == budget else {**_GUARDRAILS, "timeout": timeout}
+            )
         except ValueError:
-            if spent():
+            if current.spent():
                 raise SliceExceeded from None  # the slice ran out, whatever the message
             raise
+        finally:
+            current.leave()
+
+    def _run(self, bindings: dict[str, JSON], guardrails: dict[str, int]) -> JSON:
+        try:
+            value = self._expr.evaluate(None, bindings, **guardrails)
+        except OverflowError:
+            # A bound value holds an integer outside the engine's 64-bit range. The engine
+            # converts the bindings before it evaluates anything (no host function has run),
+            # so evaluating again with those integers as doubles is safe.
+            bindings = engine_value(bindings)
+            value = self._expr.evaluate(None, bindings, **guardrails)
         if value is None:
+            # None stands for null, undefined and functions alike; the JSON form tells them
+            # apart (undefined has none, null is "null", a function serialises as "").
+            text = self._expr.evaluate_json_or_none(None, bindings, **guardrails)
             if text is None:
                 return UNDEFINED
             if text != "null":

@@ -28,7 +28,15 @@ import time
 from collections.abc import Iterator
 from typing import Final, final
 
-__all__ = ["SliceExceeded", "evaluating", "loop_slice", "slice_timeout_ms", "spent"]
+__all__ = [
+    "Slice",
+    "SliceExceeded",
+    "close_slice",
+    "current_slice",
+    "loop_slice",
+    "open_slice",
+    "spent",
+]
 
 
 class SliceExceeded(BaseException):
@@ -40,7 +48,7 @@ class SliceExceeded(BaseException):
 
 
 @final
-class _Slice:
+class Slice:
     """What is left of one decision's slice. Time is counted from the start of the outermost
     evaluation to its end (a guarded function's nested evaluation is inside it)."""
 
@@ -56,63 +64,67 @@ class _Slice:
             return self.left_ms
         return self.left_ms - (time.perf_counter() - self.started) * 1000
 
+    def enter(self, budget_ms: int) -> int:
+        """An evaluation starts: its timeout (``budget_ms``, or what is left of the slice,
+        rounded up and one more, so that one that times out has outlasted the slice and
+        :meth:`spent` holds after it).
 
-_SLICE: Final[contextvars.ContextVar[_Slice | None]] = contextvars.ContextVar(
+        Raises:
+            SliceExceeded: the slice is already spent.
+        """
+        left = self.left_now()
+        if left <= 0:
+            raise SliceExceeded
+        if self.depth == 0:
+            self.started = time.perf_counter()
+        self.depth += 1
+        return min(budget_ms, math.ceil(left) + 1)
+
+    def leave(self) -> None:
+        """The evaluation :meth:`enter` began has ended (however)."""
+        self.depth -= 1
+        if self.depth == 0:
+            self.left_ms -= (time.perf_counter() - self.started) * 1000
+
+    def spent(self) -> bool:
+        return self.left_now() <= 0
+
+
+_SLICE: Final[contextvars.ContextVar[Slice | None]] = contextvars.ContextVar(
     "statemill_jsonata_slice", default=None
 )
+
+current_slice: Final = _SLICE.get
+"""The slice open in this context, or ``None`` (every evaluation has its full budget)."""
+
+
+def open_slice(milliseconds: float | None) -> contextvars.Token[Slice | None] | None:
+    """Open a slice of ``milliseconds`` for the evaluations that follow in this context (a
+    decision); ``None``: none. Close it with :func:`close_slice` (a function pair rather than
+    a context manager: the engine opens one per decision, where a generator-based one cost
+    microseconds)."""
+    if milliseconds is None:
+        return None
+    return _SLICE.set(Slice(milliseconds))
+
+
+def close_slice(token: contextvars.Token[Slice | None] | None) -> None:
+    """Close the slice :func:`open_slice` opened."""
+    if token is not None:
+        _SLICE.reset(token)
 
 
 @contextlib.contextmanager
 def loop_slice(milliseconds: float | None) -> Iterator[None]:
-    """Evaluations inside take at most ``milliseconds`` in all (``None``: no slice, each
-    evaluation has its full budget)."""
-    if milliseconds is None:
-        yield
-        return
-    token = _SLICE.set(_Slice(milliseconds))
+    """:func:`open_slice` and :func:`close_slice` around a block (for tests and tools)."""
+    token = open_slice(milliseconds)
     try:
         yield
     finally:
-        _SLICE.reset(token)
-
-
-def slice_timeout_ms(budget_ms: int) -> int:
-    """The timeout of an evaluation starting now: ``budget_ms``, or less within a slice.
-
-    Raises:
-        SliceExceeded: the slice is already spent.
-    """
-    current = _SLICE.get()
-    if current is None:
-        return budget_ms
-    left = current.left_now()
-    if left <= 0:
-        raise SliceExceeded
-    # Rounded up and one more: an evaluation that times out has outlasted the slice, so
-    # :func:`spent` holds after it.
-    return min(budget_ms, math.ceil(left) + 1)
-
-
-@contextlib.contextmanager
-def evaluating() -> Iterator[None]:
-    """Count the evaluation inside towards the slice, if one is open."""
-    current = _SLICE.get()
-    if current is None:
-        yield
-        return
-    if current.depth == 0:
-        current.started = time.perf_counter()
-    current.depth += 1
-    try:
-        yield
-    finally:
-        current.depth -= 1
-        if current.depth == 0:
-            current.left_ms -= (time.perf_counter() - current.started) * 1000
+        close_slice(token)
 
 
 def spent() -> bool:
-    """Whether a slice is open and spent (an evaluation that failed now failed for the slice,
-    whatever its message: the engine's timeout, or a nested evaluation's)."""
+    """Whether a slice is open and spent."""
     current = _SLICE.get()
-    return current is not None and current.left_now() <= 0
+    return current is not None and current.spent()
