@@ -278,6 +278,7 @@ class Children(MapRuns):
             and frame.child_started < frame.child_total
             and (limit == 0 or frame.child_running < limit)
             and not self.exhausted
+            and self.has_input_room(frame)
         ):
             pending = frame.pending
             if pending is None:

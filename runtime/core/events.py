@@ -26,6 +26,10 @@ continues by the logic that wrote it:
   the iteration's input (``statemillInput``). Batched items are still selected at once. A
   distributed Map without MaxConcurrency runs at most 10,000 iterations at once, as AWS does
   (version 1: all of them).
+- 3: a distributed Map's iterations run as child executions of its Map Run.
+- 4: a Map Run starts no further child while the inputs of its children in flight hold
+  ``ExecutionLimits.max_map_run_input_bytes`` or more (each waiting iteration held its input
+  in the parent's state: 10,000 of 230 KB).
 
 Imports only the standard library and msgspec.
 """
@@ -42,8 +46,10 @@ JSON = Any
 
 #: Version of the decision logic that wrote a history; old histories fold by their own version.
 #: 2: a Map's ItemSelector per iteration, a distributed Map's 10,000 in flight (issue 11);
-#: 3: a distributed Map's iterations run as child executions of its Map Run (issue 14).
-LOGIC_VERSION: Final = 3
+#: 3: a distributed Map's iterations run as child executions of its Map Run (issue 14);
+#: 4: a Map Run starts no further child while its children's inputs in flight reach
+#: ``ExecutionLimits.max_map_run_input_bytes`` (issue 11).
+LOGIC_VERSION: Final = 4
 
 #: Prefix of detail keys that are Statemill's own and not AWS's (stripped by ``to_aws``).
 PRIVATE_PREFIX: Final = "statemill"

@@ -23,6 +23,7 @@ FrameHandler = Callable[[ExecutionState, Frame, HistoryEvent, JSON], None]
 """What ``evolve`` does for an event of one frame: (state, frame, event, decoded value)."""
 
 _json_decode = msgspec.json.decode
+_encode = msgspec.json.encode
 
 _TASK_SCHEDULED = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 _TASK_STARTED = frozenset({"TaskStarted", "LambdaFunctionStarted", "ActivityStarted"})
@@ -383,7 +384,7 @@ def _children_started(state: ExecutionState, frame: Frame, event: HistoryEvent, 
     frame.run_id = event.id
     frame.map_run = frame.map_run_ended = False
     frame.error = frame.cause = None
-    frame.child_started = frame.child_running = 0
+    frame.child_started = frame.child_running = frame.child_input_bytes = 0
     frame.child_succeeded = frame.child_failed = 0
     frame.children = {}
     frame.succeeded = set()
@@ -462,6 +463,10 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
     # From logic version 3 on, a distributed Map's iteration is a child execution: the shell
     # runs it and reports its outcome (``Phases.CHILD_RUN``).
     child_run = frame.map_run and state.logic_version >= 3
+    # A Map Run child's input size, for the Map Run's input budget (issue 11): counted here,
+    # once, so a replay counts it as the live run did.
+    input_bytes = len(_encode(data)) if child_run else 0
+    frame.child_input_bytes += input_bytes
     state.frames[child_id] = Frame(
         id=child_id,
         machine=(*frame.machine, (frame.state, -1)),
@@ -470,6 +475,7 @@ def _iteration_started(state: ExecutionState, frame: Frame, event: HistoryEvent,
         phase=Phases.CHILD_RUN if child_run else Phases.START,
         scheduled_id=event.id if child_run else 0,
         data=data,
+        input_bytes=input_bytes,
         # A Map iteration reads the outer variables; a distributed Map's child workflow does not.
         variables={} if frame.map_run else frame.variables,
         detached=frame.map_run or frame.detached,
@@ -489,6 +495,7 @@ def _iteration_ended(state: ExecutionState, frame: Frame, event: HistoryEvent, _
     if child is not None:
         if child.children:  # (a dropped frame's own counters no longer matter)
             _drop_children(state, child)
+        frame.child_input_bytes -= child.input_bytes
         del state.frames[child.id]
         frame.children.pop(child.id, None)
     frame.child_running -= 1
@@ -521,7 +528,7 @@ def _drop_children(state: ExecutionState, frame: Frame) -> None:
         if child is not None:
             pending.extend(child.children)
     frame.children = {}
-    frame.child_running = 0
+    frame.child_running = frame.child_input_bytes = 0
 
 
 _TOP_LEVEL: dict[str, Callable[[ExecutionState, HistoryEvent, JSON], None]] = {

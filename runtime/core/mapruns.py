@@ -156,6 +156,25 @@ class MapRuns(Tasks):
             return 0
         return batcher.max_items_per_batch.count(bindings)
 
+    def has_input_room(self, frame: Frame) -> bool:
+        """Whether the Map Run of ``frame`` may start another child under the runtime's input
+        budget (``ExecutionLimits.max_map_run_input_bytes``): the inputs of its children in
+        flight hold fewer bytes than the bound (a child larger than the bound starts alone).
+
+        MaxConcurrency counts children, not bytes: 10,000 children copying a 230 KB input
+        each held 2.3 GB in this execution's state, each child's frame keeping its input until
+        the child ended, while the shell's budget let only a few dozen of them run (issue 11).
+        From logic version 4 on: an older history goes on as it was decided.
+        """
+        bound = self.limits.max_map_run_input_bytes
+        return (
+            bound is None
+            or self.state.logic_version < 4
+            or not frame.map_run
+            or frame.child_running == 0
+            or frame.child_input_bytes < bound
+        )
+
     def read_items(self, frame: Frame, state: Map, limit: int) -> None:
         """Ask the shell for the next items of a Map that reads them, as many as may start
         now (a few at a time: each child that ends frees a slot, and one read per slot would
@@ -165,6 +184,8 @@ class MapRuns(Tasks):
         free = bound - frame.child_running
         if frame.child_started == frame.child_total and frame.child_started > 0:
             return  # every item has started
+        if not self.has_input_room(frame):
+            return  # asked again when a child ends
         if free <= 0 or (free < min(bound // 10, 100) and frame.child_running > 0):
             return
         count = min(free, READ_AT_ONCE)
@@ -231,6 +252,8 @@ class MapRuns(Tasks):
             self.start_iteration(frame, state, next(reversed(frame.children)))
             if frame.phase != Phases.CHILDREN or self.state.status not in ACTIVE_STATUSES:
                 return
+            if not self.has_input_room(frame):
+                return  # the items left are read again once children end
 
     def end_map_run(self, frame: Frame, kind: str, details: dict[str, JSON]) -> None:
         """MapRunFailed or MapRunAborted: the Map Run ends before its children do; the shell
@@ -288,7 +311,7 @@ class MapRuns(Tasks):
         assert isinstance(state, Map)
         # The child's input counts as text this decision encoded, as an inline iteration's
         # logged input does (CHILD_INPUT_TEXT_PER_DECISION).
-        self.text_logged += len(dumps(frame.data))
+        self.text_logged += frame.input_bytes or len(dumps(frame.data))
         if self.text_logged >= CHILD_INPUT_TEXT_PER_DECISION:
             self.exhausted = True
         return RunTask(

@@ -130,6 +130,12 @@ class Frame(msgspec.Struct, kw_only=True):
     child_total: int = 0
     child_started: int = 0
     child_running: int = 0
+    child_input_bytes: int = 0
+    """A distributed Map's side: the JSON bytes of the inputs of its Map Run children in
+    flight (``input_bytes`` of each), which ``ExecutionLimits.max_map_run_input_bytes``
+    bounds (issue 11)."""
+    input_bytes: int = 0
+    """A Map Run child's side (``Phases.CHILD_RUN``): the JSON bytes of its input."""
     child_succeeded: int = 0
     child_failed: int = 0
     max_concurrency: int = 0

@@ -357,6 +357,6 @@ def test_a_version_1_log_cut_inside_its_map_goes_on_with_the_recorded_selections
         assert types(rest) == kinds[cut:], f"cut after event {cut}"
 
 
-def test_a_new_execution_records_logic_version_3() -> None:
-    assert started().details["statemillLogicVersion"] == 3
-    assert fold([started()]).logic_version == 3
+def test_a_new_execution_records_logic_version_4() -> None:
+    assert started().details["statemillLogicVersion"] == 4
+    assert fold([started()]).logic_version == 4
