@@ -33,7 +33,6 @@ from runtime.definition.model import (
     Wait,
 )
 from runtime.definition.values import Value, parse_timestamp
-from runtime.lang.jsonata import evaluate_template
 
 __all__ = ["Flow", "parse_timestamp"]
 
@@ -95,6 +94,8 @@ class Flow(Children):
         the last of each type leaves the state the whole sequence leaves; ``peers`` a and b).
         None once the run is over; else the plain Pass the checked loop goes on with, the
         frame folded up to its entry."""
+        if self.exhausted:  # the decision is over its budget: the checked loop stops it
+            return state
         session_state = self.state
         events = self.events
         last = first = session_state.last_event_id
@@ -204,8 +205,9 @@ class Flow(Children):
                         effective, self.scope(frame, task_token=token)
                     )
                 elif state.arguments is not None:
-                    env = self.jsonata_env(frame, task_token=token)
-                    effective = evaluate_template(state.arguments, env, "Arguments")
+                    effective = state.arguments.evaluate(
+                        self.bindings(frame, effective, task_token=token)
+                    )
                 self.schedule(frame, state, effective, token=token)
             case Choice():
                 self.on_choice(frame, state)
@@ -221,8 +223,7 @@ class Flow(Children):
                 if state.parameters is not None:
                     effective = state.parameters.evaluate(effective, self.scope(frame))
                 elif state.arguments is not None:
-                    env = self.jsonata_env(frame)
-                    effective = evaluate_template(state.arguments, env, "Arguments")
+                    effective = state.arguments.evaluate(self.bindings(frame, effective))
                 self.start_branches(frame, state, effective)
             case Map():
                 self.on_map(frame, state)

@@ -136,10 +136,11 @@ class StateBindings:
     ``Assign`` the state's result or a catcher's error output; JSONata values read
     ``$states.input`` instead, the state's raw input), the JSONPath scope
     and the JSONata environment, built (once) when asked for; ``item`` is the context object's
-    ``Map.Item`` (a Map's ItemSelector), ``None`` elsewhere; ``states`` the members of
+    ``Map.Item`` (a Map's ItemSelector), ``None`` elsewhere; ``task_token`` the context
+    object's ``Task.Token`` (a Task's Parameters or Arguments); ``states`` the members of
     ``$states`` beside ``input`` (``result``, ``errorOutput``)."""
 
-    __slots__ = ("_env", "data", "frame", "item", "session", "states")
+    __slots__ = ("_env", "data", "frame", "item", "session", "states", "task_token")
 
     def __init__(
         self,
@@ -148,22 +149,26 @@ class StateBindings:
         data: JSON,
         item: JSON = None,
         states: dict[str, JSON] | None = None,
+        task_token: str | None = None,
     ) -> None:
         self.session = session
         self.frame = frame
         self.data = data
         self.item = item
         self.states = states
+        self.task_token = task_token
         self._env: Env | None = None
 
     def scope(self) -> Scope:
-        return self.session.scope(self.frame, item=self.item)
+        return self.session.scope(self.frame, item=self.item, task_token=self.task_token)
 
     def env(self) -> Env:
         env = self._env
         if env is None:
             states = self.states or {}
-            env = self._env = self.session.jsonata_env(self.frame, item=self.item, **states)
+            env = self._env = self.session.jsonata_env(
+                self.frame, item=self.item, task_token=self.task_token, **states
+            )
         return env
 
 
@@ -356,12 +361,18 @@ class Session:
         )
 
     def bindings(
-        self, frame: Frame, data: JSON, *, item: JSON = None, **states: JSON
+        self,
+        frame: Frame,
+        data: JSON,
+        *,
+        item: JSON = None,
+        task_token: str | None = None,
+        **states: JSON,
     ) -> StateBindings:
         """The bindings ``frame``'s compiled values are evaluated in, ``data`` being the
-        state's effective input (``item``: the context object's ``Map.Item``; ``states``:
-        ``$states.result`` or ``$states.errorOutput``)."""
-        return StateBindings(self, frame, data, item, states)
+        state's effective input (``item``: the context object's ``Map.Item``; ``task_token``:
+        its ``Task.Token``; ``states``: ``$states.result`` or ``$states.errorOutput``)."""
+        return StateBindings(self, frame, data, item, states, task_token)
 
     def jsonata_env(
         self, frame: Frame, *, item: JSON = None, task_token: str | None = None, **states: JSON

@@ -241,14 +241,16 @@ ROOT_PATH: Final = Path.compile("$")
 
 def work_fields(fields: Fields, jsonpath: bool) -> dict[str, Any]:
     """The input/output fields of a state that does work (Task, Parallel): the JSONPath ones
-    (paths, ``Parameters``, ``ResultSelector``), or JSONata's raw ``Arguments``."""
+    (paths, ``Parameters``, ``ResultSelector``), or JSONata's ``Arguments`` (compiled; JSON
+    ``null`` is taken as absent)."""
     if jsonpath:
         return {
             "io": io_paths(fields, result=True),
             "parameters": fields.payload("Parameters"),
             "result_selector": fields.payload("ResultSelector"),
         }
-    return {"arguments": fields.raw.get("Arguments")}
+    raw = fields.raw.get("Arguments")
+    return {"arguments": None if raw is None else template_value("Arguments", raw)}
 
 
 def io_paths(fields: Fields, *, result: bool) -> IOPaths:

@@ -15,8 +15,8 @@ A field that takes a value (a Wait's ``Seconds``/``Timestamp``, a Task's ``Timeo
 ``HeartbeatSeconds``, a Fail's ``Error``/``Cause``, a Map's ``Items``, ``ItemSelector``,
 ``MaxConcurrency``, tolerance and ``ItemBatcher`` fields) compiles, with its ``...Path`` form,
 into one :class:`~runtime.definition.values.Value` whatever the query language, as does every
-``Assign`` (a state's, a Choice rule's, a Catcher's) and JSONata ``Output``; a Task's and a
-Parallel's JSONata ``Arguments`` are stored raw for the JSONata layer.
+``Assign`` (a state's, a Choice rule's, a Catcher's), JSONata ``Output`` and a Task's and a
+Parallel's JSONata ``Arguments``.
 
 Nested states (Parallel branches, Map processors) inherit the *machine's* query language, not
 their parent state's, as AWS does.

@@ -163,7 +163,8 @@ class Task(StateBase, frozen=True, kw_only=True, tag="Task"):
     resolved_resource: TaskResource
     """``resource`` resolved at load time: kind, handler name, integration pattern."""
     parameters: Payload | None = None
-    arguments: JSON = None
+    arguments: Value | None = None
+    """JSONata's ``Arguments`` (a template, compiled at load time; ``Parameters`` in JSONPath)."""
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
@@ -218,7 +219,8 @@ class Parallel(StateBase, frozen=True, kw_only=True, tag="Parallel"):
 
     branches: tuple[StateMachine, ...]
     parameters: Payload | None = None
-    arguments: JSON = None
+    arguments: Value | None = None
+    """JSONata's ``Arguments``, compiled at load time, like a Task's."""
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
@@ -246,7 +248,6 @@ class Map(StateBase, frozen=True, kw_only=True, tag="Map"):
     """``ItemSelector`` (a payload template in JSONPath, where the legacy ``Parameters`` field
     means the same; a JSONata template), evaluated with ``$$.Map.Item`` /
     ``$states.context.Map.Item`` bound to each iteration's item."""
-    arguments: JSON = None
     result_selector: Payload | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()

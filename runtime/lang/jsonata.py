@@ -52,7 +52,6 @@ __all__ = [
     "compile_template",
     "engine_name",
     "evaluate",
-    "evaluate_template",
     "is_expression",
     "set_engine",
     "template_field",
@@ -166,6 +165,10 @@ def _engine_message(exc: ValueError) -> str:
     return message
 
 
+#: The prefix of the names the guards bind in an expression's text (its preludes).
+RESERVED_PREFIX: Final = "__statemill"
+
+
 @functools.lru_cache(maxsize=8192)
 def compile_expression(source: str) -> JsonataExpression:
     """Compile a ``{% ... %}`` string (cached by its text).
@@ -179,6 +182,10 @@ def compile_expression(source: str) -> JsonataExpression:
     if not text:
         raise ValueError("empty JSONata expression")
     names = frozenset(_VARIABLE.findall(text))
+    if any(name.startswith(RESERVED_PREFIX) for name in names):
+        # The guards' own names (``$__statemill_string`` is the engine's unguarded $string):
+        # an expression that named one would call around its guard.
+        raise ValueError(f"names starting with ${RESERVED_PREFIX} are reserved")
     guarded = _guard_text(text)
     functions, preludes = host_functions(frozenset(_VARIABLE.findall(guarded)))
     engine = current_engine()
@@ -476,29 +483,3 @@ def template_field(field: str, key: str | int) -> str:
     array index on the way (``Output/a/b[0]``, ``Assign/x``, ``Arguments/Input/pushLocation``:
     issue 15; AWS's causes name nested values this way)."""
     return f"{field}[{key}]" if isinstance(key, int) else f"{field}/{key}"
-
-
-def evaluate_template(template: JSON, env: Env, field: str) -> JSON:
-    """A template's value: each ``{% %}`` string replaced by its expression's value.
-
-    ``field`` names the template (``Output``, ``Assign``, ``Arguments``, ...); an expression
-    nested in it is named by :func:`template_field`.
-
-    Raises:
-        QueryEvaluationError: an expression failed or returned no JSON value.
-    """
-    if isinstance(template, str):
-        if template.startswith("{%") and template.endswith("%}"):
-            return compile_expression(template).evaluate(env, field)
-        return template
-    if isinstance(template, dict):
-        return {
-            key: evaluate_template(value, env, template_field(field, key))
-            for key, value in template.items()
-        }
-    if isinstance(template, list):
-        return [
-            evaluate_template(value, env, template_field(field, index))
-            for index, value in enumerate(template)
-        ]
-    return template

@@ -36,7 +36,6 @@ from runtime.definition.values import Reference, Value
 from runtime.engine.handlers import HandlerRegistry, TaskContext
 from runtime.engine.tasks import lambda_error_cause
 from runtime.errors import StatesError, TaskFailed, error_matches
-from runtime.lang.jsonata import evaluate_template
 from runtime.lang.jsonata_functions import Env
 from runtime.lang.paths import Path, PathNotFound, apply_result_path
 from runtime.lang.scope import Entropy, Scope
@@ -383,7 +382,7 @@ class Evaluation:
         else:
             call_input = self.request.input
             if state.arguments is not None:
-                call_input = evaluate_template(state.arguments, self.env(), "Arguments")
+                call_input = state.arguments.evaluate(self.bindings(call_input))
                 self.inspect("afterArguments", call_input)
         mock = self.request.mock
         if mock is not None and mock.is_error:
@@ -479,7 +478,7 @@ class Evaluation:
             if state.parameters is not None:
                 state.parameters.evaluate(effective, self.scope())
         elif state.arguments is not None:
-            evaluate_template(state.arguments, self.env(), "Arguments")
+            state.arguments.evaluate(self.bindings(self.request.input))
         if mock.is_error:
             return self.handle_failure(state, mock.error, mock.cause)
         return self.finish(state, mock.result)

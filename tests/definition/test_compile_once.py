@@ -260,3 +260,32 @@ def test_an_expression_nested_in_a_template_is_named_as_aws_names_it() -> None:
     with pytest.raises(QueryEvaluationError) as raised:
         state.output_value.compiled.evaluate(Env({"input": {}}))
     assert raised.value.location == "Output/a[1]/b"
+
+
+def test_task_and_parallel_arguments_are_compiled_at_load() -> None:
+    task = one(
+        {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Arguments": {"Payload": {"token": "{% $states.context.Task.Token %}"}},
+            "End": True,
+        },
+        QueryLanguage="JSONata",
+    )
+    assert task.arguments == Template.of(
+        "Arguments", {"Payload": {"token": "{% $states.context.Task.Token %}"}}
+    )
+    whole = one(
+        {
+            "Type": "Parallel",
+            "Arguments": "{% $states.input.items %}",
+            "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}],
+            "End": True,
+        },
+        QueryLanguage="JSONata",
+    )
+    assert whole.arguments == Expression(
+        field="Arguments", expression=compile_expression("{% $states.input.items %}")
+    )
+    absent = one({"Type": "Pass", "End": True}, QueryLanguage="JSONata")
+    assert not hasattr(absent, "arguments")

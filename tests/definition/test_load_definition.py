@@ -322,7 +322,9 @@ def test_jsonata_fields_are_kept_raw() -> None:
     task = loaded.states["T"]
     assert isinstance(task, Task)
     assert task.query_language == "JSONata"
-    assert task.arguments == {"FunctionName": "f", "Payload": "{% $states.input %}"}
+    assert task.arguments == Template.of(
+        "Arguments", {"FunctionName": "f", "Payload": "{% $states.input %}"}
+    )
     assert task.output_value == Expression(
         field="Output", expression=compile_expression("{% $states.result.Payload %}")
     )

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.definition.values import TemplateNode
 from runtime.lang import jsonata
 from runtime.lang.jsonata import (
     compile_expression,
     compile_template,
     evaluate,
-    evaluate_template,
     is_expression,
 )
 from runtime.lang.jsonata_engine import QueryEvaluationError
@@ -25,6 +25,11 @@ from runtime.lang.jsonata_functions import Env
 from runtime.lang.scope import Entropy
 
 JSON = Any
+
+
+def _evaluate_template(template: Any, environment: Env, field: str) -> Any:
+    """A template compiled as the loader compiles it, then evaluated."""
+    return TemplateNode(template, field).evaluate(environment)
 
 
 def env(data: JSON = None, seed: int = 0, now: float = 0.0, **variables: JSON) -> Env:
@@ -167,7 +172,7 @@ def test_template_evaluates_expressions_at_any_depth_and_keeps_constants() -> No
         "e": None,
     }
     compile_template(template)
-    assert evaluate_template(template, env({"x": "X"}, v=21), "Arguments") == {
+    assert _evaluate_template(template, env({"x": "X"}, v=21), "Arguments") == {
         "a": "X",
         "b": [1, " {% not evaluated %} ", {"c": 42}],
         "d": "$states.input",
@@ -309,7 +314,7 @@ def test_undefined_variable_names_the_field_inside_the_template(
     field: str, template: JSON, location: str
 ) -> None:
     with pytest.raises(QueryEvaluationError) as raised:
-        evaluate_template(template, env(defined=1), field)
+        _evaluate_template(template, env(defined=1), field)
     text = "$undefinedVariable.z" if location == "Assign/x/y" else "$undefinedVariable"
     assert raised.value.cause == (
         f"The JSONata expression '{text}' specified for the field '{location}' "
@@ -320,11 +325,11 @@ def test_undefined_variable_names_the_field_inside_the_template(
 
 def test_failed_and_wrongly_typed_nested_expressions_name_the_nested_field() -> None:
     with pytest.raises(QueryEvaluationError) as raised:
-        evaluate_template({"a": [{"b": "{% 1 + 'a' %}"}]}, env(), "Output")
+        _evaluate_template({"a": [{"b": "{% 1 + 'a' %}"}]}, env(), "Output")
     assert raised.value.location == "Output/a[0]/b"
     assert "specified for the field 'Output/a[0]/b' threw an error" in raised.value.cause
     with pytest.raises(QueryEvaluationError) as raised:
-        evaluate_template({"f": "{% function($x){$x} %}"}, env(), "Arguments")
+        _evaluate_template({"f": "{% function($x){$x} %}"}, env(), "Arguments")
     assert raised.value.location == "Arguments/f"
     assert raised.value.cause.endswith("'Arguments/f' returned an unsupported result type.")
 
