@@ -20,8 +20,8 @@ store's protocol and records, ``engine.clock``, ``engine.commit``, ``engine.hear
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, Protocol, final
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Final, Protocol, final
 
 import msgspec
 import structlog
@@ -96,6 +96,12 @@ class DecisionHost(Protocol):
 
     def rebuild_soon(self, live: Live, taken: Sequence[Incoming] = ()) -> None:
         """:meth:`rebuild` in the background."""
+
+    def busy(self, delta: int) -> None:
+        """Count work in flight (virtual time does not jump past it)."""
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background, in the engine's task group."""
 
 
 @final
@@ -177,8 +183,13 @@ class Decider:
             log.exception("engine.decision_failed", execution=arn)
             await self._host.rebuild(live)
 
-    async def process(self, live: Live) -> None:
+    async def process(self, live: Live, *, slowly: bool = False) -> None:
         """Decide over the inbox, then hand the events to the group commit and move on.
+
+        A step whose JSONata outlasts the loop's slice is not decided on this worker: the
+        execution stays taken (``live.queued``) and a background turn decides that step in
+        the slow lane (``slowly``) and hands it on the same way, so that heavy steps queued
+        for the lane never hold the workers the other executions need.
 
         The worker does not wait for the commit: it would cap a group commit at one execution
         per worker (benchmarks/handlers saw 143 of 1,000 handler slots used). The execution
@@ -210,10 +221,23 @@ class Decider:
             if beats and isinstance(incoming, Wake):
                 incoming = msgspec.structs.replace(incoming, beats=dict(beats))
             try:
-                try:
-                    decision = self._decide_on_loop(live, incoming)
-                except SliceExceeded:
-                    decision = await self._decide_slowly(live, events, incoming)
+                if slowly:
+                    slowly = False
+                    decision = await self._decide_slowly(live, incoming)
+                else:
+                    try:
+                        decision = self._decide_on_loop(live, incoming)
+                    except SliceExceeded:
+                        # ``decide`` stopped half-way through evolving the state: back to the
+                        # fold of the log and of this turn's decisions, the step given back.
+                        arn = live.record.execution_arn
+                        live.state = fold([*await host.store.read(arn), *events])
+                        live.inbox.appendleft(incoming)
+                        taken.pop()
+                        if events:
+                            break  # this turn's decisions first; the step comes next turn
+                        self._slow_turn_soon(live)
+                        return
             except Exception as exc:  # a bug in the core: fail the execution, never hang it
                 log.exception("engine.decide_failed", execution=live.record.execution_arn)
                 events.append(await self._internal_failure(live, events, exc))
@@ -274,13 +298,30 @@ class Decider:
         finally:
             close_slice(token)
 
-    async def _decide_slowly(
-        self, live: Live, pending: list[HistoryEvent], incoming: Incoming
-    ) -> Decision:
-        """The step whose JSONata outlasted the loop's slice, decided in the slow lane over the
-        state folded from the log (the one ``decide`` began with: it stopped half-way through
-        evolving it), its events folded into the live state as ``decide`` would have."""
-        state = fold([*await self._host.store.read(live.record.execution_arn), *pending])
+    def _slow_turn_soon(self, live: Live) -> None:
+        """A turn of ``live`` (taken, its inbox's first step past the slice) in the background:
+        counted busy until it has handed its events on; a failure rebuilds the execution, as
+        a worker's would."""
+        host = self._host
+        host.busy(+1)
+
+        async def turn() -> None:
+            try:
+                await self.process(live, slowly=True)
+            except Exception:
+                log.exception("engine.decision_failed", execution=live.record.execution_arn)
+                live.queued = False
+                await host.rebuild(live)
+            finally:
+                host.busy(-1)
+
+        host.spawn(turn())
+
+    async def _decide_slowly(self, live: Live, incoming: Incoming) -> Decision:
+        """The step whose JSONata outlasted the loop's slice, decided in the slow lane over
+        ``live.state`` (the fold of the log), its events folded into it as ``decide`` would
+        have."""
+        state = live.state
         decision = await self._slow.decide(
             live.machine, live.record.machine_type, state, incoming, self._host.limits
         )

@@ -725,6 +725,10 @@ class Engine:
         the store by a worker of any member), or None if it no longer waits for one."""
         return await self.calls.activities.take_token(self, activity_arn, task_token, worker_name)
 
+    def busy(self, delta: int) -> None:
+        """Count ``delta`` more (or fewer) pieces of work in flight (``Idleness.add``)."""
+        self.idle.add(delta)
+
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run the coroutine ``work`` in the background, in the engine's task group (its
         failure is logged, never taken for the engine's)."""

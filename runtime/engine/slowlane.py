@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import os
 import pickle
 import struct
@@ -43,7 +44,7 @@ from runtime.core.effects import Decision, Incoming
 from runtime.core.limits import ExecutionLimits
 from runtime.core.state import ExecutionState
 from runtime.definition import load_definition
-from runtime.definition.model import StateMachine
+from runtime.definition.model import Map, Parallel, StateMachine
 from runtime.lang.jsonata_engine import set_budget
 
 __all__ = ["SlowLane", "SlowLaneFailed"]
@@ -97,34 +98,42 @@ class SlowLane:
             (source, machine_type, state, incoming, limits, set_budget()),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
+        machines = _machines(machine)
         async with self._lock:
-            worker = await self._started()
-            watch = _Watch(worker.pid, self._memory_bytes)
-            lost: Exception | None = None
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(watch.run, worker)
-                    try:
-                        kind, value = await _exchange(worker, request)
-                    except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                        lost = exc
-                    tg.cancel_scope.cancel()
-            except BaseException:
-                # Cancelled half-way through: the answer would reach the next request.
-                await self._ended(worker)
-                raise
-            if lost is not None:
+            # ``decide`` is pure: a worker lost before it answered (killed while idle, by the
+            # system or a signal) is replaced and asked again, once.
+            for attempt in (1, 2):
+                worker = await self._started()
+                watch = _Watch(worker.pid, self._memory_bytes)
+                lost: BaseException | None = None
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(watch.run, worker)
+                        try:
+                            kind, value = await _exchange(worker, request, machines)
+                        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                            lost = exc
+                        tg.cancel_scope.cancel()
+                except BaseException:
+                    # Cancelled half-way through: the answer would reach the next request.
+                    with anyio.CancelScope(shield=True):
+                        await self._ended(worker)
+                    raise
+                if watch.held is not None:  # killed for its memory, even if it answered
+                    code = await self._ended(worker)
+                    raise SlowLaneFailed(
+                        "the process deciding a step whose JSONata outlasted the event loop's "
+                        f"slice held {watch.held} bytes more than when it began, past the "
+                        f"{self._memory_bytes} it may"
+                    ) from lost
+                if lost is None:
+                    break
                 code = await self._ended(worker)
-                why = (
-                    f"held {watch.held} bytes more than when it began, past the "
-                    f"{self._memory_bytes} it may"
-                    if watch.held is not None
-                    else f"ended with exit status {code}"
-                )
-                raise SlowLaneFailed(
-                    "the process deciding a step whose JSONata outlasted the event loop's slice "
-                    f"{why}"
-                ) from lost
+                if attempt == 2:
+                    raise SlowLaneFailed(
+                        "the process deciding a step whose JSONata outlasted the event loop's "
+                        f"slice ended with exit status {code}"
+                    ) from lost
         if kind == "error":
             raise value
         self.decisions += 1
@@ -139,19 +148,32 @@ class SlowLane:
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if part
         )
-        worker = self._worker = await asyncio.create_subprocess_exec(
+        worker = await asyncio.create_subprocess_exec(
             sys.executable,
+            "-P",  # not the working directory's own ``runtime``, if it has one
             "-m",
             "runtime.engine.slowlane",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
+            start_new_session=True,  # a Ctrl-C at the terminal is the engine's to handle
         )
         assert worker.stdout is not None
-        # Ready once its imports are done (so that the memory watch starts from there).
-        if await worker.stdout.read(len(_READY)) != _READY:
+        try:
+            # Ready once its imports are done (so that the memory watch starts from there).
+            ready = await worker.stdout.readexactly(len(_READY))
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                code = await self._ended(worker)
+            if isinstance(exc, asyncio.IncompleteReadError):
+                raise SlowLaneFailed(
+                    f"the slow lane's process did not start (exit status {code})"
+                ) from exc
+            raise
+        if ready != _READY:
             code = await self._ended(worker)
             raise SlowLaneFailed(f"the slow lane's process did not start (exit status {code})")
+        self._worker = worker
         return worker
 
     async def _ended(self, worker: asyncio.subprocess.Process) -> int | None:
@@ -171,15 +193,44 @@ class SlowLane:
             await self._ended(worker)
 
 
-async def _exchange(worker: asyncio.subprocess.Process, request: bytes) -> tuple[str, Any]:
-    """Send one request to ``worker`` and read its answer."""
+async def _exchange(
+    worker: asyncio.subprocess.Process, request: bytes, machines: dict[str, StateMachine]
+) -> tuple[str, Any]:
+    """Send one request to ``worker`` and read its answer (its state machines, which do not
+    pickle, named by their pointer and found again in ``machines``)."""
     assert worker.stdin is not None
     assert worker.stdout is not None
     worker.stdin.write(_HEADER.pack(len(request)) + request)
     await worker.stdin.drain()
     size = _HEADER.unpack(await worker.stdout.readexactly(_HEADER.size))[0]
-    kind, value = pickle.loads(await worker.stdout.readexactly(size))
+    unpickler = pickle.Unpickler(io.BytesIO(await worker.stdout.readexactly(size)))
+    unpickler.persistent_load = machines.__getitem__  # type: ignore[method-assign]
+    try:
+        kind, value = unpickler.load()
+    except Exception as exc:  # an exception that did not come back whole
+        return "error", SlowLaneFailed(f"the slow lane's answer did not unpickle: {exc!r}")
     return kind, value
+
+
+def _machines(machine: StateMachine) -> dict[str, StateMachine]:
+    """``machine`` and every machine nested in it (Parallel branches, Map processors), by
+    pointer."""
+    found: dict[str, StateMachine] = {}
+    pending = [machine]
+    while pending:
+        current = pending.pop()
+        found[current.pointer] = current
+        for state in current.states.values():
+            if isinstance(state, Parallel):
+                pending.extend(state.branches)
+            elif isinstance(state, Map):
+                pending.append(state.processor)
+    return found
+
+
+def _machine_pointer(obj: object) -> str | None:
+    """A state machine's pickle id in an answer (compiled machines do not pickle)."""
+    return obj.pointer if isinstance(obj, StateMachine) else None
 
 
 @final
@@ -242,10 +293,18 @@ def _answer(request: bytes) -> bytes:
     except Exception as exc:  # handed to the engine, which fails the execution
         answer = ("error", exc)
     try:
-        return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception that does not pickle: its text does
-        failure = RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")
-        return pickle.dumps(("error", failure), protocol=pickle.HIGHEST_PROTOCOL)
+        return _dumps(answer)
+    except Exception as exc:  # something that does not pickle: its text does
+        failure = RuntimeError(f"the slow lane's answer did not pickle: {exc!r}")
+        return _dumps(("error", failure))
+
+
+def _dumps(answer: tuple[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.persistent_id = _machine_pointer  # type: ignore[method-assign]
+    pickler.dump(answer)
+    return buffer.getvalue()
 
 
 def _serve(requests: BinaryIO, answers: BinaryIO) -> None:

@@ -159,3 +159,57 @@ async def test_a_worker_past_its_memory_fails_its_execution_and_the_next_starts_
         assert rt.engine.decider.slow_decisions == 1
     async with sliced(1) as rt:  # within the default allowance it succeeds
         assert (await outcome(rt, HUNGRY, "hungry"))[:2] == ("SUCCEEDED", "100000")
+
+
+#: A distributed Map whose ItemSelector is heavy: the slow decision starts Map Run children,
+#: whose effect names the (compiled, unpicklable) ItemProcessor.
+DISTRIBUTED = {
+    "QueryLanguage": "JSONata",
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "Items": "{% [1, 2, 3] %}",
+            "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}", "n": HEAVY_TEXT},
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Add",
+                "States": {
+                    "Add": {
+                        "Type": "Pass",
+                        "Output": "{% $states.input.v + $states.input.n %}",
+                        "End": True,
+                    }
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+async def test_a_slow_step_that_starts_map_run_children_comes_back_whole() -> None:
+    async with sliced(None) as rt:
+        expected = await outcome(rt, DISTRIBUTED, "each")
+    async with sliced(1) as rt:
+        got = await outcome(rt, DISTRIBUTED, "each")
+        assert rt.engine.decider.slow_decisions >= 1
+    assert got[:2] == expected[:2] == ("SUCCEEDED", "[90001,90002,90003]")
+
+
+async def test_heavy_steps_waiting_for_the_slow_lane_leave_the_workers_free() -> None:
+    async with Runtime("memory", limits=ExecutionLimits(evaluation_slice_ms=1)) as rt:
+        heavy = await rt.create_state_machine("heavy", HEAVY)
+        light = await rt.create_state_machine("light", LIGHT)
+        heavies = [await rt.start_execution(heavy.arn, {}) for _ in range(8)]  # > 4 workers
+        while rt.engine.decider.slow_lane_busy is False:  # noqa: ASYNC110 - no event to await
+            await asyncio.sleep(0.001)
+        for _ in range(5):
+            started = await rt.start_execution(light.arn, {})
+            done = await rt.wait_for_execution(started.execution_arn)
+            assert done.status == "SUCCEEDED"
+        # The light executions ran while heavy steps still waited for the lane.
+        assert rt.engine.decider.slow_decisions < len(heavies)
+        for started in heavies:
+            done = await rt.wait_for_execution(started.execution_arn)
+            assert (done.status, done.output) == ("SUCCEEDED", "90001")

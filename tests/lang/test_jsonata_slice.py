@@ -79,3 +79,9 @@ def test_time_between_evaluations_is_not_counted() -> None:
         assert current is not None
         assert current.left_now() == 20
         assert CHEAP.evaluate(env(), "Output") == 2
+
+
+def test_the_guards_own_names_are_reserved() -> None:
+    # $__statemill_string is the engine's unguarded $string, bound by the guard's prelude.
+    with pytest.raises(ValueError, match="reserved"):
+        compile_expression("{% $__statemill_string([1]) & $string(1) %}")
