@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio
 import pytest
 
 from runtime import ExecutionLimits, TaskContext
@@ -70,6 +71,27 @@ async def test_a_cancelled_start_gives_its_place_to_the_next() -> None:
     await second
     assert first.cancelled()
     assert budget.held == 5
+
+
+async def test_many_waiters_cancelled_at_once_leave_the_budget_idle_and_usable() -> None:
+    """A Map Run that ends with thousands of child starts waiting cancels them in one turn:
+    each cancellation must be O(1) (a removal from the queue was O(n): the map fuzz saw the
+    event loop frozen for seconds), and the budget must still report idle and grant."""
+    idle: list[bool] = []
+    budget = FifoBudget(1, on_idle=lambda: idle.append(True))
+    await budget.acquire(1)
+    waiting = [asyncio.ensure_future(budget.acquire(1)) for _ in range(40_000)]
+    await asyncio.sleep(0)
+    with anyio.fail_after(10):  # O(n^2): about 30 s here; O(n): one or two
+        for future in waiting:
+            future.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(future.cancelled() for future in waiting)
+    budget.release(1)
+    assert budget.held == 0
+    assert idle == [True]
+    await budget.acquire(1)  # the queue is clear: granted at once
+    assert budget.held == 1
 
 
 def distributed(max_concurrency: int) -> dict[str, JSON]:
