@@ -7,7 +7,8 @@ two kinds of job, each family's taken round-robin, the kind further behind its t
 
 - **load**: definitions only, no event loop: cheap mutations of pre-built cases, counted as
   accepted or refused (``InvalidDefinition``); both count as loaded for the target.
-- **exec**: executions started ``BATCH`` at a time in one in-memory runtime on virtual time, with
+- **exec**: executions started ``BATCH`` at a time in one runtime on virtual time (in memory; the
+map family's on a SQLite file, whose Map Runs write hundreds of MiB of logs), with
   the history quota lowered (runaway loops fail by themselves in milliseconds), a canary of 10
   Pass states beside them and a canary and a Wait probe after each batch.
 
@@ -60,7 +61,7 @@ from benchmarks.fuzz_worker import (
     Job,
     Outcome,
     exec_main,
-    fuzz_runtime,
+    fuzz_runtime_for,
     load_main,
     quiet_logs,
     reproducer,
@@ -579,7 +580,7 @@ def _replay(path: Path) -> int:
     )
 
     async def go() -> Outcome:
-        async with fuzz_runtime() as rt:
+        async with fuzz_runtime_for(case.family) as rt:
             return await run_case(rt, case)
 
     outcome = asyncio.run(go())
