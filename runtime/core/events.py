@@ -106,20 +106,59 @@ def details_key(event_type: str) -> str:
     return event_type[0].lower() + event_type[1:] + "EventDetails"
 
 
+#: The MessagePack extension type of an integer MessagePack cannot hold (below -2**63 or above
+#: 2**64 - 1), as its decimal text: JSON allows any integer, and a Map's items or an iteration's
+#: input are kept as JSON values in the details (issue 11: an item of 1e20 written as an integer
+#: made every commit of its execution fail on SQLite, which then hung).
+BIG_INT_EXT: Final = 1
+_INT_MIN: Final = -(2**63)
+_UINT_MAX: Final = 2**64 - 1
+
+
+def ext_hook(code: int, data: memoryview) -> Any:
+    """The decoders' ``ext_hook``: :data:`BIG_INT_EXT` back to its integer."""
+    if code == BIG_INT_EXT:
+        return int(bytes(data).decode("ascii"))
+    raise ValueError(f"unknown MessagePack extension type {code}")
+
+
 _encoder: Final = msgspec.msgpack.Encoder()
-_decoder: Final = msgspec.msgpack.Decoder(HistoryEvent)
-_list_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
+_decoder: Final = msgspec.msgpack.Decoder(HistoryEvent, ext_hook=ext_hook)
+_list_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent], ext_hook=ext_hook)
+
+
+def _with_big_ints(value: JSON) -> JSON:
+    """``value`` with every integer MessagePack cannot hold as a :data:`BIG_INT_EXT`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if _INT_MIN <= value <= _UINT_MAX:
+            return value
+        return msgspec.msgpack.Ext(BIG_INT_EXT, str(value).encode("ascii"))
+    if isinstance(value, dict):
+        return {key: _with_big_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_big_ints(item) for item in value]
+    return value
+
+
+def _encodable(event: HistoryEvent) -> HistoryEvent:
+    return msgspec.structs.replace(event, details=_with_big_ints(event.details))
 
 
 def encode_event(event: HistoryEvent) -> bytes:
     """MessagePack bytes of one event (the store's row payload)."""
-    return _encoder.encode(event)
+    try:
+        return _encoder.encode(event)
+    except OverflowError:  # an integer past MessagePack's range (rare: encoded again)
+        return _encoder.encode(_encodable(event))
 
 
 def encode_events(events: Sequence[HistoryEvent]) -> bytes:
     """The :func:`encode_event` bytes of ``events`` back to back, in one encoder call (a
     MessagePack array of them without its header; the reader knows the count)."""
-    data = _encoder.encode(events)
+    try:
+        data = _encoder.encode(events)
+    except OverflowError:
+        data = _encoder.encode([_encodable(event) for event in events])
     n = len(events)
     return data[1:] if n < 16 else data[3:] if n < 0x10000 else data[5:]
 

@@ -81,7 +81,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
-from runtime.core.events import HistoryEvent
+from runtime.core.events import HistoryEvent, ext_hook
 from runtime.errors import ConcurrencyConflict
 from runtime.store.versions import AliasRecord, VersionRecord
 
@@ -646,7 +646,7 @@ def execution_from_row(row: Iterable[Any]) -> ExecutionRecord:
 
 # One reused decoder for whole histories: stored rows hold single MessagePack events, so a
 # history is decoded in one call by prefixing the concatenated rows with an array header.
-_history_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent])
+_history_decoder: Final = msgspec.msgpack.Decoder(list[HistoryEvent], ext_hook=ext_hook)
 
 
 def decode_events(payloads: Sequence[bytes], count: int | None = None) -> list[HistoryEvent]:
