@@ -119,15 +119,16 @@ class SlowLane:
                     with anyio.CancelScope(shield=True):
                         await self._ended(worker)
                     raise
-                if watch.held is not None:  # killed for its memory, even if it answered
-                    code = await self._ended(worker)
-                    raise SlowLaneFailed(
-                        "the process deciding a step whose JSONata outlasted the event loop's "
-                        f"slice held {watch.held} bytes more than when it began, past the "
-                        f"{self._memory_bytes} it may"
-                    ) from lost
+                if watch.held is not None:  # killed for its memory: never asked again
+                    await self._ended(worker)
+                    if lost is not None:
+                        raise SlowLaneFailed(
+                            "the process deciding a step whose JSONata outlasted the event "
+                            f"loop's slice held {watch.held} bytes more than when it began, "
+                            f"past the {self._memory_bytes} it may"
+                        ) from lost
                 if lost is None:
-                    break
+                    break  # (an answer that came before the kill stands)
                 code = await self._ended(worker)
                 if attempt == 2:
                     raise SlowLaneFailed(
