@@ -12,6 +12,8 @@ state of the same level (checked by ``definition.validate``).
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias
 
 import msgspec
@@ -289,3 +291,16 @@ class StateMachine(msgspec.Struct, frozen=True, kw_only=True):
     pointer: str = ""
     """JSON Pointer of this (sub)machine: ``""`` at top level, ``/States/P/Branches[0]`` or
     ``/States/M/ItemProcessor`` (``/Iterator``) when nested."""
+
+    def machines(self) -> Iterator[StateMachine]:
+        """This machine and every machine nested in it (Parallel branches, Map processors),
+        breadth first."""
+        pending = collections.deque([self])
+        while pending:
+            current = pending.popleft()
+            yield current
+            for state in current.states.values():
+                if isinstance(state, Parallel):
+                    pending.extend(state.branches)
+                elif isinstance(state, Map):
+                    pending.append(state.processor)

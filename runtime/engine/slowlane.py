@@ -44,7 +44,7 @@ from runtime.core.effects import Decision, Incoming
 from runtime.core.limits import ExecutionLimits
 from runtime.core.state import ExecutionState
 from runtime.definition import load_definition
-from runtime.definition.model import Map, Parallel, StateMachine
+from runtime.definition.model import StateMachine
 from runtime.lang.jsonata_engine import set_budget
 
 __all__ = ["SlowLane", "SlowLaneFailed"]
@@ -216,17 +216,7 @@ async def _exchange(
 def _machines(machine: StateMachine) -> dict[str, StateMachine]:
     """``machine`` and every machine nested in it (Parallel branches, Map processors), by
     pointer."""
-    found: dict[str, StateMachine] = {}
-    pending = [machine]
-    while pending:
-        current = pending.pop()
-        found[current.pointer] = current
-        for state in current.states.values():
-            if isinstance(state, Parallel):
-                pending.extend(state.branches)
-            elif isinstance(state, Map):
-                pending.append(state.processor)
-    return found
+    return {current.pointer: current for current in machine.machines()}
 
 
 def _machine_pointer(obj: object) -> str | None:

@@ -260,16 +260,9 @@ def _stubs(raw: Mapping[str, JSON]) -> dict[str, JSON]:
 
 def _find(machine: StateMachine, name: str) -> State | None:
     """The state called ``name`` in ``machine`` or any machine nested in it (breadth first)."""
-    pending = [machine]
-    while pending:
-        current = pending.pop(0)
+    for current in machine.machines():
         if name in current.states:
             return current.states[name]
-        for state in current.states.values():
-            if isinstance(state, Parallel):
-                pending.extend(state.branches)
-            elif isinstance(state, Map):
-                pending.append(state.processor)
     return None
 
 
