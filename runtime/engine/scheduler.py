@@ -150,6 +150,10 @@ class Engine:
         self.parked: dict[str, tuple[float, str]] = {}
         """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
         self.parked_answers: set[str] = set()
+        self._waking: dict[str, asyncio.Future[None]] = {}
+        """Parked executions being read back now -> done when they are live again: a second
+        wake of one waits for the first (two reads raced; the later one found the execution
+        live, was logged as lost, and could have put a stale fold in memory)."""
         """The parked executions that also wait for an answer (a task token's, an activity
         worker's): their timer is the Task's timeout or heartbeat."""
         self.machines: dict[str, StateMachine] = {}
@@ -572,21 +576,36 @@ class Engine:
     async def wake_many(self, arns: list[str]) -> list[str]:
         """Rebuild many parked executions with one batched read; returns those revived."""
         revived: list[str] = []
-        wanted = [arn for arn in arns if arn in self.parked]
-        for record, events in await self.store.load_executions(wanted):
-            arn = record.execution_arn
-            entry = self.parked.pop(arn, None)
-            self.parked_answers.discard(arn)
-            machine = self.machines.get(record.machine_key)  # the revision it started on
-            if entry is None or machine is None:
-                continue
-            self.live[arn] = Live(record, machine, fold(events))
-            revived.append(arn)
+        waking = self._waking
+        wanted = [arn for arn in arns if arn in self.parked and arn not in waking]
+        if not wanted:
+            return revived
+        done = asyncio.get_running_loop().create_future()
+        for arn in wanted:
+            waking[arn] = done
+        try:
+            for record, events in await self.store.load_executions(wanted):
+                arn = record.execution_arn
+                entry = self.parked.pop(arn, None)
+                self.parked_answers.discard(arn)
+                machine = self.machines.get(record.machine_key)  # the revision it started on
+                if entry is None or machine is None:
+                    continue
+                self.live[arn] = Live(record, machine, fold(events))
+                revived.append(arn)
+        finally:
+            for arn in wanted:
+                del waking[arn]
+            done.set_result(None)
         return revived
 
     async def _wake_parked(self, arn: str) -> Live | None:
-        """Rebuild one parked execution from its log (replay) and hold it in memory again."""
-        if arn in self.parked and not await self.wake_many([arn]):
+        """Rebuild one parked execution from its log (replay) and hold it in memory again
+        (or wait for the wake of it already under way)."""
+        under_way = self._waking.get(arn)
+        if under_way is not None:
+            await asyncio.shield(under_way)
+        elif arn in self.parked and not await self.wake_many([arn]):
             log.error("engine.parked_execution_lost", execution=arn)
         return self.live.get(arn)
 

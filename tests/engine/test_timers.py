@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
+import structlog
 
-from runtime import TaskContext, TaskFailed
+from runtime import Runtime, TaskContext, TaskFailed
 from runtime.testing import virtual_runtime
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +103,25 @@ async def test_without_prefetch_a_parked_execution_stays_evicted_until_its_timer
         assert started.execution_arn in rt.engine.parked
         done = await rt.wait_for_execution(started.execution_arn, timeout=10)
     assert done.status == "SUCCEEDED"
+
+
+async def test_two_stops_of_a_parked_execution_read_it_back_once(tmp_path: Any) -> None:
+    """Two requests that revived one parked execution at once read its log twice: the later
+    read found it live and logged ``engine.parked_execution_lost`` (the long fuzz, a Map Run's
+    children stopped while their timers fired); it waits for the first read now."""
+    async with Runtime(str(tmp_path / "s.db"), virtual_time=True) as rt:
+        rt.engine.prefetch_seconds = 0.0
+        machine = await rt.create_state_machine("Napper", NAP)
+        arns = [(await rt.start_execution(machine.arn, {})).execution_arn for _ in range(20)]
+        await rt.clock.sleep_until(rt.clock.now() + 30)
+        assert all(arn in rt.engine.parked for arn in arns)
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+                for arn in arns:
+                    tg.start_soon(rt.stop_execution, arn)
+                    tg.start_soon(rt.stop_execution, arn)
+        described = [await rt.describe_execution(arn) for arn in arns]
+        histories = [await rt.get_execution_history(arn) for arn in arns]
+    assert [log["event"] for log in logs if log["log_level"] == "error"] == []
+    assert {d.status for d in described} == {"ABORTED"}
+    assert all([e.type for e in h].count("ExecutionAborted") == 1 for h in histories)
