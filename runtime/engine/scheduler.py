@@ -577,7 +577,8 @@ class Engine:
         """Rebuild many parked executions with one batched read; returns those revived."""
         revived: list[str] = []
         waking = self._waking
-        wanted = [arn for arn in arns if arn in self.parked and arn not in waking]
+        # Once each (a list of due timers may name one twice).
+        wanted = [arn for arn in dict.fromkeys(arns) if arn in self.parked and arn not in waking]
         if not wanted:
             return revived
         done = asyncio.get_running_loop().create_future()

@@ -125,3 +125,20 @@ async def test_two_stops_of_a_parked_execution_read_it_back_once(tmp_path: Any) 
     assert [log["event"] for log in logs if log["log_level"] == "error"] == []
     assert {d.status for d in described} == {"ABORTED"}
     assert all([e.type for e in h].count("ExecutionAborted") == 1 for h in histories)
+
+
+async def test_a_wake_that_names_a_parked_execution_twice_revives_it_once() -> None:
+    """The first version of the wait above failed on a list naming one execution twice (a
+    ``KeyError`` that stopped the timer loop: the long fuzz, retry family, 13 hangs)."""
+    async with virtual_runtime() as rt:
+        rt.engine.prefetch_seconds = 0.0
+        machine = await rt.create_state_machine("Napper", NAP)
+        arn = (await rt.start_execution(machine.arn, {})).execution_arn
+        await rt.clock.sleep_until(rt.clock.now() + 30)
+        assert arn in rt.engine.parked
+        assert await rt.engine.wake_many([arn, arn]) == [arn]
+        assert arn in rt.engine.live
+        assert arn not in rt.engine.parked
+        await rt.stop_execution(arn)
+        done = await rt.describe_execution(arn)
+    assert done.status == "ABORTED"
