@@ -150,12 +150,12 @@ class Engine:
         self.parked: dict[str, tuple[float, str]] = {}
         """Executions evicted while they wait on a timer: arn -> (fire_at, state machine arn)."""
         self.parked_answers: set[str] = set()
+        """The parked executions that also wait for an answer (a task token's, an activity
+        worker's): their timer is the Task's timeout or heartbeat."""
         self._waking: dict[str, asyncio.Future[None]] = {}
         """Parked executions being read back now -> done when they are live again: a second
         wake of one waits for the first (two reads raced; the later one found the execution
         live, was logged as lost, and could have put a stale fold in memory)."""
-        """The parked executions that also wait for an answer (a task token's, an activity
-        worker's): their timer is the Task's timeout or heartbeat."""
         self.machines: dict[str, StateMachine] = {}
         self.recent = RecentRecords()
         """The records of recently ended executions (so describe needs no store read)."""
