@@ -605,6 +605,8 @@ class Engine:
         (or wait for the wake of it already under way)."""
         under_way = self._waking.get(arn)
         if under_way is not None:
+            # Shielded: a cancelled waiter must not cancel the shared future, whose owner
+            # resolves it (set_result on a cancelled future raises).
             await asyncio.shield(under_way)
         elif arn in self.parked and not await self.wake_many([arn]):
             log.error("engine.parked_execution_lost", execution=arn)
